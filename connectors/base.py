@@ -1,0 +1,147 @@
+"""The connector protocol and the frozen dataclasses that cross it.
+
+A connector turns a post into one channel's rendition (``render``), lists what the platform would
+refuse (``check``), and talks to the platform over HTTP through an injected ``httpx.Client``
+(``publish``, ``poll``, ``withdraw``, ``recent``). Limits are class data (:class:`Limits`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import ClassVar, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a platform accepts, declared once per connector class."""
+
+    text_max: int | None = None  # counted units (Weibo: 140)
+    title_max: int | None = None
+    author_max: int | None = None
+    digest_max: int | None = None
+    content_max: int | None = None
+    image_max_bytes: int | None = None
+    image_types: tuple[str, ...] = ()
+    thumb_max_bytes: int | None = None
+    posts_per_hour: int | None = None  # pacing per account
+    concurrency: int = 8  # parallel calls per account the hub allows itself
+
+
+@dataclass(frozen=True)
+class Account:
+    """One org's presence on one platform, as a connector needs it.
+
+    ``credentials`` are decrypted secrets; they never appear in ``repr``.
+    """
+
+    id: int
+    platform: str
+    handle: str
+    name: str = ""
+    credentials: Mapping[str, str] = field(default_factory=dict, repr=False)
+    callback_token: str = field(default="", repr=False)
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Image:
+    """An image of a post: a local file path (bytes read on demand) and its public URL."""
+
+    path: str
+    url: str = ""
+    alt: str = ""
+    content_type: str = ""
+
+
+@dataclass(frozen=True)
+class Content:
+    """What the editor wrote once (one version of a post), channel-neutral."""
+
+    post_id: int
+    version: int
+    title: str
+    body: str  # Markdown subset
+    summary: str = ""
+    images: tuple[Image, ...] = ()
+    link: str = ""  # public release-hall page of the post (Weibo's safe-domain link)
+    urgency: str = "routine"
+    author: str = ""
+    org_name: str = ""
+    overrides: Mapping[str, str] = field(default_factory=dict)  # e.g. {"weibo.text": "..."}
+    correction_note: str = ""
+    published_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Rendition:
+    """One channel's rendering of a post."""
+
+    platform: str
+    text: str = ""  # Weibo status; hall/webhook plain text
+    title: str = ""
+    html: str = ""  # WeChat article body / hall page body (sanitised)
+    digest: str = ""
+    author: str = ""
+    link: str = ""
+    images: tuple[Image, ...] = ()
+    cover: Image | None = None
+    meta: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something the platform would refuse, with what the editor should do about it."""
+
+    code: str
+    message: str
+    field: str = ""
+    blocking: bool = True
+
+
+@dataclass(frozen=True)
+class Published:
+    remote_id: str
+    remote_url: str = ""
+    published_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Pending:
+    """Accepted by the platform, result to come: poll ``ref`` (or wait for a callback)."""
+
+    ref: str
+
+
+@dataclass(frozen=True)
+class RemotePost:
+    """A post as the platform lists it (reconciliation and activity ingestion)."""
+
+    remote_id: str
+    created_at: datetime
+    url: str = ""
+    text: str = ""
+
+
+PublishOutcome = Published | Pending
+
+
+@runtime_checkable
+class Connector(Protocol):
+    platform: ClassVar[str]
+    limits: ClassVar[Limits]
+
+    def render(self, content: Content) -> Rendition: ...
+
+    def check(self, rendition: Rendition) -> list[Problem]: ...
+
+    def publish(
+        self, account: Account, rendition: Rendition, *, idempotency_key: str
+    ) -> PublishOutcome: ...
+
+    def poll(self, account: Account, ref: str) -> PublishOutcome: ...
+
+    def withdraw(self, account: Account, remote_id: str) -> None: ...
+
+    def recent(self, account: Account, since: str | None = None) -> list[RemotePost]: ...

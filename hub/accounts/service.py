@@ -1,0 +1,166 @@
+"""Creating, updating and listing accounts. Credentials are encrypted before they are stored."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlmodel import Session, col, select
+
+from hub.accounts.models import (
+    Account,
+    AccountCreate,
+    AccountPublic,
+    AccountStatus,
+    AccountUpdate,
+    Platform,
+)
+from hub.errors import Invalid, NotFound
+from hub.orgs import service as orgs
+from hub.orgs.models import Org
+from hub.security import decrypt_credentials, encrypt_credentials
+from hub.sqltypes import utcnow
+
+# Which credential fields each platform needs (all strings).
+CREDENTIAL_FIELDS: dict[Platform, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    # platform: (required, optional)
+    Platform.weibo: (("access_token",), ("expires_at", "uid")),
+    Platform.wechat: (("app_id", "app_secret"), ("callback_token",)),
+    Platform.hall: ((), ()),
+    Platform.webhook: (("url", "secret"), ()),
+}
+
+
+def validate_credentials(platform: Platform, credentials: dict[str, str]) -> datetime | None:
+    """Check the fields for ``platform``; return the token expiry when the credentials carry one."""
+    required, optional = CREDENTIAL_FIELDS[platform]
+    missing = [name for name in required if not str(credentials.get(name) or "").strip()]
+    if missing:
+        raise Invalid(
+            f"{platform.value} credentials need: {', '.join(missing)}", field="credentials"
+        )
+    unknown = sorted(set(credentials) - set(required) - set(optional))
+    if unknown:
+        raise Invalid(
+            f"{platform.value} credentials do not take: {', '.join(unknown)}", field="credentials"
+        )
+    expires = credentials.get("expires_at")
+    if not expires:
+        return None
+    try:
+        when = datetime.fromisoformat(str(expires).replace("Z", "+00:00"))
+    except ValueError:
+        raise Invalid(
+            "credentials.expires_at must be a date-time such as 2026-12-31T00:00:00+08:00",
+            field="credentials",
+        ) from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def create(
+    *, session: Session, data: AccountCreate, credentials_key: str, org: Org | None = None
+) -> Account:
+    org = org or orgs.get_by_code(session=session, code=data.org_code)
+    if not data.name.strip():
+        raise Invalid("the account needs a display name", field="name")
+    creds = {k: str(v) for k, v in (data.credentials or {}).items()}
+    expires = validate_credentials(data.platform, creds) if creds else None
+    if data.platform in (Platform.weibo, Platform.wechat, Platform.webhook) and not creds:
+        raise Invalid(f"a {data.platform.value} account needs credentials", field="credentials")
+    account = Account(
+        org_id=org.id,  # type: ignore[arg-type]
+        platform=data.platform,
+        name=data.name.strip(),
+        handle=data.handle.strip(),
+        opened_on=data.opened_on,
+        interaction_channel=data.interaction_channel,
+        kind=data.kind,
+        token_expires_at=expires,
+        credentials_encrypted=encrypt_credentials(credentials_key, creds),
+        callback_token=creds.get("callback_token", ""),
+    )
+    session.add(account)
+    session.flush()
+    return account
+
+
+def update(
+    *, session: Session, account: Account, data: AccountUpdate, credentials_key: str
+) -> list[str]:
+    """Apply a partial update; return the names of the fields that changed (never values)."""
+    changed: list[str] = []
+    for name in (
+        "name",
+        "handle",
+        "opened_on",
+        "closed_on",
+        "interaction_channel",
+        "status",
+        "kind",
+    ):
+        value = getattr(data, name)
+        if value is not None and getattr(account, name) != value:
+            setattr(account, name, value)
+            changed.append(name)
+    if data.credentials is not None:
+        creds = {k: str(v) for k, v in data.credentials.items()}
+        account.token_expires_at = validate_credentials(account.platform, creds)
+        account.credentials_encrypted = encrypt_credentials(credentials_key, creds)
+        account.callback_token = creds.get("callback_token", account.callback_token)
+        if account.status is AccountStatus.needs_reauth:
+            account.status = AccountStatus.active
+        changed.append("credentials")
+    if changed:
+        account.updated_at = utcnow()
+        session.add(account)
+    return changed
+
+
+def credentials_of(account: Account, credentials_key: str) -> dict[str, str]:
+    return decrypt_credentials(credentials_key, account.credentials_encrypted)
+
+
+def get(*, session: Session, account_id: int) -> Account:
+    account = session.get(Account, account_id)
+    if account is None:
+        raise NotFound(f"account {account_id} does not exist")
+    return account
+
+
+def list_accounts(
+    *,
+    session: Session,
+    scope_path: str | None = None,
+    org_code: str | None = None,
+    platform: Platform | None = None,
+    status: AccountStatus | None = None,
+) -> list[tuple[Account, Org]]:
+    query = select(Account, Org).join(Org, col(Account.org_id) == col(Org.id))
+    if scope_path:
+        query = query.where(col(Org.path).startswith(scope_path))
+    if org_code:
+        query = query.where(Org.code == org_code)
+    if platform:
+        query = query.where(Account.platform == platform)
+    if status:
+        query = query.where(Account.status == status)
+    rows = session.exec(query.order_by(col(Org.path), col(Account.platform), col(Account.id)))
+    return [(a, o) for a, o in rows.all()]
+
+
+def to_public(account: Account, org: Org) -> AccountPublic:
+    return AccountPublic(
+        id=account.id,
+        org_code=org.code,
+        org_name=org.name,
+        platform=account.platform,
+        name=account.name,
+        handle=account.handle,
+        opened_on=account.opened_on,
+        closed_on=account.closed_on,
+        interaction_channel=account.interaction_channel,
+        status=account.status,
+        kind=account.kind,
+        token_expires_at=account.token_expires_at,
+        has_credentials=bool(account.credentials_encrypted),
+        last_activity_at=account.last_activity_at,
+    )

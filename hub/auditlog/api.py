@@ -1,0 +1,54 @@
+"""Reading the audit log (admins and supervisors)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel
+
+from hub.auditlog import service
+from hub.auditlog.models import AuditEntryPublic
+from hub.users.rules import Action
+from hub.web.deps import PrincipalDep, SessionDep
+
+router = APIRouter(prefix="/api/v1/audit-log", tags=["audit log"])
+
+
+class AuditPage(BaseModel):
+    total: int
+    items: list[AuditEntryPublic]
+
+
+@router.get("", summary="Search the audit log", response_model=AuditPage)
+def search(
+    principal: PrincipalDep,
+    session: SessionDep,
+    response: Response,
+    action: Annotated[
+        str | None, Query(description="action, or its prefix such as 'account.'")
+    ] = None,
+    object_type: str | None = None,
+    actor: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> AuditPage:
+    principal.require(Action.audit_log_read)
+    rows, total = service.search(
+        session=session,
+        action=action,
+        object_type=object_type,
+        actor=actor,
+        since=since,
+        until=until,
+        limit=limit,
+        offset=offset,
+    )
+    response.headers["X-Total-Count"] = str(total)
+    return AuditPage(
+        total=total,
+        items=[AuditEntryPublic.model_validate(r, from_attributes=True) for r in rows],
+    )

@@ -1,0 +1,106 @@
+"""Settings: one class, environment variables with the prefix ``GOVHUB_``.
+
+Read through :func:`get_settings`; nothing is built at import time.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET_KEY = "dev-secret-key-change-me"
+# A valid Fernet key used only in development; production refuses it.
+DEV_CREDENTIALS_KEY = "ZGV2LWNyZWRlbnRpYWxzLWtleS0zMmJ5dGVzLWxvbmc="
+
+VAR_DIR = Path("var")
+
+
+class InsecureSettingsError(ValueError):
+    """Raised when production is started with a default or missing secret."""
+
+
+class Settings(BaseSettings):
+    """Every knob of the hub. Each field is read from ``GOVHUB_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="GOVHUB_", env_file=None, extra="ignore")
+
+    env: Literal["development", "production"] = "development"
+    database_url: str = Field(
+        default=f"sqlite:///{VAR_DIR / 'govhub.sqlite3'}",
+        description="SQLAlchemy URL of the database (SQLite file under ./var/ by default).",
+    )
+    broker_url: str = Field(
+        default=f"sqla+sqlite:///{VAR_DIR / 'broker.sqlite3'}",
+        description="Celery broker URL (embedded: kombu's SQLAlchemy transport on SQLite).",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis URL for pacing, token cache and live pub/sub (optional).",
+    )
+    secret_key: str = Field(default=DEV_SECRET_KEY, description="Signs sessions and tokens.")
+    credentials_key: str = Field(
+        default=DEV_CREDENTIALS_KEY,
+        description="Fernet key that encrypts platform credentials at rest.",
+    )
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Public URL of the hub (the release hall; Weibo's safe domain).",
+    )
+    weibo_api_base: str = Field(default="https://api.weibo.com", description="Weibo API base.")
+    wechat_api_base: str = Field(
+        default="https://api.weixin.qq.com", description="WeChat API base."
+    )
+    weibo_app_key: str = Field(default="govhub-sandbox", description="Weibo app key (client_id).")
+    weibo_app_secret: str = Field(
+        default="govhub-sandbox-secret", description="Weibo app secret (client_secret)."
+    )
+    timezone: str = Field(default="Asia/Shanghai", description="Time zone shown to people.")
+    policy: str = Field(
+        default="guizhou-2013,national-2019",
+        description="Comma-separated policy presets (hub/policies/*.toml) in force.",
+    )
+    media_dir: str = Field(default=str(VAR_DIR / "media"), description="Uploaded images.")
+    webhook_allow_private: bool = Field(
+        default=False,
+        description="Allow partner webhooks to loopback/private addresses (SSRF guard off).",
+    )
+    max_body_bytes: int = Field(default=5 * 1024 * 1024, description="Largest request body.")
+    login_max_failures: int = Field(
+        default=5, description="Failed logins per user and IP before throttling."
+    )
+    login_lockout_seconds: int = Field(default=300, description="Throttle window for logins.")
+    token_ttl_minutes: int = Field(default=12 * 60, description="Lifetime of API bearer tokens.")
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets_in_production(self) -> Settings:
+        if self.env == "production":
+            problems = []
+            if not self.secret_key or self.secret_key == DEV_SECRET_KEY:
+                problems.append("GOVHUB_SECRET_KEY")
+            if not self.credentials_key or self.credentials_key == DEV_CREDENTIALS_KEY:
+                problems.append("GOVHUB_CREDENTIALS_KEY")
+            if problems:
+                raise InsecureSettingsError(
+                    "production refuses to start with a default or missing secret: set "
+                    + ", ".join(problems)
+                )
+        return self
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def policies(self) -> list[str]:
+        return [p.strip() for p in self.policy.split(",") if p.strip()]
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,87 @@
+"""Passwords (Argon2), signed bearer tokens, credential encryption (Fernet), CSRF tokens."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import secrets
+from functools import lru_cache
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from cryptography.fernet import Fernet, InvalidToken
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+_hasher = PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    result: str = _hasher.hash(password)
+    return result
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return bool(_hasher.verify(password_hash, password))
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+# A hash to verify against when the user does not exist, so timing does not reveal usernames.
+DUMMY_HASH = hash_password("not-a-real-password")
+
+
+class CredentialsError(ValueError):
+    """Stored credentials cannot be decrypted (wrong GOVHUB_CREDENTIALS_KEY)."""
+
+
+@lru_cache(maxsize=4)
+def _fernet(key: str) -> Fernet:
+    return Fernet(key.encode())
+
+
+def encrypt_credentials(key: str, credentials: dict[str, str]) -> str:
+    if not credentials:
+        return ""
+    payload = json.dumps(credentials, ensure_ascii=False).encode()
+    return _fernet(key).encrypt(payload).decode()
+
+
+def decrypt_credentials(key: str, token: str) -> dict[str, str]:
+    if not token:
+        return {}
+    try:
+        data: dict[str, str] = json.loads(_fernet(key).decrypt(token.encode()))
+    except InvalidToken as exc:
+        raise CredentialsError(
+            "credentials cannot be decrypted with GOVHUB_CREDENTIALS_KEY"
+        ) from exc
+    return data
+
+
+def _serializer(secret_key: str, salt: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret_key, salt=salt)
+
+
+def issue_token(secret_key: str, user_id: int, token_version: int) -> str:
+    return _serializer(secret_key, "api-token").dumps({"u": user_id, "v": token_version})
+
+
+def read_token(secret_key: str, token: str, max_age_seconds: int) -> tuple[int, int] | None:
+    """(user_id, token_version) of a valid token, or None."""
+    try:
+        data: Any = _serializer(secret_key, "api-token").loads(token, max_age=max_age_seconds)
+    except (BadSignature, SignatureExpired):
+        return None
+    if not isinstance(data, dict):
+        return None
+    return int(data["u"]), int(data["v"])
+
+
+def new_csrf_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def same_token(a: str | None, b: str | None) -> bool:
+    return bool(a) and bool(b) and hmac.compare_digest(str(a), str(b))

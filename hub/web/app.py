@@ -1,0 +1,143 @@
+"""create_app(): mounts routers, static files, error handlers and middleware."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from hub.config import Settings, get_settings
+from hub.errors import HubError
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
+
+class BodySizeLimit:
+    """Refuse request bodies over ``max_bytes`` with 413 before the app reads them."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(send)
+            return
+        seen = 0
+        refused = False
+
+        async def limited_receive() -> Message:
+            nonlocal seen, refused
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    refused = True
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except _TooLarge:
+            await self._refuse(send)
+
+    async def _refuse(self, send: Send) -> None:
+        limit_mb = self.max_bytes / (1024 * 1024)
+        response = JSONResponse(
+            {"detail": f"the request is too large (limit {limit_mb:.0f} MB)"}, status_code=413
+        )
+        await response({"type": "http"}, _empty_receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _empty_receive() -> Message:
+    return {"type": "http.disconnect"}
+
+
+def _field_of(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "form")]
+    return ".".join(parts)
+
+
+def _readable(error: dict[str, Any]) -> dict[str, str]:
+    field = _field_of(tuple(error.get("loc", ())))
+    kind = error.get("type", "")
+    if kind == "json_invalid":
+        return {"field": "", "message": "the request body is not valid JSON"}
+    if kind == "missing":
+        return {"field": field, "message": f"{field} is required"}
+    if kind == "extra_forbidden":
+        return {"field": field, "message": f"{field} is not a known field"}
+    if kind in ("enum", "literal_error"):
+        expected = error.get("ctx", {}).get("expected", "")
+        return {"field": field, "message": f"{field}: must be one of {expected}"}
+    return {"field": field, "message": f"{field}: {error.get('msg', 'invalid value')}"}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(HubError)
+    async def hub_error(_request: Request, exc: HubError) -> JSONResponse:
+        body: dict[str, Any] = {"detail": exc.message}
+        if exc.field:
+            body["field"] = exc.field
+        return JSONResponse(body, status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [_readable(dict(e)) for e in exc.errors()]
+        summary = "; ".join(e["message"] for e in errors) or "invalid request"
+        return JSONResponse({"detail": summary, "errors": errors}, status_code=422)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="govhub",
+        version="0.1.0",
+        summary="Publishing hub for government press offices (先审后发, one draft, every channel).",
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    install_error_handlers(app)
+
+    from hub.accounts.api import router as accounts_router
+    from hub.auditlog.api import router as audit_router
+    from hub.orgs.api import router as orgs_router
+    from hub.users.api import router as users_router
+    from hub.web.health import router as health_router
+    from hub.web.views import router as views_router
+
+    for router in (
+        health_router,
+        users_router,
+        orgs_router,
+        accounts_router,
+        audit_router,
+        views_router,
+    ):
+        app.include_router(router)
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.secret_key,
+        session_cookie="govhub_session",
+        same_site="lax",
+        https_only=settings.public_base_url.startswith("https://"),
+        max_age=settings.token_ttl_minutes * 60,
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    return app

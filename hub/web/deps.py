@@ -1,0 +1,78 @@
+"""Request dependencies: who is calling (bearer token or session cookie) and what they may do."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlmodel import Session
+
+from hub.config import Settings, get_settings
+from hub.db import get_session
+from hub.errors import Forbidden, HubError
+from hub.orgs.models import Org
+from hub.security import read_token, same_token
+from hub.users.models import User
+from hub.users.rules import Action, Actor, may
+from hub.users.service import actor_of
+
+UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+class NotAuthenticated(HubError):
+    status_code = 401
+
+
+@dataclass(frozen=True)
+class Principal:
+    user: User
+    actor: Actor
+    via_cookie: bool
+
+    def require(self, action: Action, org: Org | None = None) -> None:
+        """Raise 403 unless the rule allows ``action`` on ``org`` (the one rule: users.rules.may)."""
+        if not may(self.actor, action, org.path if org is not None else None):
+            where = f" for {org.name}" if org is not None else ""
+            raise Forbidden(f"your role ({self.user.role.value}) may not {action.value}{where}")
+
+    def allows(self, action: Action, org: Org | None = None) -> bool:
+        return may(self.actor, action, org.path if org is not None else None)
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+def _user_from_request(request: Request, session: Session, settings: Settings) -> tuple[User, bool]:
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        parsed = read_token(
+            settings.secret_key, header[7:].strip(), settings.token_ttl_minutes * 60
+        )
+        user = session.get(User, parsed[0]) if parsed else None
+        if user is None or parsed is None or user.token_version != parsed[1] or not user.is_active:
+            raise NotAuthenticated("the access token is invalid or expired; log in again")
+        return user, False
+    user_id = request.session.get("user_id") if "session" in request.scope else None
+    if user_id is not None:
+        user = session.get(User, int(user_id))
+        if user is not None and user.is_active and request.session.get("v") == user.token_version:
+            return user, True
+    raise NotAuthenticated("log in first (POST /api/v1/auth/token)")
+
+
+def current_principal(request: Request, session: SessionDep, settings: SettingsDep) -> Principal:
+    user, via_cookie = _user_from_request(request, session, settings)
+    if via_cookie and request.method in UNSAFE_METHODS:
+        sent = request.headers.get("x-csrf-token")
+        if not same_token(sent, request.session.get("csrf")):
+            raise Forbidden("missing or wrong CSRF token; reload the page and try again")
+    return Principal(user=user, actor=actor_of(session=session, user=user), via_cookie=via_cookie)
+
+
+PrincipalDep = Annotated[Principal, Depends(current_principal)]

@@ -1,0 +1,71 @@
+"""The Celery app and the beat schedule, as named data.
+
+The same code path runs on the embedded broker (kombu's SQLAlchemy transport on SQLite) and on
+Redis/RabbitMQ; nothing here runs tasks eagerly.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from celery import Celery
+from sqlalchemy.engine import make_url
+
+from hub.config import Settings, get_settings
+
+# name -> (task, interval). ``expires`` is set to the interval so a late beat never piles up.
+BEAT_SCHEDULE: dict[str, tuple[str, timedelta]] = {
+    "system.heartbeat": ("system.heartbeat", timedelta(seconds=60)),
+}
+
+
+def _prepare_broker_url(url: str) -> str:
+    if url.startswith("sqla+sqlite:///"):
+        path = make_url(url.removeprefix("sqla+")).database
+        if path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return url
+
+
+def create_celery(settings: Settings) -> Celery:
+    app = Celery("govhub", broker=_prepare_broker_url(settings.broker_url))
+    conf: dict[str, Any] = {
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "result_backend": None,
+        "task_ignore_result": True,
+        "timezone": "UTC",
+        "enable_utc": True,
+        "broker_connection_retry_on_startup": True,
+        "beat_schedule": {
+            name: {"task": task, "schedule": every, "options": {"expires": every.total_seconds()}}
+            for name, (task, every) in BEAT_SCHEDULE.items()
+        },
+    }
+    if settings.broker_url.startswith("redis"):
+        conf["broker_transport_options"] = {"visibility_timeout": 600}
+    app.conf.update(conf)
+    app.conf.imports = ("scheduler.tasks",)
+    return app
+
+
+@lru_cache
+def get_celery() -> Celery:
+    return create_celery(get_settings())
+
+
+def broker_reachable(settings: Settings, timeout: int = 3) -> tuple[bool, str]:
+    from kombu import Connection
+
+    try:
+        with Connection(_prepare_broker_url(settings.broker_url), connect_timeout=timeout) as conn:
+            conn.ensure_connection(max_retries=1, timeout=timeout)
+        return True, "ok"
+    except Exception as exc:  # the broker library raises many kinds; report any as unreachable
+        return False, f"{type(exc).__name__}: {exc}"
