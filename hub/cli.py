@@ -35,6 +35,18 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=1)
 
 
+def checked_settings() -> None:
+    """Refuse to start with invalid or insecure settings, saying why in one line."""
+    from pydantic import ValidationError
+
+    try:
+        get_settings()
+    except ValidationError as exc:
+        raise _fail(
+            "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+        ) from None
+
+
 # -- database -----------------------------------------------------------------------------------
 
 
@@ -245,7 +257,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
     """Run the web server (API, pages, release hall)."""
     import uvicorn
 
-    get_settings()  # refuse to start with insecure production settings
+    checked_settings()
     uvicorn.run(
         "hub.web.app:create_app",
         factory=True,
@@ -262,6 +274,7 @@ def worker(concurrency: int = 8, pool: str = "threads", queues: str = "celery") 
     """Run a Celery worker (publishing, polling, ingestion)."""
     from scheduler.app import get_celery
 
+    checked_settings()
     get_celery().worker_main(
         [
             "worker",
@@ -280,6 +293,7 @@ def beat() -> None:
     """Run Celery beat (scheduled posts, sweeps, ingestion, reminders)."""
     from scheduler.app import get_celery
 
+    checked_settings()
     schedule = Path("var") / "celerybeat-schedule"
     schedule.parent.mkdir(parents=True, exist_ok=True)
     get_celery().start(["beat", f"--schedule={schedule}", "--loglevel=INFO"])

@@ -22,7 +22,7 @@ def create_account(
     session: SessionDep,
     settings: SettingsDep,
 ) -> AccountPublic:
-    org = orgs.get_by_code(session=session, code=data.org_code)
+    org = orgs.resolve_code(session=session, code=data.org_code)
     principal.require(Action.account_manage, org)
     account = service.create(
         session=session, data=data, credentials_key=settings.credentials_key, org=org

@@ -53,7 +53,7 @@ def validate_credentials(platform: Platform, credentials: dict[str, str]) -> dat
             "credentials.expires_at must be a date-time such as 2026-12-31T00:00:00+08:00",
             field="credentials",
         ) from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+    return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def create(

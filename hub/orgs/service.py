@@ -245,3 +245,11 @@ def to_public(*, session: Session, orgs: list[Org]) -> list[OrgPublic]:
         )
         for org in orgs
     ]
+
+
+def resolve_code(*, session: Session, code: str) -> Org:
+    """Like :func:`get_by_code`, for a code given in a request body: unknown is a 422."""
+    try:
+        return get_by_code(session=session, code=code)
+    except NotFound as exc:
+        raise Invalid(exc.message, field="org_code") from exc

@@ -10,6 +10,7 @@ from sqlmodel import select
 
 from hub.auditlog.service import record
 from hub.orgs.models import Org
+from hub.orgs.service import resolve_code
 from hub.security import issue_token
 from hub.sqltypes import utcnow
 from hub.users import service
@@ -85,9 +86,7 @@ def list_users(principal: PrincipalDep, session: SessionDep) -> list[UserPublic]
 def create_user(
     data: UserCreate, request: Request, principal: PrincipalDep, session: SessionDep
 ) -> UserPublic:
-    from hub.orgs.service import get_by_code
-
-    org = get_by_code(session=session, code=data.org_code)
+    org = resolve_code(session=session, code=data.org_code)
     principal.require(Action.user_manage, org)
     user = service.create(
         session=session,

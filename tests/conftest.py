@@ -1,0 +1,110 @@
+"""Shared fixtures.
+
+Integration tests run on SQLite (always) and again on PostgreSQL + Redis when
+``GOVHUB_TEST_DATABASE_URL`` / ``GOVHUB_TEST_REDIS_URL`` are set; when they are set and the service
+does not answer, the run fails — it never silently skips.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from hub.config import get_settings
+from hub.db import engine_for
+from hub.migrate import upgrade
+
+ROOT = Path(__file__).resolve().parents[1]
+PG_URL = os.environ.get("GOVHUB_TEST_DATABASE_URL", "")
+REDIS_URL = os.environ.get("GOVHUB_TEST_REDIS_URL", "")
+
+DATABASES = ["sqlite"] + (["postgresql"] if PG_URL else [])
+
+
+def _check_services() -> None:
+    if PG_URL:
+        try:
+            with engine_for(PG_URL).connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:
+            pytest.exit(f"GOVHUB_TEST_DATABASE_URL is set but PostgreSQL does not answer: {exc}", 3)
+    if REDIS_URL:
+        import redis
+
+        try:
+            redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3).ping()
+        except Exception as exc:
+            pytest.exit(f"GOVHUB_TEST_REDIS_URL is set but Redis does not answer: {exc}", 3)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _check_services()
+
+
+_pg_migrated = False
+
+
+def _reset_postgres(url: str) -> None:
+    global _pg_migrated
+    engine = engine_for(url)
+    if not _pg_migrated:
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        upgrade(url)
+        _pg_migrated = True
+        return
+    with engine.begin() as conn:
+        tables = [
+            row[0]
+            for row in conn.execute(
+                text(
+                    "SELECT tablename FROM pg_tables WHERE schemaname='public' "
+                    "AND tablename NOT IN ('alembic_version')"
+                )
+            )
+        ]
+        if tables:
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A migrated, empty database: a fresh SQLite file, or the PostgreSQL test database reset."""
+    if request.param == "postgresql":
+        _reset_postgres(PG_URL)
+        yield PG_URL
+        return
+    path = tmp_path_factory.mktemp("db") / "govhub.sqlite3"
+    url = f"sqlite:///{path}"
+    upgrade(url)
+    yield url
+    engine_for(url).dispose()
+
+
+@pytest.fixture
+def hub_env(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dict[str, str]]:
+    """Point the hub's settings at the test database (and a per-test broker and media dir)."""
+    env = {
+        "GOVHUB_DATABASE_URL": database_url,
+        "GOVHUB_BROKER_URL": f"sqla+sqlite:///{tmp_path / 'broker.sqlite3'}",
+        "GOVHUB_MEDIA_DIR": str(tmp_path / "media"),
+        "GOVHUB_PUBLIC_BASE_URL": "http://hall.test",
+    }
+    if REDIS_URL and make_url(database_url).get_backend_name() == "postgresql":
+        env["GOVHUB_REDIS_URL"] = REDIS_URL
+        env["GOVHUB_BROKER_URL"] = REDIS_URL
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    yield env
+    get_settings.cache_clear()

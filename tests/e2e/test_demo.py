@@ -1,0 +1,69 @@
+"""`govhub demo` (what `make demo` runs) on a fresh folder: up within 60 s, stops cleanly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from connectors.sandbox.server import free_port
+
+
+@pytest.mark.e2e
+def test_demo_starts_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GOVHUB_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hub", "demo", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        ready = None
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                ready = httpx.get(f"{base}/readyz", timeout=2)
+                if ready.status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.25)
+        assert ready is not None and ready.status_code == 200, "the demo did not answer in 60 s"
+        assert httpx.get(f"{base}/healthz").json() == {"status": "ok"}
+        token = httpx.post(
+            f"{base}/api/v1/auth/token",
+            data={"username": "kaili-editor", "password": "kaili-editor-demo"},
+        ).json()["access_token"]
+        accounts = httpx.get(
+            f"{base}/api/v1/accounts", headers={"Authorization": f"Bearer {token}"}
+        ).json()
+        assert accounts and all(a["org_code"] == "522601" for a in accounts)
+        assert (tmp_path / "var" / "govhub.sqlite3").exists()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            output, _ = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            output, _ = proc.communicate()
+    assert "password kaili-editor-demo" in output
+    assert f"http://127.0.0.1:{port}/" in output
+    # every child (web, worker, beat) has gone with it
+    leftover = subprocess.run(
+        ["pgrep", "-f", f"--port {port}"], capture_output=True, text=True
+    ).stdout.strip()
+    assert leftover == ""
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{base}/healthz", timeout=2)

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from cryptography.fernet import Fernet
+
+from hub.security import (
+    decrypt_credentials,
+    encrypt_credentials,
+    hash_password,
+    issue_token,
+    read_token,
+    verify_password,
+)
+
+
+def test_passwords_are_argon2_and_verify() -> None:
+    stored = hash_password("correct horse")
+    assert stored.startswith("$argon2")
+    assert "correct horse" not in stored
+    assert verify_password(stored, "correct horse")
+    assert not verify_password(stored, "wrong horse")
+
+
+def test_credentials_round_trip_and_are_not_readable_at_rest() -> None:
+    key = Fernet.generate_key().decode()
+    blob = encrypt_credentials(key, {"app_id": "wx123", "app_secret": "s3cr3t-value"})
+    assert "s3cr3t-value" not in blob and "wx123" not in blob
+    assert decrypt_credentials(key, blob) == {"app_id": "wx123", "app_secret": "s3cr3t-value"}
+
+
+def test_tokens_carry_the_user_and_reject_tampering() -> None:
+    token = issue_token("k", 7, 2)
+    assert read_token("k", token, 60) == (7, 2)
+    assert read_token("other-key", token, 60) is None
+    assert read_token("k", token[:-2] + "xx", 60) is None
