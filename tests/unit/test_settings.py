@@ -22,7 +22,7 @@ def test_production_refuses_default_secrets(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("GOVHUB_ENV", "production")
     monkeypatch.delenv("GOVHUB_SECRET_KEY", raising=False)
     monkeypatch.delenv("GOVHUB_CREDENTIALS_KEY", raising=False)
-    with pytest.raises(ValidationError, match="GOVHUB_SECRET_KEY.*GOVHUB_CREDENTIALS_KEY"):
+    with pytest.raises(ValidationError, match=r"GOVHUB_SECRET_KEY.*GOVHUB_CREDENTIALS_KEY"):
         Settings()
 
 
