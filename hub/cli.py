@@ -51,7 +51,7 @@ def checked_settings() -> None:
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: str = "head") -> None:
+def db_upgrade(revision: str = "heads") -> None:
     """Migrate the database up (to the newest schema by default)."""
     from hub.migrate import upgrade
 

@@ -61,8 +61,8 @@ class Settings(BaseSettings):
     )
     timezone: str = Field(default="Asia/Shanghai", description="Time zone shown to people.")
     policy: str = Field(
-        default="guizhou-2013,national-2019",
-        description="Comma-separated policy presets (hub/policies/*.toml) in force.",
+        default="national-2019,guizhou-2013",
+        description="Policy presets in force, applied left to right (later ones override).",
     )
     media_dir: str = Field(default=str(VAR_DIR / "media"), description="Uploaded images.")
     webhook_allow_private: bool = Field(
