@@ -33,7 +33,9 @@ class RunningServer:
         self.thread.join(timeout)
 
 
-def serve(app: Any, *, host: str = "127.0.0.1", port: int = 0, timeout: float = 15.0) -> RunningServer:
+def serve(
+    app: Any, *, host: str = "127.0.0.1", port: int = 0, timeout: float = 15.0
+) -> RunningServer:
     """Start ``app`` with uvicorn in a daemon thread and wait until it accepts connections."""
     port = port or free_port(host)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")

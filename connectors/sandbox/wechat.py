@@ -1,0 +1,1128 @@
+"""WechatSandbox: a protocol-faithful simulator of the WeChat Official Account API (ASGI).
+
+It follows ``/work/shared/docs/platforms.md`` (access token with overlap, error envelope, draft ->
+freepublish with an asynchronous job and a signed ``PUBLISHJOBFINISH`` callback, mass send with
+``clientmsgid``), keeps everything it received so tests can assert what reached the "platform",
+and injects faults over HTTP under ``/_sandbox/...``. Every control endpoint has a Python method
+of the same meaning for in-process tests. The full endpoint list and the error codes chosen
+where the platform's own are unknown are in ``docs/connectors-wechat.md``.
+
+State is guarded by one re-entrant lock; handlers never await while holding it. Publication jobs
+finish on a timer thread (or lazily on ``freepublish/get``), and callbacks are delivered from a
+separate thread, so nothing blocks the server loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import json
+import random
+import re
+import secrets
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+from xml.sax.saxutils import escape as xml_escape
+from zoneinfo import ZoneInfo
+
+import httpx
+from starlette.applications import Starlette
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+TITLE_MAX, AUTHOR_MAX, DIGEST_MAX = 32, 16, 128
+CONTENT_MAX_CHARS, CONTENT_MAX_BYTES = 20_000, 1024 * 1024  # content must be below both
+THUMB_MAX_BYTES, UPLOADIMG_MAX_BYTES = 64 * 1024, 1024 * 1024
+LINK_MAX_BYTES, ARTICLES_MAX = 1024, 8
+MMBIZ = "mmbiz.qpic.cn"
+
+# errcode -> errmsg, as the platform words them (some codes are our choice: see the docs).
+ERRMSG: dict[int, str] = {
+    -1: "system error",
+    0: "ok",
+    40001: "invalid credential, access_token is invalid or not latest",
+    40002: "invalid grant_type",
+    40005: "invalid file type",
+    40006: "invalid meida size",
+    40007: "invalid media_id",
+    40013: "invalid appid",
+    40014: "invalid access_token",
+    40164: "invalid ip, not in whitelist",
+    41001: "access_token missing",
+    41005: "media data missing",
+    42001: "access_token expired",
+    44003: "empty news data",
+    44004: "empty content",
+    45002: "content size out of limit",
+    45003: "title size out of limit",
+    45004: "description size out of limit",
+    45005: "url size out of limit",
+    45008: "article size out of limit",
+    45009: "reach max api daily quota limit",
+    45011: "api minute-quota reach limit, mustslower retry next minute",
+    45028: "has no masssend quota",
+    45065: "clientmsgid exist",
+    45066: "same clientmsgid retry too fast",
+    45110: "author size out of limit",
+    47001: "data format error",
+    48001: "api unauthorized",
+    48004: "api forbidden for irregularities",
+    53600: "Article ID 无效",
+}
+
+_UNICODE_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u[0-9a-fA-F]{4}")
+_SCRIPT = re.compile(r"<script\b.*?(?:</script\s*>|$)", re.IGNORECASE | re.DOTALL)
+_ON_ATTRIBUTE = re.compile(r"""\s+on[a-z]+\s*=\s*(?:"[^"]*"|'[^']*'|[^\s>]+)""", re.IGNORECASE)
+_TAG = re.compile(r"<[a-zA-Z][^>]*>")
+_IMG = re.compile(r"<img\b[^>]*>", re.IGNORECASE)
+_SRC = re.compile(r"""\bsrc\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.IGNORECASE)
+
+
+def platform_clean(content: str) -> str:
+    """What the platform does to article HTML: no scripts, no ``on*`` handlers, and no
+    ``<img>`` whose ``src`` is not on mmbiz.qpic.cn."""
+    content = _SCRIPT.sub("", content)
+    content = _TAG.sub(lambda m: _ON_ATTRIBUTE.sub("", m.group(0)), content)
+
+    def keep_mmbiz(match: re.Match[str]) -> str:
+        src = _SRC.search(match.group(0))
+        url = next((g for g in src.groups() if g), "") if src else ""
+        return match.group(0) if _is_mmbiz(url) else ""
+
+    return _IMG.sub(keep_mmbiz, content)
+
+
+def _is_mmbiz(url: str) -> bool:
+    host = url.split("//", 1)[-1].split("/", 1)[0].split(":", 1)[0].lower()
+    return host == MMBIZ or host.endswith("." + MMBIZ)
+
+
+def _image_kind(data: bytes) -> str:
+    if data.startswith(b"\xff\xd8\xff"):
+        return "jpg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "gif"
+    if data.startswith(b"BM"):
+        return "bmp"
+    return ""
+
+
+def _sign(token: str, timestamp: str, nonce: str) -> str:
+    return hashlib.sha1("".join(sorted([token, timestamp, nonce])).encode()).hexdigest()
+
+
+class SandboxError(Exception):
+    """A platform error answer: ``{"errcode": code, "errmsg": ...}``."""
+
+    def __init__(self, code: int, detail: str = "", **extra: Any) -> None:
+        super().__init__(code, detail)
+        self.code = code
+        self.detail = detail
+        self.extra = extra
+
+    def body(self) -> dict[str, Any]:
+        message = ERRMSG.get(self.code, "error")
+        if self.detail:
+            message = f"{message}: {self.detail}"
+        rid = secrets.token_hex(4) + "-" + secrets.token_hex(4)
+        return {"errcode": self.code, "errmsg": f"{message} rid: {rid}", **self.extra}
+
+
+@dataclass
+class TokenRecord:
+    appid: str
+    kind: Literal["classic", "stable"]
+    expires_at: float
+    superseded_at: float = float("inf")
+
+
+@dataclass
+class Draft:
+    media_id: str
+    articles: list[dict[str, Any]]  # as stored (after the platform's clean-up)
+    received: list[dict[str, Any]]  # exactly as received
+    update_time: int
+
+
+@dataclass
+class Publication:
+    publish_id: int
+    msg_data_id: int
+    media_id: str
+    articles: list[dict[str, Any]]
+    received: list[dict[str, Any]]
+    create_time: int
+    ready_at: float
+    seq: int
+    status: int = 1
+    article_id: str = ""
+    fail_idx: list[int] = field(default_factory=list)
+    deleted: list[bool] = field(default_factory=list)
+    callback_sent: bool = False
+
+    def urls(self) -> list[str]:
+        return [
+            f"http://mp.weixin.qq.com/s/{self.article_id}-{i}" for i in range(len(self.articles))
+        ]
+
+
+@dataclass
+class SandboxApp:
+    appid: str
+    secret: str
+    kind: Literal["subscription", "service"] = "subscription"
+    ip_whitelist: set[str] | None = None
+    callback_url: str = ""
+    callback_token: str = ""
+    thumbs: dict[str, bytes] = field(default_factory=dict)
+    images: dict[str, bytes] = field(default_factory=dict)
+    drafts: dict[str, Draft] = field(default_factory=dict)
+    publications: dict[int, Publication] = field(default_factory=dict)
+    submitted_media: set[str] = field(default_factory=set)
+    mass_sends: dict[str, int] = field(default_factory=dict)  # clientmsgid -> msg_id
+    mass_send_times: list[float] = field(default_factory=list)
+    outcomes: deque[tuple[int, list[int]]] = field(default_factory=deque)
+    callbacks: list[dict[str, Any]] = field(default_factory=list)  # delivery log
+    stable_refreshes: list[float] = field(default_factory=list)
+
+    @property
+    def original_id(self) -> str:
+        return f"gh_{self.appid}"
+
+
+@dataclass
+class Fault:
+    """Make the next ``count`` calls to ``endpoint`` (``"*"``: any) misbehave.
+
+    ``mode``: ``"error"`` answers ``errcode`` without doing anything; ``"drop"`` does the work,
+    then drops the connection mid-answer; ``"latency"`` waits ``latency_ms`` first.
+    ``count=None`` never runs out (until reset).
+    """
+
+    endpoint: str
+    mode: Literal["error", "drop", "latency"] = "error"
+    errcode: int = -1
+    errmsg: str = ""
+    count: int | None = 1
+    latency_ms: int = 0
+    appid: str | None = None
+
+    def matches(self, endpoint: str, appid: str | None) -> bool:
+        if self.count is not None and self.count <= 0:
+            return False
+        if self.endpoint not in ("*", endpoint):
+            return False
+        return self.appid is None or self.appid == appid
+
+
+@dataclass
+class Chaos:
+    """Probabilistic faults for load tests: ``transient_rate`` -> errcode -1 (nothing done),
+    ``drop_rate`` -> accept then drop."""
+
+    transient_rate: float = 0.0
+    drop_rate: float = 0.0
+    endpoints: tuple[str, ...] = ()  # empty: every /cgi-bin endpoint except the token calls
+    seed: int | None = None
+
+
+class _DropConnection(Response):
+    """Send the head and part of the body, then return: uvicorn closes the connection."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"4096")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b'{"errc', "more_body": True})
+
+
+Handler = Callable[["_Call"], dict[str, Any]]
+
+
+@dataclass
+class _Call:
+    app: SandboxApp
+    query: Mapping[str, str]
+    body: dict[str, Any]
+    media: tuple[str, bytes] | None = None  # (filename, data)
+
+
+class WechatSandbox:
+    """The simulator. Mount it as an ASGI app (``serve(WechatSandbox())``)."""
+
+    def __init__(
+        self,
+        *,
+        token_ttl: float = 7200.0,
+        token_overlap: float = 300.0,
+        publish_delay: float = 0.2,
+        publish_id_as_number: bool = False,
+        callback_timeout: float = 5.0,
+    ) -> None:
+        self.token_ttl = token_ttl
+        self.token_overlap = token_overlap
+        self.publish_delay = publish_delay
+        self.publish_id_as_number = publish_id_as_number
+        self.callback_timeout = callback_timeout
+        self._lock = threading.RLock()
+        self._callback_done = threading.Condition(self._lock)
+        self._timers: list[threading.Timer] = []
+        self._reset_state()
+        self._handlers: dict[str, Handler] = {
+            "/cgi-bin/material/add_material": self._add_material,
+            "/cgi-bin/media/uploadimg": self._uploadimg,
+            "/cgi-bin/draft/add": self._draft_add,
+            "/cgi-bin/draft/get": self._draft_get,
+            "/cgi-bin/draft/batchget": self._draft_batchget,
+            "/cgi-bin/draft/delete": self._draft_delete,
+            "/cgi-bin/freepublish/submit": self._submit,
+            "/cgi-bin/freepublish/get": self._publish_get,
+            "/cgi-bin/freepublish/delete": self._publish_delete,
+            "/cgi-bin/freepublish/batchget": self._publish_batchget,
+            "/cgi-bin/freepublish/getarticle": self._getarticle,
+            "/cgi-bin/message/mass/sendall": self._sendall,
+        }
+        routes = [
+            Route("/cgi-bin/token", self._http_token, methods=["GET"]),
+            Route("/cgi-bin/stable_token", self._http_stable_token, methods=["POST"]),
+            Route("/cgi-bin/{rest:path}", self._http_api, methods=["GET", "POST"]),
+            Route("/_sandbox/apps", self._http_add_app, methods=["POST"]),
+            Route("/_sandbox/apps/{appid}", self._http_state, methods=["GET"]),
+            Route("/_sandbox/apps/{appid}/callback", self._http_callback, methods=["POST"]),
+            Route("/_sandbox/apps/{appid}/publications", self._http_publication, methods=["POST"]),
+            Route("/_sandbox/apps/{appid}/outcomes", self._http_outcome, methods=["POST"]),
+            Route("/_sandbox/apps/{appid}/expire-tokens", self._http_expire, methods=["POST"]),
+            Route("/_sandbox/faults", self._http_fault, methods=["POST"]),
+            Route("/_sandbox/chaos", self._http_chaos, methods=["POST"]),
+            Route("/_sandbox/config", self._http_config, methods=["POST"]),
+            Route("/_sandbox/calls", self._http_calls, methods=["GET"]),
+            Route("/_sandbox/reset", self._http_reset, methods=["POST"]),
+        ]
+        self._asgi = Starlette(routes=routes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._asgi(scope, receive, send)
+
+    def __repr__(self) -> str:
+        return f"WechatSandbox(apps={len(self._apps)})"
+
+    # -- state and the Python control API -----------------------------------------------------
+
+    def _reset_state(self) -> None:
+        self._apps: dict[str, SandboxApp] = {}
+        self._tokens: dict[str, TokenRecord] = {}
+        self._faults: list[Fault] = []
+        self._chaos = Chaos()
+        self._rng = random.Random()
+        self._calls: Counter[tuple[str, str]] = Counter()
+        self._ids = itertools.count(2_247_503_051)
+        self._seq = itertools.count()
+
+    def reset(self) -> None:
+        """Forget every app, token, fault, counter and publication."""
+        with self._lock:
+            for timer in self._timers:
+                timer.cancel()
+            self._timers.clear()
+            self._reset_state()
+
+    def add_app(
+        self,
+        appid: str,
+        secret: str,
+        *,
+        kind: Literal["subscription", "service"] = "subscription",
+        ip_whitelist: set[str] | None = None,
+    ) -> SandboxApp:
+        with self._lock:
+            app = SandboxApp(appid=appid, secret=secret, kind=kind, ip_whitelist=ip_whitelist)
+            self._apps[appid] = app
+            return app
+
+    def set_callback(self, appid: str, url: str, token: str) -> None:
+        with self._lock:
+            app = self._app(appid)
+            app.callback_url, app.callback_token = url, token
+
+    def configure(self, **settings: Any) -> None:
+        """Change ``publish_delay``, ``publish_id_as_number``, ``token_ttl``, ``token_overlap``."""
+        allowed = {"publish_delay", "publish_id_as_number", "token_ttl", "token_overlap"}
+        with self._lock:
+            for name, value in settings.items():
+                if name not in allowed:
+                    raise ValueError(f"unknown sandbox setting {name!r}")
+                setattr(self, name, value)
+
+    def add_fault(self, fault: Fault) -> None:
+        with self._lock:
+            self._faults.append(fault)
+
+    def set_chaos(self, chaos: Chaos) -> None:
+        with self._lock:
+            self._chaos = chaos
+            self._rng = random.Random(chaos.seed)
+
+    def queue_outcome(self, appid: str, status: int, fail_idx: list[int] | None = None) -> None:
+        """The next publication of ``appid`` ends with ``status`` (default: 0, success)."""
+        with self._lock:
+            self._app(appid).outcomes.append((status, list(fail_idx or [])))
+
+    def expire_tokens(self, appid: str) -> None:
+        """Every token of ``appid`` expires now (the next call gets 42001)."""
+        with self._lock:
+            now = time.time()
+            for record in self._tokens.values():
+                if record.appid == appid:
+                    record.expires_at = min(record.expires_at, now)
+
+    def calls(self, appid: str | None = None) -> dict[str, int]:
+        """How many calls each endpoint received (for one app, or in total)."""
+        with self._lock:
+            totals: Counter[str] = Counter()
+            for (app_key, endpoint), n in self._calls.items():
+                if appid is None or app_key == appid:
+                    totals[endpoint] += n
+            return dict(totals)
+
+    def add_publication(
+        self, appid: str, *, title: str, content: str = "<p>…</p>", author: str = ""
+    ) -> dict[str, Any]:
+        """A publication made directly on the platform (not by the hub), already published."""
+        with self._lock:
+            app = self._app(appid)
+            article = {"title": title, "author": author, "digest": "", "content": content}
+            pub = self._new_publication(app, f"direct-{next(self._ids)}", [article], [article])
+            pub.ready_at = 0.0
+            self._finish(app, pub, outcome=(0, []))
+            pub.callback_sent = True
+            return {
+                "publish_id": pub.publish_id,
+                "article_id": pub.article_id,
+                "url": pub.urls()[0],
+            }
+
+    def state(self, appid: str) -> dict[str, Any]:
+        """Everything the app holds: drafts, publications (with what was received), uploads."""
+        with self._lock:
+            app = self._app(appid)
+            return {
+                "appid": app.appid,
+                "kind": app.kind,
+                "thumbs": {k: len(v) for k, v in app.thumbs.items()},
+                "images": {k: len(v) for k, v in app.images.items()},
+                "drafts": [asdict(d) for d in app.drafts.values()],
+                "publications": [
+                    {
+                        "publish_id": p.publish_id,
+                        "media_id": p.media_id,
+                        "status": p.status,
+                        "article_id": p.article_id,
+                        "urls": p.urls() if p.article_id else [],
+                        "deleted": list(p.deleted),
+                        "articles": p.articles,
+                        "received": p.received,
+                    }
+                    for p in app.publications.values()
+                ],
+                "mass_sends": dict(app.mass_sends),
+                "callbacks": list(app.callbacks),
+            }
+
+    def received_contents(self, appid: str) -> list[str]:
+        """Every article ``content`` exactly as it reached the platform (drafts + published)."""
+        with self._lock:
+            app = self._app(appid)
+            drafts = [a["content"] for d in app.drafts.values() for a in d.received]
+            published = [a["content"] for p in app.publications.values() for a in p.received]
+            return [str(c) for c in drafts + published]
+
+    def wait_for_callbacks(self, appid: str, count: int, timeout: float = 10.0) -> bool:
+        """Block until ``count`` callback deliveries were attempted for ``appid``."""
+        with self._callback_done:
+            return self._callback_done.wait_for(
+                lambda: len(self._app(appid).callbacks) >= count, timeout
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            for timer in self._timers:
+                timer.cancel()
+            self._timers.clear()
+
+    def _app(self, appid: str) -> SandboxApp:
+        app = self._apps.get(appid)
+        if app is None:
+            raise KeyError(f"no sandbox app {appid!r}")
+        return app
+
+    # -- tokens -------------------------------------------------------------------------------
+
+    def _issue(self, app: SandboxApp, kind: Literal["classic", "stable"]) -> tuple[str, int]:
+        now = time.time()
+        for record in self._tokens.values():
+            if record.appid == app.appid and record.kind == kind:
+                record.superseded_at = min(record.superseded_at, now + self.token_overlap)
+        token = f"{kind[0]}{secrets.token_urlsafe(96)}"[:512]
+        self._tokens[token] = TokenRecord(app.appid, kind, now + self.token_ttl)
+        return token, round(self.token_ttl)
+
+    def _check_ip(self, app: SandboxApp, ip: str) -> None:
+        if app.ip_whitelist is not None and ip not in app.ip_whitelist:
+            raise SandboxError(40164, f"invalid ip {ip} ipv6 ::ffff:{ip}, not in whitelist")
+
+    def _authenticate(self, token: str, ip: str) -> SandboxApp:
+        if not token:
+            raise SandboxError(41001)
+        record = self._tokens.get(token)
+        if record is None or record.appid not in self._apps:
+            raise SandboxError(40014)
+        now = time.time()
+        if now >= record.superseded_at:
+            raise SandboxError(40001)
+        if now >= record.expires_at:
+            raise SandboxError(42001)
+        app = self._apps[record.appid]
+        self._check_ip(app, ip)
+        return app
+
+    # -- HTTP plumbing ------------------------------------------------------------------------
+
+    async def _faults_for(self, endpoint: str, appid: str | None) -> Fault | None:
+        """Apply latency faults, then return the error/drop fault to honour (if any)."""
+        delay = 0.0
+        chosen: Fault | None = None
+        with self._lock:
+            for fault in self._faults:
+                if not fault.matches(endpoint, appid):
+                    continue
+                if fault.mode == "latency":
+                    delay += fault.latency_ms / 1000
+                elif chosen is not None:
+                    continue
+                else:
+                    chosen = fault
+                if fault.count is not None:
+                    fault.count -= 1
+            chaos = self._chaos
+            token_call = endpoint in ("/cgi-bin/token", "/cgi-bin/stable_token")
+            in_scope = endpoint in chaos.endpoints if chaos.endpoints else not token_call
+            if chosen is None and in_scope and (chaos.transient_rate or chaos.drop_rate):
+                roll = self._rng.random()
+                if roll < chaos.transient_rate:
+                    chosen = Fault(endpoint, "error", -1)
+                elif roll < chaos.transient_rate + chaos.drop_rate:
+                    chosen = Fault(endpoint, "drop")
+        if delay:
+            await asyncio.sleep(delay)
+        return chosen
+
+    async def _serve(
+        self,
+        endpoint: str,
+        appid: str | None,
+        work: Callable[[], Awaitable[dict[str, Any]]],
+    ) -> Response:
+        with self._lock:
+            self._calls[(appid or "", endpoint)] += 1
+        fault = await self._faults_for(endpoint, appid)
+        if fault is not None and fault.mode == "error":
+            return JSONResponse(SandboxError(fault.errcode, fault.errmsg).body())
+        try:
+            answer = await work()
+        except SandboxError as exc:
+            answer = exc.body()
+        if fault is not None and fault.mode == "drop":
+            return _DropConnection()
+        return _json(answer)
+
+    async def _http_token(self, request: Request) -> Response:
+        query = request.query_params
+        appid = query.get("appid", "")
+        ip = request.client.host if request.client else ""
+
+        async def work() -> dict[str, Any]:
+            with self._lock:
+                if query.get("grant_type") != "client_credential":
+                    raise SandboxError(40002)
+                app = self._apps.get(appid)
+                if app is None:
+                    raise SandboxError(40013)
+                self._check_ip(app, ip)
+                if not hmac_equal(query.get("secret", ""), app.secret):
+                    raise SandboxError(40001, "AppSecret error")
+                token, expires_in = self._issue(app, "classic")
+                return {"access_token": token, "expires_in": expires_in}
+
+        return await self._serve("/cgi-bin/token", appid or None, work)
+
+    async def _http_stable_token(self, request: Request) -> Response:
+        try:
+            body, problem = await _json_body(request), None
+        except SandboxError as exc:
+            body, problem = {}, exc
+        appid = str(body.get("appid", ""))
+        ip = request.client.host if request.client else ""
+
+        async def work() -> dict[str, Any]:
+            if problem is not None:
+                raise problem
+            with self._lock:
+                if body.get("grant_type") != "client_credential":
+                    raise SandboxError(40002)
+                app = self._apps.get(appid)
+                if app is None:
+                    raise SandboxError(40013)
+                self._check_ip(app, ip)
+                if not hmac_equal(str(body.get("secret", "")), app.secret):
+                    raise SandboxError(40001, "AppSecret error")
+                now = time.time()
+                if body.get("force_refresh"):
+                    recent = [t for t in app.stable_refreshes if now - t < 86_400]
+                    if len(recent) >= 20:
+                        raise SandboxError(45009)
+                    if recent and now - recent[-1] < 30:
+                        raise SandboxError(45011, "force_refresh at most every 30 s")
+                    app.stable_refreshes = [*recent, now]
+                else:
+                    for token, record in self._tokens.items():
+                        if (
+                            record.appid == appid
+                            and record.kind == "stable"
+                            and record.expires_at > now
+                            and record.superseded_at == float("inf")
+                        ):
+                            return {
+                                "access_token": token,
+                                "expires_in": round(record.expires_at - now),
+                            }
+                token, expires_in = self._issue(app, "stable")
+                return {"access_token": token, "expires_in": expires_in}
+
+        return await self._serve("/cgi-bin/stable_token", appid or None, work)
+
+    async def _http_api(self, request: Request) -> Response:
+        endpoint = request.url.path
+        token = request.query_params.get("access_token", "")
+        ip = request.client.host if request.client else ""
+        with self._lock:
+            record = self._tokens.get(token)
+            appid = record.appid if record else None
+        handler = self._handlers.get(endpoint)
+
+        async def work() -> dict[str, Any]:
+            if handler is None:
+                raise SandboxError(48001, f"no such api {endpoint}")
+            with self._lock:
+                app = self._authenticate(token, ip)
+            body: dict[str, Any] = {}
+            media: tuple[str, bytes] | None = None
+            if request.headers.get("content-type", "").startswith("multipart/form-data"):
+                form = await request.form()
+                upload = form.get("media")
+                if isinstance(upload, UploadFile):
+                    media = (upload.filename or "", await upload.read())
+            elif request.method == "POST":
+                body = await _json_body(request)
+            with self._lock:
+                return handler(_Call(app, request.query_params, body, media))
+
+        return await self._serve(endpoint, appid, work)
+
+    # -- API handlers (called with the lock held) ---------------------------------------------
+
+    def _new_id(self, prefix: str) -> str:
+        return f"{prefix}{secrets.token_urlsafe(24)}"
+
+    def _add_material(self, call: _Call) -> dict[str, Any]:
+        kind = call.query.get("type", "")
+        if call.media is None or not call.media[1]:
+            raise SandboxError(41005)
+        data = call.media[1]
+        if kind == "thumb":
+            if _image_kind(data) != "jpg":
+                raise SandboxError(40005, "thumb must be JPG")
+            if len(data) > THUMB_MAX_BYTES:
+                raise SandboxError(40006, "thumb must be <= 64KB")
+        elif kind == "image":
+            if _image_kind(data) not in ("jpg", "png", "gif", "bmp"):
+                raise SandboxError(40005)
+            if len(data) > 10 * 1024 * 1024:
+                raise SandboxError(40006)
+        else:
+            raise SandboxError(40004 if kind else 41005, f"invalid media type {kind!r}")
+        media_id = self._new_id("thumb-" if kind == "thumb" else "image-")
+        call.app.thumbs[media_id] = data
+        answer: dict[str, Any] = {"media_id": media_id}
+        if kind == "image":
+            answer["url"] = f"http://{MMBIZ}/sandbox/{call.app.appid}/{media_id}/0"
+        return answer
+
+    def _uploadimg(self, call: _Call) -> dict[str, Any]:
+        if call.media is None or not call.media[1]:
+            raise SandboxError(41005)
+        data = call.media[1]
+        kind = _image_kind(data)
+        if kind not in ("jpg", "png"):
+            raise SandboxError(40005, "uploadimg accepts jpg/png only")
+        if len(data) >= UPLOADIMG_MAX_BYTES:
+            raise SandboxError(40006, "uploadimg must be < 1MB")
+        url = f"http://{MMBIZ}/sandbox/{call.app.appid}/{secrets.token_hex(12)}/0?wx_fmt={kind}"
+        call.app.images[url] = data
+        return {"url": url, "errcode": 0, "errmsg": "ok"}
+
+    def _validate_article(self, app: SandboxApp, article: Mapping[str, Any]) -> dict[str, Any]:
+        title = str(article.get("title") or "")
+        if not title:
+            raise SandboxError(44003, "title missing")
+        if len(title) > TITLE_MAX:
+            raise SandboxError(45003)
+        if len(str(article.get("author") or "")) > AUTHOR_MAX:
+            raise SandboxError(45110)
+        if len(str(article.get("digest") or "")) > DIGEST_MAX:
+            raise SandboxError(45004)
+        content = str(article.get("content") or "")
+        if not content:
+            raise SandboxError(44004)
+        if len(content) >= CONTENT_MAX_CHARS or len(content.encode()) >= CONTENT_MAX_BYTES:
+            raise SandboxError(45002)
+        if len(str(article.get("content_source_url") or "").encode()) > LINK_MAX_BYTES:
+            raise SandboxError(45005)
+        if str(article.get("thumb_media_id") or "") not in app.thumbs:
+            raise SandboxError(40007, "thumb_media_id")
+        digest = str(article.get("digest") or "")
+        stored = dict(article)
+        stored["content"] = platform_clean(content)
+        stored["digest"] = digest or _text(stored["content"])[:54]
+        return stored
+
+    def _draft_add(self, call: _Call) -> dict[str, Any]:
+        articles = call.body.get("articles")
+        if not isinstance(articles, list) or not articles:
+            raise SandboxError(44003)
+        if len(articles) > ARTICLES_MAX:
+            raise SandboxError(45008)
+        stored = [self._validate_article(call.app, a) for a in articles]
+        media_id = self._new_id("draft-")
+        call.app.drafts[media_id] = Draft(
+            media_id, stored, [dict(a) for a in articles], int(time.time())
+        )
+        return {"media_id": media_id}
+
+    def _draft_get(self, call: _Call) -> dict[str, Any]:
+        draft = call.app.drafts.get(str(call.body.get("media_id", "")))
+        if draft is None:
+            raise SandboxError(40007)
+        return {"news_item": [_news(a) for a in draft.articles]}
+
+    def _draft_batchget(self, call: _Call) -> dict[str, Any]:
+        offset, count = _page(call.body)
+        drafts = sorted(call.app.drafts.values(), key=lambda d: d.update_time, reverse=True)
+        no_content = bool(call.body.get("no_content"))
+        items = [
+            {
+                "media_id": d.media_id,
+                "content": {"news_item": [_news(a, no_content=no_content) for a in d.articles]},
+                "update_time": d.update_time,
+            }
+            for d in drafts[offset : offset + count]
+        ]
+        return {"total_count": len(drafts), "item_count": len(items), "item": items}
+
+    def _draft_delete(self, call: _Call) -> dict[str, Any]:
+        call.app.drafts.pop(str(call.body.get("media_id", "")), None)
+        return {"errcode": 0, "errmsg": "ok"}
+
+    def _new_publication(
+        self,
+        app: SandboxApp,
+        media_id: str,
+        articles: list[dict[str, Any]],
+        received: list[dict[str, Any]],
+    ) -> Publication:
+        publish_id = next(self._ids)
+        pub = Publication(
+            publish_id=publish_id,
+            msg_data_id=next(self._ids),
+            media_id=media_id,
+            articles=articles,
+            received=received,
+            create_time=int(time.time()),
+            ready_at=time.time() + self.publish_delay,
+            seq=next(self._seq),
+            deleted=[False] * len(articles),
+        )
+        app.publications[publish_id] = pub
+        app.submitted_media.add(media_id)
+        return pub
+
+    def _submit(self, call: _Call) -> dict[str, Any]:
+        draft = call.app.drafts.pop(str(call.body.get("media_id", "")), None)
+        if draft is None:
+            raise SandboxError(40007)
+        pub = self._new_publication(call.app, draft.media_id, draft.articles, draft.received)
+        timer = threading.Timer(self.publish_delay, self._finish_later, (call.app, pub))
+        timer.daemon = True
+        self._timers.append(timer)
+        timer.start()
+        return {
+            "errcode": 0,
+            "errmsg": "ok",
+            "publish_id": self._publish_id(pub.publish_id),
+            "msg_data_id": pub.msg_data_id,
+        }
+
+    def _publish_id(self, publish_id: int) -> int | str:
+        return publish_id if self.publish_id_as_number else str(publish_id)
+
+    def _finish(
+        self, app: SandboxApp, pub: Publication, outcome: tuple[int, list[int]] | None = None
+    ) -> bool:
+        """End a publishing job if it is due; True if this call ended it."""
+        if pub.status != 1 or time.time() < pub.ready_at:
+            return False
+        status, fail_idx = outcome or (app.outcomes.popleft() if app.outcomes else (0, []))
+        pub.status, pub.fail_idx = status, fail_idx
+        if status == 0:
+            pub.article_id = self._new_id("article-")
+        return True
+
+    def _finish_later(self, app: SandboxApp, pub: Publication) -> None:
+        with self._lock:
+            self._finish(app, pub)
+            deliver = not pub.callback_sent and pub.status != 1
+            pub.callback_sent = pub.callback_sent or deliver
+        if deliver:
+            self._deliver_callback(app, pub)
+
+    def _publish_get(self, call: _Call) -> dict[str, Any]:
+        raw = call.body.get("publish_id")
+        try:
+            pub = call.app.publications[int(str(raw))]
+        except (KeyError, ValueError):
+            raise SandboxError(40007, "invalid publish_id") from None
+        if self._finish(call.app, pub) and not pub.callback_sent:
+            pub.callback_sent = True
+            threading.Thread(
+                target=self._deliver_callback, args=(call.app, pub), daemon=True
+            ).start()
+        answer: dict[str, Any] = {
+            "publish_id": self._publish_id(pub.publish_id),
+            "publish_status": pub.status,
+        }
+        if pub.article_id:
+            answer["article_id"] = pub.article_id
+            urls = pub.urls()
+            answer["article_detail"] = {
+                "count": len(urls),
+                "item": [{"idx": i + 1, "article_url": u} for i, u in enumerate(urls)],
+            }
+        answer["fail_idx"] = pub.fail_idx if pub.status in (2, 4) else []
+        return answer
+
+    def _by_article(self, app: SandboxApp, article_id: str) -> Publication:
+        for pub in app.publications.values():
+            if pub.article_id and pub.article_id == article_id:
+                return pub
+        raise SandboxError(53600)
+
+    def _publish_delete(self, call: _Call) -> dict[str, Any]:
+        pub = self._by_article(call.app, str(call.body.get("article_id", "")))
+        index = int(call.body.get("index") or 0)
+        if index < 0 or index > len(pub.articles):
+            raise SandboxError(40007, "invalid index")
+        if index == 0:
+            pub.deleted = [True] * len(pub.articles)
+        else:
+            pub.deleted[index - 1] = True
+        if all(pub.deleted):
+            pub.status = 5
+        return {"errcode": 0, "errmsg": "ok"}
+
+    def _publish_batchget(self, call: _Call) -> dict[str, Any]:
+        offset, count = _page(call.body)
+        no_content = bool(call.body.get("no_content"))
+        listed = sorted(
+            (p for p in call.app.publications.values() if p.article_id and p.status in (0, 5)),
+            key=lambda p: (p.create_time, p.seq),
+            reverse=True,
+        )
+        items = []
+        for pub in listed[offset : offset + count]:
+            news = [
+                {**_news(a, no_content=no_content), "url": url, "is_deleted": deleted}
+                for a, url, deleted in zip(pub.articles, pub.urls(), pub.deleted, strict=True)
+            ]
+            items.append(
+                {
+                    "article_id": pub.article_id,
+                    "content": {
+                        "news_item": news,
+                        "create_time": pub.create_time,
+                        "update_time": pub.create_time,
+                    },
+                    "update_time": pub.create_time,
+                }
+            )
+        return {"total_count": len(listed), "item_count": len(items), "item": items}
+
+    def _getarticle(self, call: _Call) -> dict[str, Any]:
+        pub = self._by_article(call.app, str(call.body.get("article_id", "")))
+        news = [
+            {**_news(a), "url": url, "is_deleted": deleted}
+            for a, url, deleted in zip(pub.articles, pub.urls(), pub.deleted, strict=True)
+        ]
+        return {"news_item": news}
+
+    def _sendall(self, call: _Call) -> dict[str, Any]:
+        app, body = call.app, call.body
+        if body.get("msgtype") != "mpnews":
+            raise SandboxError(40008 if body.get("msgtype") else 47001, "msgtype")
+        media_id = str((body.get("mpnews") or {}).get("media_id", ""))
+        if media_id not in app.drafts and media_id not in app.submitted_media:
+            raise SandboxError(40007)
+        clientmsgid = str(body.get("clientmsgid", ""))
+        if clientmsgid and clientmsgid in app.mass_sends:
+            raise SandboxError(45065, msg_id=app.mass_sends[clientmsgid])
+        now = datetime.now(UTC).astimezone(SHANGHAI)
+        sent = [datetime.fromtimestamp(t, SHANGHAI) for t in app.mass_send_times]
+        if app.kind == "subscription":
+            used, allowed = sum(1 for s in sent if s.date() == now.date()), 1
+        else:
+            used = sum(1 for s in sent if (s.year, s.month) == (now.year, now.month))
+            allowed = 4
+        if used >= allowed:
+            raise SandboxError(45028)
+        msg_id = next(self._ids)
+        app.mass_send_times.append(time.time())
+        if clientmsgid:
+            app.mass_sends[clientmsgid] = msg_id
+        return {
+            "errcode": 0,
+            "errmsg": "send job submission success",
+            "msg_id": msg_id,
+            "msg_data_id": next(self._ids),
+        }
+
+    # -- callback delivery --------------------------------------------------------------------
+
+    def _deliver_callback(self, app: SandboxApp, pub: Publication) -> None:
+        with self._lock:
+            url, token = app.callback_url, app.callback_token
+            xml = publish_event_xml(
+                to_user=app.original_id,
+                publish_id=pub.publish_id,
+                status=pub.status,
+                article_id=pub.article_id,
+                urls=pub.urls() if pub.article_id else [],
+                fail_idx=pub.fail_idx,
+            )
+        if not url:
+            return
+        timestamp, nonce = str(int(time.time())), secrets.token_hex(8)
+        params = {"signature": _sign(token, timestamp, nonce), "timestamp": timestamp}
+        params |= {"nonce": nonce, "openid": app.original_id}
+        record: dict[str, Any] = {"publish_id": pub.publish_id, "url": url}
+        try:
+            response = httpx.post(
+                url,
+                params=params,
+                content=xml,
+                headers={"Content-Type": "text/xml"},
+                timeout=self.callback_timeout,
+            )
+            record |= {"status_code": response.status_code, "body": response.text[:200]}
+        except httpx.HTTPError as exc:
+            record["error"] = type(exc).__name__
+        with self._callback_done:
+            app.callbacks.append(record)
+            self._callback_done.notify_all()
+
+    # -- control plane over HTTP --------------------------------------------------------------
+
+    async def _http_add_app(self, request: Request) -> Response:
+        body = await request.json()
+        whitelist = body.get("ip_whitelist")
+        self.add_app(
+            str(body["appid"]),
+            str(body["secret"]),
+            kind=body.get("kind", "subscription"),
+            ip_whitelist=set(whitelist) if whitelist is not None else None,
+        )
+        return _json({"ok": True})
+
+    async def _http_state(self, request: Request) -> Response:
+        try:
+            return _json(self.state(request.path_params["appid"]))
+        except KeyError:
+            return _json({"error": "no such app"}, status=404)
+
+    async def _http_callback(self, request: Request) -> Response:
+        body = await request.json()
+        self.set_callback(request.path_params["appid"], str(body["url"]), str(body["token"]))
+        return _json({"ok": True})
+
+    async def _http_publication(self, request: Request) -> Response:
+        body = await request.json()
+        made = self.add_publication(
+            request.path_params["appid"],
+            title=str(body["title"]),
+            content=str(body.get("content", "<p>…</p>")),
+            author=str(body.get("author", "")),
+        )
+        return _json(made)
+
+    async def _http_outcome(self, request: Request) -> Response:
+        body = await request.json()
+        self.queue_outcome(request.path_params["appid"], int(body["status"]), body.get("fail_idx"))
+        return _json({"ok": True})
+
+    async def _http_expire(self, request: Request) -> Response:
+        self.expire_tokens(request.path_params["appid"])
+        return _json({"ok": True})
+
+    async def _http_fault(self, request: Request) -> Response:
+        body = await request.json()
+        self.add_fault(
+            Fault(
+                endpoint=str(body["endpoint"]),
+                mode=body.get("mode", "error"),
+                errcode=int(body.get("errcode", -1)),
+                errmsg=str(body.get("errmsg", "")),
+                count=body.get("count", 1),
+                latency_ms=int(body.get("latency_ms", 0)),
+                appid=body.get("appid"),
+            )
+        )
+        return _json({"ok": True})
+
+    async def _http_chaos(self, request: Request) -> Response:
+        body = await request.json()
+        self.set_chaos(
+            Chaos(
+                transient_rate=float(body.get("transient_rate", 0)),
+                drop_rate=float(body.get("drop_rate", 0)),
+                endpoints=tuple(body.get("endpoints", ())),
+                seed=body.get("seed"),
+            )
+        )
+        return _json({"ok": True})
+
+    async def _http_config(self, request: Request) -> Response:
+        try:
+            self.configure(**(await request.json()))
+        except ValueError as exc:
+            return _json({"error": str(exc)}, status=400)
+        return _json({"ok": True})
+
+    async def _http_calls(self, request: Request) -> Response:
+        return _json(self.calls(request.query_params.get("appid")))
+
+    async def _http_reset(self, request: Request) -> Response:
+        self.reset()
+        return _json({"ok": True})
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def hmac_equal(a: str, b: str) -> bool:
+    return secrets.compare_digest(a.encode(), b.encode())
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    return Response(
+        json.dumps(data, ensure_ascii=False),
+        status_code=status,
+        media_type="application/json; charset=utf-8",
+    )
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    """Parse a JSON body like the platform: raw UTF-8 only, ``\\uXXXX`` escapes refused."""
+    raw = await request.body()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SandboxError(47001, "body is not UTF-8") from None
+    if _UNICODE_ESCAPE.search(text):
+        raise SandboxError(47001, "\\uXXXX escapes are not decoded; send raw UTF-8") from None
+    try:
+        data = json.loads(text) if text.strip() else {}
+    except ValueError:
+        raise SandboxError(47001) from None
+    if not isinstance(data, dict):
+        raise SandboxError(47001)
+    return data
+
+
+def _page(body: Mapping[str, Any]) -> tuple[int, int]:
+    try:
+        offset, count = int(body.get("offset", 0)), int(body.get("count", 20))
+    except (TypeError, ValueError):
+        raise SandboxError(47001) from None
+    if offset < 0 or not 1 <= count <= 20:
+        raise SandboxError(47001, "count must be 1..20")
+    return offset, count
+
+
+def _text(content: str) -> str:
+    return " ".join(re.sub(r"<[^>]*>", " ", content).split())
+
+
+def _news(article: Mapping[str, Any], *, no_content: bool = False) -> dict[str, Any]:
+    news = {
+        key: article.get(key, "")
+        for key in ("title", "author", "digest", "content", "content_source_url", "thumb_media_id")
+    }
+    news["need_open_comment"] = article.get("need_open_comment", 0)
+    news["only_fans_can_comment"] = article.get("only_fans_can_comment", 0)
+    if no_content:
+        news.pop("content")
+    return news
+
+
+def publish_event_xml(
+    *,
+    to_user: str,
+    publish_id: int,
+    status: int,
+    article_id: str,
+    urls: list[str],
+    fail_idx: list[int],
+) -> bytes:
+    """The ``PUBLISHJOBFINISH`` event the platform POSTs to the account's callback URL."""
+    items = "".join(
+        f"<item><idx>{i + 1}</idx><article_url><![CDATA[{u}]]></article_url></item>"
+        for i, u in enumerate(urls)
+    )
+    fails = "".join(f"<fail_idx>{i}</fail_idx>" for i in fail_idx)
+    detail = f"<article_detail><count>{len(urls)}</count>{items}</article_detail>" if urls else ""
+    article = f"<article_id><![CDATA[{xml_escape(article_id)}]]></article_id>" if article_id else ""
+    return (
+        "<xml>"
+        f"<ToUserName><![CDATA[{xml_escape(to_user)}]]></ToUserName>"
+        "<FromUserName><![CDATA[oSandboxSystem]]></FromUserName>"
+        f"<CreateTime>{int(time.time())}</CreateTime>"
+        "<MsgType><![CDATA[event]]></MsgType>"
+        "<Event><![CDATA[PUBLISHJOBFINISH]]></Event>"
+        "<PublishEventInfo>"
+        f"<publish_id>{publish_id}</publish_id>"
+        f"<publish_status>{status}</publish_status>"
+        f"{article}{detail}{fails}"
+        "</PublishEventInfo>"
+        "</xml>"
+    ).encode()

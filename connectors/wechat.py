@@ -1,0 +1,974 @@
+"""WeChat Official Account (公众号, "official account") connector: draft -> freepublish.
+
+Publishing an article (图文, "picture-and-text article") takes five calls, all with
+``?access_token=`` in the query string (see ``docs/connectors-wechat.md``):
+
+1. the cover becomes a JPEG <= 64 KB and is uploaded as permanent ``thumb`` material;
+2. every in-body image not already on ``mmbiz.qpic.cn`` is uploaded with ``media/uploadimg``
+   and its ``src`` rewritten to the returned URL (the platform drops any other ``<img>``);
+3. ``draft/add`` stores the article in the draft box (草稿箱) -> draft ``media_id``;
+4. ``freepublish/submit`` starts the asynchronous publication -> ``publish_id``, returned as
+   ``Pending(ref="<publish_id>:<draft media_id>")``;
+5. ``freepublish/get`` (``poll``) or the ``PUBLISHJOBFINISH`` callback event tells the result.
+
+The access token is shared by every process through a :class:`~connectors.tokens.TokenStore`
+and refreshed ahead of expiry, one process at a time. A call answered with 40001/40014/42001
+(token invalid, not the latest, or expired) refreshes the token once and is replayed once.
+
+Pure functions for the hub's callback route and for quota tracking live at the bottom:
+:func:`check_signature`, :func:`parse_publish_event`, :func:`mass_send_quota`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import html
+import io
+import json
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+import httpx
+import nh3
+from defusedxml import ElementTree as SafeElementTree
+from markupsafe import Markup
+from PIL import Image as PILImage
+from PIL import ImageOps, UnidentifiedImageError
+
+from connectors.base import (
+    Account,
+    Content,
+    Image,
+    Limits,
+    Pending,
+    Problem,
+    Published,
+    PublishOutcome,
+    RemotePost,
+    Rendition,
+)
+from connectors.errors import (
+    AuthExpired,
+    ConnectorError,
+    Misconfigured,
+    QuotaExhausted,
+    RateLimited,
+    Rejected,
+    Transient,
+    Unconfirmed,
+)
+from connectors.markup import markdown_to_html, markdown_to_text, template_environment
+from connectors.tokens import TokenStore, TokenStoreError
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "wechat"
+WECHAT_TZ = ZoneInfo("Asia/Shanghai")
+MMBIZ_HOST = "mmbiz.qpic.cn"
+DIGEST_AUTO_CHARS = 54  # the platform's own automatic digest length
+LINK_MAX_BYTES = 1024
+CONTENT_MAX_BYTES = 1024 * 1024  # content must also be < 1 MB
+TOKEN_ERRORS = frozenset({40001, 40014, 42001})
+
+# Tags and attributes the rendered article keeps (the platform keeps more, e.g. inline styles;
+# we keep a plain, predictable subset and no style attributes at all).
+ALLOWED_TAGS = frozenset(
+    {"p", "br", "strong", "em", "b", "i", "u", "h1", "h2", "h3", "h4", "ul", "ol", "li"}
+    | {"blockquote", "section", "span", "hr", "pre", "code", "img", "a"}
+    | {"table", "thead", "tbody", "tr", "th", "td"}
+)
+ALLOWED_ATTRIBUTES: Mapping[str, set[str]] = {"img": {"src", "alt"}, "a": {"href"}}
+URL_SCHEMES = frozenset({"http", "https"})
+
+_IMG_SRC = re.compile(r'<img\b[^>]*?\bsrc="([^"]*)"')
+_INVALID_IP = re.compile(r"invalid ip ([0-9A-Fa-f.:]+)")
+_SECRET_IN_TEXT = re.compile(r"((?:access_token|secret)=)[^&\s\"']+")
+
+
+# ---------------------------------------------------------------------------------------------
+# Secrets stay out of logs: httpx logs every request URL (with ?access_token=) at INFO.
+
+
+def redact(text: str) -> str:
+    """Replace the value of every ``access_token=`` and ``secret=`` in ``text`` with ``***``."""
+    return _SECRET_IN_TEXT.sub(r"\1***", text)
+
+
+class RedactAccessTokens(logging.Filter):
+    """Logging filter that removes access tokens and app secrets from records (the token call
+    carries ``secret=`` in its query string); installed on httpx's loggers."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "access_token=" in message or "secret=" in message:
+            record.msg = redact(message)
+            record.args = ()
+        return True
+
+
+def install_log_redaction() -> None:
+    """Idempotently attach :class:`RedactAccessTokens` to the ``httpx`` and ``httpcore`` loggers."""
+    for name in ("httpx", "httpcore"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactAccessTokens) for f in logger.filters):
+            logger.addFilter(RedactAccessTokens())
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors
+
+
+class SubmitUnconfirmed(Unconfirmed):
+    """``freepublish/submit`` was sent but its answer was lost.
+
+    ``draft_media_id`` names the draft: if :meth:`WechatConnector.draft_exists` still finds it in
+    the draft box, the submission did not take and :meth:`WechatConnector.submit_draft` may be
+    called again; if it is gone, the publication is under way and shows up in ``recent``.
+    """
+
+    def __init__(self, message: str, *, draft_media_id: str, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.draft_media_id = draft_media_id
+
+
+def next_midnight(now: datetime) -> datetime:
+    """The next midnight in Beijing time, as UTC (when WeChat's daily quotas renew)."""
+    local = now.astimezone(WECHAT_TZ)
+    tomorrow = local.date() + timedelta(days=1)
+    return datetime.combine(tomorrow, time(0), WECHAT_TZ).astimezone(UTC)
+
+
+def errcode_of(data: Mapping[str, Any]) -> int:
+    """The envelope's errcode as an int; a response without one is a success (0)."""
+    raw = data.get("errcode", 0)
+    try:
+        return int(raw)
+    except (TypeError, ValueError):
+        return -1
+
+
+def error_for(
+    code: int, errmsg: str, *, http_status: int | None = None, now: datetime | None = None
+) -> ConnectorError:
+    """Classify a non-zero WeChat errcode (table in ``docs/connectors-wechat.md``)."""
+    now = now or datetime.now(UTC)
+    errmsg = redact(errmsg)
+    kw: dict[str, Any] = {
+        "platform": PLATFORM,
+        "code": str(code),
+        "platform_message": errmsg,
+        "http_status": http_status,
+    }
+    if code == -1:
+        return Transient("微信系统繁忙，稍后自动重试", retry_after=5.0, **kw)
+    if code == 45009:
+        return QuotaExhausted(
+            "微信接口今日调用次数已用完，将于北京时间次日零点后继续", until=next_midnight(now), **kw
+        )
+    if code == 45066:  # mass send: same clientmsgid retried too fast
+        return Transient("群发请求重试过快，一分钟后重试", retry_after=60.0, **kw)
+    if code == 45011:
+        return RateLimited(
+            "微信接口调用过于频繁，一分钟后重试", until=now + timedelta(seconds=60), **kw
+        )
+    if code == 40164:
+        match = _INVALID_IP.search(errmsg)
+        ip = match.group(1) if match else "（见平台返回信息）"
+        return Misconfigured(
+            f"服务器出口IP {ip} 不在该公众号的IP白名单中：请在微信公众平台"
+            "「设置与开发 → 基本配置 → IP白名单」中添加该IP",
+            **kw,
+        )
+    if code in (48001, 48004):
+        return Misconfigured(
+            "该公众号没有此接口权限或接口已被封禁：请在微信公众平台核对账号认证与接口权限", **kw
+        )
+    if code in (40013, 40125):
+        return Misconfigured("公众号AppID或AppSecret无效：请核对账号配置", **kw)
+    if code in TOKEN_ERRORS:
+        return AuthExpired("微信access_token刷新后仍然无效：请核对账号配置", **kw)
+    return Rejected(f"微信拒绝了请求：{errmsg or code}", **kw)
+
+
+# ---------------------------------------------------------------------------------------------
+# Publication status, shared by poll() and the PUBLISHJOBFINISH callback so that both agree.
+
+_FAILED_STATUS = {
+    2: ("原创声明校验失败", "wechat.originality_failed"),
+    3: ("发布失败", "wechat.publish_failed"),
+    4: ("平台审核不通过", "wechat.audit_rejected"),
+    5: ("发布成功后已被删除", "wechat.deleted"),
+    6: ("发布成功后已被平台封禁", "wechat.banned"),
+}
+
+
+def publish_outcome(
+    status: int,
+    *,
+    ref: str,
+    article_id: str = "",
+    article_urls: Sequence[str] = (),
+    fail_idx: Sequence[int] = (),
+) -> PublishOutcome:
+    """``publish_status`` -> Published / Pending, or raise Rejected for 2-6."""
+    if status == 0:
+        return Published(remote_id=article_id, remote_url=article_urls[0] if article_urls else "")
+    if status == 1:
+        return Pending(ref=ref)
+    reason, code = _FAILED_STATUS.get(status, ("发布失败", "wechat.publish_failed"))
+    if fail_idx:
+        reason += "（第" + "、".join(str(i) for i in fail_idx) + "篇）"
+    raise Rejected(reason, platform=PLATFORM, code=code, platform_message=reason)
+
+
+def make_ref(publish_id: str, draft_media_id: str) -> str:
+    """``Pending.ref`` for a publication: ``"<publish_id>:<draft media_id>"``."""
+    return f"{publish_id}:{draft_media_id}"
+
+
+def parse_ref(ref: str) -> tuple[str, str]:
+    """``(publish_id, draft media_id)`` from a ref; a bare publish_id gives an empty media_id."""
+    publish_id, _, media_id = ref.partition(":")
+    return publish_id, media_id
+
+
+# ---------------------------------------------------------------------------------------------
+# Rendering
+
+
+def sanitize(fragment: str) -> str:
+    """Keep only the allow-listed tags and attributes; scripts and ``on*`` never survive."""
+    return nh3.clean(
+        fragment,
+        tags=set(ALLOWED_TAGS),
+        clean_content_tags={"script", "style"},
+        attributes={tag: set(attrs) for tag, attrs in ALLOWED_ATTRIBUTES.items()},
+        url_schemes=set(URL_SCHEMES),
+        link_rel=None,
+    )
+
+
+def plain_text(fragment: str) -> str:
+    """Visible text of an HTML fragment, whitespace collapsed."""
+    text = html.unescape(nh3.clean(fragment, tags=set(), clean_content_tags={"script", "style"}))
+    return " ".join(text.split())
+
+
+def article_html(body: str) -> str:
+    """Markdown (raw HTML shown as text, never interpreted) -> HTML within WeChat's allow-list."""
+    return sanitize(markdown_to_html(body))
+
+
+def image_srcs(fragment: str) -> list[str]:
+    """The (unescaped) ``src`` of every ``<img>`` in sanitised HTML, in order, without repeats."""
+    seen: dict[str, None] = {}
+    for match in _IMG_SRC.finditer(fragment):
+        seen.setdefault(html.unescape(match.group(1)), None)
+    return list(seen)
+
+
+def is_mmbiz(url: str) -> bool:
+    host = (urlsplit(url).hostname or "").lower()
+    return host == MMBIZ_HOST or host.endswith("." + MMBIZ_HOST)
+
+
+def _too_long(label: str, limit: int, actual: int, unit: str = "字") -> str:
+    return f"微信{label}超过{limit}{unit}（当前{actual}{unit}），请缩短"
+
+
+# ---------------------------------------------------------------------------------------------
+# Images
+
+
+@dataclass(frozen=True)
+class ImageFile:
+    data: bytes
+    filename: str
+    content_type: str
+
+
+def _open_image(data: bytes) -> PILImage.Image:
+    try:
+        image = PILImage.open(io.BytesIO(data))
+        image.load()
+    except (UnidentifiedImageError, OSError) as exc:
+        raise Rejected(
+            "图片无法识别，请上传JPG或PNG图片", platform=PLATFORM, code="wechat.bad_image"
+        ) from exc
+    return image
+
+
+def _rgb(image: PILImage.Image) -> PILImage.Image:
+    image = ImageOps.exif_transpose(image) or image
+    if image.mode in ("RGBA", "LA", "P"):
+        image = image.convert("RGBA")
+        background = PILImage.new("RGB", image.size, (255, 255, 255))
+        background.paste(image, mask=image.getchannel("A"))
+        return background
+    return image.convert("RGB")
+
+
+def jpeg_within(data: bytes, max_bytes: int, *, max_side: int = 1280, min_side: int = 64) -> bytes:
+    """Re-encode an image as a JPEG of at most ``max_bytes``: lower quality, then downscale."""
+    image = _rgb(_open_image(data))
+    scale = min(1.0, max_side / max(image.size))
+    while True:
+        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+        candidate = image if scale == 1.0 else image.resize(size, PILImage.Resampling.LANCZOS)
+        for quality in (85, 75, 65, 55, 45, 35):
+            buffer = io.BytesIO()
+            candidate.save(buffer, "JPEG", quality=quality, optimize=True)
+            if buffer.tell() <= max_bytes:
+                return buffer.getvalue()
+        if min(size) <= min_side:
+            raise Rejected(
+                f"图片无法压缩到{max_bytes // 1024}KB以内",
+                platform=PLATFORM,
+                code="wechat.bad_image",
+            )
+        scale *= 0.75
+
+
+def thumb_file(data: bytes, max_bytes: int) -> ImageFile:
+    """The cover as WeChat's thumb wants it: JPEG, at most ``max_bytes``; kept as is if it fits."""
+    if _open_image(data).format == "JPEG" and len(data) <= max_bytes:
+        return ImageFile(data, "cover.jpg", "image/jpeg")
+    return ImageFile(jpeg_within(data, max_bytes, max_side=900), "cover.jpg", "image/jpeg")
+
+
+def body_image_file(data: bytes, max_bytes: int) -> ImageFile:
+    """An in-body image for ``uploadimg``: JPEG/PNG under ``max_bytes`` as is, else a JPEG."""
+    kind = _open_image(data).format
+    if kind in ("JPEG", "PNG") and len(data) <= max_bytes:
+        ext = "jpg" if kind == "JPEG" else "png"
+        return ImageFile(data, f"image.{ext}", f"image/{'jpeg' if kind == 'JPEG' else 'png'}")
+    return ImageFile(jpeg_within(data, max_bytes, max_side=1920), "image.jpg", "image/jpeg")
+
+
+# ---------------------------------------------------------------------------------------------
+# The connector
+
+
+class WechatConnector:
+    """WeChat Official Account connector (sync, over an injected ``httpx.Client``).
+
+    ``account.credentials`` must hold ``app_id`` and ``app_secret``. ``idempotency_key`` is not
+    used by ``publish`` (freepublish has no de-duplication; see ``SubmitUnconfirmed``); it is the
+    natural ``clientmsgid`` for :meth:`mass_send`.
+    """
+
+    platform: ClassVar[str] = PLATFORM
+    limits: ClassVar[Limits] = Limits(
+        title_max=32,
+        author_max=16,
+        digest_max=128,
+        content_max=19_999,  # the platform: "fewer than 20,000 characters"
+        image_max_bytes=1_000_000,  # uploadimg: "< 1 MB"; kept under both readings of MB
+        image_types=("image/jpeg", "image/png"),
+        thumb_max_bytes=64 * 1024,
+        concurrency=4,
+    )
+
+    def __init__(
+        self,
+        client: httpx.Client,
+        *,
+        api_base: str,
+        public_base_url: str,
+        token_store: TokenStore,
+        author_default: str = "",
+        refresh_margin: timedelta = timedelta(minutes=5),
+        templates_dir: str | Path | None = None,
+    ) -> None:
+        self._client = client
+        self._api_base = api_base.rstrip("/")
+        self._public_base_url = public_base_url.rstrip("/")
+        self._tokens = token_store
+        self._author_default = author_default
+        self._refresh_margin = refresh_margin
+        self._templates = template_environment(templates_dir)
+        install_log_redaction()
+
+    def __repr__(self) -> str:
+        return f"WechatConnector(api_base={self._api_base!r})"
+
+    # -- render / check -----------------------------------------------------------------------
+
+    def render(self, content: Content) -> Rendition:
+        overrides = content.overrides
+        markdown = overrides.get("wechat.body", content.body)
+        body = article_html(markdown)
+        in_body = set(image_srcs(body))
+        extra_images = [img for img in content.images if img.url and img.url not in in_body]
+        article = self._templates.get_template("channels/wechat.html.j2").render(
+            body=Markup(body),
+            correction_note=content.correction_note,
+            images=extra_images,
+            title=content.title,
+            org_name=content.org_name,
+            link=content.link,
+        )
+        article = sanitize(article).strip()
+        digest = overrides.get("wechat.digest") or content.summary.strip()
+        if not digest:
+            digest = markdown_to_text(markdown)[:DIGEST_AUTO_CHARS]
+        link = content.link
+        if link.startswith("/"):
+            link = self._public_base_url + link
+        return Rendition(
+            platform=PLATFORM,
+            title=overrides.get("wechat.title", content.title),
+            html=article,
+            digest=digest,
+            author=overrides.get("wechat.author") or content.author or self._author_default,
+            link=link,
+            images=content.images,
+            cover=content.images[0] if content.images else None,
+            meta={"content_source_url": link},
+        )
+
+    def check(self, rendition: Rendition) -> list[Problem]:
+        limits = self.limits
+        problems: list[Problem] = []
+        title = rendition.title.strip()
+        if not title:
+            problems.append(Problem("wechat.title_missing", "微信标题不能为空", "title"))
+        elif limits.title_max and len(title) > limits.title_max:
+            message = _too_long("标题", limits.title_max, len(title))
+            problems.append(Problem("wechat.title_too_long", message, "title"))
+        if limits.author_max and len(rendition.author) > limits.author_max:
+            message = _too_long("作者", limits.author_max, len(rendition.author))
+            problems.append(Problem("wechat.author_too_long", message, "author"))
+        if limits.digest_max and len(rendition.digest) > limits.digest_max:
+            message = _too_long("摘要", limits.digest_max, len(rendition.digest))
+            problems.append(Problem("wechat.digest_too_long", message, "digest"))
+        if not plain_text(rendition.html) and "<img" not in rendition.html:
+            problems.append(Problem("wechat.content_missing", "微信正文不能为空", "body"))
+        elif limits.content_max and len(rendition.html) > limits.content_max:
+            message = (
+                f"微信正文须少于20000字符（当前{len(rendition.html)}字符，含排版代码），"
+                "请删减正文或分篇发布"
+            )
+            problems.append(Problem("wechat.content_too_long", message, "body"))
+        elif len(rendition.html.encode()) >= CONTENT_MAX_BYTES:
+            message = "微信正文须小于1MB，请删减正文或分篇发布"
+            problems.append(Problem("wechat.content_too_long", message, "body"))
+        if rendition.cover is None:
+            message = "微信图文需要封面图，请至少上传一张图片"
+            problems.append(Problem("wechat.missing_cover", message, "images"))
+        if len(rendition.link.encode()) > LINK_MAX_BYTES:
+            message = "「阅读原文」链接超过1KB，请使用更短的链接"
+            problems.append(Problem("wechat.link_too_long", message, "link"))
+        return problems
+
+    def _enforce(self, rendition: Rendition) -> None:
+        blocking = [p for p in self.check(rendition) if p.blocking]
+        if blocking:
+            raise Rejected(
+                "；".join(p.message for p in blocking),
+                platform=PLATFORM,
+                code=blocking[0].code,
+            )
+
+    # -- publish / poll / withdraw / recent ---------------------------------------------------
+
+    def publish(
+        self, account: Account, rendition: Rendition, *, idempotency_key: str
+    ) -> PublishOutcome:
+        self._enforce(rendition)
+        assert rendition.cover is not None  # _enforce reports a missing cover
+        thumb_media_id = self.upload_thumb(account, self._image_bytes(rendition.cover))
+        content = self._rehost_images(account, rendition)
+        article = {
+            "title": rendition.title.strip(),
+            "author": rendition.author,
+            "digest": rendition.digest,
+            "content": content,
+            "content_source_url": rendition.link,
+            "thumb_media_id": thumb_media_id,
+            "need_open_comment": 0,
+            "only_fans_can_comment": 0,
+        }
+        # Image URLs changed length: enforce the limits on what is actually sent.
+        self._enforce(
+            Rendition(
+                platform=PLATFORM,
+                title=rendition.title,
+                html=content,
+                digest=rendition.digest,
+                author=rendition.author,
+                link=rendition.link,
+                cover=rendition.cover,
+            )
+        )
+        # Losing draft/add's answer is harmless: an orphan draft is invisible to readers, so a
+        # lost answer is Transient (retry) rather than Unconfirmed.
+        data = self._call(account, "/cgi-bin/draft/add", payload={"articles": [article]})
+        draft_media_id = str(data["media_id"])
+        return self.submit_draft(account, draft_media_id)
+
+    def submit_draft(self, account: Account, draft_media_id: str) -> Pending:
+        """``freepublish/submit`` an existing draft -> ``Pending(ref)``; see SubmitUnconfirmed."""
+        try:
+            data = self._call(
+                account,
+                "/cgi-bin/freepublish/submit",
+                payload={"media_id": draft_media_id},
+                state_changing=True,
+            )
+        except Unconfirmed as exc:
+            raise SubmitUnconfirmed(
+                "微信发布请求已发出但未收到答复：请先核对草稿箱与已发布列表，勿直接重发",
+                draft_media_id=draft_media_id,
+                platform=PLATFORM,
+                code=exc.code,
+                http_status=exc.http_status,
+            ) from None
+        return Pending(ref=make_ref(str(data["publish_id"]), draft_media_id))
+
+    def poll(self, account: Account, ref: str) -> PublishOutcome:
+        publish_id, _ = parse_ref(ref)
+        data = self._call(account, "/cgi-bin/freepublish/get", payload={"publish_id": publish_id})
+        detail = data.get("article_detail") or {}
+        urls = [str(item.get("article_url", "")) for item in detail.get("item") or []]
+        return publish_outcome(
+            int(data.get("publish_status", 3)),
+            ref=ref,
+            article_id=str(data.get("article_id", "")),
+            article_urls=urls,
+            fail_idx=[int(i) for i in data.get("fail_idx") or []],
+        )
+
+    def withdraw(self, account: Account, remote_id: str) -> None:
+        """Delete every article of the publication ``remote_id`` (irreversible)."""
+        self._call(
+            account,
+            "/cgi-bin/freepublish/delete",
+            payload={"article_id": remote_id, "index": 0},
+            state_changing=True,
+        )
+
+    def recent(self, account: Account, since: str | None = None) -> list[RemotePost]:
+        """Published articles, newest first (deleted ones left out).
+
+        ``since`` is a Unix timestamp (digits), an ISO 8601 datetime, or an ``article_id``:
+        pages are read until an older item (or that article) is reached. Without ``since``,
+        one page of 20.
+        """
+        since_ts, since_id = _parse_since(since)
+        posts: list[RemotePost] = []
+        offset = 0
+        for _page in range(100):  # at most 2,000 articles
+            data = self._call(
+                account,
+                "/cgi-bin/freepublish/batchget",
+                payload={"offset": offset, "count": 20, "no_content": 1},
+            )
+            items = data.get("item") or []
+            for item in items:
+                post = _remote_post(item)
+                if post is None:
+                    continue
+                if since_id and post.remote_id == since_id:
+                    return posts
+                if since_ts is not None and post.created_at.timestamp() < since_ts:
+                    return posts
+                if not _is_deleted(item):
+                    posts.append(post)
+            offset += len(items)
+            if since is None or not items or offset >= int(data.get("total_count", 0)):
+                break
+        return posts
+
+    # -- reconciliation and other calls -------------------------------------------------------
+
+    def draft_exists(self, account: Account, media_id: str) -> bool:
+        """Is the draft still in the draft box? (It leaves it once submitted for publication.)"""
+        try:
+            self._call(account, "/cgi-bin/draft/get", payload={"media_id": media_id})
+        except Rejected as exc:
+            if exc.code == "40007":  # invalid media_id
+                return False
+            raise
+        return True
+
+    def upload_thumb(self, account: Account, data: bytes) -> str:
+        """Upload a cover as permanent thumb material (JPEG <= 64 KB after conversion)."""
+        thumb = thumb_file(data, self.limits.thumb_max_bytes or 64 * 1024)
+        answer = self._call(
+            account,
+            "/cgi-bin/material/add_material",
+            params={"type": "thumb"},
+            files={"media": (thumb.filename, thumb.data, thumb.content_type)},
+        )
+        return str(answer["media_id"])
+
+    def upload_image(self, account: Account, data: bytes) -> str:
+        """``media/uploadimg`` -> the image's ``mmbiz.qpic.cn`` URL."""
+        image = body_image_file(data, self.limits.image_max_bytes or 1_000_000)
+        answer = self._call(
+            account,
+            "/cgi-bin/media/uploadimg",
+            files={"media": (image.filename, image.data, image.content_type)},
+        )
+        return str(answer["url"])
+
+    def mass_send(self, account: Account, media_id: str, clientmsgid: str) -> str:
+        """Push an article to all followers (群发) -> ``msg_id``.
+
+        ``clientmsgid`` de-duplicates on the platform, so resending after a lost answer is safe:
+        45065 (already sent with this clientmsgid) returns the earlier ``msg_id``; 45066 asks to
+        retry in a minute. Mass-send quota is tracked by the hub (:func:`mass_send_quota`).
+        """
+        payload = {
+            "filter": {"is_to_all": True},
+            "mpnews": {"media_id": media_id},
+            "msgtype": "mpnews",
+            "send_ignore_reprint": 0,
+            "clientmsgid": clientmsgid,
+        }
+        data = self._call(
+            account, "/cgi-bin/message/mass/sendall", payload=payload, accept=frozenset({45065})
+        )
+        return str(data.get("msg_id", ""))
+
+    # -- HTTP ---------------------------------------------------------------------------------
+
+    def _image_bytes(self, image: Image) -> bytes:
+        if image.path:
+            try:
+                return Path(image.path).read_bytes()
+            except OSError:
+                if not image.url:
+                    raise Rejected(
+                        "图片文件丢失，请重新上传", platform=PLATFORM, code="wechat.image_missing"
+                    ) from None
+        return self._fetch(image.url)
+
+    def _fetch(self, url: str) -> bytes:
+        if urlsplit(url).scheme not in URL_SCHEMES:
+            raise Rejected(f"无法读取图片：{url}", platform=PLATFORM, code="wechat.image_missing")
+        try:
+            response = self._client.get(url, follow_redirects=True)
+        except httpx.HTTPError as exc:
+            raise Transient(
+                f"下载图片失败：{url}（{type(exc).__name__}）", platform=PLATFORM
+            ) from None
+        if response.status_code != 200:
+            raise Rejected(
+                f"下载图片失败：{url}（HTTP {response.status_code}）",
+                platform=PLATFORM,
+                code="wechat.image_missing",
+                http_status=response.status_code,
+            )
+        return response.content
+
+    def _rehost_images(self, account: Account, rendition: Rendition) -> str:
+        """Upload every in-body image not on mmbiz.qpic.cn and rewrite its ``src``."""
+        content = rendition.html
+        by_url = {img.url: img for img in rendition.images if img.url}
+        for src in image_srcs(content):
+            if is_mmbiz(src):
+                continue
+            local = by_url.get(src)
+            data = self._image_bytes(local) if local else self._fetch(src)
+            new_src = self.upload_image(account, data)
+            content = content.replace(
+                f'src="{html.escape(src, quote=True)}"', f'src="{html.escape(new_src, quote=True)}"'
+            )
+            content = content.replace(f'src="{src}"', f'src="{html.escape(new_src, quote=True)}"')
+        return content
+
+    def _token_key(self, account: Account) -> str:
+        return f"{PLATFORM}:{self._credentials(account)[0]}"
+
+    @staticmethod
+    def _credentials(account: Account) -> tuple[str, str]:
+        app_id = account.credentials.get("app_id", "")
+        secret = account.credentials.get("app_secret", "")
+        if not app_id or not secret:
+            raise Misconfigured(
+                "公众号未配置AppID或AppSecret", platform=PLATFORM, code="wechat.no_credentials"
+            )
+        return app_id, secret
+
+    def _access_token(self, account: Account) -> str:
+        key = self._token_key(account)
+        try:
+            cached = self._tokens.get(key)
+            if cached is not None:
+                return cached.token
+            with self._tokens.lock(key):
+                cached = self._tokens.get(key)  # another process may have just refreshed it
+                if cached is not None:
+                    return cached.token
+                return self._fetch_token(account, key)
+        except TokenStoreError as exc:
+            raise Transient(f"令牌缓存不可用：{exc}", platform=PLATFORM) from None
+
+    def _refresh_token(self, account: Account, stale: str) -> str:
+        """Replace a token the platform refused, unless another process already did."""
+        key = self._token_key(account)
+        try:
+            with self._tokens.lock(key):
+                cached = self._tokens.get(key)
+                if cached is not None and cached.token != stale:
+                    return cached.token
+                return self._fetch_token(account, key)
+        except TokenStoreError as exc:
+            raise Transient(f"令牌缓存不可用：{exc}", platform=PLATFORM) from None
+
+    def _fetch_token(self, account: Account, key: str) -> str:
+        app_id, secret = self._credentials(account)
+        params = {"grant_type": "client_credential", "appid": app_id, "secret": secret}
+        data = self._send("GET", "/cgi-bin/token", params=params, secret=secret)
+        code = errcode_of(data)
+        if code == 40001:  # on the token call: wrong AppSecret
+            raise Misconfigured(
+                "公众号AppSecret错误：请核对账号配置",
+                platform=PLATFORM,
+                code="40001",
+                platform_message=redact(str(data.get("errmsg", ""))).replace(secret, "***"),
+            )
+        if code:
+            raise error_for(code, str(data.get("errmsg", "")).replace(secret, "***"))
+        token = str(data["access_token"])
+        lifetime = timedelta(seconds=int(data.get("expires_in", 7200)))
+        # The store keeps the time the hub stops using the token: expiry minus the margin (at
+        # most half the lifetime, so short-lived sandbox tokens are still reused).
+        use_until = datetime.now(UTC) + lifetime - min(self._refresh_margin, lifetime / 2)
+        self._tokens.put(key, token, use_until)
+        log.info("wechat: new access token for app %s", app_id)
+        return token
+
+    def _call(
+        self,
+        account: Account,
+        path: str,
+        *,
+        payload: Mapping[str, Any] | None = None,
+        params: Mapping[str, str] | None = None,
+        files: Mapping[str, tuple[str, bytes, str]] | None = None,
+        state_changing: bool = False,
+        accept: frozenset[int] = frozenset(),
+    ) -> dict[str, Any]:
+        """POST an API call with the access token; refresh once and replay once if refused."""
+        token = self._access_token(account)
+        kw: dict[str, Any] = {
+            "params": params,
+            "payload": payload,
+            "files": files,
+            "state_changing": state_changing,
+        }
+        data = self._send("POST", path, token=token, **kw)
+        if errcode_of(data) in TOKEN_ERRORS:
+            log.info("wechat: %s refused the access token (%s); refreshing", path, data["errcode"])
+            token = self._refresh_token(account, token)
+            data = self._send("POST", path, token=token, **kw)
+        code = errcode_of(data)
+        if code and code not in accept:
+            raise error_for(code, str(data.get("errmsg", "")).replace(token, "***"))
+        return data
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str = "",
+        secret: str = "",
+        params: Mapping[str, str] | None = None,
+        payload: Mapping[str, Any] | None = None,
+        files: Mapping[str, tuple[str, bytes, str]] | None = None,
+        state_changing: bool = False,
+    ) -> dict[str, Any]:
+        query: dict[str, str] = dict(params or {})
+        if token:
+            query["access_token"] = token
+        body: bytes | None = None
+        headers: dict[str, str] = {}
+        if payload is not None:
+            body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+            headers["Content-Type"] = "application/json; charset=utf-8"
+        try:
+            response = self._client.request(
+                method,
+                self._api_base + path,
+                params=query,
+                content=body,
+                files=files,
+                headers=headers,
+            )
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise Transient(
+                f"无法连接微信接口 {path}（{type(exc).__name__}）", platform=PLATFORM
+            ) from None
+        except httpx.HTTPError as exc:
+            # The request may have reached the platform.
+            message = f"微信接口 {path} 未答复（{type(exc).__name__}）"
+            if state_changing:
+                raise Unconfirmed(message, platform=PLATFORM) from None
+            raise Transient(message, platform=PLATFORM) from None
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            message = f"微信接口 {path} 返回了无法解析的答复（HTTP {response.status_code}）"
+            if response.status_code >= 500:
+                error_class = Unconfirmed if state_changing else Transient
+                raise error_class(message, platform=PLATFORM, http_status=response.status_code)
+            raise Rejected(message, platform=PLATFORM, http_status=response.status_code)
+        return data
+
+
+# ---------------------------------------------------------------------------------------------
+# recent() helpers
+
+
+def _parse_since(since: str | None) -> tuple[float | None, str | None]:
+    if not since:
+        return None, None
+    if since.isdigit() and len(since) <= 11:
+        return float(since), None
+    try:
+        moment = datetime.fromisoformat(since)
+    except ValueError:
+        return None, since
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=WECHAT_TZ)
+    return moment.timestamp(), None
+
+
+def _is_deleted(item: Mapping[str, Any]) -> bool:
+    news = (item.get("content") or {}).get("news_item") or []
+    return bool(news) and all(bool(n.get("is_deleted")) for n in news)
+
+
+def _remote_post(item: Mapping[str, Any]) -> RemotePost | None:
+    article_id = item.get("article_id")
+    if not article_id:
+        return None
+    content = item.get("content") or {}
+    news = content.get("news_item") or [{}]
+    stamp = content.get("create_time") or item.get("update_time") or 0
+    return RemotePost(
+        remote_id=str(article_id),
+        created_at=datetime.fromtimestamp(int(stamp), UTC),
+        url=str(news[0].get("url", "")),
+        text=str(news[0].get("title", "")),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Callback (the hub's POST /callbacks/wechat/{account_id}) — plaintext mode only
+
+
+def check_signature(token: str, timestamp: str, nonce: str, signature: str) -> bool:
+    """WeChat's callback signature: sha1 of the sorted [token, timestamp, nonce], concatenated."""
+    if not token or not signature:
+        return False
+    expected = hashlib.sha1("".join(sorted([token, timestamp, nonce])).encode()).hexdigest()
+    return hmac.compare_digest(expected, signature.strip().lower())
+
+
+def sign(token: str, timestamp: str, nonce: str) -> str:
+    """The signature WeChat would send (used by the sandbox and tests)."""
+    return hashlib.sha1("".join(sorted([token, timestamp, nonce])).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class PublishJobFinish:
+    """The ``PUBLISHJOBFINISH`` event: a freepublish job ended."""
+
+    publish_id: str
+    publish_status: int
+    article_id: str = ""
+    article_urls: tuple[str, ...] = ()
+    fail_idx: tuple[int, ...] = ()
+    to_user: str = ""  # the account's original id (gh_...)
+    create_time: int = 0
+
+    def outcome(self, ref: str | None = None) -> PublishOutcome:
+        """The same answer ``poll`` would give (raises Rejected for failed jobs)."""
+        return publish_outcome(
+            self.publish_status,
+            ref=ref or self.publish_id,
+            article_id=self.article_id,
+            article_urls=self.article_urls,
+            fail_idx=self.fail_idx,
+        )
+
+
+class EventError(ValueError):
+    """The callback body is not a well-formed PUBLISHJOBFINISH event."""
+
+
+def parse_publish_event(xml_bytes: bytes) -> PublishJobFinish:
+    """Parse a PUBLISHJOBFINISH event; DOCTYPEs and entities are refused (defusedxml)."""
+    try:
+        root = SafeElementTree.fromstring(xml_bytes, forbid_dtd=True)
+    except Exception as exc:  # ParseError and defusedxml's DTDForbidden/EntitiesForbidden
+        raise EventError(f"unreadable callback XML: {type(exc).__name__}") from None
+    event = (root.findtext("Event") or "").strip()
+    info = root.find("PublishEventInfo")
+    if event.upper() != "PUBLISHJOBFINISH" or info is None:
+        raise EventError(f"not a PUBLISHJOBFINISH event: {event!r}")
+    publish_id = (info.findtext("publish_id") or "").strip()
+    status_text = (info.findtext("publish_status") or "").strip()
+    if not publish_id or not status_text.lstrip("-").isdigit():
+        raise EventError("PUBLISHJOBFINISH without publish_id or publish_status")
+    urls = tuple(
+        (item.findtext("article_url") or "").strip() for item in info.findall("article_detail/item")
+    )
+    fail_idx = tuple(
+        int(text) for el in info.findall("fail_idx") if (text := (el.text or "").strip()).isdigit()
+    )
+    create_time = (root.findtext("CreateTime") or "0").strip()
+    return PublishJobFinish(
+        publish_id=publish_id,
+        publish_status=int(status_text),
+        article_id=(info.findtext("article_id") or "").strip(),
+        article_urls=urls,
+        fail_idx=fail_idx,
+        to_user=(root.findtext("ToUserName") or "").strip(),
+        create_time=int(create_time) if create_time.isdigit() else 0,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Mass-send quota
+
+
+AccountKind = Literal["subscription", "service"]
+
+
+def mass_send_quota(account_kind: AccountKind, sends: Sequence[datetime], now: datetime) -> int:
+    """Mass sends still allowed now, in Beijing time.
+
+    A subscription account (订阅号) may mass-send once per day; a service account (服务号) four
+    times per calendar month. ``sends`` are the account's successful sends (aware datetimes).
+    """
+    local_now = now.astimezone(WECHAT_TZ)
+    if account_kind == "subscription":
+        allowed = 1
+        used = sum(1 for s in sends if s.astimezone(WECHAT_TZ).date() == local_now.date())
+    elif account_kind == "service":
+        allowed = 4
+        used = sum(
+            1
+            for s in sends
+            if (local := s.astimezone(WECHAT_TZ)).year == local_now.year
+            and local.month == local_now.month
+        )
+    else:
+        raise ValueError(f"unknown account kind {account_kind!r}")
+    return max(0, allowed - used)
