@@ -28,6 +28,8 @@ import io
 import json
 import logging
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
@@ -357,6 +359,38 @@ def body_image_file(data: bytes, max_bytes: int) -> ImageFile:
 # The connector
 
 
+class _UploadCache:
+    """Process-wide, bounded: (app id, kind, image hash) -> media id or URL."""
+
+    def __init__(self, size: int = 2048) -> None:
+        self._items: OrderedDict[str, str] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> str | None:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: str, value: str) -> str:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return value
+
+
+_UPLOADS = _UploadCache()
+
+
+def _upload_key(account: Account, kind: str, data: bytes) -> str:
+    app_id = str(account.credentials.get("app_id", account.id))
+    return f"{app_id}:{kind}:{hashlib.sha256(data).hexdigest()}"
+
+
 class WechatConnector:
     """WeChat Official Account connector (sync, over an injected ``httpx.Client``).
 
@@ -535,7 +569,15 @@ class WechatConnector:
         return Pending(ref=make_ref(str(data["publish_id"]), draft_media_id))
 
     def poll(self, account: Account, ref: str) -> PublishOutcome:
+        """``freepublish/get`` for a publication ref (its publish_id is digits).
+
+        Any other ref is taken as an ``article_id`` (a delivery's ``remote_id``) and looked up with
+        ``freepublish/getarticle``: ``Published`` while it is online, ``Rejected`` once deleted
+        or unknown (53600).
+        """
         publish_id, _ = parse_ref(ref)
+        if not publish_id.isdigit():
+            return self._poll_article(account, ref)
         data = self._call(account, "/cgi-bin/freepublish/get", payload={"publish_id": publish_id})
         detail = data.get("article_detail") or {}
         urls = [str(item.get("article_url", "")) for item in detail.get("item") or []]
@@ -546,6 +588,16 @@ class WechatConnector:
             article_urls=urls,
             fail_idx=[int(i) for i in data.get("fail_idx") or []],
         )
+
+    def _poll_article(self, account: Account, article_id: str) -> PublishOutcome:
+        data = self._call(
+            account, "/cgi-bin/freepublish/getarticle", payload={"article_id": article_id}
+        )
+        news = data.get("news_item") or []
+        if news and all(bool(item.get("is_deleted")) for item in news):
+            return publish_outcome(5, ref=article_id)  # raises Rejected (wechat.deleted)
+        url = str(news[0].get("url", "")) if news else ""
+        return Published(remote_id=article_id, remote_url=url)
 
     def withdraw(self, account: Account, remote_id: str) -> None:
         """Delete every article of the publication ``remote_id`` (irreversible)."""
@@ -601,7 +653,15 @@ class WechatConnector:
         return True
 
     def upload_thumb(self, account: Account, data: bytes) -> str:
-        """Upload a cover as permanent thumb material (JPEG <= 64 KB after conversion)."""
+        """Upload a cover as permanent thumb material (JPEG <= 64 KB after conversion).
+
+        Permanent material never expires, so the same image for the same app is uploaded once
+        per process (a retried publication does not upload its cover again).
+        """
+        key = _upload_key(account, "thumb", data)
+        cached = _UPLOADS.get(key)
+        if cached is not None:
+            return cached
         thumb = thumb_file(data, self.limits.thumb_max_bytes or 64 * 1024)
         answer = self._call(
             account,
@@ -609,17 +669,21 @@ class WechatConnector:
             params={"type": "thumb"},
             files={"media": (thumb.filename, thumb.data, thumb.content_type)},
         )
-        return str(answer["media_id"])
+        return _UPLOADS.put(key, str(answer["media_id"]))
 
     def upload_image(self, account: Account, data: bytes) -> str:
-        """``media/uploadimg`` -> the image's ``mmbiz.qpic.cn`` URL."""
+        """``media/uploadimg`` -> the image's ``mmbiz.qpic.cn`` URL (permanent; cached)."""
+        key = _upload_key(account, "image", data)
+        cached = _UPLOADS.get(key)
+        if cached is not None:
+            return cached
         image = body_image_file(data, self.limits.image_max_bytes or 1_000_000)
         answer = self._call(
             account,
             "/cgi-bin/media/uploadimg",
             files={"media": (image.filename, image.data, image.content_type)},
         )
-        return str(answer["url"])
+        return _UPLOADS.put(key, str(answer["url"]))
 
     def mass_send(self, account: Account, media_id: str, clientmsgid: str) -> str:
         """Push an article to all followers (群发) -> ``msg_id``.

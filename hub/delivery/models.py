@@ -94,6 +94,7 @@ class HallEntry(SQLModel, table=True):
     post_id: int | None = Field(default=None, foreign_key="posts.id", index=True)
     version: int | None = None
     remote_id: str = Field(max_length=200)
+    idempotency_key: str = Field(default="", max_length=200, index=True)
     platform: str = Field(max_length=20)
     title: str = Field(default="", max_length=300)
     text: str = Field(default="", sa_column=Column(Text, nullable=False))

@@ -85,12 +85,17 @@ def test_publish_poll_recent_withdraw(wechat: WechatHarness) -> None:
     assert recent[0].url == published.remote_url
     assert recent[0].text == "关于做好防汛工作的通知"
 
+    by_article = connector.poll(account, published.remote_id)  # a delivery's remote_id
+    assert by_article == Published(published.remote_id, published.remote_url)
+
     connector.withdraw(account, published.remote_id)
     assert connector.recent(account) == []
     [publication] = wechat.sandbox.state(wechat.appid)["publications"]
     assert publication["deleted"] == [True]
     with pytest.raises(Rejected, match="删除"):
         connector.poll(account, ref)
+    with pytest.raises(Rejected, match="删除"):
+        connector.poll(account, published.remote_id)
 
 
 def test_exactly_one_copy_is_published(wechat: WechatHarness) -> None:
@@ -359,10 +364,12 @@ def test_outside_images_are_uploaded_and_rewritten(
     assert len(sources) == 4
     assert all(src.startswith("http://mmbiz.qpic.cn/") for src in sources)
     assert sources[0] == sources[2]
-    assert len(set(sources)) == 3
+    # the local image and the cover are the same picture: uploaded once, one URL
+    assert sources[1] == sources[3]
+    assert len(set(sources)) == 2
     assert len(recorder.hits("/photos/flood.png")) == 1  # fetched once, uploaded once
-    assert wechat.calls()["/cgi-bin/media/uploadimg"] == 3
-    assert len(wechat.sandbox.state(wechat.appid)["images"]) == 3
+    assert wechat.calls()["/cgi-bin/media/uploadimg"] == 2
+    assert len(wechat.sandbox.state(wechat.appid)["images"]) == 2
 
 
 def test_scripts_and_handlers_never_reach_the_platform(wechat: WechatHarness) -> None:

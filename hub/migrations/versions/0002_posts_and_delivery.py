@@ -8,11 +8,10 @@ Create Date: 2026-11-27
 from __future__ import annotations
 
 import sqlalchemy as sa
-import sqlmodel  # noqa: F401
+import sqlmodel
 from alembic import op
 
 import hub.sqltypes
-
 
 revision = "0002"
 down_revision = "0001"
@@ -179,6 +178,7 @@ def upgrade() -> None:
         sa.Column("post_id", sa.Integer(), nullable=True),
         sa.Column("version", sa.Integer(), nullable=True),
         sa.Column("remote_id", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("idempotency_key", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
         sa.Column("platform", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
         sa.Column("title", sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
         sa.Column("text", sa.Text(), nullable=False),
@@ -203,6 +203,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("account_id", "remote_id", name="uq_hall_entries_account_remote"),
     )
     with op.batch_alter_table("hall_entries", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_hall_entries_idempotency_key"), ["idempotency_key"], unique=False
+        )
         batch_op.create_index(
             batch_op.f("ix_hall_entries_account_id"), ["account_id"], unique=False
         )

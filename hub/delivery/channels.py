@@ -1,0 +1,114 @@
+"""Building connectors and their inputs from the hub's rows (one place for every caller)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from connectors.base import Account as ConnectorAccount
+from connectors.base import Connector, Content, Image
+from hub.accounts.models import Account
+from hub.accounts.service import credentials_of
+from hub.config import Settings, get_settings
+from hub.db import engine_for
+
+
+@lru_cache(maxsize=1)
+def http_client() -> httpx.Client:
+    """One pooled client per process, shared by every connector and thread."""
+    return httpx.Client(
+        timeout=httpx.Timeout(30.0, connect=5.0),
+        limits=httpx.Limits(max_connections=100, max_keepalive_connections=50),
+        follow_redirects=False,
+    )
+
+
+@lru_cache(maxsize=4)
+def _token_store(redis_url: str | None, database_url: str) -> Any:
+    from connectors.tokens import RedisTokenStore, SqlTokenStore
+
+    if redis_url:
+        return RedisTokenStore(redis_url)
+    return SqlTokenStore(engine_for(database_url))
+
+
+def token_store(settings: Settings | None = None) -> Any:
+    settings = settings or get_settings()
+    return _token_store(settings.redis_url, settings.database_url)
+
+
+def connector_for(platform: str, settings: Settings | None = None) -> Connector:
+    """The connector for ``platform`` wired to this deployment's settings."""
+    from connectors.registry import build_connector
+    from hub.delivery.hall_store import DatabaseHallStore
+
+    settings = settings or get_settings()
+    return build_connector(
+        platform,
+        client=http_client(),
+        settings=settings,
+        hall_store=DatabaseHallStore(engine_for(settings.database_url), settings.public_base_url),
+        token_store=token_store(settings),
+    )
+
+
+def connector_account(account: Account, settings: Settings | None = None) -> ConnectorAccount:
+    settings = settings or get_settings()
+    return ConnectorAccount(
+        id=account.id,  # type: ignore[arg-type]
+        platform=account.platform.value,
+        handle=account.handle,
+        name=account.name,
+        credentials=credentials_of(account, settings.credentials_key),
+        callback_token=account.callback_token,
+    )
+
+
+def post_link(post_id: int, settings: Settings | None = None) -> str:
+    """The post's public page on the release hall: Weibo's safe-domain link target."""
+    settings = settings or get_settings()
+    return f"{settings.public_base_url.rstrip('/')}/hall/posts/{post_id}"
+
+
+def content_of(
+    *,
+    post_id: int,
+    version: int,
+    title: str,
+    body: str,
+    summary: str,
+    images: list[dict[str, str]],
+    overrides: dict[str, str],
+    urgency: str,
+    author: str,
+    org_name: str,
+    correction_note: str = "",
+    settings: Settings | None = None,
+) -> Content:
+    settings = settings or get_settings()
+    base = settings.public_base_url.rstrip("/")
+    return Content(
+        post_id=post_id,
+        version=version,
+        title=title,
+        body=body,
+        summary=summary,
+        images=tuple(
+            Image(
+                path=str(Path(settings.media_dir) / img["path"]),
+                url=f"{base}/media/{img['path']}",
+                alt=img.get("alt", ""),
+                content_type=img.get("content_type", ""),
+            )
+            for img in images
+        ),
+        link=post_link(post_id, settings),
+        urgency=urgency,
+        author=author,
+        org_name=org_name,
+        overrides=overrides,
+        correction_note=correction_note,
+    )

@@ -1,0 +1,91 @@
+"""What the engine does after each platform call: one pure function of the error class.
+
+Tasks stay thin; this table is the retry policy. ``decide`` never sees a session or the clock.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from connectors.errors import (
+    AuthExpired,
+    ConnectorError,
+    QuotaExhausted,
+    RateLimited,
+    Rejected,
+    Transient,
+    Unconfirmed,
+)
+from hub.delivery.models import DeliveryStatus
+
+MAX_TRANSIENT_ATTEMPTS = 15
+BACKOFF_BASE_SECONDS = 1.0
+BACKOFF_CAP_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class Decision:
+    status: DeliveryStatus
+    retry_at: datetime | None = None
+    flag_account: bool = False  # account -> needs_reauth
+    reconcile: bool = False  # look at the platform before anything else
+    message: str = ""
+
+
+def backoff(attempt: int, *, rand: random.Random | None = None, hint: float = 0.0) -> float:
+    """Exponential backoff with full jitter, never shorter than the platform's hint."""
+    rng = rand or random.Random()
+    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempt - 1))
+    return max(hint, rng.uniform(ceiling / 2, ceiling))
+
+
+def decide(
+    error: ConnectorError, *, attempt: int, now: datetime, rand: random.Random | None = None
+) -> Decision:
+    """The next state of a delivery whose call raised ``error`` on attempt number ``attempt``."""
+    words = str(error)
+    if isinstance(error, Unconfirmed):
+        return Decision(DeliveryStatus.unconfirmed, reconcile=True, message=words)
+    if isinstance(error, AuthExpired):
+        return Decision(DeliveryStatus.parked, flag_account=True, message=words)
+    if isinstance(error, QuotaExhausted):
+        return Decision(DeliveryStatus.parked, retry_at=error.until, message=words)
+    if isinstance(error, RateLimited):
+        return Decision(DeliveryStatus.queued, retry_at=error.until, message=words)
+    if isinstance(error, Transient):
+        if attempt >= MAX_TRANSIENT_ATTEMPTS:
+            return Decision(
+                DeliveryStatus.failed, message=f"gave up after {attempt} attempts: {words}"
+            )
+        delay = backoff(attempt, rand=rand, hint=error.retry_after)
+        return Decision(
+            DeliveryStatus.queued, retry_at=now + timedelta(seconds=delay), message=words
+        )
+    if isinstance(error, Rejected):
+        return Decision(DeliveryStatus.failed, message=error.reason)
+    return Decision(DeliveryStatus.failed, message=words)
+
+
+# Who may do what to a delivery by hand (the delivery board).
+MANUAL: dict[str, frozenset[DeliveryStatus]] = {
+    "retry": frozenset({DeliveryStatus.failed, DeliveryStatus.parked, DeliveryStatus.cancelled}),
+    "cancel": frozenset({DeliveryStatus.queued, DeliveryStatus.parked, DeliveryStatus.failed}),
+    "mark_published": frozenset(
+        {
+            DeliveryStatus.unconfirmed,
+            DeliveryStatus.failed,
+            DeliveryStatus.parked,
+            DeliveryStatus.pending,
+        }
+    ),
+}
+
+
+def manual_refusal(action: str, status: DeliveryStatus) -> str | None:
+    allowed = MANUAL[action]
+    if status in allowed:
+        return None
+    names = ", ".join(sorted(s.value for s in allowed))
+    return f"a delivery that is {status.value} cannot be {action.replace('_', ' ')}; only {names}"

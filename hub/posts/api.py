@@ -1,0 +1,447 @@
+"""JSON API for posts, their review workflow, deliveries and live delivery events (SSE)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel
+from sqlmodel import Session, col, select
+from sse_starlette.sse import EventSourceResponse
+
+from hub.accounts.models import Account
+from hub.db import get_engine
+from hub.delivery import service as engine
+from hub.delivery.models import Attempt, Delivery
+from hub.errors import Invalid
+from hub.orgs import service as orgs
+from hub.orgs.models import Org
+from hub.posts import service
+from hub.posts.models import (
+    CorrectBody,
+    DeliveryPublic,
+    Post,
+    PostCreate,
+    PostPublic,
+    PostStatus,
+    PostUpdate,
+    ReasonBody,
+)
+from hub.sqltypes import utcnow
+from hub.users.models import User
+from hub.users.rules import Action, scope_path
+from hub.web.deps import Principal, PrincipalDep, SessionDep, client_ip
+
+router = APIRouter(prefix="/api/v1", tags=["posts"])
+
+
+def who_of(principal: Principal, request: Request) -> service.Who:
+    return service.Who(user=principal.user, actor=principal.actor, client_ip=client_ip(request))
+
+
+def deliveries_of(session: Session, post_ids: list[int]) -> dict[int, list[DeliveryPublic]]:
+    rows = session.exec(
+        select(Delivery, Account)
+        .join(Account, col(Delivery.account_id) == col(Account.id))
+        .where(col(Delivery.post_id).in_(post_ids))
+        .order_by(col(Delivery.id))
+    ).all()
+    out: dict[int, list[DeliveryPublic]] = {}
+    for delivery, account in rows:
+        out.setdefault(delivery.post_id, []).append(
+            DeliveryPublic(
+                id=delivery.id,
+                account_id=account.id,
+                account_name=account.name,
+                platform=account.platform.value,
+                version=delivery.version,
+                status=delivery.status.value,
+                remote_id=delivery.remote_id,
+                remote_url=delivery.remote_url,
+                error=delivery.error,
+                attempts=delivery.attempts,
+                next_attempt_at=delivery.next_attempt_at,
+                updated_at=delivery.updated_at,
+            )
+        )
+    return out
+
+
+def to_public(session: Session, post: Post, *, with_deliveries: bool = True) -> PostPublic:
+    version = service.version_of(session, post)
+    org = orgs.get(session=session, org_id=post.org_id)
+    author = session.get(User, post.author_id)
+    cosign = [orgs.get(session=session, org_id=i).code for i in post.cosign_org_ids]
+    return PostPublic(
+        id=post.id,
+        org_code=org.code,
+        author=author.username if author else "",
+        title=version.title,
+        body=version.body,
+        summary=version.summary,
+        urgency=post.urgency,
+        status=post.status,
+        version=post.current_version,
+        approved_version=post.approved_version,
+        content_hash=version.content_hash,
+        scheduled_at=post.scheduled_at,
+        target_account_ids=post.target_account_ids,
+        target_groups=post.target_groups,
+        cosign_org_codes=cosign,
+        reason=post.reason,
+        link=version.link,
+        created_at=post.created_at,
+        updated_at=post.updated_at,
+        deliveries=deliveries_of(session, [post.id]).get(post.id, []) if with_deliveries else [],  # type: ignore[arg-type,list-item]
+    )
+
+
+@router.post("/posts", summary="Draft a post", status_code=201, response_model=PostPublic)
+def create_post(
+    data: PostCreate, request: Request, principal: PrincipalDep, session: SessionDep
+) -> PostPublic:
+    post = service.create(session=session, who=who_of(principal, request), data=data, now=utcnow())
+    session.commit()
+    return to_public(session, post)
+
+
+@router.get("/posts", summary="Posts in my scope", response_model=list[PostPublic])
+def list_posts(
+    principal: PrincipalDep,
+    session: SessionDep,
+    status: PostStatus | None = None,
+    org: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[PostPublic]:
+    principal.require(Action.post_read)
+    query = (
+        select(Post)
+        .join(Org, col(Post.org_id) == col(Org.id))
+        .where(col(Org.path).startswith(scope_path(principal.actor, Action.post_read)))
+    )
+    if status is not None:
+        query = query.where(Post.status == status)
+    if org:
+        query = query.where(Org.code == org)
+    posts = session.exec(query.order_by(col(Post.id).desc()).offset(offset).limit(limit)).all()
+    return [to_public(session, p, with_deliveries=False) for p in posts]
+
+
+@router.get("/posts/{post_id}", summary="One post with its deliveries", response_model=PostPublic)
+def get_post(
+    post_id: int, request: Request, principal: PrincipalDep, session: SessionDep
+) -> PostPublic:
+    post = service.get(session=session, post_id=post_id, who=who_of(principal, request))
+    return to_public(session, post)
+
+
+@router.patch("/posts/{post_id}", summary="Edit a post (a new version)", response_model=PostPublic)
+def update_post(
+    post_id: int, data: PostUpdate, request: Request, principal: PrincipalDep, session: SessionDep
+) -> PostPublic:
+    who = who_of(principal, request)
+    post = service.get(session=session, post_id=post_id, who=who)
+    service.update_post(session=session, who=who, post=post, data=data, now=utcnow())
+    session.commit()
+    return to_public(session, post)
+
+
+class ProblemPublic(BaseModel):
+    code: str
+    message: str
+    field: str
+    blocking: bool
+
+
+class ChannelPreviewPublic(BaseModel):
+    platform: str
+    text: str
+    title: str
+    html: str
+    digest: str
+    link: str
+    problems: list[ProblemPublic]
+
+
+@router.get(
+    "/posts/{post_id}/preview",
+    summary="Every channel's rendition and its problems",
+    response_model=list[ChannelPreviewPublic],
+)
+def preview(
+    post_id: int, request: Request, principal: PrincipalDep, session: SessionDep
+) -> list[ChannelPreviewPublic]:
+    post = service.get(session=session, post_id=post_id, who=who_of(principal, request))
+    return [
+        ChannelPreviewPublic(
+            platform=p.platform,
+            text=p.rendition.text,
+            title=p.rendition.title,
+            html=p.rendition.html,
+            digest=p.rendition.digest,
+            link=p.rendition.link,
+            problems=[
+                ProblemPublic(code=x.code, message=x.message, field=x.field, blocking=x.blocking)
+                for x in p.problems
+            ],
+        )
+        for p in service.preview(session=session, post=post)
+    ]
+
+
+@router.post("/posts/{post_id}/submit", summary="Submit for review", response_model=PostPublic)
+def submit(
+    post_id: int, request: Request, principal: PrincipalDep, session: SessionDep
+) -> PostPublic:
+    who = who_of(principal, request)
+    post = service.get(session=session, post_id=post_id, who=who)
+    service.submit(session=session, who=who, post=post, now=utcnow())
+    session.commit()
+    return to_public(session, post)
+
+
+class CommentBody(BaseModel):
+    comment: str = ""
+
+
+@router.post(
+    "/posts/{post_id}/approve", summary="Approve the current version", response_model=PostPublic
+)
+def approve(
+    post_id: int,
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+    body: CommentBody | None = None,
+) -> PostPublic:
+    who = who_of(principal, request)
+    post = service.get(session=session, post_id=post_id, who=who)
+    _, to_enqueue = service.approve(
+        session=session, who=who, post=post, now=utcnow(), comment=body.comment if body else ""
+    )
+    session.commit()
+    engine.enqueue(to_enqueue)
+    return to_public(session, post)
+
+
+@router.post("/posts/{post_id}/reject", summary="Reject with a reason", response_model=PostPublic)
+def reject(
+    post_id: int, body: ReasonBody, request: Request, principal: PrincipalDep, session: SessionDep
+) -> PostPublic:
+    who = who_of(principal, request)
+    post = service.get(session=session, post_id=post_id, who=who)
+    service.reject(session=session, who=who, post=post, reason=body.reason, now=utcnow())
+    session.commit()
+    return to_public(session, post)
+
+
+@router.post(
+    "/posts/{post_id}/cosign", summary="Co-sign (会签) as a named org", response_model=PostPublic
+)
+def cosign(
+    post_id: int,
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+    body: CommentBody | None = None,
+) -> PostPublic:
+    who = who_of(principal, request)
+    post = session.get(Post, post_id)
+    if post is None:
+        from hub.errors import NotFound
+
+        raise NotFound(f"post {post_id} does not exist")
+    service.cosign(
+        session=session, who=who, post=post, now=utcnow(), comment=body.comment if body else ""
+    )
+    session.commit()
+    return to_public(session, post)
+
+
+@router.post(
+    "/posts/{post_id}/withdraw", summary="Withdraw every published copy", response_model=PostPublic
+)
+def withdraw(
+    post_id: int, body: ReasonBody, request: Request, principal: PrincipalDep, session: SessionDep
+) -> PostPublic:
+    who = who_of(principal, request)
+    post = service.get(session=session, post_id=post_id, who=who)
+    ids = service.withdraw(session=session, who=who, post=post, reason=body.reason, now=utcnow())
+    session.commit()
+    engine.enqueue(ids, task="delivery.withdraw")
+    return to_public(session, post)
+
+
+@router.post(
+    "/posts/{post_id}/correct",
+    summary="Correct with a visible note (reviewed again)",
+    response_model=PostPublic,
+)
+def correct(
+    post_id: int, body: CorrectBody, request: Request, principal: PrincipalDep, session: SessionDep
+) -> PostPublic:
+    who = who_of(principal, request)
+    post = service.get(session=session, post_id=post_id, who=who)
+    service.correct(
+        session=session,
+        who=who,
+        post=post,
+        note=body.note,
+        title=body.title,
+        body=body.body,
+        summary=body.summary,
+        now=utcnow(),
+    )
+    session.commit()
+    return to_public(session, post)
+
+
+class MarkPublishedBody(BaseModel):
+    remote_url: str
+
+
+def _delivery_action(
+    delivery_id: int,
+    action: str,
+    request: Request,
+    principal: Principal,
+    session: Session,
+    remote_url: str = "",
+) -> DeliveryPublic:
+    delivery, enqueue = service.delivery_action(
+        session=session,
+        who=who_of(principal, request),
+        delivery_id=delivery_id,
+        action=action,
+        now=utcnow(),
+        remote_url=remote_url,
+    )
+    session.commit()
+    engine.enqueue(enqueue)
+    return next(
+        d
+        for d in deliveries_of(session, [delivery.post_id])[delivery.post_id]
+        if d.id == delivery_id
+    )
+
+
+@router.post(
+    "/deliveries/{delivery_id}/retry", summary="Retry a delivery", response_model=DeliveryPublic
+)
+def retry(
+    delivery_id: int, request: Request, principal: PrincipalDep, session: SessionDep
+) -> DeliveryPublic:
+    return _delivery_action(delivery_id, "retry", request, principal, session)
+
+
+@router.post(
+    "/deliveries/{delivery_id}/cancel", summary="Cancel a delivery", response_model=DeliveryPublic
+)
+def cancel(
+    delivery_id: int, request: Request, principal: PrincipalDep, session: SessionDep
+) -> DeliveryPublic:
+    return _delivery_action(delivery_id, "cancel", request, principal, session)
+
+
+@router.post(
+    "/deliveries/{delivery_id}/mark-published",
+    summary="Record a copy published by other means",
+    response_model=DeliveryPublic,
+)
+def mark_published(
+    delivery_id: int,
+    body: MarkPublishedBody,
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+) -> DeliveryPublic:
+    return _delivery_action(
+        delivery_id, "mark_published", request, principal, session, body.remote_url
+    )
+
+
+class AttemptPublic(BaseModel):
+    at: datetime
+    action: str
+    outcome: str
+    http_status: int | None
+    platform_code: str
+    excerpt: str
+
+
+@router.get(
+    "/deliveries/{delivery_id}/attempts",
+    summary="Every call made for a delivery",
+    response_model=list[AttemptPublic],
+)
+def attempts(
+    delivery_id: int, request: Request, principal: PrincipalDep, session: SessionDep
+) -> list[AttemptPublic]:
+    delivery = session.get(Delivery, delivery_id)
+    if delivery is None:
+        from hub.errors import NotFound
+
+        raise NotFound(f"delivery {delivery_id} does not exist")
+    service.get(session=session, post_id=delivery.post_id, who=who_of(principal, request))
+    rows = session.exec(
+        select(Attempt).where(Attempt.delivery_id == delivery_id).order_by(col(Attempt.id))
+    ).all()
+    return [AttemptPublic.model_validate(r, from_attributes=True) for r in rows]
+
+
+def _snapshot(post_id: int) -> tuple[str, dict[str, Any]]:
+    with Session(get_engine()) as session:
+        post = session.get(Post, post_id)
+        rows = deliveries_of(session, [post_id]).get(post_id, [])
+        status = post.status.value if post else "gone"
+    body = {"post_status": status, "deliveries": [r.model_dump(mode="json") for r in rows]}
+    key = json.dumps([status] + [(r.id, r.status, r.updated_at.isoformat()) for r in rows])
+    return key, body
+
+
+@router.get(
+    "/posts/{post_id}/events",
+    summary="Delivery state changes as they happen (Server-Sent Events)",
+    response_class=EventSourceResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def events(
+    post_id: int, request: Request, principal: PrincipalDep, session: SessionDep
+) -> EventSourceResponse:
+    service.get(session=session, post_id=post_id, who=who_of(principal, request))
+    session.close()
+
+    async def stream() -> AsyncIterator[dict[str, str]]:
+        last = ""
+        seq = 0
+        while not await request.is_disconnected():
+            key, body = await asyncio.to_thread(_snapshot, post_id)
+            if key != last:
+                last = key
+                seq += 1
+                yield {
+                    "event": "deliveries",
+                    "id": str(seq),
+                    "data": json.dumps(body, ensure_ascii=False),
+                }
+                if body["post_status"] in ("published", "failed", "withdrawn", "missed", "gone"):
+                    pending = [
+                        d
+                        for d in body["deliveries"]
+                        if d["status"] in ("queued", "sending", "pending", "unconfirmed")
+                    ]
+                    if not pending:
+                        yield {"event": "done", "data": body["post_status"]}
+                        return
+            await asyncio.sleep(0.5)
+
+    return EventSourceResponse(stream(), ping=15)
+
+
+def bad_request(message: str) -> Invalid:
+    return Invalid(message)

@@ -1,0 +1,165 @@
+"""The review workflow as one pure transition table, plus who may move a post along it.
+
+先审后发: nothing leaves before a reviewer who is not the author has approved the exact version
+that goes out. Co-signing orgs (会签) confirm first; emergency posts take a fast path (one approval
+by a reviewer of the author's org or its parent).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from hub.posts.models import PostStatus, Urgency
+
+S = PostStatus
+
+
+class Move(StrEnum):
+    submit = "submit"
+    cosign = "cosign"
+    approve = "approve"
+    reject = "reject"
+    schedule = "schedule"
+    release = "release"  # deliveries start going out
+    settle = "settle"  # every delivery has an outcome
+    miss = "miss"
+    edit = "edit"
+    withdraw = "withdraw"
+    correct = "correct"
+
+
+# (move, from) -> to. ``settle`` and ``approve`` have computed targets (see next_status).
+TRANSITIONS: dict[tuple[Move, PostStatus], PostStatus] = {
+    (Move.submit, S.draft): S.in_review,
+    (Move.submit, S.rejected): S.in_review,
+    (Move.submit, S.missed): S.in_review,
+    (Move.cosign, S.cosigning): S.cosigning,  # stays until every co-signer has confirmed
+    (Move.approve, S.in_review): S.approved,
+    (Move.approve, S.cosigning): S.approved,
+    (Move.reject, S.in_review): S.rejected,
+    (Move.reject, S.cosigning): S.rejected,
+    (Move.schedule, S.approved): S.scheduled,
+    (Move.release, S.approved): S.publishing,
+    (Move.release, S.scheduled): S.publishing,
+    (Move.miss, S.scheduled): S.missed,
+    (Move.settle, S.publishing): S.published,
+    (Move.settle, S.published): S.published,
+    (Move.settle, S.partly_failed): S.partly_failed,
+    (Move.settle, S.failed): S.failed,
+    (Move.edit, S.draft): S.draft,
+    (Move.edit, S.rejected): S.draft,
+    (Move.edit, S.missed): S.draft,
+    (Move.edit, S.in_review): S.draft,
+    (Move.edit, S.cosigning): S.draft,
+    (Move.edit, S.approved): S.draft,  # editing after approval invalidates it
+    (Move.edit, S.scheduled): S.draft,
+    (Move.withdraw, S.published): S.withdrawn,
+    (Move.withdraw, S.partly_failed): S.withdrawn,
+    (Move.withdraw, S.failed): S.withdrawn,
+    (Move.withdraw, S.publishing): S.withdrawn,
+    (Move.withdraw, S.scheduled): S.withdrawn,
+    (Move.withdraw, S.approved): S.withdrawn,
+    (Move.correct, S.published): S.in_review,  # a corrected version is reviewed again
+    (Move.correct, S.partly_failed): S.in_review,
+}
+
+MOVE_WORDS = {
+    Move.submit: "submit for review",
+    Move.cosign: "co-sign",
+    Move.approve: "approve",
+    Move.reject: "reject",
+    Move.schedule: "schedule",
+    Move.release: "publish",
+    Move.settle: "settle",
+    Move.miss: "mark missed",
+    Move.edit: "edit",
+    Move.withdraw: "withdraw",
+    Move.correct: "correct",
+}
+
+
+class TransitionError(ValueError):
+    """The move is not allowed from this state; the message says why in words."""
+
+
+def next_status(move: Move, current: PostStatus) -> PostStatus:
+    try:
+        return TRANSITIONS[(move, current)]
+    except KeyError:
+        state = current.value.replace("_", " ")
+        raise TransitionError(f"cannot {MOVE_WORDS[move]} a post that is {state}") from None
+
+
+def status_after_submit(cosign_pending: bool) -> PostStatus:
+    return S.cosigning if cosign_pending else S.in_review
+
+
+@dataclass(frozen=True)
+class Reviewer:
+    user_id: int
+    org_path: str
+    is_reviewer: bool  # role reviewer or admin
+
+
+def approval_refusal(
+    *,
+    reviewer: Reviewer,
+    author_id: int,
+    post_org_path: str,
+    urgency: Urgency,
+    cosign_pending: list[str],
+) -> str | None:
+    """Why ``reviewer`` may not approve, or None when they may (four eyes, scope, co-signing)."""
+    if reviewer.user_id == author_id:
+        return "you wrote this post; another reviewer must approve it (四眼原则)"
+    if not reviewer.is_reviewer:
+        return "only reviewers approve posts"
+    if urgency is Urgency.emergency:
+        parent_path = post_org_path.rstrip("/").rsplit("/", 1)[0] + "/"
+        if not (post_org_path.startswith(reviewer.org_path) or reviewer.org_path == parent_path):
+            return "emergency posts are approved by a reviewer of the author's org or its parent"
+        return None
+    if not post_org_path.startswith(reviewer.org_path):
+        return "this post belongs to an org outside your scope"
+    if cosign_pending:
+        return "waiting for co-signature from: " + ", ".join(cosign_pending)
+    return None
+
+
+def content_hash(
+    *, title: str, body: str, summary: str, images: list[str], overrides: dict[str, str]
+) -> str:
+    """A stable hash of what would go out: approval binds to it."""
+    payload = json.dumps(
+        {"t": title, "b": body, "s": summary, "i": images, "o": overrides},
+        ensure_ascii=False,
+        sort_keys=True,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def due_release(*, scheduled_at: datetime | None, now: datetime, missed_after: timedelta) -> str:
+    """'wait', 'release' or 'miss' for a scheduled post at ``now``."""
+    if scheduled_at is None or scheduled_at <= now:
+        if scheduled_at is not None and now - scheduled_at > missed_after:
+            return "miss"
+        return "release"
+    return "wait"
+
+
+def settled_status(delivery_statuses: list[str]) -> PostStatus | None:
+    """The post's status from its deliveries', or None while any is still in flight."""
+    in_flight = {"queued", "sending", "pending", "unconfirmed"}
+    if any(s in in_flight for s in delivery_statuses):
+        return None
+    live = [s for s in delivery_statuses if s not in ("cancelled", "withdrawn")]
+    if not live:
+        return S.failed if delivery_statuses else S.published
+    ok = sum(1 for s in live if s == "published")
+    if ok == len(live):
+        return S.published
+    return S.partly_failed if ok else S.failed

@@ -1,0 +1,727 @@
+"""Posts: compose, version, review, approve (creating deliveries), schedule, withdraw, correct."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from connectors.base import Problem, Rendition
+from hub.accounts.models import Account, AccountStatus, Platform
+from hub.auditlog.service import record
+from hub.config import get_settings
+from hub.delivery import channels
+from hub.delivery import service as engine
+from hub.delivery.models import Delivery, DeliveryStatus
+from hub.errors import Conflict, Forbidden, Invalid, NotFound
+from hub.orgs import service as orgs
+from hub.orgs.models import Org, OrgLevel
+from hub.posts import rules
+from hub.posts.models import (
+    Approval,
+    ApprovalKind,
+    Post,
+    PostCreate,
+    PostStatus,
+    PostUpdate,
+    PostVersion,
+    TargetGroup,
+    Urgency,
+)
+from hub.users.models import Role, User
+from hub.users.rules import Action, Actor, may
+
+
+@dataclass(frozen=True)
+class Who:
+    """The acting user as services need it."""
+
+    user: User
+    actor: Actor
+    client_ip: str = ""
+
+    @property
+    def id(self) -> int:
+        assert self.user.id is not None
+        return self.user.id
+
+
+def _audit(session: Session, who: Who, action: str, post: Post, summary: str) -> None:
+    record(
+        session=session,
+        actor_id=who.id,
+        actor_name=who.user.username,
+        action=action,
+        object_type="post",
+        object_id=post.id,
+        org_id=post.org_id,
+        summary=summary,
+        client_ip=who.client_ip,
+    )
+
+
+def _pk(row: Post | Org) -> int:
+    assert row.id is not None
+    return row.id
+
+
+def _require(who: Who, action: Action, org: Org) -> None:
+    if not may(who.actor, action, org.path):
+        raise Forbidden(f"your role ({who.user.role.value}) may not {action.value} for {org.name}")
+
+
+# -- loading --------------------------------------------------------------------------------------
+
+
+def get(*, session: Session, post_id: int, who: Who, action: Action = Action.post_read) -> Post:
+    post = session.get(Post, post_id)
+    if post is None:
+        raise NotFound(f"post {post_id} does not exist")
+    _require(who, action, orgs.get(session=session, org_id=post.org_id))
+    return post
+
+
+def version_of(session: Session, post: Post, version: int | None = None) -> PostVersion:
+    return session.exec(
+        select(PostVersion).where(
+            PostVersion.post_id == post.id, PostVersion.version == (version or post.current_version)
+        )
+    ).one()
+
+
+# -- targets --------------------------------------------------------------------------------------
+
+
+def _check_accounts(session: Session, who: Who, account_ids: list[int]) -> list[Account]:
+    accounts: list[Account] = []
+    for account_id in dict.fromkeys(account_ids):
+        account = session.get(Account, account_id)
+        if account is None:
+            raise Invalid(f"account {account_id} does not exist", field="target_account_ids")
+        org = orgs.get(session=session, org_id=account.org_id)
+        if not may(who.actor, Action.post_write, org.path):
+            raise Forbidden(
+                f"account {account_id} ({org.name} · {account.name}) is outside your scope"
+            )
+        accounts.append(account)
+    return accounts
+
+
+def resolve_groups(
+    session: Session, groups: list[dict[str, Any]], scope_path: str
+) -> list[Account]:
+    """Accounts named by groups, within ``scope_path`` (resolved at approval time)."""
+    found: dict[int, Account] = {}
+    for raw in groups:
+        group = TargetGroup.model_validate(raw)
+        query = select(Account).join(Org, col(Account.org_id) == col(Org.id))
+        query = query.where(col(Org.path).startswith(scope_path), Account.status != "closed")
+        if group.platform:
+            query = query.where(Account.platform == Platform(group.platform))
+        if group.under:
+            anchor = orgs.get_by_code(session=session, code=group.under)
+            query = query.where(col(Org.path).startswith(anchor.path))
+        if group.level:
+            query = query.where(Org.level == OrgLevel(group.level))
+        if group.org:
+            query = query.where(Org.code == group.org)
+        for account in session.exec(query).all():
+            found[account.id] = account  # type: ignore[index]
+    return list(found.values())
+
+
+def _validate_groups(session: Session, groups: list[TargetGroup]) -> list[dict[str, Any]]:
+    out = []
+    for group in groups:
+        if group.platform and group.platform not in {p.value for p in Platform}:
+            raise Invalid(f"unknown platform {group.platform!r} in a target group")
+        if group.level and group.level not in {lv.value for lv in OrgLevel}:
+            raise Invalid(f"unknown level {group.level!r} in a target group")
+        for code in (group.under, group.org):
+            if code:
+                orgs.resolve_code(session=session, code=code)
+        out.append(group.model_dump(exclude_none=True))
+    return out
+
+
+def _images(paths: list[str]) -> list[dict[str, str]]:
+    media = Path(get_settings().media_dir).resolve()
+    images = []
+    for path in paths:
+        target = (media / path).resolve()
+        if not target.is_relative_to(media) or not target.is_file():
+            raise Invalid(f"image {path!r} has not been uploaded", field="images")
+        images.append({"path": path})
+    return images
+
+
+def _cosign_orgs(session: Session, codes: list[str]) -> list[int]:
+    return [orgs.resolve_code(session=session, code=c).id for c in codes]  # type: ignore[misc]
+
+
+# -- compose --------------------------------------------------------------------------------------
+
+
+def create(*, session: Session, who: Who, data: PostCreate, now: datetime) -> Post:
+    org = (
+        orgs.resolve_code(session=session, code=data.org_code)
+        if data.org_code
+        else orgs.get(session=session, org_id=who.user.org_id)
+    )
+    _require(who, Action.post_write, org)
+    _check_accounts(session, who, data.target_account_ids)
+    _check_schedule(data.scheduled_at, now)
+    post = Post(
+        org_id=org.id,  # type: ignore[arg-type]
+        author_id=who.id,
+        title=data.title.strip(),
+        urgency=data.urgency,
+        scheduled_at=data.scheduled_at,
+        target_account_ids=list(dict.fromkeys(data.target_account_ids)),
+        target_groups=_validate_groups(session, data.target_groups),
+        cosign_org_ids=_cosign_orgs(session, data.cosign_org_codes),
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(post)
+    session.flush()
+    _add_version(
+        session,
+        post,
+        who,
+        version=1,
+        title=data.title.strip(),
+        body=data.body,
+        summary=data.summary,
+        images=_images(data.images),
+        overrides=data.overrides,
+        now=now,
+    )
+    _audit(session, who, "post.create", post, f"「{post.title}」({post.urgency.value})")
+    if post.urgency in (Urgency.emergency, Urgency.hot_topic):
+        _start_clock(session, post, now)
+    return post
+
+
+def _start_clock(session: Session, post: Post, now: datetime) -> None:
+    import importlib
+
+    try:
+        clocks = importlib.import_module("hub.clocks.service")
+    except ImportError:
+        return
+    start = getattr(clocks, "start_for_post", None)
+    if start is not None:
+        start(
+            session=session,
+            post_id=post.id,
+            org_id=post.org_id,
+            urgency=post.urgency.value,
+            title=post.title,
+            started_at=now,
+        )
+
+
+def _check_schedule(when: datetime | None, now: datetime) -> None:
+    if when is None:
+        return
+    if when.tzinfo is None:
+        raise Invalid(
+            "scheduled_at needs a time zone, e.g. 2026-12-01T09:00:00+08:00", field="scheduled_at"
+        )
+    if when < now - timedelta(minutes=1):
+        raise Invalid("scheduled_at is in the past", field="scheduled_at")
+
+
+def _add_version(
+    session: Session,
+    post: Post,
+    who: Who,
+    *,
+    version: int,
+    title: str,
+    body: str,
+    summary: str,
+    images: list[dict[str, str]],
+    overrides: dict[str, str],
+    now: datetime,
+    correction_note: str = "",
+) -> PostVersion:
+    row = PostVersion(
+        post_id=post.id,  # type: ignore[arg-type]
+        version=version,
+        title=title,
+        body=body,
+        summary=summary,
+        images=images,
+        link=channels.post_link(post.id),  # type: ignore[arg-type]
+        overrides=overrides,
+        correction_note=correction_note,
+        content_hash=rules.content_hash(
+            title=title,
+            body=body,
+            summary=summary,
+            images=[i["path"] for i in images],
+            overrides=overrides,
+        ),
+        author_id=who.id,
+        created_at=now,
+    )
+    session.add(row)
+    post.current_version = version
+    post.title = title
+    return row
+
+
+def update_post(*, session: Session, who: Who, post: Post, data: PostUpdate, now: datetime) -> Post:
+    _require(who, Action.post_write, orgs.get(session=session, org_id=post.org_id))
+    current = version_of(session, post)
+    new_status = rules.next_status(rules.Move.edit, post.status)
+    title = data.title.strip() if data.title is not None else current.title
+    body = data.body if data.body is not None else current.body
+    summary = data.summary if data.summary is not None else current.summary
+    images = _images(data.images) if data.images is not None else current.images
+    overrides = data.overrides if data.overrides is not None else current.overrides
+    changed_content = (
+        rules.content_hash(
+            title=title,
+            body=body,
+            summary=summary,
+            images=[i["path"] for i in images],
+            overrides=overrides,
+        )
+        != current.content_hash
+    )
+    if data.target_account_ids is not None:
+        _check_accounts(session, who, data.target_account_ids)
+        post.target_account_ids = list(dict.fromkeys(data.target_account_ids))
+    if data.target_groups is not None:
+        post.target_groups = _validate_groups(session, data.target_groups)
+    if data.cosign_org_codes is not None:
+        post.cosign_org_ids = _cosign_orgs(session, data.cosign_org_codes)
+    if data.urgency is not None:
+        post.urgency = data.urgency
+    if data.clear_schedule:
+        post.scheduled_at = None
+    elif data.scheduled_at is not None:
+        _check_schedule(data.scheduled_at, now)
+        post.scheduled_at = data.scheduled_at
+    if changed_content:
+        _add_version(
+            session,
+            post,
+            who,
+            version=post.current_version + 1,
+            title=title,
+            body=body,
+            summary=summary,
+            images=images,
+            overrides=overrides,
+            now=now,
+        )
+    was_approved = post.status in (PostStatus.approved, PostStatus.scheduled)
+    if was_approved:
+        # editing after approval invalidates it: nothing of the old version goes out
+        _cancel_unsent(session, post, now)
+        post.approved_version = None
+    post.status = new_status
+    post.updated_at = now
+    session.add(post)
+    _audit(
+        session,
+        who,
+        "post.update",
+        post,
+        f"v{post.current_version}" + ("; approval withdrawn by the edit" if was_approved else ""),
+    )
+    return post
+
+
+def _cancel_unsent(session: Session, post: Post, now: datetime) -> None:
+    session.execute(
+        update(Delivery)
+        .where(
+            col(Delivery.post_id) == post.id,
+            col(Delivery.status).in_([DeliveryStatus.queued, DeliveryStatus.parked]),
+        )
+        .values(status=DeliveryStatus.cancelled, updated_at=now)
+    )
+
+
+# -- preview and submission ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChannelPreview:
+    platform: str
+    rendition: Rendition
+    problems: list[Problem]
+
+
+def target_accounts(session: Session, post: Post) -> list[Account]:
+    """The post's explicit targets plus its groups, resolved within the post's org subtree."""
+    org = orgs.get(session=session, org_id=post.org_id)
+    explicit = [session.get(Account, i) for i in post.target_account_ids]
+    accounts = {a.id: a for a in explicit if a is not None}
+    for account in resolve_groups(session, post.target_groups, org.path):
+        accounts.setdefault(account.id, account)
+    return list(accounts.values())
+
+
+def preview(*, session: Session, post: Post) -> list[ChannelPreview]:
+    version = version_of(session, post)
+    org = orgs.get(session=session, org_id=post.org_id)
+    content = channels.content_of(
+        post_id=post.id,  # type: ignore[arg-type]
+        version=version.version,
+        title=version.title,
+        body=version.body,
+        summary=version.summary,
+        images=version.images,
+        overrides=version.overrides,
+        urgency=post.urgency.value,
+        author=org.name,
+        org_name=org.name,
+        correction_note=version.correction_note,
+    )
+    platforms = sorted({a.platform.value for a in target_accounts(session, post)} | {"hall"})
+    out = []
+    for platform in platforms:
+        connector = channels.connector_for(platform)
+        rendition = connector.render(content)
+        out.append(ChannelPreview(platform, rendition, connector.check(rendition)))
+    return out
+
+
+def submit(*, session: Session, who: Who, post: Post, now: datetime) -> Post:
+    _require(who, Action.post_write, orgs.get(session=session, org_id=post.org_id))
+    rules.next_status(rules.Move.submit, post.status)
+    if not target_accounts(session, post):
+        raise Invalid("choose at least one target account before submitting")
+    blocking = [
+        f"{p.platform}: {problem.message}"
+        for p in preview(session=session, post=post)
+        for problem in p.problems
+        if problem.blocking
+    ]
+    if blocking:
+        raise Invalid("fix these problems before submitting: " + "; ".join(blocking))
+    pending = _cosign_pending(session, post)
+    post.status = rules.status_after_submit(bool(pending) and post.urgency is not Urgency.emergency)
+    post.reason = ""
+    post.updated_at = now
+    session.add(post)
+    _audit(session, who, "post.submit", post, f"v{post.current_version}")
+    return post
+
+
+def _cosign_pending(session: Session, post: Post) -> list[str]:
+    done = {
+        a.org_id
+        for a in session.exec(
+            select(Approval).where(
+                Approval.post_id == post.id,
+                Approval.version == post.current_version,
+                Approval.kind == ApprovalKind.cosign,
+            )
+        ).all()
+    }
+    return [
+        orgs.get(session=session, org_id=org_id).name
+        for org_id in post.cosign_org_ids
+        if org_id not in done
+    ]
+
+
+def cosign(*, session: Session, who: Who, post: Post, now: datetime, comment: str = "") -> Post:
+    if post.status is not PostStatus.cosigning:
+        raise Conflict(f"post {post.id} is not waiting for co-signature")
+    mine = [
+        org_id
+        for org_id in post.cosign_org_ids
+        if may(who.actor, Action.post_cosign, orgs.get(session=session, org_id=org_id).path)
+    ]
+    if not mine:
+        raise Forbidden("you are not a reviewer of any org that must co-sign this post")
+    for org_id in mine:
+        session.add(
+            Approval(
+                post_id=_pk(post),
+                version=post.current_version,
+                kind=ApprovalKind.cosign,
+                org_id=org_id,
+                reviewer_id=who.id,
+                comment=comment,
+                at=now,
+            )
+        )
+    session.flush()
+    if not _cosign_pending(session, post):
+        post.status = PostStatus.in_review
+    post.updated_at = now
+    session.add(post)
+    _audit(session, who, "post.cosign", post, f"v{post.current_version}")
+    return post
+
+
+def approve(
+    *, session: Session, who: Who, post: Post, now: datetime, comment: str = ""
+) -> tuple[Post, list[int]]:
+    """Approve the current version; create its deliveries. Returns ids to enqueue after commit."""
+    rules.next_status(rules.Move.approve, post.status)
+    org = orgs.get(session=session, org_id=post.org_id)
+    refusal = rules.approval_refusal(
+        reviewer=rules.Reviewer(
+            user_id=who.id,
+            org_path=who.actor.org_path,
+            is_reviewer=who.user.role in (Role.reviewer, Role.admin),
+        ),
+        author_id=post.author_id,
+        post_org_path=org.path,
+        urgency=post.urgency,
+        cosign_pending=[] if post.urgency is Urgency.emergency else _cosign_pending(session, post),
+    )
+    if refusal:
+        raise Forbidden(refusal)
+    accounts = [a for a in target_accounts(session, post) if a.status is not AccountStatus.closed]
+    if not accounts:
+        raise Invalid("the post has no target accounts left")
+    session.add(
+        Approval(
+            post_id=_pk(post),
+            version=post.current_version,
+            kind=ApprovalKind.approve,
+            org_id=_pk(org),
+            reviewer_id=who.id,
+            comment=comment,
+            at=now,
+        )
+    )
+    post.approved_version = post.current_version
+    hall = _org_hall_account(session, post.org_id)
+    ids = [a.id for a in accounts if a.id is not None]
+    if hall is not None and hall not in ids:
+        ids.append(hall)
+    future = post.scheduled_at is not None and post.scheduled_at > now
+    deliveries = engine.create_deliveries(
+        session=session,
+        post_id=post.id,  # type: ignore[arg-type]
+        version=post.current_version,
+        account_ids=ids,
+        not_before=post.scheduled_at if future else None,
+    )
+    if future:
+        post.status = PostStatus.scheduled
+        to_enqueue: list[int] = []
+    else:
+        post.status = PostStatus.publishing
+        post.released_at = now
+        to_enqueue = [
+            d.id for d in deliveries if d.id is not None and d.status is DeliveryStatus.queued
+        ]
+        engine.mark_enqueued(session=session, delivery_ids=to_enqueue, now=now)
+    post.updated_at = now
+    session.add(post)
+    _audit(
+        session,
+        who,
+        "post.approve",
+        post,
+        f"v{post.current_version} → {len(deliveries)} deliveries"
+        + (f", scheduled {post.scheduled_at.isoformat()}" if future and post.scheduled_at else ""),
+    )
+    return post, to_enqueue
+
+
+def _org_hall_account(session: Session, org_id: int) -> int | None:
+    """Every approved post also goes to its org's release-hall account, when it has one."""
+    account = session.exec(
+        select(Account).where(
+            Account.org_id == org_id,
+            Account.platform == Platform.hall,
+            Account.status == AccountStatus.active,
+        )
+    ).first()
+    return account.id if account else None
+
+
+def reject(*, session: Session, who: Who, post: Post, reason: str, now: datetime) -> Post:
+    post.status = rules.next_status(rules.Move.reject, post.status)
+    org = orgs.get(session=session, org_id=post.org_id)
+    if not (may(who.actor, Action.post_review, org.path) or _is_cosigner(session, who, post)):
+        raise Forbidden("only a reviewer of this post's org or a co-signing org may reject it")
+    session.add(
+        Approval(
+            post_id=_pk(post),
+            version=post.current_version,
+            kind=ApprovalKind.reject,
+            org_id=_pk(org),
+            reviewer_id=who.id,
+            comment=reason,
+            at=now,
+        )
+    )
+    post.reason = reason
+    post.updated_at = now
+    session.add(post)
+    _audit(session, who, "post.reject", post, reason)
+    return post
+
+
+def _is_cosigner(session: Session, who: Who, post: Post) -> bool:
+    return any(
+        may(who.actor, Action.post_cosign, orgs.get(session=session, org_id=o).path)
+        for o in post.cosign_org_ids
+    )
+
+
+def withdraw(*, session: Session, who: Who, post: Post, reason: str, now: datetime) -> list[int]:
+    """Coordinated retraction. Returns published delivery ids to withdraw after commit."""
+    _require(who, Action.delivery_manage, orgs.get(session=session, org_id=post.org_id))
+    post.status = rules.next_status(rules.Move.withdraw, post.status)
+    _cancel_unsent(session, post, now)
+    published = session.exec(
+        select(Delivery.id).where(
+            Delivery.post_id == post.id, Delivery.status == DeliveryStatus.published
+        )
+    ).all()
+    post.reason = reason
+    post.updated_at = now
+    session.add(post)
+    _audit(session, who, "post.withdraw", post, f"{reason} ({len(published)} copies)")
+    return [i for i in published if i is not None]
+
+
+def correct(
+    *,
+    session: Session,
+    who: Who,
+    post: Post,
+    note: str,
+    title: str | None,
+    body: str | None,
+    summary: str | None,
+    now: datetime,
+) -> Post:
+    """A correction: a new version with a visible note, reviewed again before it goes out."""
+    _require(who, Action.post_write, orgs.get(session=session, org_id=post.org_id))
+    post.status = rules.next_status(rules.Move.correct, post.status)
+    current = version_of(session, post)
+    _add_version(
+        session,
+        post,
+        who,
+        version=post.current_version + 1,
+        title=(title or current.title).strip(),
+        body=body or current.body,
+        summary=summary if summary is not None else current.summary,
+        images=current.images,
+        overrides=current.overrides,
+        now=now,
+        correction_note=note,
+    )
+    post.updated_at = now
+    session.add(post)
+    _audit(session, who, "post.correct", post, note)
+    return post
+
+
+# -- scheduling -----------------------------------------------------------------------------------
+
+
+def release_due(*, session: Session, now: datetime) -> tuple[list[int], list[int]]:
+    """Claim scheduled posts whose time has come (conditional update: one claimer wins).
+
+    Returns (delivery ids to enqueue, ids of posts marked missed).
+    """
+    due = session.exec(
+        select(Post).where(
+            Post.status == PostStatus.scheduled,
+            col(Post.scheduled_at) <= now,
+        )
+    ).all()
+    to_enqueue: list[int] = []
+    missed: list[int] = []
+    for post in due:
+        verdict = rules.due_release(
+            scheduled_at=post.scheduled_at,
+            now=now,
+            missed_after=timedelta(minutes=get_settings().missed_window_minutes),
+        )
+        target = PostStatus.missed if verdict == "miss" else PostStatus.publishing
+        claimed = session.execute(
+            update(Post)
+            .where(col(Post.id) == post.id, col(Post.status) == PostStatus.scheduled)
+            .values(status=target, updated_at=now, released_at=now)
+        )
+        if getattr(claimed, "rowcount", 0) != 1:
+            continue
+        if target is PostStatus.missed:
+            _cancel_unsent(session, post, now)
+            missed.append(post.id)  # type: ignore[arg-type]
+            continue
+        ids = session.exec(
+            select(Delivery.id).where(
+                Delivery.post_id == post.id,
+                Delivery.version == post.approved_version,
+                Delivery.status == DeliveryStatus.queued,
+            )
+        ).all()
+        to_enqueue += [i for i in ids if i is not None]
+    engine.mark_enqueued(session=session, delivery_ids=to_enqueue, now=now)
+    return to_enqueue, missed
+
+
+# -- manual delivery actions -----------------------------------------------------------------------
+
+
+def delivery_action(
+    *,
+    session: Session,
+    who: Who,
+    delivery_id: int,
+    action: str,
+    now: datetime,
+    remote_url: str = "",
+) -> tuple[Delivery, list[int]]:
+    from hub.delivery.rules import manual_refusal
+
+    delivery = session.get(Delivery, delivery_id)
+    if delivery is None:
+        raise NotFound(f"delivery {delivery_id} does not exist")
+    post = get(session=session, post_id=delivery.post_id, who=who, action=Action.delivery_manage)
+    refusal = manual_refusal(action, delivery.status)
+    if refusal:
+        raise Conflict(refusal)
+    enqueue: list[int] = []
+    if action == "retry":
+        account = session.get(Account, delivery.account_id)
+        if account is not None and account.status is not AccountStatus.active:
+            raise Conflict(f"account {account.name} is {account.status.value}; fix it first")
+        delivery.status = DeliveryStatus.queued
+        delivery.next_attempt_at = None
+        delivery.error = ""
+        enqueue = [delivery_id]
+        engine.mark_enqueued(session=session, delivery_ids=enqueue, now=now)
+        if post.status in (PostStatus.failed, PostStatus.partly_failed, PostStatus.published):
+            post.status = PostStatus.publishing
+    elif action == "cancel":
+        delivery.status = DeliveryStatus.cancelled
+    elif action == "mark_published":
+        if not remote_url.startswith(("http://", "https://")):
+            raise Invalid("remote_url must be the post's address on the platform (http…)")
+        delivery.status = DeliveryStatus.published
+        delivery.remote_url = remote_url
+        delivery.published_at = now
+        delivery.error = ""
+    delivery.updated_at = now
+    session.add(delivery)
+    session.add(post)
+    session.flush()
+    engine._settle_post(session, post.id, now)  # type: ignore[arg-type]
+    _audit(session, who, f"delivery.{action}", post, f"delivery {delivery_id}")
+    return delivery, enqueue

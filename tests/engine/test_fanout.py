@@ -1,0 +1,111 @@
+"""One post, many accounts, exactly one copy each — through faults, crashes and two schedulers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from connectors.sandbox.wechat import Chaos
+from hub.users.models import Role
+from hub.web.app import create_app
+from tests.engine.conftest import Matrix, Process, counties, cover_image, post_body, wait_for
+from tests.factories import make_user, token_for
+
+pytestmark = pytest.mark.integration
+
+
+def publish_post(
+    matrix: Matrix, accounts: list[int], media_dir: Path, **extra: Any
+) -> tuple[int, str]:
+    """Draft, submit and approve a post through the API; return (post id, its title)."""
+    url = matrix.database_url
+    make_user(url, "gov-editor", Role.editor, "520000")
+    make_user(url, "gov-reviewer", Role.reviewer, "520000")
+    body = post_body(target_account_ids=accounts, images=[cover_image(media_dir)], **extra)
+    with TestClient(create_app()) as client:
+        editor, reviewer = token_for("gov-editor", url), token_for("gov-reviewer", url)
+        created = client.post("/api/v1/posts", json=body, headers=editor)
+        assert created.status_code == 201, created.text
+        post_id = created.json()["id"]
+        submitted = client.post(f"/api/v1/posts/{post_id}/submit", headers=editor)
+        assert submitted.status_code == 200, submitted.text
+        approved = client.post(f"/api/v1/posts/{post_id}/approve", headers=reviewer)
+        assert approved.status_code == 200, approved.text
+    return post_id, body["title"]
+
+
+def assert_one_copy_each(matrix: Matrix, accounts: list[int], post_id: int, title: str) -> None:
+    marker = f"/hall/posts/{post_id}"
+    counts = {a: matrix.copies(a, marker if a in matrix.weibo_uids else title) for a in accounts}
+    wrong = {a: n for a, n in counts.items() if n != 1}
+    assert wrong == {}, f"accounts without exactly one copy: {wrong}"
+
+
+def test_one_post_to_200_accounts_is_published_once_per_account(
+    matrix: Matrix, processes: Callable[..., Process], hub_env: dict[str, str]
+) -> None:
+    accounts = matrix.add_accounts(counties(matrix.database_url, 100), ("weibo", "wechat"))
+    assert len(accounts) == 200
+    processes("worker", "--concurrency", "16")
+    processes("beat")
+    post_id, title = publish_post(matrix, accounts, Path(hub_env["GOVHUB_MEDIA_DIR"]))
+    matrix.wait_published(post_id, 200, 240)
+    assert_one_copy_each(matrix, accounts, post_id, title)
+    assert all(d.remote_url for d in matrix.deliveries(post_id))
+
+
+def test_faults_and_dropped_connections_never_lose_or_duplicate(
+    matrix: Matrix, processes: Callable[..., Process], hub_env: dict[str, str]
+) -> None:
+    accounts = matrix.add_accounts(counties(matrix.database_url, 30), ("weibo", "wechat"))
+    matrix.platforms.weibo.set_chaos(0.2, 0.05, seed=11)
+    matrix.platforms.wechat.set_chaos(Chaos(transient_rate=0.2, drop_rate=0.05, seed=11))
+    processes("worker", "--concurrency", "8")
+    processes("beat")
+    post_id, title = publish_post(matrix, accounts, Path(hub_env["GOVHUB_MEDIA_DIR"]))
+    matrix.wait_published(post_id, 60, 240)
+    matrix.platforms.weibo.set_chaos(0, 0)
+    matrix.platforms.wechat.set_chaos(Chaos())
+    assert_one_copy_each(matrix, accounts, post_id, title)
+
+
+def test_a_worker_killed_mid_fanout_loses_and_duplicates_nothing(
+    matrix: Matrix, processes: Callable[..., Process], hub_env: dict[str, str]
+) -> None:
+    accounts = matrix.add_accounts(counties(matrix.database_url, 40), ("weibo", "wechat"))
+    matrix.platforms.weibo.set_latency("statuses/share", 300)
+    processes("beat")
+    first = processes("worker", "--concurrency", "8")
+    post_id, title = publish_post(matrix, accounts, Path(hub_env["GOVHUB_MEDIA_DIR"]))
+    wait_for(lambda: matrix.statuses(post_id).get("published", 0) >= 10, 120, "10 published")
+    first.kill()  # SIGKILL: in-flight calls and prefetched messages die with it
+    in_flight = matrix.statuses(post_id)
+    assert in_flight.get("published", 0) < 80, "the kill should land mid-fanout"
+    processes("worker", "--concurrency", "8")
+    matrix.wait_published(post_id, 80, 240)
+    matrix.platforms.weibo.set_latency("statuses/share", 0)
+    assert_one_copy_each(matrix, accounts, post_id, title)
+
+
+def test_two_beat_schedulers_publish_a_scheduled_post_once(
+    matrix: Matrix, processes: Callable[..., Process], hub_env: dict[str, str], tmp_path: Path
+) -> None:
+    accounts = matrix.add_accounts(counties(matrix.database_url, 5), ("weibo", "wechat"))
+    when = datetime.now(UTC) + timedelta(seconds=4)
+    post_id, title = publish_post(
+        matrix, accounts, Path(hub_env["GOVHUB_MEDIA_DIR"]), scheduled_at=when.isoformat()
+    )
+    assert matrix.statuses(post_id) == {"queued": 10}
+    processes("worker", "--concurrency", "8")
+    (tmp_path / "b1").mkdir()
+    processes("beat")
+    processes("beat", "--schedule", str(tmp_path / "b1" / "schedule"))
+    matrix.wait_published(post_id, 10, 120)
+    published = [d.published_at for d in matrix.deliveries(post_id)]
+    assert all(p is not None and p >= when for p in published), "nothing leaves early"
+    assert_one_copy_each(matrix, accounts, post_id, title)
