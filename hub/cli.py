@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 
+from hub.audit.cli import activity_app, audit_command
 from hub.config import get_settings
 
 app = typer.Typer(
@@ -24,10 +25,14 @@ db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 orgs_app = typer.Typer(help="Organisations.", no_args_is_help=True)
 accounts_app = typer.Typer(help="Platform accounts.", no_args_is_help=True)
 users_app = typer.Typer(help="Users and roles.", no_args_is_help=True)
+clocks_app = typer.Typer(help="Compliance clocks (时限) and reminders.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(orgs_app, name="orgs")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(users_app, name="users")
+app.add_typer(activity_app, name="activity")
+app.command("audit")(audit_command)
+app.add_typer(clocks_app, name="clocks")
 
 
 def _fail(message: str) -> typer.Exit:
@@ -249,6 +254,95 @@ def users_create(
     typer.echo(f"user {username} created")
 
 
+# -- compliance clocks --------------------------------------------------------------------------
+
+
+@clocks_app.command("list")
+def clocks_list(
+    status: Annotated[
+        str | None, typer.Option(help="running | overdue | met | met_late | cancelled")
+    ] = None,
+    org: Annotated[str | None, typer.Option(help="org code (that org and its subtree)")] = None,
+) -> None:
+    """List clocks, soonest deadline first (times in GOVHUB_TIMEZONE)."""
+    from hub.clocks import service
+    from hub.clocks.rules import ClockStatus
+    from hub.db import session_scope
+    from hub.errors import HubError
+    from hub.orgs.service import get_by_code
+    from hub.sqltypes import utcnow
+
+    settings = get_settings()
+    try:
+        wanted = ClockStatus(status) if status else None
+    except ValueError:
+        raise _fail(
+            f"unknown status {status!r}: use {', '.join(s.value for s in ClockStatus)}"
+        ) from None
+    try:
+        with session_scope() as session:
+            path = get_by_code(session=session, code=org).path if org else None
+            now = utcnow()
+            rows = service.list_clocks(session=session, now=now, org_path=path, status=wanted)
+            public = service.to_public(
+                session=session,
+                rows=rows,
+                now=now,
+                tz=settings.tz,
+                policy=service.policy_in_force(settings),
+            )
+    except HubError as exc:
+        raise _fail(exc.message) from exc
+    for clock in public:
+        flag = "" if clock.calendar_confirmed else "\t(calendar unconfirmed)"
+        typer.echo(
+            f"{clock.id}\t{clock.status.value}\t{clock.due_at:%Y-%m-%d %H:%M}\t{clock.org_code}\t"
+            f"{clock.kind}\t{clock.subject}{flag}"
+        )
+
+
+@clocks_app.command("remind")
+def clocks_remind() -> None:
+    """Run one reminder pass now (what the beat task does every minute)."""
+    from hub.clocks.service import remind_now
+    from hub.db import session_scope
+
+    with session_scope() as session:
+        sent = remind_now(session=session)
+    for item in sent:
+        extra = f" ({item.error})" if item.error else ""
+        typer.echo(
+            f"clock {item.clock_id}: {item.threshold} -> {item.emails} e-mail(s)"
+            f"{', webhook' if item.webhook else ''}{extra}"
+        )
+    typer.echo(f"{len(sent)} reminder(s) sent")
+
+
+@clocks_app.command("obligations")
+def clocks_obligations(
+    since: Annotated[str | None, typer.Option(help="YYYY-MM-DD: also open past periods")] = None,
+) -> None:
+    """Open the current periods' recurring obligations and mark met / missed."""
+    from hub.clocks.service import policy_in_force, refresh_obligations
+    from hub.db import session_scope
+    from hub.sqltypes import utcnow
+
+    settings = get_settings()
+    try:
+        first = date.fromisoformat(since) if since else None
+    except ValueError:
+        raise _fail(f"--since must be a date such as 2026-01-01, got {since!r}") from None
+    with session_scope() as session:
+        report = refresh_obligations(
+            session=session,
+            policy=policy_in_force(settings),
+            today=utcnow().astimezone(settings.tz).date(),
+            tz=settings.tz,
+            since=first,
+        )
+    typer.echo(f"{report.created} obligation period(s) opened, {report.changed} changed")
+
+
 # -- processes ----------------------------------------------------------------------------------
 
 
@@ -289,12 +383,14 @@ def worker(concurrency: int = 8, pool: str = "threads", queues: str = "celery") 
 
 
 @app.command()
-def beat() -> None:
+def beat(
+    schedule: Annotated[Path, typer.Option(help="beat's state file")] = Path("var")
+    / "celerybeat-schedule",
+) -> None:
     """Run Celery beat (scheduled posts, sweeps, ingestion, reminders)."""
     from scheduler.app import get_celery
 
     checked_settings()
-    schedule = Path("var") / "celerybeat-schedule"
     schedule.parent.mkdir(parents=True, exist_ok=True)
     get_celery().start(["beat", f"--schedule={schedule}", "--loglevel=INFO"])
 
@@ -360,14 +456,71 @@ def _demo_data() -> list[str]:
     return lines
 
 
+def _demo_sandbox_accounts(sandbox_url: str, public_base_url: str) -> list[str]:
+    """Bind the demo's Weibo and WeChat accounts to the simulators (tokens re-minted each start)."""
+    import httpx
+
+    from hub.accounts.demo import bind_sandbox_accounts
+    from hub.db import session_scope
+    from hub.sqltypes import utcnow
+
+    with httpx.Client(timeout=10) as client, session_scope() as session:
+        return bind_sandbox_accounts(
+            session=session,
+            client=client,
+            sandbox_url=sandbox_url,
+            public_base_url=public_base_url,
+            credentials_key=get_settings().credentials_key,
+            now=utcnow(),
+        )
+
+
 @app.command()
-def demo(host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Set up demo data and run web server + worker + beat together; Ctrl+C stops all of it."""
+def sandbox(
+    host: str = "127.0.0.1",
+    port: int = 9100,
+    public_base_url: Annotated[
+        str | None, typer.Option(help="the hub's URL: Weibo's safe domain (default: settings)")
+    ] = None,
+) -> None:
+    """Run the platform simulators (Weibo, WeChat, partner webhooks) in the foreground."""
+    import uvicorn
+
+    from connectors.sandbox.app import build_sandboxes
+
+    sandboxes = build_sandboxes(public_base_url=public_base_url or get_settings().public_base_url)
+    base = f"http://{host}:{port}"
+    typer.echo(f"GOVHUB_WEIBO_API_BASE={base}/weibo")
+    typer.echo(f"GOVHUB_WECHAT_API_BASE={base}/wechat")
+    typer.echo(f"partner webhooks: {base}/partner/hooks/<name>  (Ctrl+C stops)")
+    try:
+        uvicorn.run(sandboxes.app, host=host, port=port, log_level="info")
+    finally:
+        sandboxes.close()
+
+
+@app.command()
+def demo(host: str = "127.0.0.1", port: int = 8000, sandbox_port: int = 0) -> None:
+    """Set up demo data and run web server + worker + beat together; Ctrl+C stops all of it.
+
+    The Weibo and WeChat simulators run inside this process (``--sandbox-port``, default: a free
+    port); the demo's Weibo and WeChat accounts are bound to them on every start.
+    """
+    from connectors.sandbox.app import start_sandboxes
+
     Path("var").mkdir(exist_ok=True)
     for line in _demo_data():
         typer.echo(line)
     env = dict(os.environ)
     env.setdefault("GOVHUB_PUBLIC_BASE_URL", f"http://{host}:{port}")
+    sandboxes, sandbox_server = start_sandboxes(
+        port=sandbox_port, public_base_url=env["GOVHUB_PUBLIC_BASE_URL"]
+    )
+    env["GOVHUB_WEIBO_API_BASE"] = f"{sandbox_server.base_url}/weibo"
+    env["GOVHUB_WECHAT_API_BASE"] = f"{sandbox_server.base_url}/wechat"
+    for line in _demo_sandbox_accounts(sandbox_server.base_url, env["GOVHUB_PUBLIC_BASE_URL"]):
+        typer.echo(line)
+    typer.echo(f"sandboxes at {sandbox_server.base_url}: /weibo /wechat /partner")
     python = sys.executable
     parts = {
         "web": [python, "-m", "hub", "serve", "--host", host, "--port", str(port)],
@@ -403,4 +556,6 @@ def demo(host: str = "127.0.0.1", port: int = 8000) -> None:
                 proc.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 proc.kill()
+        sandboxes.close()
+        sandbox_server.stop()
     raise typer.Exit(exit_code)

@@ -75,6 +75,30 @@ class Settings(BaseSettings):
     )
     login_lockout_seconds: int = Field(default=300, description="Throttle window for logins.")
     token_ttl_minutes: int = Field(default=12 * 60, description="Lifetime of API bearer tokens.")
+    delivery_lease_seconds: int = Field(
+        default=300, description="How long a worker owns a delivery it is sending."
+    )
+    enqueue_lease_seconds: int = Field(
+        default=60,
+        description="How long an enqueued delivery waits before the sweeper re-sends it.",
+    )
+    missed_window_minutes: int = Field(
+        default=120, description="A scheduled post this late is marked missed instead of sent."
+    )
+    smtp_host: str | None = Field(
+        default=None, description="SMTP server for reminder e-mails (unset: e-mail off)."
+    )
+    smtp_port: int = Field(default=25, description="SMTP port.")
+    smtp_from: str = Field(default="govhub@localhost", description="Sender of reminder e-mails.")
+    smtp_user: str | None = Field(default=None, description="SMTP login (optional).")
+    smtp_password: str | None = Field(default=None, repr=False, description="SMTP password.")
+    smtp_starttls: bool = Field(default=False, description="Upgrade SMTP with STARTTLS.")
+    reminder_webhook_url: str | None = Field(
+        default=None, description="Endpoint that receives signed clock reminders (optional)."
+    )
+    reminder_webhook_secret: str | None = Field(
+        default=None, repr=False, description="HMAC-SHA256 key signing reminder webhooks."
+    )
 
     @model_validator(mode="after")
     def _refuse_default_secrets_in_production(self) -> Settings:
@@ -89,6 +113,15 @@ class Settings(BaseSettings):
                     "production refuses to start with a default or missing secret: set "
                     + ", ".join(problems)
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _reminder_webhook_needs_a_secret(self) -> Settings:
+        if self.reminder_webhook_url and not self.reminder_webhook_secret:
+            raise ValueError(
+                "GOVHUB_REMINDER_WEBHOOK_URL is set: set GOVHUB_REMINDER_WEBHOOK_SECRET too "
+                "(reminders are signed)"
+            )
         return self
 
     @property

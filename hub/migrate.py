@@ -31,5 +31,5 @@ def current(database_url: str) -> str | None:
     from hub.db import engine_for
 
     with engine_for(database_url).connect() as conn:
-        rev: str | None = MigrationContext.configure(conn).get_current_revision()
-        return rev
+        heads = MigrationContext.configure(conn).get_current_heads()
+        return ",".join(sorted(heads)) or None  # several when branches (0003, 0004) are applied

@@ -19,6 +19,11 @@ from hub.config import Settings, get_settings
 # name -> (task, interval). ``expires`` is set to the interval so a late beat never piles up.
 BEAT_SCHEDULE: dict[str, tuple[str, timedelta]] = {
     "system.heartbeat": ("system.heartbeat", timedelta(seconds=60)),
+    "activity.ingest": ("activity.ingest", timedelta(minutes=10)),
+    "clocks.remind": ("clocks.remind", timedelta(seconds=60)),
+    "clocks.obligations": ("clocks.obligations", timedelta(hours=1)),
+    "posts.release-due": ("posts.release_due", timedelta(seconds=1)),
+    "delivery.sweep": ("delivery.sweep", timedelta(seconds=2)),
 }
 
 
@@ -51,7 +56,7 @@ def create_celery(settings: Settings) -> Celery:
     if settings.broker_url.startswith("redis"):
         conf["broker_transport_options"] = {"visibility_timeout": 600}
     app.conf.update(conf)
-    app.conf.imports = ("scheduler.tasks",)
+    app.conf.imports = ("scheduler.tasks", "scheduler.tasks_clocks", "scheduler.tasks_audit")
     return app
 
 

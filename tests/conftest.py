@@ -105,6 +105,14 @@ def hub_env(
         env["GOVHUB_BROKER_URL"] = REDIS_URL
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
+    _clear_caches()
     yield env
+    _clear_caches()
+
+
+def _clear_caches() -> None:
+    """Settings and the Celery app are read once per process; tests change them."""
+    from scheduler.app import get_celery
+
     get_settings.cache_clear()
+    get_celery.cache_clear()

@@ -306,7 +306,7 @@ class WechatSandbox:
             Route("/_sandbox/apps/{appid}/publications", self._http_publication, methods=["POST"]),
             Route("/_sandbox/apps/{appid}/outcomes", self._http_outcome, methods=["POST"]),
             Route("/_sandbox/apps/{appid}/expire-tokens", self._http_expire, methods=["POST"]),
-            Route("/_sandbox/faults", self._http_fault, methods=["POST"]),
+            Route("/_sandbox/faults", self._http_fault, methods=["POST", "DELETE"]),
             Route("/_sandbox/chaos", self._http_chaos, methods=["POST"]),
             Route("/_sandbox/config", self._http_config, methods=["POST"]),
             Route("/_sandbox/calls", self._http_calls, methods=["GET"]),
@@ -370,6 +370,12 @@ class WechatSandbox:
     def add_fault(self, fault: Fault) -> None:
         with self._lock:
             self._faults.append(fault)
+
+    def clear_faults(self) -> None:
+        """Forget every pending fault and switch chaos off (apps and their state stay)."""
+        with self._lock:
+            self._faults.clear()
+            self._chaos = Chaos()
 
     def set_chaos(self, chaos: Chaos) -> None:
         with self._lock:
@@ -615,7 +621,7 @@ class WechatSandbox:
         return await self._serve("/cgi-bin/stable_token", appid or None, work)
 
     async def _http_api(self, request: Request) -> Response:
-        endpoint = request.url.path
+        endpoint = _route_path(request)
         token = request.query_params.get("access_token", "")
         ip = request.client.host if request.client else ""
         with self._lock:
@@ -995,6 +1001,9 @@ class WechatSandbox:
         return _json({"ok": True})
 
     async def _http_fault(self, request: Request) -> Response:
+        if request.method == "DELETE":
+            self.clear_faults()
+            return _json({"ok": True})
         body = await request.json()
         self.add_fault(
             Fault(
@@ -1037,6 +1046,13 @@ class WechatSandbox:
 
 
 # ---------------------------------------------------------------------------------------------
+
+
+def _route_path(request: Request) -> str:
+    """The path inside this app (without the prefix it is mounted at, e.g. ``/wechat``)."""
+    path: str = request.scope["path"]
+    root: str = request.scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
 
 
 def hmac_equal(a: str, b: str) -> bool:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
+from pydantic import BaseModel
 
+from connectors.errors import ConnectorError
 from hub.accounts import service
 from hub.accounts.models import AccountCreate, AccountPublic, AccountStatus, AccountUpdate, Platform
 from hub.auditlog.service import record
@@ -12,6 +14,16 @@ from hub.users.rules import Action, scope_path
 from hub.web.deps import PrincipalDep, SessionDep, SettingsDep, client_ip
 
 router = APIRouter(prefix="/api/v1/accounts", tags=["accounts"])
+
+
+class ConnectionTest(BaseModel):
+    """The answer of ``POST /api/v1/accounts/{id}/test``."""
+
+    ok: bool
+    message: str  # in words, for the person who asked
+    error: str = ""  # the connector error class (AuthExpired, Misconfigured, ...) when not ok
+    code: str = ""  # the platform's own error code, if it gave one
+    recent_posts: int | None = None
 
 
 @router.post("", summary="Register an account", status_code=201, response_model=AccountPublic)
@@ -98,3 +110,32 @@ def update_account(
         )
     session.commit()
     return service.to_public(account, org)
+
+
+@router.post(
+    "/{account_id}/test",
+    summary="Test the connection to the platform",
+    response_model=ConnectionTest,
+)
+def check_connection(
+    account_id: int, principal: PrincipalDep, session: SessionDep, settings: SettingsDep
+) -> ConnectionTest:
+    """Read the account's latest posts from its platform (``recent``); report ok or the error."""
+    from hub.delivery import channels
+    from hub.security import CredentialsError
+
+    account = service.get(session=session, account_id=account_id)
+    org = orgs.get(session=session, org_id=account.org_id)
+    principal.require(Action.account_bind, org)
+    try:
+        connector = channels.connector_for(account.platform.value, settings)
+        posts = connector.recent(channels.connector_account(account, settings))
+    except ConnectorError as exc:
+        return ConnectionTest(
+            ok=False, message=str(exc), error=type(exc).__name__, code=exc.code or ""
+        )
+    except CredentialsError as exc:
+        return ConnectionTest(ok=False, message=str(exc), error=type(exc).__name__)
+    return ConnectionTest(
+        ok=True, message=f"连接正常：读到该账号最近 {len(posts)} 条发布", recent_posts=len(posts)
+    )

@@ -718,3 +718,41 @@ def compare(old: AuditResult, new: AuditResult) -> Comparison:
         orgs_added=tuple(sorted(new_orgs.keys() - old_orgs.keys())),
         orgs_removed=tuple(sorted(old_orgs.keys() - new_orgs.keys())),
     )
+
+
+# --- Spokesperson filing status (新闻发言人变更备案) ------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SpokespersonFiling:
+    """Where the latest spokesperson change stands against ``clocks.spokesperson_change``.
+
+    ``status``: ``filed`` (published and filed in time), ``filed_late``, ``pending`` (not yet
+    done, still in time), ``overdue``, or ``no_rule`` (the policy has no such clock).
+    """
+
+    status: Literal["filed", "filed_late", "pending", "overdue", "no_rule"]
+    due_on: date | None
+
+
+def spokesperson_filing(
+    policy: Policy,
+    changed_on: date,
+    filed_on: date | None,
+    published_on: date | None,
+    as_of: date,
+    *,
+    tz: ZoneInfo = SHANGHAI,
+    calendar: WorkingDayCalendar | None = None,
+) -> SpokespersonFiling:
+    """The filing status of a change made on ``changed_on``, judged at the end of ``as_of``
+    (the same deadline the ``spokesperson_not_filed`` finding uses)."""
+    if "spokesperson_change" not in policy.clocks:
+        return SpokespersonFiling("no_rule", None)
+    clock = policy.clock("spokesperson_change")
+    started = datetime.combine(changed_on, time(0), tzinfo=tz)
+    due = due_at(clock, started, tz=tz, calendar=calendar or WorkingDayCalendar()).due_at.date()
+    done = [d for d in (filed_on, published_on) if d is not None and d <= as_of]
+    if len(done) == 2:
+        return SpokespersonFiling("filed" if max(done) <= due else "filed_late", due)
+    return SpokespersonFiling("pending" if as_of <= due else "overdue", due)

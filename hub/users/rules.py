@@ -27,6 +27,7 @@ class Action(StrEnum):
     delivery_manage = "delivery.manage"
     live_run = "live.run"
     matrix_audit = "matrix.audit"
+    spokesperson_manage = "spokesperson.manage"  # 新闻发言人: appointments, filing
     clock_read = "clock.read"
     clock_manage = "clock.manage"
     case_handle = "case.handle"
@@ -59,6 +60,7 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
             Action.clock_read,
             Action.clock_manage,
             Action.case_handle,
+            Action.spokesperson_manage,
         }
     ),
     Role.reviewer: frozenset(

@@ -118,8 +118,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
 
     from hub.accounts.api import router as accounts_router
+    from hub.accounts.callbacks import router as callbacks_router
+    from hub.accounts.oauth import router as oauth_router
+    from hub.audit.api import router as matrix_audit_router
+    from hub.audit.api import spokespersons_router
+    from hub.audit.views import router as audit_views_router
     from hub.auditlog.api import router as audit_router
+    from hub.clocks.api import router as clocks_router
+    from hub.clocks.views import router as clocks_views_router
     from hub.orgs.api import router as orgs_router
+    from hub.posts.api import router as posts_router
     from hub.users.api import router as users_router
     from hub.web.health import router as health_router
     from hub.web.views import router as views_router
@@ -129,8 +137,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         users_router,
         orgs_router,
         accounts_router,
+        callbacks_router,
+        oauth_router,
+        posts_router,
         audit_router,
+        clocks_router,
+        matrix_audit_router,
+        spokespersons_router,
         views_router,
+        clocks_views_router,
+        audit_views_router,
     ):
         app.include_router(router)
 

@@ -101,6 +101,9 @@ def home(request: Request, session: SessionDep) -> Response:
     if user is None:
         return RedirectResponse("/login", status_code=303)
     org = session.get(Org, user.org_id)
+    notice = request.session.pop("notice", "")  # one-time message, e.g. after OAuth binding
     return get_templates().TemplateResponse(
-        request, "pages/home.html", {"user": user, "org": org, "csrf": csrf_token(request)}
+        request,
+        "pages/home.html",
+        {"user": user, "org": org, "csrf": csrf_token(request), "notice": notice},
     )

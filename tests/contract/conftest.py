@@ -18,7 +18,7 @@ HARNESS_MODULES = (
     "tests.contract.harness_weibo",
     "tests.contract.harness_hall",
     "tests.contract.harness_webhook",
-    # "tests.contract.harness_wechat",  -- added with connectors/wechat.py
+    "tests.contract.harness_wechat",
 )
 
 

@@ -1,14 +1,23 @@
 """WeChat's contract harness: the sandbox on a loopback port, connectors wired to it.
 
-``WechatHarness`` gives a test its own sandbox app (a fresh appid, so tests never see each
-other's state), an ``Account`` for it, a connector talking to the sandbox over real HTTP, and a
-``Content`` with a real cover file. The session fixtures run one sandbox and one image server.
+Two users:
+
+- the generic contract suite (``test_contract.py``): ``PLATFORM``, ``CAPABILITIES``,
+  ``ERROR_CASES`` and ``start()`` -> :class:`WechatContractHarness` (the ``Harness`` protocol of
+  ``harness.py``), every errcode of ``platforms.md`` provoked over HTTP by fault injection;
+- the WeChat-specific tests (``test_wechat.py``): ``WechatHarness`` gives a test its own sandbox
+  app (a fresh appid, so tests never see each other's state), an ``Account`` for it, a connector
+  talking to the sandbox over real HTTP, and a ``Content`` with a real cover file. The session
+  fixtures run one sandbox and one image server.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import random
+import shutil
+import tempfile
 import threading
 import time
 import uuid
@@ -25,11 +34,20 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from connectors.base import Account, Content, Image, Published, PublishOutcome
+from connectors.base import Account, Content, Image, Published, PublishOutcome, Rendition
+from connectors.errors import (
+    AuthExpired,
+    Misconfigured,
+    QuotaExhausted,
+    RateLimited,
+    Rejected,
+    Transient,
+)
 from connectors.sandbox.server import RunningServer, serve
 from connectors.sandbox.wechat import WechatSandbox
 from connectors.tokens import MemoryTokenStore, TokenStore
 from connectors.wechat import WechatConnector
+from tests.contract.harness import ErrorCase, sample_content
 
 PLATFORM = "wechat"
 T = TypeVar("T")
@@ -193,3 +211,134 @@ def wechat(
     sandbox, server = wechat_server
     with httpx.Client(timeout=5.0) as client:
         yield WechatHarness(sandbox, server.base_url, client, tmp_path)
+
+
+# -- the generic contract suite ---------------------------------------------------------------
+
+CAPABILITIES = frozenset({"recent", "drop"})
+PUBLIC_BASE_URL = "http://hall.test"
+TOKEN_CALL = "token"  # ErrorCase.name "<errcode>@token": the access-token call itself fails
+
+# Every errcode of platforms.md, and the class docs/connectors-wechat.md promises for it.
+ERROR_CASES = [
+    ErrorCase("-1", Transient),
+    ErrorCase("40001", AuthExpired),  # token not the latest: refreshed once, replayed once
+    ErrorCase(f"40001@{TOKEN_CALL}", Misconfigured),  # on the token call: wrong AppSecret
+    ErrorCase("40014", AuthExpired),
+    ErrorCase("42001", AuthExpired),
+    ErrorCase("45009", QuotaExhausted),
+    ErrorCase("45011", RateLimited),
+    ErrorCase("40164", Misconfigured),
+    ErrorCase("48001", Misconfigured),
+    ErrorCase("48004", Misconfigured),
+    ErrorCase("40007", Rejected),  # anything else: refused, with the platform's words
+    ErrorCase("-1", Transient, "withdraw"),
+    ErrorCase("42001", AuthExpired, "withdraw"),
+    ErrorCase("45011", RateLimited, "recent"),
+    ErrorCase("48004", Misconfigured, "recent"),
+    ErrorCase("-1", Transient, "poll"),
+    ErrorCase("40014", AuthExpired, "poll"),
+]
+_ENDPOINTS = {
+    "publish": "/cgi-bin/draft/add",
+    "withdraw": "/cgi-bin/freepublish/delete",
+    "recent": "/cgi-bin/freepublish/batchget",
+    "poll": "/cgi-bin/freepublish/getarticle",  # poll by article_id (a delivery's remote_id)
+}
+_TOKEN_ERRORS = {40001, 40014, 42001}
+_IP_MESSAGE = "invalid ip 203.0.113.9 ipv6 ::ffff:203.0.113.9, not in whitelist rid: 6512-ab"
+
+
+class WechatContractHarness:
+    """WechatConnector against WechatSandbox over real HTTP; control calls over HTTP too."""
+
+    platform = PLATFORM
+
+    def __init__(self) -> None:
+        self.sandbox = WechatSandbox(publish_delay=0.0)  # the suite polls without sleeping
+        self.server = serve(self.sandbox)
+        self.client = httpx.Client(timeout=5.0)
+        self.control = httpx.Client(base_url=f"{self.server.base_url}/_sandbox", timeout=5.0)
+        self.tokens = MemoryTokenStore()
+        self.connector = WechatConnector(
+            self.client,
+            api_base=self.server.base_url,
+            public_base_url=PUBLIC_BASE_URL,
+            token_store=self.tokens,
+            author_default="新闻办",
+        )
+        self._files = Path(tempfile.mkdtemp(prefix="wechat-contract-"))
+        self._cover = self._files / "cover.jpg"
+        self._cover.write_bytes(jpeg())
+        self._ids = iter(range(1, 1_000_000))
+
+    def new_account(self) -> Account:
+        appid, secret = f"wx{uuid.uuid4().hex[:16]}", uuid.uuid4().hex
+        self.control.post("/apps", json={"appid": appid, "secret": secret}).raise_for_status()
+        return Account(
+            id=next(self._ids),
+            platform=PLATFORM,
+            handle=f"gh_{appid}",
+            name="黔东南发布",
+            credentials={"app_id": appid, "app_secret": secret},
+        )
+
+    def content(self) -> Content:
+        cover = Image(path=str(self._cover), url=f"{PUBLIC_BASE_URL}/media/cover.jpg", alt="封面")
+        return dataclasses.replace(sample_content(PUBLIC_BASE_URL), images=(cover,))
+
+    def stored_ids(self, account: Account) -> list[str]:
+        """Publications online or still publishing (article_id once it has one)."""
+        appid = account.credentials["app_id"]
+        state = self.control.get(f"/apps/{appid}").raise_for_status().json()
+        return [
+            str(pub["article_id"] or f"publishing:{pub['publish_id']}")
+            for pub in state["publications"]
+            if pub["status"] in (0, 1) and not all(pub["deleted"])
+        ]
+
+    def inject(self, case: ErrorCase, account: Account) -> None:
+        code, _, where = case.name.partition("@")
+        endpoint = "/cgi-bin/token" if where == TOKEN_CALL else _ENDPOINTS[case.operation]
+        errcode = int(code)
+        fault = {
+            "endpoint": endpoint,
+            "errcode": errcode,
+            "errmsg": _IP_MESSAGE if errcode == 40164 else f"sandbox fault {errcode}",
+            # A refused token is refreshed and the call replayed once: refuse the replay too.
+            "count": 2 if errcode in _TOKEN_ERRORS and where != TOKEN_CALL else 1,
+            "appid": account.credentials["app_id"],
+        }
+        self.control.post("/faults", json=fault).raise_for_status()
+
+    def inject_drop(self) -> None:
+        fault = {"endpoint": "/cgi-bin/freepublish/submit", "mode": "drop"}
+        self.control.post("/faults", json=fault).raise_for_status()
+
+    def clear_faults(self) -> None:
+        self.control.delete("/faults").raise_for_status()
+
+    def secrets(self, account: Account) -> list[str]:
+        self.connector.recent(account)  # fetches (and caches) the app's access token
+        cached = self.tokens.get(f"{PLATFORM}:{account.credentials['app_id']}")
+        assert cached is not None
+        return [account.credentials["app_secret"], cached.token]
+
+    def invalid_rendition(self) -> tuple[Rendition, set[str]]:
+        rendition = Rendition(platform=PLATFORM, title="关于" + "防汛" * 20 + "的通知", html="")
+        return rendition, {
+            "wechat.title_too_long",
+            "wechat.content_missing",
+            "wechat.missing_cover",
+        }
+
+    def stop(self) -> None:
+        self.client.close()
+        self.control.close()
+        self.sandbox.close()
+        self.server.stop()
+        shutil.rmtree(self._files, ignore_errors=True)
+
+
+def start() -> WechatContractHarness:
+    return WechatContractHarness()

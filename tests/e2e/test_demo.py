@@ -50,6 +50,16 @@ def test_demo_starts_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None:
             f"{base}/api/v1/accounts", headers={"Authorization": f"Bearer {token}"}
         ).json()
         assert accounts and all(a["org_code"] == "522601" for a in accounts)
+        by_platform = {a["platform"]: a for a in accounts}
+        assert {"hall", "weibo", "wechat"} <= set(by_platform)
+        assert by_platform["weibo"]["token_expires_at"]
+        for platform in ("weibo", "wechat"):  # bound to the demo's sandboxes
+            test = httpx.post(
+                f"{base}/api/v1/accounts/{by_platform[platform]['id']}/test",
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=30,
+            ).json()
+            assert test["ok"] is True, (platform, test)
         assert (tmp_path / "var" / "govhub.sqlite3").exists()
     finally:
         proc.send_signal(signal.SIGINT)
@@ -59,6 +69,7 @@ def test_demo_starts_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
             output, _ = proc.communicate()
     assert "password kaili-editor-demo" in output
+    assert "/weibo /wechat /partner" in output
     assert f"http://127.0.0.1:{port}/" in output
     # every child (web, worker, beat) has gone with it
     leftover = subprocess.run(

@@ -1,0 +1,108 @@
+"""Platform callbacks: WeChat's server handshake and its ``PUBLISHJOBFINISH`` event.
+
+``GET /callbacks/wechat/{account_id}`` answers the handshake WeChat makes when the callback URL is
+configured (echo ``echostr`` if the signature checks with the account's ``callback_token``).
+``POST /callbacks/wechat/{account_id}`` receives the result of a freepublish job and completes the
+pending delivery exactly as polling would (``publish_outcome`` is shared, and completing is
+idempotent). These routes are called by the platform, not by people: no login, the signature is
+the authentication.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import PlainTextResponse, Response
+
+from connectors.base import Published
+from connectors.errors import Rejected
+from connectors.wechat import EventError, check_signature, parse_publish_event
+from hub.accounts.models import Account, Platform
+from hub.delivery.service import complete_pending
+from hub.errors import Forbidden, HubError, NotFound
+from hub.sqltypes import utcnow
+from hub.web.deps import SessionDep
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/callbacks", tags=["callbacks"])
+
+MAX_EVENT_BYTES = 64 * 1024  # a PUBLISHJOBFINISH event is well under 2 KB
+
+
+def _wechat_account(session: SessionDep, account_id: int) -> Account:
+    account = session.get(Account, account_id)
+    if account is None or account.platform is not Platform.wechat:
+        raise NotFound(f"no WeChat account {account_id}")
+    return account
+
+
+def _check(account: Account, timestamp: str, nonce: str, signature: str) -> None:
+    if not check_signature(account.callback_token, timestamp, nonce, signature):
+        raise Forbidden("bad signature: check the account's callback token (消息校验Token)")
+
+
+@router.get("/wechat/{account_id}", summary="WeChat server handshake (echostr)")
+def wechat_handshake(
+    account_id: int,
+    session: SessionDep,
+    signature: str = "",
+    timestamp: str = "",
+    nonce: str = "",
+    echostr: str = "",
+) -> Response:
+    account = _wechat_account(session, account_id)
+    _check(account, timestamp, nonce, signature)
+    return PlainTextResponse(echostr)
+
+
+async def event_body(request: Request) -> bytes:
+    """The request body, refused (400) beyond ``MAX_EVENT_BYTES`` without reading further."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_EVENT_BYTES:
+        raise HubError(f"callback body too large (limit {MAX_EVENT_BYTES} bytes)")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_EVENT_BYTES:
+            raise HubError(f"callback body too large (limit {MAX_EVENT_BYTES} bytes)")
+    return bytes(body)
+
+
+@router.post("/wechat/{account_id}", summary="WeChat PUBLISHJOBFINISH event")
+def wechat_event(
+    account_id: int,
+    body: Annotated[bytes, Depends(event_body)],
+    session: SessionDep,
+    signature: str = "",
+    timestamp: str = "",
+    nonce: str = "",
+) -> Response:
+    """Complete the pending delivery with the job's result; always ``success`` once verified."""
+    account = _wechat_account(session, account_id)
+    _check(account, timestamp, nonce, signature)
+    try:
+        event = parse_publish_event(body)
+    except EventError as exc:
+        raise HubError(f"not a PUBLISHJOBFINISH event: {exc}") from None
+    outcome: Published | str
+    try:
+        result = event.outcome()
+    except Rejected as exc:  # statuses 2-6: the reason in words, as polling would record it
+        outcome = exc.message
+    else:
+        if not isinstance(result, Published):  # 1: still publishing, the final event follows
+            return PlainTextResponse("success")
+        outcome = result
+    delivery_id = complete_pending(
+        session=session,
+        account_id=account_id,
+        ref_prefix=event.publish_id,
+        outcome=outcome,
+        now=utcnow(),
+    )
+    if delivery_id is None:  # not ours (or already cleaned up): WeChat must not retry
+        log.info("wechat callback, account %s: unknown publish_id %s", account_id, event.publish_id)
+    return PlainTextResponse("success")

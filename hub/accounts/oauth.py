@@ -1,0 +1,196 @@
+"""Binding a Weibo account by OAuth (授权绑定): the authorization-code flow, pages only.
+
+1. ``GET /accounts/{id}/weibo/authorize`` (logged in, ``account.bind`` on the account's org)
+   redirects to Weibo's consent page with a signed ``state`` (account, user, 10 minutes; when the
+   flow starts from a page it is also tied to that browser session).
+2. Weibo sends the browser to ``GET /oauth/weibo/callback?code=..&state=..``: the state is
+   checked, the code exchanged for a token, the token and its expiry stored (encrypted) on the
+   account, the account set active, parked deliveries resumed, and the user sent home with a
+   message. Every refusal is a page that says in Chinese what to do next.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from connectors.errors import ConnectorError
+from connectors.weibo import WeiboConnector
+from hub.accounts import service
+from hub.accounts.models import Account, AccountStatus, AccountUpdate, Platform
+from hub.auditlog.service import record
+from hub.config import Settings
+from hub.delivery import channels
+from hub.delivery.service import enqueue, resume_parked
+from hub.errors import HubError
+from hub.orgs import service as orgs
+from hub.sqltypes import utcnow
+from hub.users.models import User
+from hub.users.rules import Action, may
+from hub.users.service import actor_of
+from hub.web.deps import NotAuthenticated, SessionDep, SettingsDep, client_ip, current_principal
+from hub.web.templating import get_templates
+
+router = APIRouter(include_in_schema=False)
+
+STATE_SALT = "govhub.weibo-oauth"
+STATE_MAX_AGE_SECONDS = 10 * 60
+CALLBACK_PATH = "/oauth/weibo/callback"
+SESSION_KEY = "weibo_oauth_nonce"
+
+
+@dataclass(frozen=True)
+class BindState:
+    account_id: int
+    user_id: int
+    nonce: str  # non-empty: the flow started in a browser session holding the same nonce
+
+
+def _serializer(settings: Settings) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(settings.secret_key, salt=STATE_SALT)
+
+
+def sign_state(settings: Settings, state: BindState) -> str:
+    return _serializer(settings).dumps(
+        {"a": state.account_id, "u": state.user_id, "n": state.nonce}
+    )
+
+
+def read_state(settings: Settings, token: str) -> BindState | None:
+    """The state if it is ours and younger than 10 minutes, else None."""
+    try:
+        data: Any = _serializer(settings).loads(token, max_age=STATE_MAX_AGE_SECONDS)
+        return BindState(int(data["a"]), int(data["u"]), str(data.get("n", "")))
+    except (BadSignature, SignatureExpired, AttributeError, KeyError, TypeError, ValueError):
+        return None
+
+
+def redirect_uri(settings: Settings) -> str:
+    return settings.public_base_url.rstrip("/") + CALLBACK_PATH
+
+
+def _weibo_connector(settings: Settings) -> WeiboConnector:
+    connector = channels.connector_for(Platform.weibo.value, settings)
+    assert isinstance(connector, WeiboConnector)
+    return connector
+
+
+def _page(request: Request, message: str, status_code: int) -> Response:
+    return get_templates().TemplateResponse(
+        request,
+        "pages/account_bind.html",
+        {"title": "绑定微博账号", "message": message},
+        status_code=status_code,
+    )
+
+
+@router.get("/accounts/{account_id}/weibo/authorize")
+def authorize(
+    account_id: int, request: Request, session: SessionDep, settings: SettingsDep
+) -> Response:
+    """Send the account owner to Weibo to approve the hub's app."""
+    try:
+        principal = current_principal(request, session, settings)
+    except NotAuthenticated:
+        return RedirectResponse("/login", status_code=303)
+    account = service.get(session=session, account_id=account_id)
+    if account.platform is not Platform.weibo:
+        raise HubError(f"account {account_id} is not a Weibo account", field="account_id")
+    principal.require(Action.account_bind, orgs.get(session=session, org_id=account.org_id))
+    nonce = ""
+    if principal.via_cookie:
+        nonce = secrets.token_urlsafe(16)
+        request.session[SESSION_KEY] = nonce
+    state = sign_state(settings, BindState(account_id, principal.user.id or 0, nonce))
+    url = _weibo_connector(settings).authorize_url(redirect_uri(settings), state)
+    return RedirectResponse(url, status_code=303)
+
+
+@router.get(CALLBACK_PATH, response_class=HTMLResponse)
+def callback(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    code: str = "",
+    state: str = "",
+    error: str = "",
+) -> Response:
+    """Weibo's redirect back: store the new token and resume the account's parked deliveries."""
+    if error:
+        return _page(
+            request, "微博授权未完成（已取消或被拒绝），账号未绑定。如需绑定请重新发起。", 400
+        )
+    bind = read_state(settings, state)
+    if bind is None:
+        return _page(
+            request,
+            "授权链接无效或已过期（有效期10分钟），账号未绑定。请回到账号页面重新发起绑定。",
+            400,
+        )
+    if bind.nonce and not secrets.compare_digest(
+        bind.nonce, str(request.session.get(SESSION_KEY, ""))
+    ):
+        return _page(
+            request, "授权不是从本浏览器发起的，账号未绑定。请在本浏览器中重新发起绑定。", 400
+        )
+    if not code:
+        return _page(request, "微博没有返回授权码，账号未绑定。请重新发起绑定。", 400)
+    account = session.get(Account, bind.account_id)
+    user = session.get(User, bind.user_id)
+    if account is None or account.platform is not Platform.weibo:
+        return _page(request, "要绑定的账号已不存在。", 404)
+    org = orgs.get(session=session, org_id=account.org_id)
+    if (
+        user is None
+        or not user.is_active
+        or not may(actor_of(session=session, user=user), Action.account_bind, org.path)
+    ):
+        return _page(request, "您无权绑定该账号。", 403)
+    try:
+        token = _weibo_connector(settings).exchange_code(code, redirect_uri(settings))
+    except ConnectorError as exc:
+        return _page(request, f"向微博换取令牌失败：{exc.message}。请稍后重新发起绑定。", 502)
+    credentials = {
+        "access_token": token.access_token,
+        "expires_at": token.expires_at.isoformat(),
+    }
+    if token.uid:
+        credentials["uid"] = token.uid
+    request.session.pop(SESSION_KEY, None)
+    now = utcnow()
+    service.update(
+        session=session,
+        account=account,
+        data=AccountUpdate(
+            credentials=credentials,
+            status=AccountStatus.active,
+            handle=account.handle or token.uid or None,
+        ),
+        credentials_key=settings.credentials_key,
+    )
+    resumed = resume_parked(session=session, account_id=bind.account_id, now=now)
+    expires = token.expires_at.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M")
+    record(
+        session=session,
+        actor_id=user.id,
+        actor_name=user.username,
+        action="account.bind",
+        object_type="account",
+        object_id=account.id,
+        org_id=org.id,
+        summary=f"微博授权绑定「{account.name}」，令牌有效期至 {expires}；恢复 {len(resumed)} 条待发",
+        client_ip=client_ip(request),
+    )
+    session.commit()
+    if resumed:
+        enqueue(resumed)
+    notice = f"微博账号「{account.name}」已授权绑定，令牌有效期至 {expires}。"
+    if resumed:
+        notice += f"已恢复发送 {len(resumed)} 条因授权过期而暂停的稿件。"
+    request.session["notice"] = notice
+    return RedirectResponse("/", status_code=303)

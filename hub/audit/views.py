@@ -1,0 +1,180 @@
+"""The supervisor's audit pages: /audit (coverage chart, org x platform grid, trend) and
+/audit/orgs/{code} (an org's accounts and their latest activity). Server-rendered, no scripts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from hub.audit import service
+from hub.audit.export import STATE_ZH, VERDICT_ZH, Grid, org_verdict_word
+from hub.audit.rules import PLATFORM_ZH, Rollup
+from hub.config import Settings
+from hub.errors import HubError
+from hub.orgs.models import Org
+from hub.sqltypes import utcnow
+from hub.users.rules import Action, may
+from hub.users.service import actor_of
+from hub.web.deps import SessionDep, SettingsDep
+from hub.web.templating import get_templates
+from hub.web.views import csrf_token, page_user
+
+router = APIRouter(include_in_schema=False)
+
+BAR_HEIGHT = 26
+CHART_LABEL_WIDTH = 190
+CHART_BAR_WIDTH = 420
+
+
+def coverage_chart(rollups: list[Rollup]) -> dict[str, Any]:
+    """Geometry of the horizontal bar chart (coverage % per prefecture), drawn as inline SVG."""
+    bars = []
+    for index, rollup in enumerate(rollups):
+        pct = rollup.coverage_pct
+        width = round(CHART_BAR_WIDTH * (pct or 0) / 100, 1)
+        bars.append(
+            {
+                "y": index * BAR_HEIGHT,
+                "label": rollup.name,
+                "code": rollup.code,
+                "pct": pct,
+                "width": width,
+                "tone": "good" if (pct or 0) >= 100 else "warn" if (pct or 0) >= 80 else "bad",
+                "text": "—" if pct is None else f"{pct:g}%",
+                "detail": f"{rollup.covered}/{rollup.required}",
+            }
+        )
+    return {
+        "bars": bars,
+        "label_width": CHART_LABEL_WIDTH,
+        "bar_width": CHART_BAR_WIDTH,
+        "bar_height": BAR_HEIGHT,
+        "height": max(1, len(bars)) * BAR_HEIGHT + 24,
+        "width": CHART_LABEL_WIDTH + CHART_BAR_WIDTH + 110,
+        "ticks": [0, 25, 50, 75, 100],
+    }
+
+
+def _guard(request: Request, session: SessionDep) -> tuple[Any, Org | None] | Response:
+    user = page_user(request, session)
+    if user is None:
+        return RedirectResponse("/login", status_code=303)
+    org = session.get(Org, user.org_id)
+    if not may(actor_of(session=session, user=user), Action.matrix_audit):
+        return get_templates().TemplateResponse(
+            request,
+            "pages/audit_denied.html",
+            {"user": user, "org": org, "csrf": csrf_token(request)},
+            status_code=403,
+        )
+    return user, org
+
+
+def _audit_or_error(
+    session: SessionDep, settings: Settings, as_of: str | None, policy: str | None
+) -> tuple[service.MatrixAudit | None, tuple[str, ...], str]:
+    now = utcnow()
+    try:
+        day = service.parse_as_of(as_of, today=now.astimezone(settings.tz).date())
+        chosen = service.resolve_policy(policy, settings)
+    except HubError as exc:
+        return None, (), exc.message
+    audit = service.run_audit(session=session, policy=chosen, as_of=day, tz=settings.tz, now=now)
+    return audit, tuple(chosen.audit.platforms), ""
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    as_of: str | None = None,
+    policy: str | None = None,
+) -> Response:
+    guard = _guard(request, session)
+    if isinstance(guard, Response):
+        return guard
+    user, org = guard
+    audit, platforms, error = _audit_or_error(session, settings, as_of, policy)
+    context: dict[str, Any] = {
+        "user": user,
+        "org": org,
+        "csrf": csrf_token(request),
+        "error": error,
+        "as_of": as_of or "",
+        "policy": policy or "",
+    }
+    if audit is not None:
+        grid = Grid(audit, platforms)
+        result = audit.result
+        groups = [(r, grid.members(r.code)) for r in result.prefectures]
+        provincial = grid.members(result.province.code)
+        if provincial:
+            groups.append((result.province, provincial))
+        context.update(
+            result=result,
+            chart=coverage_chart(list(result.prefectures)),
+            platforms=[(p, PLATFORM_ZH.get(p, p)) for p in platforms],
+            groups=[
+                (rollup, [(o, grid.cells(o), org_verdict_word(o)) for o in members])
+                for rollup, members in groups
+            ],
+            province_group=result.province.code,
+            state_zh=STATE_ZH,
+            verdict_zh=VERDICT_ZH,
+            finding_zh=service.FINDING_ZH,
+            summary=service.summary_of(result),
+            trend=service.latest_trend(session=session),
+            query=f"as_of={result.as_of.isoformat()}" + (f"&policy={policy}" if policy else ""),
+        )
+    return get_templates().TemplateResponse(
+        request, "pages/audit.html", context, status_code=422 if error else 200
+    )
+
+
+@router.get("/audit/orgs/{code}", response_class=HTMLResponse)
+def audit_org_page(
+    code: str,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    as_of: str | None = None,
+    policy: str | None = None,
+) -> Response:
+    guard = _guard(request, session)
+    if isinstance(guard, Response):
+        return guard
+    user, org = guard
+    audit, platforms, error = _audit_or_error(session, settings, as_of, policy)
+    context: dict[str, Any] = {"user": user, "org": org, "csrf": csrf_token(request)}
+    if audit is None:
+        context["error"] = error
+        return get_templates().TemplateResponse(
+            request, "pages/audit_org.html", context, status_code=422
+        )
+    try:
+        verdict = audit.result.org(code)
+    except KeyError:
+        context["error"] = f"没有代码为 {code} 的机构"
+        return get_templates().TemplateResponse(
+            request, "pages/audit_org.html", context, status_code=404
+        )
+    accounts = [a for a in audit.result.accounts if a.org_code == code]
+    activity = service.recent_activity(
+        session=session, account_ids=[a.account_id for a in accounts]
+    )
+    context.update(
+        target=verdict,
+        verdict=org_verdict_word(verdict),
+        verdict_zh=VERDICT_ZH,
+        result=audit.result,
+        accounts=[(a, audit.accounts[a.account_id], activity[a.account_id]) for a in accounts],
+        own_findings=[f for f in verdict.findings if f.account_id is None],
+        platform_zh=PLATFORM_ZH,
+        finding_zh=service.FINDING_ZH,
+        query=f"as_of={audit.result.as_of.isoformat()}" + (f"&policy={policy}" if policy else ""),
+        platforms=platforms,
+    )
+    return get_templates().TemplateResponse(request, "pages/audit_org.html", context)

@@ -1,0 +1,407 @@
+"""JSON API for compliance clocks, the working-day calendar and recurring obligations.
+
+Editors see and manage the clocks of their org subtree, supervisors read the whole matrix;
+the calendar is changed by the administrator of the whole matrix (a root org's admin).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from sqlmodel import Session, col, select
+
+from hub.clocks import service
+from hub.clocks.models import (
+    CalendarOverrideCreate,
+    CalendarOverridePublic,
+    CalendarYearCreate,
+    CalendarYearPublic,
+    ClockCancel,
+    ClockCreate,
+    ClockPublic,
+    ClockStop,
+    ObligationPublic,
+    ObligationRecordCreate,
+    ObligationRecordPublic,
+)
+from hub.clocks.rules import ClockStatus, ObligationState
+from hub.config import Settings
+from hub.orgs import service as orgs
+from hub.orgs.models import Org
+from hub.sqltypes import utcnow
+from hub.users.rules import Action, scope_path
+from hub.web.deps import Principal, PrincipalDep, SessionDep, SettingsDep, client_ip
+
+router = APIRouter(prefix="/api/v1", tags=["clocks"])
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _one(session: Session, clock_id: int, settings: Settings) -> ClockPublic:
+    clock = service.get_clock(session=session, clock_id=clock_id)
+    org = orgs.get(session=session, org_id=clock.org_id)
+    return service.to_public(
+        session=session,
+        rows=[(clock, org)],
+        now=utcnow(),
+        tz=settings.tz,
+        policy=service.policy_in_force(settings),
+    )[0]
+
+
+def _org_filter(session: Session, principal: Principal, code: str | None) -> str | None:
+    """The subtree path of the ``org`` query parameter (403 when outside the caller's scope)."""
+    if code is None:
+        return None
+    org = orgs.get_by_code(session=session, code=code)
+    principal.require(Action.clock_read, org)
+    return org.path
+
+
+def _require_calendar_admin(session: Session, principal: Principal) -> None:
+    """The calendar is the whole matrix's: only an admin whose scope covers every root org."""
+    roots = session.exec(select(Org).where(col(Org.parent_id).is_(None))).all()
+    principal.require(Action.org_manage)
+    for root in roots:
+        principal.require(Action.org_manage, root)
+
+
+@router.post(
+    "/clocks",
+    summary="Open a compliance clock",
+    status_code=201,
+    response_model=ClockPublic,
+)
+def create_clock(
+    data: ClockCreate,
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> ClockPublic:
+    org = orgs.resolve_code(session=session, code=data.org_code)
+    principal.require(Action.clock_manage, org)
+    clock = service.create_clock(
+        session=session,
+        kind=data.kind,
+        org=org,
+        subject=data.subject,
+        started_at=data.started_at,
+        actor_id=principal.user.id,
+        actor_name=principal.user.username,
+        client_ip=client_ip(request),
+        policy=service.policy_in_force(settings),
+        tz=settings.tz,
+    )
+    session.commit()
+    return _one(session, clock.id, settings)  # type: ignore[arg-type]
+
+
+@router.get(
+    "/clocks",
+    summary="List clocks in my scope (soonest deadline first)",
+    response_model=list[ClockPublic],
+)
+def list_clocks(
+    principal: PrincipalDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    status: ClockStatus | None = None,
+    org: Annotated[str | None, Query(description="org code: that org and its subtree")] = None,
+    kind: str | None = None,
+) -> list[ClockPublic]:
+    principal.require(Action.clock_read)
+    now = utcnow()
+    rows = service.list_clocks(
+        session=session,
+        now=now,
+        scope_path=scope_path(principal.actor, Action.clock_read),
+        org_path=_org_filter(session, principal, org),
+        status=status,
+        kind=kind,
+    )
+    return service.to_public(
+        session=session,
+        rows=rows,
+        now=now,
+        tz=settings.tz,
+        policy=service.policy_in_force(settings),
+    )
+
+
+@router.get(
+    "/clocks/summary.xlsx",
+    summary="Monthly compliance summary (Excel)",
+    response_class=Response,
+    responses={200: {"content": {XLSX: {}}, "description": "汇总 and 明细 sheets"}},
+)
+def summary_xlsx(
+    principal: PrincipalDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    month: Annotated[str, Query(description="YYYY-MM (clocks started that month, local time)")],
+    org: Annotated[str | None, Query(description="org code: that org and its subtree")] = None,
+) -> Response:
+    principal.require(Action.clock_read)
+    org_path = _org_filter(session, principal, org)
+    scope = scope_path(principal.actor, Action.clock_read)
+    if org_path and org_path.startswith(scope):
+        scope = org_path
+    content = service.summary_xlsx(
+        session=session,
+        month=month,
+        scope_path=scope,
+        now=utcnow(),
+        tz=settings.tz,
+        policy=service.policy_in_force(settings),
+    )
+    return Response(
+        content,
+        media_type=XLSX,
+        headers={"Content-Disposition": f'attachment; filename="clocks-{month}.xlsx"'},
+    )
+
+
+@router.get("/clocks/{clock_id}", summary="One clock", response_model=ClockPublic)
+def get_clock(
+    clock_id: int, principal: PrincipalDep, session: SessionDep, settings: SettingsDep
+) -> ClockPublic:
+    clock = service.get_clock(session=session, clock_id=clock_id)
+    principal.require(Action.clock_read, orgs.get(session=session, org_id=clock.org_id))
+    return _one(session, clock_id, settings)
+
+
+@router.post(
+    "/clocks/{clock_id}/stop",
+    summary="Stop a clock: the response was published (met or met late)",
+    response_model=ClockPublic,
+)
+def stop_clock(
+    clock_id: int,
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    data: ClockStop | None = None,
+) -> ClockPublic:
+    clock = service.get_clock(session=session, clock_id=clock_id)
+    principal.require(Action.clock_manage, orgs.get(session=session, org_id=clock.org_id))
+    now = utcnow()
+    service.stop_clock(
+        session=session,
+        clock=clock,
+        stopped_at=(data.stopped_at if data and data.stopped_at else now),
+        now=now,
+        actor_id=principal.user.id,
+        actor_name=principal.user.username,
+        client_ip=client_ip(request),
+    )
+    session.commit()
+    return _one(session, clock_id, settings)
+
+
+@router.post(
+    "/clocks/{clock_id}/cancel",
+    summary="Cancel a clock opened by mistake (with a reason)",
+    response_model=ClockPublic,
+)
+def cancel_clock(
+    clock_id: int,
+    data: ClockCancel,
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> ClockPublic:
+    clock = service.get_clock(session=session, clock_id=clock_id)
+    principal.require(Action.clock_manage, orgs.get(session=session, org_id=clock.org_id))
+    service.cancel_clock(
+        session=session,
+        clock=clock,
+        reason=data.reason,
+        now=utcnow(),
+        actor_id=principal.user.id,
+        actor_name=principal.user.username,
+        client_ip=client_ip(request),
+    )
+    session.commit()
+    return _one(session, clock_id, settings)
+
+
+# -- the working-day calendar -------------------------------------------------------------------
+
+
+@router.get(
+    "/calendar-overrides",
+    summary="The administrator's working-day overrides",
+    response_model=list[CalendarOverridePublic],
+)
+def list_overrides(principal: PrincipalDep, session: SessionDep) -> list[CalendarOverridePublic]:
+    principal.require(Action.clock_read)
+    return [
+        CalendarOverridePublic(date=o.day, is_workday=o.is_workday, note=o.note)
+        for o in service.list_overrides(session=session)
+    ]
+
+
+@router.post(
+    "/calendar-overrides",
+    summary="Declare a day a working day or a day off (re-dates running clocks)",
+    status_code=201,
+    response_model=CalendarOverridePublic,
+)
+def set_override(
+    data: CalendarOverrideCreate,
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> CalendarOverridePublic:
+    _require_calendar_admin(session, principal)
+    override, redated = service.set_override(
+        session=session,
+        day=data.date,
+        is_workday=data.is_workday,
+        note=data.note,
+        actor=principal.user,
+        client_ip=client_ip(request),
+        policy=service.policy_in_force(settings),
+        tz=settings.tz,
+    )
+    session.commit()
+    return CalendarOverridePublic(
+        date=override.day,
+        is_workday=override.is_workday,
+        note=override.note,
+        clocks_redated=redated,
+    )
+
+
+@router.delete(
+    "/calendar-overrides/{day}",
+    summary="Remove an override (the official calendar applies again; re-dates running clocks)",
+    response_model=CalendarOverridePublic,
+)
+def delete_override(
+    day: date,
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> CalendarOverridePublic:
+    _require_calendar_admin(session, principal)
+    removed, redated = service.delete_override(
+        session=session,
+        day=day,
+        actor=principal.user,
+        client_ip=client_ip(request),
+        policy=service.policy_in_force(settings),
+        tz=settings.tz,
+    )
+    session.commit()
+    return CalendarOverridePublic(
+        date=removed.day, is_workday=removed.is_workday, note=removed.note, clocks_redated=redated
+    )
+
+
+@router.get(
+    "/calendar-years",
+    summary="Years whose holiday arrangement the administrator entered in full",
+    response_model=list[CalendarYearPublic],
+)
+def list_years(principal: PrincipalDep, session: SessionDep) -> list[CalendarYearPublic]:
+    principal.require(Action.clock_read)
+    return [
+        CalendarYearPublic(year=y.year, note=y.note) for y in service.list_years(session=session)
+    ]
+
+
+@router.post(
+    "/calendar-years",
+    summary="Confirm a year's arrangement (its deadlines stop being provisional)",
+    status_code=201,
+    response_model=CalendarYearPublic,
+)
+def confirm_year(
+    data: CalendarYearCreate,
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> CalendarYearPublic:
+    _require_calendar_admin(session, principal)
+    entry, redated = service.confirm_year(
+        session=session,
+        year=data.year,
+        note=data.note,
+        actor=principal.user,
+        client_ip=client_ip(request),
+        policy=service.policy_in_force(settings),
+        tz=settings.tz,
+    )
+    session.commit()
+    return CalendarYearPublic(year=entry.year, note=entry.note, clocks_redated=redated)
+
+
+# -- recurring obligations ----------------------------------------------------------------------
+
+
+@router.get(
+    "/obligations",
+    summary="Recurring obligations (press conferences, releases, reports) in my scope",
+    response_model=list[ObligationPublic],
+)
+def list_obligations(
+    principal: PrincipalDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    status: ObligationState | None = None,
+    org: Annotated[str | None, Query(description="org code: that org and its subtree")] = None,
+    kind: str | None = None,
+    period: Annotated[str | None, Query(description="2026-10, 2026-Q4 or 2026")] = None,
+) -> list[ObligationPublic]:
+    principal.require(Action.clock_read)
+    rows = service.list_obligations(
+        session=session,
+        scope_path=scope_path(principal.actor, Action.clock_read),
+        org_path=_org_filter(session, principal, org),
+        status=status,
+        kind=kind,
+        period=period,
+    )
+    policy = service.policy_in_force(settings)
+    return [service.obligation_public(o, owner, policy, settings.tz) for o, owner in rows]
+
+
+@router.post(
+    "/obligation-records",
+    summary="Record a press conference, a spokesperson's release or a self-inspection report",
+    status_code=201,
+    response_model=ObligationRecordPublic,
+)
+def add_obligation_record(
+    data: ObligationRecordCreate,
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> ObligationRecordPublic:
+    org = orgs.resolve_code(session=session, code=data.org_code)
+    principal.require(Action.clock_manage, org)
+    entry = service.add_obligation_record(
+        session=session,
+        kind=data.kind,
+        org=org,
+        held_on=data.held_on,
+        title=data.title,
+        url=data.url,
+        actor=principal.user,
+        client_ip=client_ip(request),
+        today=utcnow().astimezone(settings.tz).date(),
+        policy=service.policy_in_force(settings),
+        tz=settings.tz,
+    )
+    session.commit()
+    return service.record_public(entry, org)
