@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 CODE   := hub connectors scheduler
 
-.PHONY: install demo test lint format bench clean
+.PHONY: install demo test lint format bench clean browser i18n
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "govhub needs Python 3.11 or newer (set PYTHON=...)")'
@@ -25,8 +25,18 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy $(CODE)
 
-test: lint
+# the browser tests drive Debian's Chromium (never a downloaded one); install it when missing
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update && apt-get install -y chromium fonts-wqy-microhei) \
+	  || echo "chromium is missing: apt-get install -y chromium fonts-wqy-microhei (as root)" >&2; }
+
+test: lint browser
 	$(BIN)/pytest
+
+# re-extract interface messages and merge them into the catalogs (hub/i18n/<locale>/LC_MESSAGES)
+i18n: install
+	$(BIN)/pybabel extract -F babel.cfg -k _ -k N_ --no-location -o hub/i18n/messages.pot .
+	$(BIN)/pybabel update -i hub/i18n/messages.pot -d hub/i18n -l en --no-location
 
 format: install
 	$(BIN)/ruff check --fix .

@@ -84,5 +84,11 @@ class Misconfigured(Rejected):
 class Unconfirmed(ConnectorError):
     """The outcome is unknown (timeout after sending, duplicate-content codes).
 
-    Never re-send blindly: look at the account's recent posts first.
+    Never re-send blindly: look at the account's recent posts first. ``resend_if_absent`` is
+    False when the platform refused the content as a duplicate: if our post is not there, the
+    duplicate is someone else's post and sending again would only be refused again.
     """
+
+    def __init__(self, message: str, *, resend_if_absent: bool = True, **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.resend_if_absent = resend_if_absent

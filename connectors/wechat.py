@@ -79,6 +79,7 @@ DIGEST_AUTO_CHARS = 54  # the platform's own automatic digest length
 LINK_MAX_BYTES = 1024
 CONTENT_MAX_BYTES = 1024 * 1024  # content must also be < 1 MB
 TOKEN_ERRORS = frozenset({40001, 40014, 42001})
+CUSTOM_WINDOW_CLOSED = 45015  # customer-service message outside 48 h of the user's last message
 
 # Tags and attributes the rendered article keeps (the platform keeps more, e.g. inline styles;
 # we keep a plain, predictable subset and no style attributes at all).
@@ -704,6 +705,31 @@ class WechatConnector:
         )
         return str(data.get("msg_id", ""))
 
+    def send_custom_message(self, account: Account, openid: str, text: str) -> None:
+        """Reply to a follower with a customer-service text message (客服消息).
+
+        Allowed only within 48 hours of the user's last message to the account: 45015 becomes
+        :class:`Rejected` with code ``"45015"`` and an explanation (answer by other means).
+        """
+        if not text.strip():
+            raise Rejected("回复内容不能为空", platform=PLATFORM, code="wechat.empty")
+        payload = {"touser": openid, "msgtype": "text", "text": {"content": text}}
+        data = self._call(
+            account,
+            "/cgi-bin/message/custom/send",
+            payload=payload,
+            state_changing=True,
+            accept=frozenset({CUSTOM_WINDOW_CLOSED}),
+        )
+        if errcode_of(data) == CUSTOM_WINDOW_CLOSED:
+            raise Rejected(
+                "该用户最近一条消息已超过48小时，微信不允许再通过客服消息回复："
+                "请通过其他方式答复（电话、短信或公开答复）",
+                platform=PLATFORM,
+                code=str(CUSTOM_WINDOW_CLOSED),
+                platform_message=redact(str(data.get("errmsg", ""))),
+            )
+
     # -- HTTP ---------------------------------------------------------------------------------
 
     def _image_bytes(self, image: Image) -> bytes:
@@ -1005,6 +1031,49 @@ def parse_publish_event(xml_bytes: bytes) -> PublishJobFinish:
         fail_idx=fail_idx,
         to_user=(root.findtext("ToUserName") or "").strip(),
         create_time=int(create_time) if create_time.isdigit() else 0,
+    )
+
+
+@dataclass(frozen=True)
+class UserMessage:
+    """A follower's message (``text``, ``image``) or event POSTed to the callback URL."""
+
+    msg_type: str
+    openid: str
+    create_time: int
+    content: str = ""
+    pic_url: str = ""
+    event: str = ""
+    msg_id: str = ""
+    to_user: str = ""
+
+    @property
+    def remote_id(self) -> str:
+        """``MsgId``; events have none, WeChat's advice is ``FromUserName`` + ``CreateTime``."""
+        return self.msg_id or f"{self.openid}:{self.create_time}"
+
+
+def parse_user_message(xml_bytes: bytes) -> UserMessage | None:
+    """A user's message or event; ``None`` for ``PUBLISHJOBFINISH`` or unreadable XML."""
+    try:
+        root = SafeElementTree.fromstring(xml_bytes, forbid_dtd=True)
+    except Exception:  # ParseError and defusedxml's DTDForbidden/EntitiesForbidden
+        return None
+    msg_type = (root.findtext("MsgType") or "").strip().lower()
+    event = (root.findtext("Event") or "").strip()
+    openid = (root.findtext("FromUserName") or "").strip()
+    if not msg_type or not openid or event.upper() == "PUBLISHJOBFINISH":
+        return None
+    create_time = (root.findtext("CreateTime") or "0").strip()
+    return UserMessage(
+        msg_type=msg_type,
+        openid=openid,
+        create_time=int(create_time) if create_time.isdigit() else 0,
+        content=root.findtext("Content") or "",
+        pic_url=(root.findtext("PicUrl") or "").strip(),
+        event=event,
+        msg_id=(root.findtext("MsgId") or "").strip(),
+        to_user=(root.findtext("ToUserName") or "").strip(),
     )
 
 

@@ -129,6 +129,20 @@ class WeiboRateLimit:
     remaining_posts: int | None = None
 
 
+@dataclass(frozen=True)
+class WeiboComment:
+    """A comment on one of the account's statuses (``comments/to_me``): the inbox's input."""
+
+    remote_id: str
+    post_id: str
+    author_id: str
+    author_name: str
+    text: str
+    created_at: datetime
+    post_text: str = ""
+    post_url: str = ""
+
+
 class WeiboConnector:
     """Publishes statuses with a link to the release hall; see the module docstring."""
 
@@ -382,6 +396,72 @@ class WeiboConnector:
                 break
         return posts
 
+    # -- comments (the public interaction inbox) ------------------------------------------------
+
+    def comments_to_me(
+        self, account: Account, since_id: str | None = None, *, max_pages: int = 5
+    ) -> list[WeiboComment]:
+        """Comments others made on the account's statuses, newer than ``since_id``, newest first.
+
+        At most ``max_pages`` pages of 50 per call (the pass is paced: the rest comes next time,
+        oldest first, because the caller keeps the newest id it stored).
+        """
+        count = 50
+        comments: list[WeiboComment] = []
+        for page in range(1, max_pages + 1):
+            params = {"count": str(count), "page": str(page)}
+            if since_id:
+                params["since_id"] = since_id
+            body = self._call("GET", "/2/comments/to_me.json", account, params=params)
+            code = _error_code(body)
+            if code is not None:
+                raise self._error(code, body, account)
+            items = body.get("comments") or []
+            for item in items:
+                user = item.get("user") or {}
+                status = item.get("status") or {}
+                post_id = str(status.get("idstr") or status.get("id") or "")
+                post_uid = str((status.get("user") or {}).get("idstr") or _uid_of(account))
+                comments.append(
+                    WeiboComment(
+                        remote_id=str(item.get("idstr") or item.get("id") or ""),
+                        post_id=post_id,
+                        author_id=str(user.get("idstr") or user.get("id") or ""),
+                        author_name=str(user.get("screen_name") or ""),
+                        text=str(item.get("text") or ""),
+                        created_at=parse_created_at(item.get("created_at")) or self._clock(),
+                        post_text=str(status.get("text") or ""),
+                        post_url=self._status_url(post_uid, post_id) if post_id else "",
+                    )
+                )
+            if len(items) < count:
+                break
+        return [c for c in comments if c.remote_id]
+
+    def reply_comment(self, account: Account, comment_id: str, post_id: str, text: str) -> str:
+        """POST comments/reply.json under the comment ``comment_id`` of status ``post_id``.
+
+        ``text`` must already be plain text within 140 counted characters. Returns the reply's
+        comment id. Losing the answer raises :class:`Unconfirmed` (look before replying again).
+        """
+        if not text.strip():
+            raise Rejected("回复内容不能为空", platform=PLATFORM, code="weibo.empty")
+        if weibo_length(text) > TEXT_MAX:
+            raise Rejected(
+                f"微博评论回复不能超过{TEXT_MAX}字（当前{weibo_length(text)}字）",
+                platform=PLATFORM,
+                code="20012",
+            )
+        data = {"cid": comment_id, "id": post_id, "comment": text}
+        body = self._call("POST", "/2/comments/reply.json", account, data=data, ambiguous=True)
+        code = _error_code(body)
+        if code is not None:
+            raise self._error(code, body, account)
+        remote_id = str(body.get("idstr") or body.get("id") or "")
+        if not remote_id:
+            raise Unconfirmed("微博应答中没有评论ID，回复结果未知", platform=PLATFORM)
+        return remote_id
+
     def rate_limit_status(self, account: Account) -> WeiboRateLimit:
         """GET account/rate_limit_status.json (posting window from ``api_rate_limits`` if given)."""
         body = self._call("GET", "/2/account/rate_limit_status.json", account)
@@ -556,7 +636,9 @@ class WeiboConnector:
             return RateLimited("微博调用次数已达上限，窗口重置后自动继续", until=until, **kw)
         if code in DUPLICATE_CODES:
             return Unconfirmed(
-                "微博认为这条内容与近期发布的内容重复：请先核对账号最近发布的微博，不要重发", **kw
+                "微博认为这条内容与近期发布的内容重复：请先核对账号最近发布的微博，不要重发",
+                resend_if_absent=False,
+                **kw,
             )
         if code in AUTH_CODES:
             return AuthExpired("微博账号授权已过期或被撤销，请重新授权", **kw)

@@ -17,6 +17,7 @@ import typer
 
 from hub.audit.cli import activity_app, audit_command
 from hub.config import get_settings
+from hub.posts.cli import deliveries_app, posts_app
 
 app = typer.Typer(
     help="govhub — publishing hub for government press offices.", no_args_is_help=True
@@ -33,6 +34,8 @@ app.add_typer(users_app, name="users")
 app.add_typer(activity_app, name="activity")
 app.command("audit")(audit_command)
 app.add_typer(clocks_app, name="clocks")
+app.add_typer(posts_app, name="posts")
+app.add_typer(deliveries_app, name="deliveries")
 
 
 def _fail(message: str) -> typer.Exit:

@@ -17,6 +17,17 @@ from hub.clocks.models import (
     ObligationRecord,
 )
 from hub.delivery.models import Attempt, Delivery, HallEntry, PaceSlot
+from hub.hall.models import Partner, PartnerDelivery
+from hub.inbox.models import (
+    Case,
+    CaseEvent,
+    InboxCursor,
+    InboxSetting,
+    Reply,
+    RoutingRule,
+    Thread,
+)
+from hub.live.models import EntryRevision, LiveEntry, LiveEvent, LiveFanout, LiveSession
 from hub.orgs.models import Org, OrgName
 from hub.posts.models import Approval, ForwardOffer, Post, PostVersion
 from hub.system import Heartbeat
@@ -33,23 +44,37 @@ __all__ = [
     "AuditRun",
     "CalendarOverride",
     "CalendarYear",
+    "Case",
+    "CaseEvent",
     "Clock",
     "ClockPost",
     "ClockReminder",
     "Delivery",
+    "EntryRevision",
     "ForwardOffer",
     "HallEntry",
     "Heartbeat",
+    "InboxCursor",
+    "InboxSetting",
+    "LiveEntry",
+    "LiveEvent",
+    "LiveFanout",
+    "LiveSession",
     "LoginFailure",
     "Obligation",
     "ObligationRecord",
     "Org",
     "OrgName",
     "PaceSlot",
+    "Partner",
+    "PartnerDelivery",
     "PlatformToken",
     "Post",
     "PostVersion",
+    "Reply",
+    "RoutingRule",
     "Spokesperson",
+    "Thread",
     "User",
     "metadata",
 ]

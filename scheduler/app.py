@@ -20,19 +20,24 @@ from hub.config import Settings, get_settings
 BEAT_SCHEDULE: dict[str, tuple[str, timedelta]] = {
     "system.heartbeat": ("system.heartbeat", timedelta(seconds=60)),
     "activity.ingest": ("activity.ingest", timedelta(minutes=10)),
+    "inbox.ingest": ("inbox.ingest", timedelta(minutes=5)),
     "clocks.remind": ("clocks.remind", timedelta(seconds=60)),
     "clocks.obligations": ("clocks.obligations", timedelta(hours=1)),
     "posts.release-due": ("posts.release_due", timedelta(seconds=1)),
-    "delivery.sweep": ("delivery.sweep", timedelta(seconds=2)),
+    "delivery.sweep": ("delivery.sweep", timedelta(seconds=1)),
+    "hall.sweep-partners": ("hall.sweep_partners", timedelta(seconds=10)),
+    "live.fanout": ("live.fanout", timedelta(seconds=3)),
 }
 
 
 def _prepare_broker_url(url: str) -> str:
+    from scheduler.broker import embedded_url
+
     if url.startswith("sqla+sqlite:///"):
         path = make_url(url.removeprefix("sqla+")).database
         if path:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-    return url
+    return embedded_url(url)
 
 
 def create_celery(settings: Settings) -> Celery:
@@ -56,7 +61,14 @@ def create_celery(settings: Settings) -> Celery:
     if settings.broker_url.startswith("redis"):
         conf["broker_transport_options"] = {"visibility_timeout": 600}
     app.conf.update(conf)
-    app.conf.imports = ("scheduler.tasks", "scheduler.tasks_clocks", "scheduler.tasks_audit")
+    app.conf.imports = (
+        "scheduler.tasks",
+        "scheduler.tasks_clocks",
+        "scheduler.tasks_audit",
+        "scheduler.tasks_hall",
+        "scheduler.tasks_inbox",
+        "scheduler.tasks_live",
+    )
     return app
 
 

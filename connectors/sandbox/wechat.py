@@ -2,7 +2,8 @@
 
 It follows ``/work/shared/docs/platforms.md`` (access token with overlap, error envelope, draft ->
 freepublish with an asynchronous job and a signed ``PUBLISHJOBFINISH`` callback, mass send with
-``clientmsgid``), keeps everything it received so tests can assert what reached the "platform",
+``clientmsgid``, users' messages POSTed signed to the callback URL and customer-service replies
+within 48 hours), keeps everything it received so tests can assert what reached the "platform",
 and injects faults over HTTP under ``/_sandbox/...``. Every control endpoint has a Python method
 of the same meaning for in-process tests. The full endpoint list and the error codes chosen
 where the platform's own are unknown are in ``docs/connectors-wechat.md``.
@@ -44,6 +45,7 @@ TITLE_MAX, AUTHOR_MAX, DIGEST_MAX = 32, 16, 128
 CONTENT_MAX_CHARS, CONTENT_MAX_BYTES = 20_000, 1024 * 1024  # content must be below both
 THUMB_MAX_BYTES, UPLOADIMG_MAX_BYTES = 64 * 1024, 1024 * 1024
 LINK_MAX_BYTES, ARTICLES_MAX = 1024, 8
+CUSTOM_WINDOW_SECONDS = 48 * 3600  # customer-service messages: 48 h after the user's last one
 MMBIZ = "mmbiz.qpic.cn"
 
 # errcode -> errmsg, as the platform words them (some codes are our choice: see the docs).
@@ -56,6 +58,7 @@ ERRMSG: dict[int, str] = {
     40006: "invalid meida size",
     40007: "invalid media_id",
     40013: "invalid appid",
+    40003: "invalid openid",
     40014: "invalid access_token",
     40164: "invalid ip, not in whitelist",
     41001: "access_token missing",
@@ -70,6 +73,7 @@ ERRMSG: dict[int, str] = {
     45008: "article size out of limit",
     45009: "reach max api daily quota limit",
     45011: "api minute-quota reach limit, mustslower retry next minute",
+    45015: "response out of time limit or subscription is canceled",
     45028: "has no masssend quota",
     45065: "clientmsgid exist",
     45066: "same clientmsgid retry too fast",
@@ -196,6 +200,9 @@ class SandboxApp:
     outcomes: deque[tuple[int, list[int]]] = field(default_factory=deque)
     callbacks: list[dict[str, Any]] = field(default_factory=list)  # delivery log
     stable_refreshes: list[float] = field(default_factory=list)
+    last_user_message: dict[str, float] = field(default_factory=dict)  # openid -> CreateTime
+    user_messages: list[dict[str, Any]] = field(default_factory=list)  # delivery log
+    custom_messages: list[dict[str, Any]] = field(default_factory=list)  # what reached users
 
     @property
     def original_id(self) -> str:
@@ -295,6 +302,7 @@ class WechatSandbox:
             "/cgi-bin/freepublish/batchget": self._publish_batchget,
             "/cgi-bin/freepublish/getarticle": self._getarticle,
             "/cgi-bin/message/mass/sendall": self._sendall,
+            "/cgi-bin/message/custom/send": self._custom_send,
         }
         routes = [
             Route("/cgi-bin/token", self._http_token, methods=["GET"]),
@@ -306,6 +314,7 @@ class WechatSandbox:
             Route("/_sandbox/apps/{appid}/publications", self._http_publication, methods=["POST"]),
             Route("/_sandbox/apps/{appid}/outcomes", self._http_outcome, methods=["POST"]),
             Route("/_sandbox/apps/{appid}/expire-tokens", self._http_expire, methods=["POST"]),
+            Route("/_sandbox/apps/{appid}/messages", self._http_user_message, methods=["POST"]),
             Route("/_sandbox/faults", self._http_fault, methods=["POST", "DELETE"]),
             Route("/_sandbox/chaos", self._http_chaos, methods=["POST"]),
             Route("/_sandbox/config", self._http_config, methods=["POST"]),
@@ -420,6 +429,65 @@ class WechatSandbox:
                 "article_id": pub.article_id,
                 "url": pub.urls()[0],
             }
+
+    def send_user_message(
+        self,
+        appid: str,
+        openid: str,
+        content: str = "",
+        *,
+        msg_type: Literal["text", "image", "event"] = "text",
+        pic_url: str = "",
+        event: str = "",
+        created_at: float | None = None,
+    ) -> dict[str, Any]:
+        """A follower sends the account a message: POST it, signed, to the callback URL.
+
+        ``created_at`` (Unix time, default now) is the message's ``CreateTime``; the 48-hour
+        customer-service window counts from the user's latest one. Returns what the delivery
+        did: ``msg_id``, ``status_code``, ``body`` (or ``error``).
+        """
+        stamp = int(time.time() if created_at is None else created_at)
+        with self._lock:
+            app = self._app(appid)
+            msg_id = next(self._ids)
+            app.last_user_message[openid] = max(app.last_user_message.get(openid, 0.0), stamp)
+            url, token = app.callback_url, app.callback_token
+            xml = user_message_xml(
+                to_user=app.original_id,
+                openid=openid,
+                create_time=stamp,
+                msg_type=msg_type,
+                content=content,
+                pic_url=pic_url,
+                event=event,
+                msg_id=msg_id,
+            )
+        record: dict[str, Any] = {"msg_id": msg_id, "openid": openid, "url": url}
+        if url:
+            timestamp, nonce = str(int(time.time())), secrets.token_hex(8)
+            params = {"signature": _sign(token, timestamp, nonce), "timestamp": timestamp}
+            params |= {"nonce": nonce, "openid": openid}
+            try:
+                response = httpx.post(
+                    url,
+                    params=params,
+                    content=xml,
+                    headers={"Content-Type": "text/xml"},
+                    timeout=self.callback_timeout,
+                )
+                record |= {"status_code": response.status_code, "body": response.text[:200]}
+            except httpx.HTTPError as exc:
+                record["error"] = type(exc).__name__
+        with self._lock:
+            app.user_messages.append(record)
+        return record
+
+    def custom_messages(self, appid: str, openid: str | None = None) -> list[dict[str, Any]]:
+        """Customer-service messages the platform accepted (``touser``, ``msgtype``, ``content``)."""
+        with self._lock:
+            sent = self._app(appid).custom_messages
+            return [dict(m) for m in sent if openid is None or m["touser"] == openid]
 
     def state(self, appid: str) -> dict[str, Any]:
         """Everything the app holds: drafts, publications (with what was received), uploads."""
@@ -923,6 +991,25 @@ class WechatSandbox:
             "msg_data_id": next(self._ids),
         }
 
+    def _custom_send(self, call: _Call) -> dict[str, Any]:
+        app, body = call.app, call.body
+        touser = str(body.get("touser", ""))
+        msgtype = str(body.get("msgtype", ""))
+        if msgtype != "text":
+            raise SandboxError(40008 if msgtype else 47001, "msgtype (the sandbox: text only)")
+        content = str((body.get("text") or {}).get("content", ""))
+        if not content:
+            raise SandboxError(44004)
+        last = app.last_user_message.get(touser)
+        if last is None:
+            raise SandboxError(40003)
+        if time.time() - last > CUSTOM_WINDOW_SECONDS:
+            raise SandboxError(45015)
+        app.custom_messages.append(
+            {"touser": touser, "msgtype": msgtype, "content": content, "at": time.time()}
+        )
+        return {"errcode": 0, "errmsg": "ok"}
+
     # -- callback delivery --------------------------------------------------------------------
 
     def _deliver_callback(self, app: SandboxApp, pub: Publication) -> None:
@@ -990,6 +1077,24 @@ class WechatSandbox:
             author=str(body.get("author", "")),
         )
         return _json(made)
+
+    async def _http_user_message(self, request: Request) -> Response:
+        """POST ``{"openid", "content", "msg_type"?, "pic_url"?, "event"?, "created_at"?}``."""
+        body = await request.json()
+        try:
+            record = await asyncio.to_thread(
+                self.send_user_message,
+                request.path_params["appid"],
+                str(body["openid"]),
+                str(body.get("content", "")),
+                msg_type=body.get("msg_type", "text"),
+                pic_url=str(body.get("pic_url", "")),
+                event=str(body.get("event", "")),
+                created_at=body.get("created_at"),
+            )
+        except KeyError as exc:
+            return _json({"error": str(exc)}, status=404)
+        return _json(record)
 
     async def _http_outcome(self, request: Request) -> Response:
         body = await request.json()
@@ -1142,3 +1247,34 @@ def publish_event_xml(
         "</PublishEventInfo>"
         "</xml>"
     ).encode()
+
+
+def user_message_xml(
+    *,
+    to_user: str,
+    openid: str,
+    create_time: int,
+    msg_type: str,
+    content: str = "",
+    pic_url: str = "",
+    event: str = "",
+    msg_id: int = 0,
+) -> bytes:
+    """A user's message (``text``, ``image``) or event as the platform POSTs it (plaintext mode)."""
+    parts = [
+        f"<ToUserName><![CDATA[{xml_escape(to_user)}]]></ToUserName>",
+        f"<FromUserName><![CDATA[{xml_escape(openid)}]]></FromUserName>",
+        f"<CreateTime>{create_time}</CreateTime>",
+        f"<MsgType><![CDATA[{xml_escape(msg_type)}]]></MsgType>",
+    ]
+    cdata = content.replace("]]>", "]]]]><![CDATA[>")
+    if msg_type == "text":
+        parts.append(f"<Content><![CDATA[{cdata}]]></Content>")
+    elif msg_type == "image":
+        parts.append(f"<PicUrl><![CDATA[{xml_escape(pic_url)}]]></PicUrl>")
+        parts.append(f"<MediaId><![CDATA[media-{msg_id}]]></MediaId>")
+    else:
+        parts.append(f"<Event><![CDATA[{xml_escape(event)}]]></Event>")
+    if msg_type != "event":
+        parts.append(f"<MsgId>{msg_id}</MsgId>")
+    return ("<xml>" + "".join(parts) + "</xml>").encode()

@@ -2,10 +2,11 @@
 
 Platform endpoints (``platforms.md``): ``/2/statuses/share.json``, ``/2/statuses/destroy.json``,
 ``/2/statuses/user_timeline.json``, ``/2/account/rate_limit_status.json``,
+``/2/comments/to_me.json``, ``/2/comments/show.json``, ``/2/comments/reply.json``,
 ``/oauth2/authorize`` (auto-approves) and ``/oauth2/access_token``.
 
 Control endpoints under ``/_sandbox/`` (documented in ``docs/connectors.md``): faults, latency,
-chaos, config, clock, reset, tokens, users' posts and call counters. State sits behind one lock:
+chaos, config, clock, reset, tokens, users' posts, comments "by the public" and call counters. State sits behind one lock:
 handlers run on the server's event loop while tests call the Python helpers from their thread.
 """
 
@@ -44,7 +45,18 @@ CREATED_AT_FORMAT = "%a %b %d %H:%M:%S %z %Y"
 MB = 1024 * 1024
 FIRST_STATUS_ID = 4_900_000_000_000_000
 FIRST_UID = 1_000_000_001
-ENDPOINTS = ("share", "destroy", "user_timeline", "rate_limit_status", "authorize", "access_token")
+FIRST_COMMENT_ID = 4_950_000_000_000_000
+ENDPOINTS = (
+    "share",
+    "destroy",
+    "user_timeline",
+    "rate_limit_status",
+    "authorize",
+    "access_token",
+    "comments_to_me",
+    "comments_show",
+    "comments_reply",
+)
 
 # The platform's messages for the codes the simulator produces by itself.
 MESSAGES = {
@@ -62,6 +74,7 @@ MESSAGES = {
     20021: "Contains illegal content!",
     20032: "Update success, while server slow now, please wait 1-2 minutes",
     20101: "Target weibo does not exist!",
+    20104: "Target comment does not exist!",
     21317: "Token rejected",
     21324: "invalid_client",
     21325: "invalid_grant",
@@ -99,6 +112,18 @@ class SandboxPost:
     source: str = "api"  # "api" (through an app) or "platform" (typed on weibo.com)
     pic_type: str = ""
     pic_bytes: int = 0
+
+
+@dataclass
+class SandboxComment:
+    """A comment under a status: by the public, or the owner's reply to one (``reply_to``)."""
+
+    id: int
+    status_id: int
+    uid: str
+    text: str
+    created_at: float
+    reply_to: int | None = None
 
 
 @dataclass
@@ -169,6 +194,9 @@ class WeiboSandbox:
                 Route(
                     "/2/account/rate_limit_status.json", self._rate_limit_status, methods=["GET"]
                 ),
+                Route("/2/comments/to_me.json", self._comments_to_me, methods=["GET"]),
+                Route("/2/comments/show.json", self._comments_show, methods=["GET"]),
+                Route("/2/comments/reply.json", self._comments_reply, methods=["POST"]),
                 Route("/oauth2/authorize", self._authorize, methods=["GET"]),
                 Route("/oauth2/access_token", self._access_token, methods=["POST"]),
                 Route("/_sandbox/reset", self._http_reset, methods=["POST"]),
@@ -182,6 +210,7 @@ class WeiboSandbox:
                 Route("/_sandbox/calls", self._http_calls, methods=["GET"]),
                 Route("/_sandbox/posts", self._http_all_posts, methods=["GET"]),
                 Route("/_sandbox/users/{uid}/posts", self._http_posts, methods=["GET", "POST"]),
+                Route("/_sandbox/comments", self._http_comments, methods=["GET", "POST"]),
             ]
         )
 
@@ -212,6 +241,8 @@ class WeiboSandbox:
             self._offset = 0.0
             self._next_id = FIRST_STATUS_ID
             self._next_uid = FIRST_UID
+            self._comments: list[SandboxComment] = []
+            self._next_cid = FIRST_COMMENT_ID
 
     def reset(self, *, config: bool = False) -> None:
         """Forget every post, token, fault and counter (and the config when asked)."""
@@ -263,6 +294,43 @@ class WeiboSandbox:
         """Every stored status of ``uid``, oldest first."""
         with self._lock:
             return list(self._posts.get(uid, []))
+
+    def add_comment(
+        self, status_id: int | str, text: str, *, uid: str | None = None, screen_name: str = ""
+    ) -> SandboxComment:
+        """A comment "by the public" under ``status_id`` (its author created when needed)."""
+        author = self.user(uid, screen_name)
+        with self._lock:
+            if self._status(int(status_id)) is None:
+                raise KeyError(f"no status {status_id}")
+            return self._store_comment(int(status_id), author, text, None)
+
+    def comments(self, status_id: int | str) -> list[SandboxComment]:
+        """Every comment under ``status_id`` (replies included), oldest first."""
+        with self._lock:
+            return [c for c in self._comments if c.status_id == int(status_id)]
+
+    def replies_to(self, comment_id: int | str) -> list[SandboxComment]:
+        """The replies posted under the comment ``comment_id``, oldest first."""
+        with self._lock:
+            return [c for c in self._comments if c.reply_to == int(comment_id)]
+
+    def _status(self, status_id: int) -> SandboxPost | None:
+        with self._lock:
+            for posts in self._posts.values():
+                for post in posts:
+                    if post.id == status_id:
+                        return post
+        return None
+
+    def _store_comment(
+        self, status_id: int, uid: str, text: str, reply_to: int | None
+    ) -> SandboxComment:
+        with self._lock:
+            comment = SandboxComment(self._next_cid, status_id, uid, text, self.now(), reply_to)
+            self._next_cid += 1
+            self._comments.append(comment)
+            return comment
 
     def calls(self, endpoint: str) -> int:
         with self._lock:
@@ -530,6 +598,86 @@ class WeiboSandbox:
 
         return await self._handle(request, "rate_limit_status", work)
 
+    def _comment_json(self, comment: SandboxComment) -> dict[str, Any]:
+        created = datetime.fromtimestamp(comment.created_at, BEIJING).strftime(CREATED_AT_FORMAT)
+        with self._lock:
+            name = self._users.get(comment.uid, "")
+            status = self._status(comment.status_id)
+            parent = next((c for c in self._comments if c.id == comment.reply_to), None)
+        body: dict[str, Any] = {
+            "created_at": created,
+            "id": comment.id,
+            "idstr": str(comment.id),
+            "mid": str(comment.id),
+            "text": comment.text,
+            "user": {"id": int(comment.uid), "idstr": comment.uid, "screen_name": name},
+            "status": self._status_json(status) if status else {"id": comment.status_id},
+        }
+        if parent is not None:
+            body["reply_comment"] = {"id": parent.id, "idstr": str(parent.id), "text": parent.text}
+        return body
+
+    def _comment_page(self, selected: list[SandboxComment], params: dict[str, Any]) -> JSONResponse:
+        since_id = _int_param(params, "since_id", 0)
+        max_id = _int_param(params, "max_id", 0)
+        count = min(max(_int_param(params, "count", 50), 1), 200)
+        page = max(_int_param(params, "page", 1), 1)
+        newest_first = [
+            c for c in reversed(selected) if c.id > since_id and (not max_id or c.id <= max_id)
+        ]
+        chunk = newest_first[(page - 1) * count : page * count]
+        return JSONResponse(
+            {
+                "comments": [self._comment_json(c) for c in chunk],
+                "total_number": len(newest_first),
+                "previous_cursor": 0,
+                "next_cursor": chunk[-1].id if len(newest_first) > page * count else 0,
+            }
+        )
+
+    async def _comments_to_me(self, request: Request) -> Response:
+        async def work(params: dict[str, Any]) -> Response:
+            uid = self._uid_for(request, params)
+            with self._lock:
+                own = {p.id for p in self._posts.get(uid, [])}
+                selected = [c for c in self._comments if c.status_id in own and c.uid != uid]
+            return self._comment_page(selected, params)
+
+        return await self._handle(request, "comments_to_me", work)
+
+    async def _comments_show(self, request: Request) -> Response:
+        async def work(params: dict[str, Any]) -> Response:
+            self._uid_for(request, params)
+            status_id = _int_param(params, "id", 0)
+            if self._status(status_id) is None:
+                raise SandboxError(20101)
+            return self._comment_page(self.comments(status_id), params)
+
+        return await self._handle(request, "comments_show", work)
+
+    async def _comments_reply(self, request: Request) -> Response:
+        async def work(params: dict[str, Any]) -> Response:
+            uid = self._uid_for(request, params)
+            for name in ("cid", "id", "comment"):
+                if name not in params:
+                    raise SandboxError(10016, f"miss required parameter ({name})")
+            text = str(params["comment"])
+            if not text.strip():
+                raise SandboxError(20008)
+            if weibo_length(text) > TEXT_MAX:
+                raise SandboxError(20012)
+            status_id, cid = _int_param(params, "id", 0), _int_param(params, "cid", 0)
+            with self._lock:
+                if self._status(status_id) is None:
+                    raise SandboxError(20101)
+                target = next((c for c in self._comments if c.id == cid), None)
+                if target is None or target.status_id != status_id:
+                    raise SandboxError(20104)
+                reply = self._store_comment(status_id, uid, text, cid)
+            return JSONResponse(self._comment_json(reply))
+
+        return await self._handle(request, "comments_reply", work)
+
     async def _authorize(self, request: Request) -> Response:
         async def work(params: dict[str, Any]) -> Response:
             if params.get("client_id") != self.config.app_key:
@@ -658,6 +806,24 @@ class WeiboSandbox:
             post = self.create_post(uid, str((await request.json())["text"]))
             return JSONResponse(self._status_json(post), status_code=201)
         return JSONResponse({"posts": [asdict(p) for p in self.posts(uid)]})
+
+    async def _http_comments(self, request: Request) -> Response:
+        """POST ``{"status_id", "text", "uid"?, "screen_name"?}``: a comment by the public;
+        GET ``?status_id=``: every comment under it (replies carry ``reply_to``)."""
+        if request.method == "POST":
+            spec = await request.json()
+            try:
+                comment = self.add_comment(
+                    spec["status_id"],
+                    str(spec["text"]),
+                    uid=spec.get("uid"),
+                    screen_name=str(spec.get("screen_name", "")),
+                )
+            except (KeyError, ValueError) as exc:
+                return JSONResponse({"error": str(exc)}, 400)
+            return JSONResponse(self._comment_json(comment), status_code=201)
+        status_id = request.query_params.get("status_id", "0")
+        return JSONResponse({"comments": [asdict(c) for c in self.comments(status_id)]})
 
 
 def _int_param(params: dict[str, Any], name: str, default: int) -> int:

@@ -1,4 +1,5 @@
-"""Platform callbacks: WeChat's server handshake and its ``PUBLISHJOBFINISH`` event.
+"""Platform callbacks: WeChat's server handshake, its ``PUBLISHJOBFINISH`` event and followers'
+messages (text, image, events: handed to the inbox, ``hub.inbox.service.wechat_message``).
 
 ``GET /callbacks/wechat/{account_id}`` answers the handshake WeChat makes when the callback URL is
 configured (echo ``echostr`` if the signature checks with the account's ``callback_token``).
@@ -22,6 +23,7 @@ from connectors.wechat import EventError, check_signature, parse_publish_event
 from hub.accounts.models import Account, Platform
 from hub.delivery.service import complete_pending
 from hub.errors import Forbidden, HubError, NotFound
+from hub.inbox.service import wechat_message as inbox_message
 from hub.sqltypes import utcnow
 from hub.web.deps import SessionDep
 
@@ -83,6 +85,8 @@ def wechat_event(
     """Complete the pending delivery with the job's result; always ``success`` once verified."""
     account = _wechat_account(session, account_id)
     _check(account, timestamp, nonce, signature)
+    if inbox_message(session=session, account=account, body=body):
+        return PlainTextResponse("success")  # a follower's message: now an inbox case
     try:
         event = parse_publish_event(body)
     except EventError as exc:

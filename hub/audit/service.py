@@ -167,6 +167,9 @@ def account_facts(
             or_(col(Account.opened_on).is_(None), col(Account.opened_on) <= as_of),
         )
     )
+    from hub.inbox.service import overdue_case_counts
+
+    overdue_cases = overdue_case_counts(session=session, cutoff=cutoff)
     facts: list[AccountFacts] = []
     for row in session.execute(query).all():
         (account_id, org_code, platform, opened, closed, status, channel, expires) = row[:8]
@@ -188,6 +191,7 @@ def account_facts(
                 last_activity_at=last_at,
                 token_expires_at=expires,
                 closed_on=closed,
+                unanswered_overdue_cases=overdue_cases.get(account_id, 0),
                 name=name,
             )
         )

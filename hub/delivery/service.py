@@ -36,8 +36,10 @@ from hub.users.models import User
 log = logging.getLogger(__name__)
 
 D = DeliveryStatus
-POLL_EVERY = timedelta(seconds=5)
+POLL_EVERY = timedelta(seconds=3)
+FIRST_POLL = timedelta(seconds=1)
 FIRST_LOOK = timedelta(seconds=2)
+NO_RESEND = "!no-resend"  # the platform called it a duplicate: if ours is absent, do not resend
 RECONCILE_EVERY = timedelta(seconds=10)
 RECONCILE_LOOKS = 30  # an asynchronous publication is looked for this long, then left to a person
 
@@ -89,14 +91,16 @@ def create_deliveries(
     return rows
 
 
-def enqueue(delivery_ids: Iterable[int], *, task: str = "delivery.publish") -> int:
+def enqueue(
+    delivery_ids: Iterable[int], *, task: str = "delivery.publish", countdown: float | None = None
+) -> int:
     """Send one task per delivery (ids only). Call after the transaction has committed."""
     from scheduler.app import get_celery
 
     app = get_celery()
     count = 0
     for delivery_id in delivery_ids:
-        app.send_task(task, args=[delivery_id])
+        app.send_task(task, args=[delivery_id], countdown=countdown)
         count += 1
     return count
 
@@ -303,8 +307,13 @@ def publish(
         draft_media_id: str = getattr(exc, "draft_media_id", "") or ""
         if isinstance(exc, Unconfirmed) and draft_media_id:
             job.delivery.pending_ref = f":{draft_media_id}"
+        elif isinstance(exc, Unconfirmed) and not exc.resend_if_absent:
+            job.delivery.pending_ref = NO_RESEND
         return _finish(session, job, decision, utcnow(), error=exc)
-    return _record_outcome(session, job, outcome, utcnow(), action="publish")
+    result = _record_outcome(session, job, outcome, utcnow(), action="publish")
+    if result == D.pending.value:  # asynchronous platforms usually finish within a second
+        enqueue([delivery_id], task="delivery.poll", countdown=FIRST_POLL.total_seconds())
+    return result
 
 
 def _record_outcome(
@@ -447,6 +456,12 @@ def _reconcile(
                 D.unconfirmed,
                 message="已提交发布但平台始终未列出：请在公众号后台核实，再标记为已发布或重试",
             )
+        return _finish(session, job, decision, now, action="reconcile")
+    if delivery.pending_ref == NO_RESEND:
+        decision = Decision(
+            D.failed,
+            message="平台认定内容与近期发布的重复，且账号中没有这条稿件：未重发。请修改内容后重试",
+        )
         return _finish(session, job, decision, now, action="reconcile")
     session.add(
         Attempt(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 from hub.db import engine_for
+from hub.migrate import include_name
 from hub.tables import metadata
 
 config = context.config
@@ -30,6 +31,7 @@ def _run(connection: object) -> None:
         target_metadata=metadata,
         render_as_batch=True,
         compare_type=True,
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from hub.errors import Conflict
 from hub.posts.models import PostStatus, Urgency
 
 S = PostStatus
@@ -82,8 +83,8 @@ MOVE_WORDS = {
 }
 
 
-class TransitionError(ValueError):
-    """The move is not allowed from this state; the message says why in words."""
+class TransitionError(Conflict):
+    """The move is not allowed from this state (HTTP 409); the message says why in words."""
 
 
 def next_status(move: Move, current: PostStatus) -> PostStatus:

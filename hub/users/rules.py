@@ -31,6 +31,7 @@ class Action(StrEnum):
     clock_read = "clock.read"
     clock_manage = "clock.manage"
     case_handle = "case.handle"
+    case_read = "case.read"  # the public interaction inbox (supervisors: the whole matrix)
 
 
 READS = frozenset(
@@ -41,6 +42,7 @@ READS = frozenset(
         Action.clock_read,
         Action.audit_log_read,
         Action.matrix_audit,
+        Action.case_read,
     }
 )
 
@@ -60,6 +62,7 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
             Action.clock_read,
             Action.clock_manage,
             Action.case_handle,
+            Action.case_read,
             Action.spokesperson_manage,
         }
     ),
@@ -72,6 +75,7 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
             Action.post_cosign,
             Action.clock_read,
             Action.case_handle,
+            Action.case_read,
         }
     ),
 }

@@ -21,13 +21,18 @@ STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 class BodySizeLimit:
     """Refuse request bodies over ``max_bytes`` with 413 before the app reads them."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, larger: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = larger or {}  # path -> its own limit (image uploads)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        limit = self.larger.get(scope.get("path", ""), self.max_bytes)
+        if limit != self.max_bytes:
+            await BodySizeLimit(self.app, limit)(scope, receive, send)
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
@@ -126,10 +131,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from hub.auditlog.api import router as audit_router
     from hub.clocks.api import router as clocks_router
     from hub.clocks.views import router as clocks_views_router
+    from hub.hall.api import router as partners_router
+    from hub.hall.views import router as hall_views_router
+    from hub.inbox.api import router as inbox_router
+    from hub.inbox.views import router as inbox_views_router
+    from hub.media.api import router as media_router
     from hub.orgs.api import router as orgs_router
     from hub.posts.api import router as posts_router
+    from hub.posts.forward_api import router as forward_router
+    from hub.posts.versions_api import router as versions_router
     from hub.users.api import router as users_router
+    from hub.web.admin_views import router as admin_views_router
+    from hub.web.editor_views import router as editor_views_router
     from hub.web.health import router as health_router
+    from hub.web.tools_api import router as tools_router
     from hub.web.views import router as views_router
 
     for router in (
@@ -140,6 +155,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         callbacks_router,
         oauth_router,
         posts_router,
+        forward_router,
+        versions_router,
+        media_router,
+        tools_router,
         audit_router,
         clocks_router,
         matrix_audit_router,
@@ -147,8 +166,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         views_router,
         clocks_views_router,
         audit_views_router,
+        hall_views_router,
+        partners_router,
+        editor_views_router,
+        admin_views_router,
+        inbox_router,
+        inbox_views_router,
     ):
         app.include_router(router)
+
+    from hub.live.web import install as install_live
+
+    install_live(app)  # micro-live: API, pages, SSE, and the process's broadcaster
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(
@@ -159,5 +188,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         https_only=settings.public_base_url.startswith("https://"),
         max_age=settings.token_ttl_minutes * 60,
     )
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    from hub.media.api import UPLOAD_BODY_MAX
+
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        larger={"/api/v1/media": max(UPLOAD_BODY_MAX, settings.max_body_bytes)},
+    )
     return app

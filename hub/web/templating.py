@@ -1,4 +1,4 @@
-"""Jinja2 environment for pages (templates/pages, templates/partials)."""
+"""Jinja2 environment for pages (templates/pages, templates/partials), with gettext (hub/web/i18n)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ from pathlib import Path
 from fastapi.templating import Jinja2Templates
 
 from hub.config import get_settings
+from hub.users.models import User
+from hub.users.rules import Action, Actor, may
+from hub.web import i18n
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 
@@ -20,8 +23,28 @@ def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return value.astimezone(get_settings().tz).strftime(fmt)
 
 
+def nav_for(user: User | None) -> dict[str, bool]:
+    """Which navigation entries a user's role gets (the one rule, with no particular org)."""
+    if user is None:
+        return {}
+    actor = Actor(user_id=user.id or 0, role=user.role, org_path="/")
+    return {
+        "compose": may(actor, Action.post_write),
+        "review": may(actor, Action.post_review) or may(actor, Action.post_cosign),
+        "audit_log": may(actor, Action.audit_log_read),
+        "supervise": may(actor, Action.matrix_audit),
+    }
+
+
 @lru_cache
 def get_templates() -> Jinja2Templates:
-    templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+    templates = Jinja2Templates(
+        directory=str(TEMPLATES_DIR), context_processors=[i18n.template_context]
+    )
+    templates.env.add_extension("jinja2.ext.i18n")
+    templates.env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext=i18n._, ngettext=i18n.ngettext, newstyle=True
+    )
     templates.env.filters["local_time"] = local_time
+    templates.env.globals["nav_for"] = nav_for
     return templates

@@ -1,4 +1,7 @@
-"""HTML pages: login, logout, the editor's home. Forms carry a CSRF token."""
+"""HTML pages: login, logout, the language switch and the editor's workbench (工作台).
+
+Forms carry a CSRF token; page scripts send it as ``X-CSRF-Token`` (hub/web/deps.py).
+"""
 
 from __future__ import annotations
 
@@ -7,24 +10,20 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from hub.config import get_settings
 from hub.errors import HubError
-from hub.orgs.models import Org
 from hub.security import new_csrf_token, same_token
 from hub.sqltypes import utcnow
 from hub.users import service as users
-from hub.users.models import User
+from hub.web import i18n
+from hub.web.dashboard import workbench
 from hub.web.deps import SessionDep, SettingsDep, client_ip
-from hub.web.templating import get_templates
+from hub.web.i18n import _
+from hub.web.pages import csrf_token, page_of, page_user, render, to_login
+
+__all__ = ["check_csrf", "csrf_token", "page_user", "router"]
 
 router = APIRouter(include_in_schema=False)
-
-
-def csrf_token(request: Request) -> str:
-    token = request.session.get("csrf")
-    if not token:
-        token = new_csrf_token()
-        request.session["csrf"] = token
-    return str(token)
 
 
 def check_csrf(request: Request, sent: str | None) -> None:
@@ -32,21 +31,17 @@ def check_csrf(request: Request, sent: str | None) -> None:
         raise HubError("missing or wrong CSRF token; reload the page and try again")
 
 
-def page_user(request: Request, session: SessionDep) -> User | None:
-    user_id = request.session.get("user_id")
-    if user_id is None:
-        return None
-    user = session.get(User, int(user_id))
-    if user is None or not user.is_active or request.session.get("v") != user.token_version:
-        return None
-    return user
+def safe_next(target: str | None) -> str:
+    """Only a path on this site (never ``//host`` or ``http://...``)."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/"
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_page(request: Request, error: str = "") -> Response:
-    return get_templates().TemplateResponse(
-        request, "pages/login.html", {"csrf": csrf_token(request), "error": error}
-    )
+def login_page(request: Request, error: str = "", next: str = "/") -> Response:
+    i18n.use_locale(i18n.locale_of(request))
+    return render(request, "pages/login.html", None, error=error, next=safe_next(next))
 
 
 @router.post("/login")
@@ -57,13 +52,17 @@ def login_submit(
     username: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
     csrf: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/",
 ) -> Response:
+    i18n.use_locale(i18n.locale_of(request))
     if not same_token(csrf, request.session.get("csrf")):
-        return get_templates().TemplateResponse(
+        return render(
             request,
             "pages/login.html",
-            {"csrf": csrf_token(request), "error": "页面已过期，请重新登录（CSRF 校验失败）"},
+            None,
             status_code=403,
+            error=_("页面已过期，请重新登录（CSRF 校验失败）"),
+            next=safe_next(next),
         )
     try:
         user = users.authenticate(
@@ -76,16 +75,21 @@ def login_submit(
             lockout_seconds=settings.login_lockout_seconds,
         )
     except HubError as exc:
-        message = "用户名或密码错误" if exc.status_code == 422 else "登录失败次数过多，请稍后再试"
-        return get_templates().TemplateResponse(
+        message = (
+            _("用户名或密码错误") if exc.status_code == 422 else _("登录失败次数过多，请稍后再试")
+        )
+        return render(
             request,
             "pages/login.html",
-            {"csrf": csrf_token(request), "error": message, "username": username},
+            None,
             status_code=exc.status_code if exc.status_code == 429 else 401,
+            error=message,
+            username=username,
+            next=safe_next(next),
         )
     request.session.clear()
     request.session.update({"user_id": user.id, "v": user.token_version, "csrf": new_csrf_token()})
-    return RedirectResponse("/", status_code=303)
+    return RedirectResponse(safe_next(next), status_code=303)
 
 
 @router.post("/logout")
@@ -95,15 +99,30 @@ def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
     return RedirectResponse("/login", status_code=303)
 
 
+@router.get("/lang/{locale}")
+def switch_language(locale: str, next: str = "/") -> Response:
+    """Choose the interface language; it sticks in a cookie for a year."""
+    chosen = i18n.normalise(locale) or i18n.DEFAULT_LOCALE
+    response = RedirectResponse(safe_next(next), status_code=303)
+    response.set_cookie(
+        i18n.COOKIE,
+        chosen,
+        max_age=365 * 24 * 3600,
+        samesite="lax",
+        httponly=True,
+        secure=get_settings().public_base_url.startswith("https://"),
+    )
+    return response
+
+
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request, session: SessionDep) -> Response:
-    user = page_user(request, session)
-    if user is None:
-        return RedirectResponse("/login", status_code=303)
-    org = session.get(Org, user.org_id)
+    page = page_of(request, session)
+    if page is None:
+        return to_login(request)
     notice = request.session.pop("notice", "")  # one-time message, e.g. after OAuth binding
-    return get_templates().TemplateResponse(
-        request,
-        "pages/home.html",
-        {"user": user, "org": org, "csrf": csrf_token(request), "notice": notice},
+    settings = get_settings()
+    bench = workbench(
+        session=session, user=page.user, actor=page.actor, now=utcnow(), tz=settings.tz
     )
+    return render(request, "pages/home.html", page, notice=notice, bench=bench, now=utcnow())

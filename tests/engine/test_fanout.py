@@ -109,3 +109,53 @@ def test_two_beat_schedulers_publish_a_scheduled_post_once(
     published = [d.published_at for d in matrix.deliveries(post_id)]
     assert all(p is not None and p >= when for p in published), "nothing leaves early"
     assert_one_copy_each(matrix, accounts, post_id, title)
+
+
+def test_withdraw_removes_every_copy_and_a_correction_goes_out_with_its_note(
+    matrix: Matrix, processes: Callable[..., Process], hub_env: dict[str, str]
+) -> None:
+    accounts = matrix.add_accounts(counties(matrix.database_url, 2), ("weibo", "wechat"))
+    processes("worker", "--concurrency", "4")
+    processes("beat")
+    post_id, title = publish_post(matrix, accounts, Path(hub_env["GOVHUB_MEDIA_DIR"]))
+    matrix.wait_published(post_id, 4, 120)
+
+    url = matrix.database_url
+    with TestClient(create_app()) as client:
+        editor, reviewer = token_for("gov-editor", url), token_for("gov-reviewer", url)
+        corrected = client.post(
+            f"/api/v1/posts/{post_id}/correct",
+            json={"note": "更正：会议时间为上午9时", "body": "会议于上午9时召开。"},
+            headers=editor,
+        )
+        assert corrected.status_code == 200, corrected.text
+        assert corrected.json()["status"] == "in_review" and corrected.json()["version"] == 2
+        assert client.post(f"/api/v1/posts/{post_id}/approve", headers=reviewer).status_code == 200
+    wait_for(
+        lambda: (
+            sum(1 for d in matrix.deliveries(post_id) if d.version == 2 and d.status == "published")
+            == 4
+        ),
+        120,
+        "the correction published",
+    )
+    wechat_account = next(a for a in accounts if a in matrix.wechat_apps)
+    contents = matrix.platforms.wechat.received_contents(matrix.wechat_apps[wechat_account])
+    assert any("更正：会议时间为上午9时" in c for c in contents)
+
+    with TestClient(create_app()) as client:
+        withdrawn = client.post(
+            f"/api/v1/posts/{post_id}/withdraw",
+            json={"reason": "信息有误，统一撤回"},
+            headers=token_for("gov-editor", url),
+        )
+        assert withdrawn.status_code == 200, withdrawn.text
+        assert withdrawn.json()["status"] == "withdrawn"
+    wait_for(
+        lambda: {d.status.value for d in matrix.deliveries(post_id)} == {"withdrawn"},
+        120,
+        "every copy withdrawn",
+    )
+    marker = f"/hall/posts/{post_id}"
+    for account in accounts:
+        assert matrix.copies(account, marker if account in matrix.weibo_uids else title) == 0

@@ -7,7 +7,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
 from hub.db import engine_for
-from hub.migrate import current, downgrade, upgrade
+from hub.migrate import current, downgrade, include_name, upgrade
 from hub.tables import metadata
 
 
@@ -28,5 +28,7 @@ def test_upgrade_head_then_downgrade_base(database_url: str) -> None:
 
 def test_schema_matches_the_models(database_url: str) -> None:
     with engine_for(database_url).connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+        diff = compare_metadata(
+            MigrationContext.configure(conn, opts={"include_name": include_name}), metadata
+        )
     assert diff == [], f"models and migrations disagree (write a migration): {diff}"

@@ -1,0 +1,260 @@
+"""Fan-out benchmark: one post to 200 accounts (100 orgs x Weibo and WeChat) with 100 ms of
+injected platform latency on every call, on the embedded broker and on Redis; then 100 scheduled
+posts and how late each left (p50/p99 of first send minus scheduled time).
+
+    .venv/bin/python bench/fanout.py                       # embedded (SQLite + SQLite broker)
+    GOVHUB_BENCH_REDIS=redis://127.0.0.1:6379/14 \
+    GOVHUB_BENCH_PG=postgresql+psycopg://postgres@127.0.0.1:5432/test .venv/bin/python bench/fanout.py
+
+It runs the hub's own processes (`python -m hub worker` with 16 threads, `python -m hub beat`)
+against the sandboxes over loopback HTTP, exactly as in production. Printed per setup: wall time
+from approval to the last delivery settled, deliveries per second, and the lower bound that the
+latency and the worker's declared concurrency allow (platform calls x latency / concurrency,
+counting the calls the sandboxes actually served). Targets: >= 50 deliveries/s with Redis, and a
+scheduled post leaves within 2 s of its time (p99 over 100 posts).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from fastapi.testclient import TestClient  # noqa: E402
+from sqlalchemy import text  # noqa: E402
+from sqlmodel import Session, select  # noqa: E402
+
+from connectors.sandbox.server import serve  # noqa: E402
+from connectors.sandbox.wechat import Fault, WechatSandbox  # noqa: E402
+from connectors.sandbox.weibo import WeiboSandbox, WeiboSandboxConfig  # noqa: E402
+from hub.config import get_settings  # noqa: E402
+from hub.db import engine_for  # noqa: E402
+from hub.delivery.models import Attempt, Delivery  # noqa: E402
+from hub.migrate import upgrade  # noqa: E402
+from hub.users.models import Role  # noqa: E402
+from tests.engine.conftest import Matrix, Platforms, Process, counties, cover_image  # noqa: E402
+from tests.factories import load_guizhou, make_user, token_for  # noqa: E402
+
+LATENCY_MS = 100
+CONCURRENCY = 16
+ACCOUNTS_ORGS = 100
+
+
+SCRATCH_DB = "govhub_bench_fanout"
+
+
+def scratch_postgres(url: str) -> str:
+    """A fresh scratch database on the given server (the test database is left alone)."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {SCRATCH_DB} WITH (FORCE)"))
+        conn.execute(text(f"CREATE DATABASE {SCRATCH_DB}"))
+    admin.dispose()
+    return make_url(url).set(database=SCRATCH_DB).render_as_string(hide_password=False)
+
+
+def drop_scratch(url: str) -> None:
+    from sqlalchemy import create_engine
+
+    engine_for(url).dispose()
+    admin = create_engine(os.environ["GOVHUB_BENCH_PG"], isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {SCRATCH_DB} WITH (FORCE)"))
+    admin.dispose()
+
+
+def setup(name: str, database_url: str, broker_url: str, redis_url: str | None, work: Path) -> None:
+    os.environ.update(
+        {
+            "GOVHUB_DATABASE_URL": database_url,
+            "GOVHUB_BROKER_URL": broker_url,
+            "GOVHUB_MEDIA_DIR": str(work / "media"),
+            "GOVHUB_PUBLIC_BASE_URL": "http://hall.test",
+            "GOVHUB_ENQUEUE_LEASE_SECONDS": "30",
+        }
+    )
+    if redis_url:
+        os.environ["GOVHUB_REDIS_URL"] = redis_url
+    else:
+        os.environ.pop("GOVHUB_REDIS_URL", None)
+    from scheduler.app import get_celery
+
+    get_settings.cache_clear()
+    get_celery.cache_clear()
+    upgrade(database_url)
+    load_guizhou(database_url)
+    make_user(database_url, "gov-editor", Role.editor, "520000")
+    make_user(database_url, "gov-reviewer", Role.reviewer, "520000")
+
+
+def approve(matrix: Matrix, accounts: list[int], media: Path, **extra: object) -> tuple[int, float]:
+    url = matrix.database_url
+    body = {
+        "title": "全省政务公开工作推进会召开",
+        "body": "各地各部门要高度重视政务公开工作。" * 20,
+        "summary": f"全省政务公开工作推进会今天召开（{time.time_ns()}）。",
+        "target_account_ids": accounts,
+        "images": [cover_image(media)],
+        **extra,
+    }
+    with TestClient(__import__("hub.web.app", fromlist=["create_app"]).create_app()) as client:
+        editor, reviewer = token_for("gov-editor", url), token_for("gov-reviewer", url)
+        post_id = client.post("/api/v1/posts", json=body, headers=editor).json()["id"]
+        client.post(f"/api/v1/posts/{post_id}/submit", headers=editor)
+        started = time.perf_counter()
+        response = client.post(f"/api/v1/posts/{post_id}/approve", headers=reviewer)
+        assert response.status_code == 200, response.text
+    return post_id, started
+
+
+def settled(url: str, post_ids: list[int]) -> bool:
+    with Session(engine_for(url)) as session:
+        rows = session.exec(select(Delivery.status).where(Delivery.post_id.in_(post_ids))).all()  # type: ignore[attr-defined]
+    return bool(rows) and all(str(s) in ("published", "failed") for s in rows)
+
+
+def run(name: str, database_url: str, broker_url: str, redis_url: str | None) -> dict[str, float]:
+    work = Path(tempfile.mkdtemp(prefix=f"bench-fanout-{name}-"))
+    setup(name, database_url, broker_url, redis_url, work)
+    weibo = WeiboSandbox(WeiboSandboxConfig(safe_domains=("hall.test",)))
+    wechat = WechatSandbox()
+    wechat.configure(publish_delay=0.2)
+    servers = [serve(weibo), serve(wechat)]
+    os.environ["GOVHUB_WEIBO_API_BASE"] = servers[0].base_url
+    os.environ["GOVHUB_WECHAT_API_BASE"] = servers[1].base_url
+    get_settings.cache_clear()
+    matrix = Matrix(database_url, Platforms(weibo, wechat, servers))
+    accounts = matrix.add_accounts(counties(database_url, ACCOUNTS_ORGS), ("weibo", "wechat"))
+    for endpoint in ("statuses/share", "statuses/user_timeline"):
+        weibo.set_latency(endpoint, LATENCY_MS)
+    wechat.add_fault(Fault(endpoint="*", mode="latency", latency_ms=LATENCY_MS, count=None))
+    procs = [
+        Process(["worker", "--concurrency", str(CONCURRENCY)], work, work / "worker.log").start(),
+        Process(["beat"], work, work / "beat.log").start(),
+    ]
+    try:
+        # warm-up: the worker is up when a tiny post to one hall-less account settles
+        warm, _ = approve(matrix, accounts[:1], work / "media")
+        deadline = time.monotonic() + 120
+        while not settled(database_url, [warm]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        weibo_calls_before = sum(
+            weibo.calls(e) for e in ("statuses/share", "statuses/user_timeline")
+        )
+        wechat_calls_before = sum(wechat.calls().values())
+
+        post_id, started = approve(matrix, accounts, work / "media")
+        deadline = time.monotonic() + 600
+        while not settled(database_url, [post_id]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        wall = time.perf_counter() - started
+        with Session(engine_for(database_url)) as session:
+            statuses = [
+                str(s)
+                for s in session.exec(
+                    select(Delivery.status).where(Delivery.post_id == post_id)
+                ).all()
+            ]
+        calls = (
+            sum(weibo.calls(e) for e in ("statuses/share", "statuses/user_timeline"))
+            - weibo_calls_before
+            + sum(wechat.calls().values())
+            - wechat_calls_before
+        )
+        bound = calls * LATENCY_MS / 1000 / CONCURRENCY
+        published = statuses.count("published")
+
+        # scheduled posts: 100 posts, one Weibo account each, due over the next ~20 s
+        weibo.set_latency("statuses/share", 0)
+        weibo.set_latency("statuses/user_timeline", 0)
+        base = datetime.now(UTC) + timedelta(seconds=8)
+        due: dict[int, datetime] = {}
+        weibo_accounts = [a for a in accounts if a in matrix.weibo_uids][:100]
+        for i, account in enumerate(weibo_accounts):
+            when = base + timedelta(milliseconds=200 * i)
+            pid, _ = approve(
+                matrix,
+                [account],
+                work / "media",
+                scheduled_at=when.isoformat(),
+                title=f"定时稿件{i}",
+            )
+            due[pid] = when
+        deadline = time.monotonic() + 180
+        while not settled(database_url, list(due)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        lateness = []
+        with Session(engine_for(database_url)) as session:
+            for pid, when in due.items():
+                first = session.exec(
+                    select(Attempt.at)
+                    .join(Delivery, Attempt.delivery_id == Delivery.id)  # type: ignore[arg-type]
+                    .where(Delivery.post_id == pid, Attempt.action == "publish")
+                    .order_by(Attempt.at)  # type: ignore[arg-type]
+                ).first()
+                if first is not None:
+                    lateness.append((first - when).total_seconds())
+        lateness.sort()
+        p50 = statistics.median(lateness) if lateness else float("nan")
+        p99 = lateness[max(0, int(len(lateness) * 0.99) - 1)] if lateness else float("nan")
+    finally:
+        for proc in procs:
+            proc.stop()
+        for server in servers:
+            server.stop()
+        wechat.close()
+    result = {
+        "wall_s": wall,
+        "published": float(published),
+        "per_s": published / wall,
+        "calls": float(calls),
+        "bound_s": bound,
+        "bound_per_s": published / bound if bound else float("nan"),
+        "sched_n": float(len(lateness)),
+        "sched_p50_s": p50,
+        "sched_p99_s": p99,
+    }
+    print(
+        f"{name:<9} 200 deliveries: {published} published in {wall:6.2f} s = "
+        f"{result['per_s']:6.1f}/s | {calls} platform calls x {LATENCY_MS} ms / {CONCURRENCY} "
+        f"threads = lower bound {bound:5.2f} s ({result['bound_per_s']:.0f}/s) | "
+        f"scheduled: {len(lateness)} posts, late by p50 {p50:.2f} s, p99 {p99:.2f} s",
+        flush=True,
+    )
+    return result
+
+
+def main() -> None:
+    work = Path(tempfile.mkdtemp(prefix="bench-fanout-"))
+    run(
+        "embedded",
+        f"sqlite:///{work / 'hub.sqlite3'}",
+        f"sqla+sqlite:///{work / 'broker.sqlite3'}",
+        None,
+    )
+    redis_url = os.environ.get("GOVHUB_BENCH_REDIS")
+    if redis_url:
+        pg = os.environ.get("GOVHUB_BENCH_PG")
+        database = scratch_postgres(pg) if pg else f"sqlite:///{work / 'hub-redis.sqlite3'}"
+        import redis
+
+        redis.Redis.from_url(redis_url).flushdb()
+        try:
+            run("redis", database, redis_url, redis_url)
+        finally:
+            if pg:
+                drop_scratch(database)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""JSON API for partner subscriptions to the release hall (admins of the whole matrix).
+
+``POST /api/v1/partners`` {"name", "url", "secret"} registers a partner site; the secret is
+write-only (encrypted at rest, never returned). The URL passes the webhook connector's checks
+(http(s), and unless ``GOVHUB_WEBHOOK_ALLOW_PRIVATE`` no loopback/private target): else 422.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from sqlmodel import Session, col, select
+
+from hub.auditlog.service import record
+from hub.errors import NotFound
+from hub.hall import partners
+from hub.hall.models import PartnerCreate, PartnerPublic
+from hub.orgs.models import Org
+from hub.users.rules import Action
+from hub.web.deps import Principal, PrincipalDep, SessionDep, SettingsDep, client_ip
+
+router = APIRouter(prefix="/api/v1/partners", tags=["release hall"])
+
+
+def _require_matrix_admin(session: Session, principal: Principal) -> Org:
+    """Partners receive the whole matrix's entries: managing them takes the root's admin."""
+    root = session.exec(
+        select(Org).where(col(Org.parent_id).is_(None)).order_by(col(Org.id))
+    ).first()
+    if root is None:
+        raise NotFound("no organisations yet: import the divisions first")
+    principal.require(Action.account_manage, root)
+    return root
+
+
+@router.post(
+    "", summary="Register a partner webhook", status_code=201, response_model=PartnerPublic
+)
+def create_partner(
+    data: PartnerCreate,
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> PartnerPublic:
+    root = _require_matrix_admin(session, principal)
+    partner = partners.create_partner(
+        session=session, data=data, created_by=principal.user.id, settings=settings
+    )
+    record(
+        session=session,
+        actor_id=principal.user.id,
+        actor_name=principal.user.username,
+        action="partner.create",
+        object_type="partner",
+        object_id=partner.id,
+        org_id=root.id,
+        summary=f"合作网站「{partner.name}」订阅发布厅：{partner.url}",
+        client_ip=client_ip(request),
+    )
+    session.commit()
+    return partners.to_public(partner)
+
+
+@router.get("", summary="List partner webhooks", response_model=list[PartnerPublic])
+def list_partners(principal: PrincipalDep, session: SessionDep) -> list[PartnerPublic]:
+    _require_matrix_admin(session, principal)
+    return partners.list_partners(session=session)
+
+
+@router.delete("/{partner_id}", summary="Stop sending to a partner", response_model=PartnerPublic)
+def delete_partner(
+    partner_id: int, request: Request, principal: PrincipalDep, session: SessionDep
+) -> PartnerPublic:
+    root = _require_matrix_admin(session, principal)
+    partner = partners.delete_partner(session=session, partner_id=partner_id)
+    record(
+        session=session,
+        actor_id=principal.user.id,
+        actor_name=principal.user.username,
+        action="partner.delete",
+        object_type="partner",
+        object_id=partner.id,
+        org_id=root.id,
+        summary=f"合作网站「{partner.name}」停止订阅",
+        client_ip=client_ip(request),
+    )
+    session.commit()
+    return partners.to_public(partner)

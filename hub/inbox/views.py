@@ -1,0 +1,266 @@
+"""Inbox pages: the editors' inbox (filters, bulk triage, j/k/a/r shortcuts), the case page
+with its thread, history and reply box, statistics per org, overdue cases for supervisors, and
+the public hall page of answered questions (authors masked)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlmodel import Session, col, select
+
+from hub.errors import HubError
+from hub.inbox import rules, service
+from hub.inbox.models import Case, CaseStatus, Category, Channel, ReplyStatus
+from hub.orgs import service as orgs
+from hub.orgs.models import Org
+from hub.sqltypes import utcnow
+from hub.users.models import User
+from hub.users.rules import Action, may, scope_path
+from hub.users.service import actor_of
+from hub.web.deps import SessionDep, SettingsDep, client_ip
+from hub.web.templating import get_templates
+from hub.web.views import check_csrf, csrf_token, page_user
+
+router = APIRouter(include_in_schema=False)
+
+
+def _base(request: Request, session: Session, user: User) -> dict[str, Any]:
+    return {
+        "user": user,
+        "org": session.get(Org, user.org_id),
+        "csrf": csrf_token(request),
+        "status_zh": rules.STATUS_ZH,
+        "category_zh": rules.CATEGORY_ZH,
+        "other_channel": rules.OTHER_CHANNEL_ZH,
+    }
+
+
+def _enum(kind: type[Any], value: str) -> Any:
+    try:
+        return kind(value) if value else None
+    except ValueError:
+        return None
+
+
+@router.get("/inbox", response_class=HTMLResponse)
+def inbox_page(
+    request: Request,
+    session: SessionDep,
+    status: str = "",
+    category: str = "",
+    channel: str = "",
+    q: str = "",
+    notice: str = "",
+) -> Response:
+    user = page_user(request, session)
+    if user is None:
+        return RedirectResponse("/login", status_code=303)
+    actor = actor_of(session=session, user=user)
+    context = _base(request, session, user)
+    if not may(actor, Action.case_read):
+        return get_templates().TemplateResponse(
+            request, "pages/inbox.html", {**context, "denied": True}, status_code=403
+        )
+    now = utcnow()
+    cases = service.list_cases(
+        session=session,
+        scope_path=scope_path(actor, Action.case_read),
+        status=_enum(CaseStatus, status),
+        category=_enum(Category, category),
+        channel=_enum(Channel, channel),
+        q=q or None,
+    )
+    context.update(
+        {
+            "cases": service.to_public(session=session, cases=cases, now=now),
+            "filters": {"status": status, "category": category, "channel": channel, "q": q},
+            "statuses": list(CaseStatus),
+            "categories": list(Category),
+            "channels": list(Channel),
+            "can_handle": may(actor, Action.case_handle),
+            "notice": notice,
+        }
+    )
+    return get_templates().TemplateResponse(request, "pages/inbox.html", context)
+
+
+@router.post("/inbox/triage")
+def inbox_bulk_triage(
+    request: Request,
+    session: SessionDep,
+    category: Annotated[str, Form()] = "",
+    case_ids: Annotated[list[int] | None, Form()] = None,
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    user = page_user(request, session)
+    if user is None:
+        return RedirectResponse("/login", status_code=303)
+    check_csrf(request, csrf)
+    actor = actor_of(session=session, user=user)
+    target = _enum(Category, category)
+    done = 0
+    if target is not None:
+        for case_id in case_ids or []:
+            case = session.get(Case, case_id)
+            if case is None:
+                continue
+            if not may(
+                actor, Action.case_handle, orgs.get(session=session, org_id=case.org_id).path
+            ):
+                continue
+            service.triage(
+                session=session,
+                case=case,
+                category=target,
+                who=service.Who.of(user, client_ip(request)),
+            )
+            done += 1
+        session.commit()
+    return RedirectResponse(f"/inbox?notice=已分类{done}条", status_code=303)
+
+
+def _case_context(
+    request: Request, session: Session, user: User, case_id: int
+) -> dict[str, Any] | None:
+    actor = actor_of(session=session, user=user)
+    case = session.get(Case, case_id)
+    if case is None:
+        return None
+    org = orgs.get(session=session, org_id=case.org_id)
+    if not may(actor, Action.case_read, org.path):
+        return None
+    from hub.inbox.api import detail
+
+    context = _base(request, session, user)
+    context.update(
+        {
+            "case": detail(session, case),
+            "can_handle": may(actor, Action.case_handle, org.path),
+            "categories": list(Category),
+            "transfer_orgs": session.exec(
+                select(Org)
+                .where(col(Org.level).in_(["province", "prefecture", "county", "department"]))
+                .order_by(col(Org.path))
+            ).all(),
+        }
+    )
+    return context
+
+
+@router.get("/inbox/cases/{case_id}", response_class=HTMLResponse)
+def case_page(request: Request, session: SessionDep, case_id: int, notice: str = "") -> Response:
+    user = page_user(request, session)
+    if user is None:
+        return RedirectResponse("/login", status_code=303)
+    context = _case_context(request, session, user, case_id)
+    if context is None:
+        return HTMLResponse("留言不存在或不在您的范围内", status_code=404)
+    context["notice"] = notice
+    return get_templates().TemplateResponse(request, "pages/inbox_case.html", context)
+
+
+@router.post("/inbox/cases/{case_id}")
+def case_action(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    case_id: int,
+    action: Annotated[str, Form()] = "",
+    text: Annotated[str, Form()] = "",
+    category: Annotated[str, Form()] = "",
+    org_code: Annotated[str, Form()] = "",
+    publish_on_hall: Annotated[bool, Form()] = False,
+    final: Annotated[bool, Form()] = False,
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    """One form per action (reply, triage, transfer, note, close), CSRF-checked."""
+    user = page_user(request, session)
+    if user is None:
+        return RedirectResponse("/login", status_code=303)
+    check_csrf(request, csrf)
+    case = session.get(Case, case_id)
+    actor = actor_of(session=session, user=user)
+    if case is None or not may(
+        actor, Action.case_handle, orgs.get(session=session, org_id=case.org_id).path
+    ):
+        return HTMLResponse("您无权办理这条留言", status_code=403)
+    who = service.Who.of(user, client_ip(request))
+    try:
+        notice = "已保存"
+        if action == "reply":
+            made = service.create_reply(
+                session=session,
+                case=case,
+                text=text,
+                who=who,
+                publish_on_hall=publish_on_hall,
+                final=final,
+                settings=settings,
+            )
+            session.commit()
+            if made.status is ReplyStatus.queued:
+                service.send_reply(
+                    session=session, case=case, reply=made, who=who, settings=settings
+                )
+            notice = {"sent": "答复已发出", "pending_review": "答复已提交审核"}.get(
+                made.status.value, f"答复未发出：{made.error}"
+            )
+        elif action == "triage" and (target := _enum(Category, category)) is not None:
+            service.triage(session=session, case=case, category=target, who=who)
+        elif action == "transfer":
+            org = orgs.get_by_code(session=session, code=org_code)
+            service.transfer(session=session, case=case, org=org, reason=text, who=who)
+        elif action == "note":
+            service.add_note(session=session, case=case, text=text, who=who)
+        elif action == "progress":
+            service.set_in_progress(session=session, case=case, who=who)
+        elif action == "close":
+            service.close(session=session, case=case, reason=text, who=who)
+        session.commit()
+    except HubError as exc:
+        session.rollback()
+        notice = exc.message
+    from urllib.parse import quote
+
+    return RedirectResponse(f"/inbox/cases/{case_id}?notice={quote(notice)}", status_code=303)
+
+
+@router.get("/inbox/stats", response_class=HTMLResponse)
+def stats_page(request: Request, session: SessionDep) -> Response:
+    user = page_user(request, session)
+    if user is None:
+        return RedirectResponse("/login", status_code=303)
+    actor = actor_of(session=session, user=user)
+    context = _base(request, session, user)
+    context["rows"] = service.stats_per_org(
+        session=session, scope_path=scope_path(actor, Action.case_read), now=utcnow()
+    )
+    return get_templates().TemplateResponse(request, "pages/inbox_stats.html", context)
+
+
+@router.get("/inbox/overdue", response_class=HTMLResponse)
+def overdue_page(request: Request, session: SessionDep) -> Response:
+    """Cases past their answer deadline (the supervisors' dashboard; also on /clocks)."""
+    user = page_user(request, session)
+    if user is None:
+        return RedirectResponse("/login", status_code=303)
+    actor = actor_of(session=session, user=user)
+    now = utcnow()
+    cases = service.list_cases(
+        session=session, scope_path=scope_path(actor, Action.case_read), overdue_at=now
+    )
+    context = _base(request, session, user)
+    context["cases"] = service.to_public(session=session, cases=cases, now=now)
+    return get_templates().TemplateResponse(request, "pages/inbox_overdue.html", context)
+
+
+@router.get("/hall/answers", response_class=HTMLResponse)
+def hall_answers(request: Request, session: SessionDep) -> Response:
+    """Public: questions the matrix answered, the author's handle masked (张** / ab***)."""
+    return get_templates().TemplateResponse(
+        request,
+        "pages/hall_answers.html",
+        {"answers": service.public_answers(session=session), "user": None},
+    )

@@ -1,0 +1,262 @@
+"""One broadcast channel per process, fanned out to thousands of SSE readers.
+
+Each process holds ONE subscription: a Redis pub/sub channel (``govhub:live``) when
+``GOVHUB_REDIS_URL`` is set, an in-process inbox on the embedded default. A single dispatcher
+task reads it, frames each message ONCE as SSE bytes and puts the same ``bytes`` object into every
+reader's bounded queue; one keep-alive loop per process does the same with a comment frame.
+
+Ordering. Event ids are assigned under the live session's row lock, so they commit in id order;
+messages may still arrive out of order from two processes, or be lost (pub/sub is fire and
+forget). A topic (one session's readers in this process) remembers the last id it dispatched; a
+message further ahead is preceded by the missing events read from the database, a message at or
+behind it is dropped. A reader whose queue is full is dropped: its client reconnects with
+``Last-Event-ID`` and replays from ``live_events``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hub.live.rules import KEEPALIVE_FRAME, sse_frame
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "govhub:live"
+QUEUE_SIZE = 256
+KEEPALIVE_SECONDS = 15.0
+
+# A message on the channel: {"session": id, "id": event id | None, "type": str, "data": {...},
+# "console": bool (presence and approval notices: consoles only)}.
+Message = dict[str, Any]
+# One queued frame: (event id or None, event type, the SSE bytes shared by every reader).
+Frame = tuple[int | None, str, bytes]
+CLOSE: Frame = (None, "close", b"")
+
+EventLoader = Callable[[int, int, int], list[Message]]  # (session, after id, up to id) -> events
+LastIdLoader = Callable[[int], int]
+
+
+@dataclass(eq=False)
+class Reader:
+    session_id: int
+    console: bool = False
+    queue: asyncio.Queue[Frame] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
+    dropped: bool = False
+
+
+@dataclass(eq=False)
+class Topic:
+    readers: set[Reader] = field(default_factory=set)
+    last_id: int | None = None  # None until read from the database
+    backlog: list[Message] = field(default_factory=list)
+
+
+class Broadcaster:
+    def __init__(
+        self,
+        *,
+        redis_url: str | None,
+        load_events: EventLoader,
+        load_last_id: LastIdLoader,
+        queue_size: int = QUEUE_SIZE,
+        keepalive_seconds: float = KEEPALIVE_SECONDS,
+    ) -> None:
+        self.redis_url = redis_url
+        self.load_events = load_events
+        self.load_last_id = load_last_id
+        self.queue_size = queue_size
+        self.keepalive_seconds = keepalive_seconds
+        self.topics: dict[int, Topic] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._inbox: asyncio.Queue[Message] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._redis_publisher: Any = None
+        self._lock = threading.Lock()
+        self.frames_built = 0  # how many times a message was framed (once per message)
+        self.dropped_readers = 0
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self.loop is not None:
+            return
+        self.loop = asyncio.get_running_loop()
+        self._inbox = asyncio.Queue()
+        self._tasks.append(asyncio.create_task(self._dispatch_forever()))
+        self._tasks.append(asyncio.create_task(self._keepalive_forever()))
+        if self.redis_url:
+            ready = asyncio.Event()
+            self._tasks.append(asyncio.create_task(self._listen_redis(ready)))
+            await asyncio.wait_for(ready.wait(), timeout=10)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        for topic in self.topics.values():
+            for reader in topic.readers:
+                self._close(reader)
+        self.topics.clear()
+        self.loop = None
+
+    # -- publishing (any thread, after the transaction committed) --------------------------------
+
+    def publish(self, message: Message) -> None:
+        if self.redis_url:
+            with self._lock:
+                if self._redis_publisher is None:
+                    import redis
+
+                    self._redis_publisher = redis.Redis.from_url(self.redis_url)
+                publisher = self._redis_publisher
+            try:
+                publisher.publish(CHANNEL, json.dumps(message, ensure_ascii=False))
+            except Exception:  # readers still catch up from the event log on reconnect or gap
+                log.exception("live: could not publish to Redis")
+            return
+        loop, inbox = self.loop, self._inbox
+        if loop is None or inbox is None:
+            return  # nobody in this process has ever listened
+        try:
+            loop.call_soon_threadsafe(inbox.put_nowait, message)
+        except RuntimeError:  # the loop has closed
+            return
+
+    # -- readers ---------------------------------------------------------------------------------
+
+    async def subscribe(self, session_id: int, *, console: bool = False) -> Reader:
+        await self.start()
+        reader = Reader(session_id, console, asyncio.Queue(self.queue_size))
+        topic = self.topics.get(session_id)
+        if topic is None:
+            topic = self.topics[session_id] = Topic()
+            topic.readers.add(reader)
+            last_id = await asyncio.to_thread(self.load_last_id, session_id)
+            if topic.last_id is None:
+                topic.last_id = last_id
+                backlog, topic.backlog = topic.backlog, []
+                for message in backlog:
+                    await self._dispatch(message)
+        else:
+            topic.readers.add(reader)
+        return reader
+
+    def unsubscribe(self, reader: Reader) -> None:
+        topic = self.topics.get(reader.session_id)
+        if topic is None:
+            return
+        topic.readers.discard(reader)
+        if not topic.readers:
+            del self.topics[reader.session_id]
+
+    def reader_count(self) -> int:
+        return sum(len(t.readers) for t in self.topics.values())
+
+    # -- dispatching -----------------------------------------------------------------------------
+
+    async def _dispatch_forever(self) -> None:
+        assert self._inbox is not None
+        while True:
+            message = await self._inbox.get()
+            try:
+                await self._dispatch(message)
+            except Exception:
+                log.exception("live: dispatch failed")
+
+    async def _dispatch(self, message: Message) -> None:
+        topic = self.topics.get(int(message["session"]))
+        if topic is None:
+            return
+        event_id = message.get("id")
+        if event_id is None:
+            self._fan(topic, (None, message["type"], self._frame(message)), message.get("console"))
+            return
+        if topic.last_id is None:
+            topic.backlog.append(message)
+            return
+        if event_id <= topic.last_id:
+            return  # already dispatched (a duplicate, or filled in from the database)
+        if event_id > topic.last_id + 1:
+            missing = await asyncio.to_thread(
+                self.load_events, int(message["session"]), topic.last_id, event_id - 1
+            )
+            for earlier in missing:
+                self._fan(topic, (earlier["id"], _kind(earlier), self._frame(earlier)), False)
+        self._fan(topic, (event_id, _kind(message), self._frame(message)), False)
+        topic.last_id = event_id
+
+    def _frame(self, message: Message) -> bytes:
+        self.frames_built += 1
+        return sse_frame(message.get("id"), message["type"], message["data"])
+
+    def _fan(self, topic: Topic, frame: Frame, console_only: bool | None) -> None:
+        for reader in list(topic.readers):
+            if console_only and not reader.console:
+                continue
+            try:
+                reader.queue.put_nowait(frame)
+            except asyncio.QueueFull:
+                self._drop(topic, reader)
+
+    def _drop(self, topic: Topic, reader: Reader) -> None:
+        """A reader too slow to keep up: close it; it reconnects and replays what it missed."""
+        topic.readers.discard(reader)
+        reader.dropped = True
+        self.dropped_readers += 1
+        self._close(reader)
+
+    @staticmethod
+    def _close(reader: Reader) -> None:
+        while not reader.queue.empty():
+            reader.queue.get_nowait()
+        reader.queue.put_nowait(CLOSE)
+
+    async def _keepalive_forever(self) -> None:
+        frame: Frame = (None, "keepalive", KEEPALIVE_FRAME)
+        while True:
+            await asyncio.sleep(self.keepalive_seconds)
+            for topic in list(self.topics.values()):
+                self._fan(topic, frame, None)
+
+    async def _listen_redis(self, ready: asyncio.Event) -> None:
+        import redis.asyncio as aioredis
+
+        assert self._inbox is not None
+        while True:
+            client = aioredis.Redis.from_url(self.redis_url or "")
+            try:
+                async with client.pubsub() as pubsub:
+                    await pubsub.subscribe(CHANNEL)
+                    ready.set()
+                    async for item in pubsub.listen():
+                        if item.get("type") != "message":
+                            continue
+                        try:
+                            self._inbox.put_nowait(json.loads(item["data"]))
+                        except ValueError:
+                            log.warning("live: unreadable message on %s", CHANNEL)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("live: Redis subscription lost; resubscribing")
+                ready.set()
+                await asyncio.sleep(1)
+            finally:
+                await client.aclose()  # type: ignore[attr-defined]
+
+
+def _kind(message: Message) -> str:
+    """The frame's kind: ``final`` for the status event that ends the session (streams close)."""
+    if message["type"] == "status" and message["data"].get("status") in ("ended", "archived"):
+        return "final"
+    return str(message["type"])

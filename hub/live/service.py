@@ -1,0 +1,689 @@
+"""Live sessions: create, start, end; write, edit, delete, pin and approve entries; fan out.
+
+Every change appends to ``live_events`` in the same transaction and returns the broadcast
+messages; the caller publishes them after commit (``hub.live.web``). Sequence numbers and event
+ids are taken from counters on the session row, incremented with an UPDATE that holds the row's
+lock until commit.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from hub.accounts.models import Account, AccountStatus, Platform
+from hub.auditlog.service import record
+from hub.config import get_settings
+from hub.delivery import channels
+from hub.delivery import service as engine
+from hub.delivery.models import Delivery, DeliveryStatus
+from hub.errors import Conflict, Forbidden, Invalid, NotFound
+from hub.live import rules
+from hub.live.broadcast import Message
+from hub.live.models import (
+    EntryCreate,
+    EntryRevision,
+    EntryUpdate,
+    EventType,
+    LiveEntry,
+    LiveEvent,
+    LiveFanout,
+    LiveSession,
+    LiveSessionCreate,
+    LiveSessionPublic,
+    LiveStatus,
+)
+from hub.orgs import service as orgs
+from hub.orgs.models import Org
+from hub.posts import rules as post_rules
+from hub.posts import service as posts
+from hub.posts.models import Approval, ApprovalKind, Post, PostCreate, PostStatus, PostVersion
+from hub.users.models import User
+from hub.users.rules import Action, may
+
+Who = posts.Who
+
+
+def _pk(row: LiveSession | LiveEntry | Org | User | Account | Post) -> int:
+    assert row.id is not None
+    return row.id
+
+
+def public_url(live: LiveSession) -> str:
+    return f"{get_settings().public_base_url.rstrip('/')}/live/{live.slug}"
+
+
+def to_public(live: LiveSession) -> LiveSessionPublic:
+    return LiveSessionPublic(
+        id=_pk(live),
+        slug=live.slug,
+        title=live.title,
+        meeting_kind=live.meeting_kind,
+        status=live.status,
+        org_id=live.org_id,
+        starts_at=live.starts_at,
+        started_at=live.started_at,
+        ended_at=live.ended_at,
+        target_account_ids=live.target_account_ids,
+        editor_ids=live.editor_ids,
+        approval_required=live.approval_required,
+        poll_interval_seconds=live.poll_interval_seconds,
+        last_seq=live.last_seq,
+        last_event_id=live.last_event_id,
+        summary_post_id=live.summary_post_id,
+        public_url=public_url(live),
+    )
+
+
+def _audit(session: Session, who: Who, action: str, live: LiveSession, summary: str) -> None:
+    record(
+        session=session,
+        actor_id=who.id,
+        actor_name=who.user.username,
+        action=action,
+        object_type="live_session",
+        object_id=live.id,
+        org_id=live.org_id,
+        summary=summary,
+        client_ip=who.client_ip,
+    )
+
+
+# -- loading and permissions ----------------------------------------------------------------------
+
+
+def get(*, session: Session, live_id: int) -> LiveSession:
+    live = session.get(LiveSession, live_id)
+    if live is None:
+        raise NotFound(f"live session {live_id} not found")
+    return live
+
+
+def get_by_slug(*, session: Session, slug: str) -> LiveSession:
+    live = session.exec(select(LiveSession).where(LiveSession.slug == slug)).first()
+    if live is None:
+        raise NotFound(f"live session {slug!r} not found")
+    return live
+
+
+def require_run(session: Session, who: Who, live: LiveSession) -> Org:
+    """Action.live_run on the session's org (the one rule: users.rules.may)."""
+    org = orgs.get(session=session, org_id=live.org_id)
+    if not may(who.actor, Action.live_run, org.path):
+        raise Forbidden(
+            f"your role ({who.user.role.value}) may not {Action.live_run.value} for {org.name}"
+        )
+    return org
+
+
+def is_chief(session: Session, who: Who, live: LiveSession) -> bool:
+    """The session's chief editor (总编): its creator, or a reviewer of its org."""
+    if who.id == live.created_by:
+        return True
+    org = orgs.get(session=session, org_id=live.org_id)
+    return may(who.actor, Action.post_review, org.path)
+
+
+def may_view_console(session: Session, who: Who, live: LiveSession) -> bool:
+    org = orgs.get(session=session, org_id=live.org_id)
+    return may(who.actor, Action.live_run, org.path) or is_chief(session, who, live)
+
+
+# -- sessions -------------------------------------------------------------------------------------
+
+
+def _check_targets(session: Session, org: Org, account_ids: Sequence[int]) -> list[int]:
+    ids = list(dict.fromkeys(account_ids))
+    for account_id in ids:
+        account = session.get(Account, account_id)
+        if account is None:
+            raise Invalid(f"account {account_id} does not exist", field="target_account_ids")
+        owner = orgs.get(session=session, org_id=account.org_id)
+        if not owner.path.startswith(org.path):
+            raise Invalid(
+                f"account {account_id} ({account.name}) is not an account of {org.name} "
+                "or of an org below it",
+                field="target_account_ids",
+            )
+    return ids
+
+
+def create_session(
+    *, session: Session, who: Who, data: LiveSessionCreate, now: datetime
+) -> LiveSession:
+    org = (
+        orgs.resolve_code(session=session, code=data.org_code)
+        if data.org_code
+        else orgs.get(session=session, org_id=who.user.org_id)
+    )
+    if not may(who.actor, Action.live_run, org.path):
+        raise Forbidden(
+            f"your role ({who.user.role.value}) may not {Action.live_run.value} for {org.name}"
+        )
+    if data.starts_at is not None and data.starts_at.tzinfo is None:
+        raise Invalid(
+            "starts_at needs a time zone, e.g. 2026-12-01T09:00:00+08:00", field="starts_at"
+        )
+    for user_id in data.editor_ids:
+        if session.get(User, user_id) is None:
+            raise Invalid(f"user {user_id} does not exist", field="editor_ids")
+    live = LiveSession(
+        slug=f"{now.astimezone(get_settings().tz):%Y%m%d}-{secrets.token_urlsafe(6)}".lower(),
+        title=data.title.strip(),
+        meeting_kind=data.meeting_kind,
+        org_id=_pk(org),
+        created_by=who.id,
+        editor_ids=list(dict.fromkeys([who.id, *data.editor_ids])),
+        target_account_ids=_check_targets(session, org, data.target_account_ids),
+        starts_at=data.starts_at,
+        approval_required=data.approval_required,
+        poll_interval_seconds=data.poll_interval_seconds,
+        created_at=now,
+    )
+    session.add(live)
+    session.flush()
+    _audit(session, who, "live.create", live, f"「{live.title}」")
+    return live
+
+
+def _take(session: Session, live: LiveSession, counter: str) -> int:
+    """Increment a counter on the session row (its lock is held until commit) and return it."""
+    column = getattr(LiveSession, counter)
+    session.execute(
+        update(LiveSession).where(col(LiveSession.id) == live.id).values({counter: column + 1})
+    )
+    value = session.exec(select(column).where(LiveSession.id == live.id)).one()
+    setattr(live, counter, value)
+    return int(value)
+
+
+def _event(
+    session: Session,
+    live: LiveSession,
+    kind: EventType,
+    data: dict[str, Any],
+    now: datetime,
+    seq: int | None = None,
+) -> Message:
+    event_id = _take(session, live, "last_event_id")
+    session.add(
+        LiveEvent(
+            session_id=_pk(live),
+            event_id=event_id,
+            type=kind,
+            seq=seq,
+            payload=data,
+            created_at=now,
+        )
+    )
+    return {"session": live.id, "id": event_id, "type": kind.value, "data": data}
+
+
+def _status_data(live: LiveSession) -> dict[str, Any]:
+    return {"status": live.status.value, "poll_interval": live.poll_interval_seconds}
+
+
+def start(*, session: Session, who: Who, live: LiveSession, now: datetime) -> list[Message]:
+    require_run(session, who, live)
+    live.status = rules.next_status("start", live.status)
+    live.started_at = now
+    session.add(live)
+    _audit(session, who, "live.start", live, "")
+    return [_event(session, live, EventType.status, _status_data(live), now)]
+
+
+def end(
+    *, session: Session, who: Who, live: LiveSession, now: datetime
+) -> tuple[list[Message], Post | None]:
+    """End the session: a final status event, and the summary post (WeChat, hall) in review."""
+    require_run(session, who, live)
+    live.status = rules.next_status("end", live.status)
+    live.ended_at = now
+    session.add(live)
+    summary = _summary_post(session, who, live, now)
+    live.summary_post_id = summary.id if summary is not None else None
+    _audit(
+        session,
+        who,
+        "live.end",
+        live,
+        f"summary post {summary.id} ({summary.status.value})" if summary else "no summary post",
+    )
+    return [_event(session, live, EventType.status, _status_data(live), now)], summary
+
+
+def _summary_post(session: Session, who: Who, live: LiveSession, now: datetime) -> Post | None:
+    entries = visible_entries(session=session, live=live)
+    key_points = [e.text for e in entries if e.key_event and not e.deleted]
+    images = [path for e in entries if not e.deleted for path in e.images][:1]
+    targets = [
+        a.id
+        for a in _accounts(session, live.target_account_ids)
+        if a.platform in (Platform.wechat, Platform.hall) and a.id is not None
+    ]
+    org = orgs.get(session=session, org_id=live.org_id)
+    if not may(who.actor, Action.post_write, org.path):
+        return None
+    post = posts.create(
+        session=session,
+        who=who,
+        data=PostCreate(
+            title=f"{live.title}（图文直播回顾）"[:200],
+            body=rules.summary_body(key_points=key_points, archive_link=public_url(live)),
+            summary=(key_points[0] if key_points else live.title)[:2000],
+            images=images,
+            target_account_ids=targets,
+            org_code=org.code,
+        ),
+        now=now,
+    )
+    try:
+        posts.submit(session=session, who=who, post=post, now=now)
+    except (Invalid, Conflict) as exc:  # e.g. WeChat wants a cover: the editor finishes it
+        post.reason = f"直播结束时未能提交审核：{exc.message}"
+        session.add(post)
+    return post
+
+
+def set_poll_interval(
+    *, session: Session, who: Who, live: LiveSession, seconds: int, now: datetime
+) -> list[Message]:
+    require_run(session, who, live)
+    live.poll_interval_seconds = seconds
+    session.add(live)
+    _audit(session, who, "live.poll_interval", live, f"{seconds}s")
+    return [_event(session, live, EventType.status, _status_data(live), now)]
+
+
+# -- entries --------------------------------------------------------------------------------------
+
+
+def _accounts(session: Session, ids: Sequence[int]) -> list[Account]:
+    if not ids:
+        return []
+    return list(session.exec(select(Account).where(col(Account.id).in_(list(ids)))).all())
+
+
+def _names(session: Session, user_ids: set[int]) -> dict[int, str]:
+    if not user_ids:
+        return {}
+    rows = session.exec(select(User).where(col(User.id).in_(list(user_ids)))).all()
+    return {_pk(u): u.display_name or u.username for u in rows}
+
+
+def entry_data(entry: LiveEntry, author: str) -> dict[str, Any]:
+    tz = get_settings().tz
+    return {
+        "seq": entry.seq,
+        "text": "" if entry.deleted else entry.text,
+        "images": [] if entry.deleted else [image_url(p) for p in entry.images],
+        "key_event": entry.key_event,
+        "pinned": entry.pinned,
+        "author": author,
+        "created_at": entry.created_at.isoformat(),
+        "time": entry.created_at.astimezone(tz).strftime("%H:%M"),
+        "edited_at": entry.edited_at.isoformat() if entry.edited_at else None,
+        "edited_time": entry.edited_at.astimezone(tz).strftime("%H:%M") if entry.edited_at else "",
+        "correction_note": entry.correction_note,
+        "deleted": entry.deleted,
+        "approved": entry.approved,
+    }
+
+
+def entry_public(*, session: Session, entry: LiveEntry) -> dict[str, Any]:
+    return entry_data(entry, _names(session, {entry.author_id}).get(entry.author_id, ""))
+
+
+def image_url(path: str) -> str:
+    return f"/media/{path}"
+
+
+def _entry(session: Session, live: LiveSession, seq: int) -> LiveEntry:
+    entry = session.exec(
+        select(LiveEntry).where(LiveEntry.session_id == live.id, LiveEntry.seq == seq)
+    ).first()
+    if entry is None:
+        raise NotFound(f"entry {seq} of live session {live.id} not found")
+    return entry
+
+
+def _check_images(paths: Sequence[str]) -> list[str]:
+    from pathlib import Path
+
+    media = Path(get_settings().media_dir).resolve()
+    for path in paths:
+        target = (media / path).resolve()
+        if not target.is_relative_to(media) or not target.is_file():
+            raise Invalid(f"image {path!r} has not been uploaded", field="images")
+    return list(paths)
+
+
+def _require_writable(live: LiveSession) -> None:
+    if not rules.accepts_entries(live.status):
+        raise Conflict(f"the live session is {live.status.value}; entries can no longer change")
+
+
+def add_entry(
+    *, session: Session, who: Who, live: LiveSession, data: EntryCreate, now: datetime
+) -> tuple[LiveEntry, list[Message]]:
+    require_run(session, who, live)
+    _require_writable(live)
+    approved = not live.approval_required or is_chief(session, who, live)
+    entry = LiveEntry(
+        session_id=_pk(live),
+        seq=_take(session, live, "last_seq"),
+        text=data.text.strip(),
+        images=_check_images(data.images),
+        key_event=data.key_event,
+        pinned=data.pinned,
+        author_id=who.id,
+        created_at=now,
+        approved=approved,
+    )
+    if not entry.text:
+        raise Invalid("text must not be blank", field="text")
+    session.add(entry)
+    session.flush()
+    author = who.user.display_name or who.user.username
+    if not approved:
+        notice = {"seq": entry.seq, "author": author, "text": entry.text}
+        return entry, [
+            {"session": live.id, "id": None, "type": "pending", "data": notice, "console": True}
+        ]
+    data_out = entry_data(entry, author)
+    return entry, [_event(session, live, EventType.entry, data_out, now, seq=entry.seq)]
+
+
+def approve_entry(
+    *, session: Session, who: Who, live: LiveSession, seq: int, now: datetime
+) -> tuple[LiveEntry, list[Message]]:
+    if not is_chief(session, who, live):
+        raise Forbidden("only the session's chief editor (its creator or a reviewer) may approve")
+    _require_writable(live)
+    entry = _entry(session, live, seq)
+    if entry.approved:
+        raise Conflict(f"entry {seq} is already approved")
+    entry.approved = True
+    session.add(entry)
+    _audit(session, who, "live.entry.approve", live, f"#{seq}")
+    author = _names(session, {entry.author_id}).get(entry.author_id, "")
+    return entry, [_event(session, live, EventType.entry, entry_data(entry, author), now, seq=seq)]
+
+
+def _revise(session: Session, who: Who, entry: LiveEntry, now: datetime) -> None:
+    session.add(
+        EntryRevision(
+            entry_id=entry.id,  # type: ignore[arg-type]
+            text=entry.text,
+            images=list(entry.images),
+            key_event=entry.key_event,
+            correction_note=entry.correction_note,
+            changed_by=who.id,
+            changed_at=now,
+        )
+    )
+
+
+def update_entry(
+    *, session: Session, who: Who, live: LiveSession, seq: int, data: EntryUpdate, now: datetime
+) -> tuple[LiveEntry, list[Message]]:
+    """An edit of the text is a correction (shown as 「已更正 HH:MM」); pinning is not."""
+    require_run(session, who, live)
+    _require_writable(live)
+    entry = _entry(session, live, seq)
+    if entry.deleted:
+        raise Conflict(f"entry {seq} was deleted")
+    kind = EventType.pin
+    text_changed = data.text is not None and data.text.strip() != entry.text
+    if text_changed or (data.key_event is not None and data.key_event != entry.key_event):
+        if text_changed and entry.approved and not data.correction_note.strip():
+            raise Invalid("say what was corrected (correction_note)", field="correction_note")
+        _revise(session, who, entry, now)
+        if data.text is not None:
+            entry.text = data.text.strip()
+        if data.key_event is not None:
+            entry.key_event = data.key_event
+        if text_changed and entry.approved:
+            entry.edited_at = now
+            entry.correction_note = data.correction_note.strip()
+        kind = EventType.update
+    if data.pinned is not None:
+        entry.pinned = data.pinned
+    session.add(entry)
+    session.flush()
+    author = _names(session, {entry.author_id}).get(entry.author_id, "")
+    if not entry.approved:
+        return entry, []
+    _audit(session, who, f"live.entry.{kind.value}", live, f"#{seq} {data.correction_note}")
+    return entry, [_event(session, live, kind, entry_data(entry, author), now, seq=seq)]
+
+
+def delete_entry(
+    *, session: Session, who: Who, live: LiveSession, seq: int, note: str, now: datetime
+) -> tuple[LiveEntry, list[Message]]:
+    """A deletion keeps the row and its history; readers see 「已删除」 and the note."""
+    require_run(session, who, live)
+    _require_writable(live)
+    entry = _entry(session, live, seq)
+    if entry.deleted:
+        raise Conflict(f"entry {seq} is already deleted")
+    _revise(session, who, entry, now)
+    entry.deleted = True
+    entry.edited_at = now
+    entry.correction_note = note.strip()
+    session.add(entry)
+    session.flush()
+    _audit(session, who, "live.entry.delete", live, f"#{seq} {note}")
+    if not entry.approved:
+        return entry, []
+    author = _names(session, {entry.author_id}).get(entry.author_id, "")
+    return entry, [_event(session, live, EventType.delete, entry_data(entry, author), now, seq=seq)]
+
+
+def visible_entries(
+    *, session: Session, live: LiveSession, after: int = 0, include_pending: bool = False
+) -> list[LiveEntry]:
+    query = select(LiveEntry).where(LiveEntry.session_id == live.id, LiveEntry.seq > after)
+    if not include_pending:
+        query = query.where(col(LiveEntry.approved).is_(True))
+    return list(session.exec(query.order_by(col(LiveEntry.seq))).all())
+
+
+def entries_data(
+    *, session: Session, live: LiveSession, after: int = 0, include_pending: bool = False
+) -> list[dict[str, Any]]:
+    rows = visible_entries(session=session, live=live, after=after, include_pending=include_pending)
+    names = _names(session, {e.author_id for e in rows})
+    return [entry_data(e, names.get(e.author_id, "")) for e in rows]
+
+
+def revisions(*, session: Session, live: LiveSession) -> dict[int, list[EntryRevision]]:
+    rows = session.exec(
+        select(EntryRevision, LiveEntry.seq)
+        .join(LiveEntry, col(LiveEntry.id) == col(EntryRevision.entry_id))
+        .where(LiveEntry.session_id == live.id)
+        .order_by(col(EntryRevision.id))
+    ).all()
+    out: dict[int, list[EntryRevision]] = {}
+    for revision, seq in rows:
+        out.setdefault(seq, []).append(revision)
+    return out
+
+
+def events_between(
+    *, session: Session, live_id: int, after: int, upto: int | None
+) -> list[Message]:
+    """Events ``after < id <= upto`` in order, as broadcast messages (replay, gap filling)."""
+    query = select(LiveEvent).where(LiveEvent.session_id == live_id, LiveEvent.event_id > after)
+    if upto is not None:
+        query = query.where(LiveEvent.event_id <= upto)
+    rows = session.exec(query.order_by(col(LiveEvent.event_id))).all()
+    return [
+        {"session": live_id, "id": r.event_id, "type": r.type.value, "data": r.payload}
+        for r in rows
+    ]
+
+
+# -- fan-out of key events to Weibo ---------------------------------------------------------------
+
+
+def _recent_sends(session: Session, account_id: int, now: datetime) -> list[datetime]:
+    """When the account was last sent to: deliveries of any post created in the last hour."""
+    rows = session.exec(
+        select(Delivery.created_at).where(
+            Delivery.account_id == account_id,
+            col(Delivery.created_at) > now - rules.WINDOW,
+            col(Delivery.status).not_in([DeliveryStatus.cancelled]),
+        )
+    ).all()
+    return list(rows)
+
+
+def fanout(*, session: Session, now: datetime) -> list[int]:
+    """Send pending key events of live sessions to their Weibo accounts; delivery ids to enqueue.
+
+    Per account, :func:`hub.live.rules.fanout_decision` says whether to send now (every pending
+    key event, merged when several) or wait. Key events are pre-approved by the session's setup:
+    the post is created approved, with the approval recorded as the session creator's.
+    """
+    per_hour = channels.connector_for(Platform.weibo.value).limits.posts_per_hour or 30
+    to_enqueue: list[int] = []
+    sessions = session.exec(
+        select(LiveSession).where(col(LiveSession.status).in_([LiveStatus.live, LiveStatus.ended]))
+    ).all()
+    for live in sessions:
+        if live.status is LiveStatus.ended and (
+            live.ended_at is None or live.ended_at < now - timedelta(hours=1)
+        ):
+            continue
+        weibo = [
+            a
+            for a in _accounts(session, live.target_account_ids)
+            if a.platform is Platform.weibo and a.status is AccountStatus.active
+        ]
+        if not weibo:
+            continue
+        keys = [
+            e for e in visible_entries(session=session, live=live) if e.key_event and not e.deleted
+        ]
+        for account in weibo:
+            done = set(
+                session.exec(
+                    select(LiveFanout.seq).where(
+                        LiveFanout.session_id == live.id, LiveFanout.account_id == account.id
+                    )
+                ).all()
+            )
+            pending = [
+                rules.Pending(e.seq, e.created_at, e.text) for e in keys if e.seq not in done
+            ]
+            decision = rules.fanout_decision(
+                recent_sends=_recent_sends(session, _pk(account), now),
+                pending=pending,
+                now=now,
+                per_hour=per_hour,
+            )
+            if isinstance(decision, rules.Send):
+                chosen = [p for p in pending if p.seq in decision.seqs]
+                to_enqueue += _send_key_events(session, live, account, chosen, now)
+    return to_enqueue
+
+
+def _send_key_events(
+    session: Session,
+    live: LiveSession,
+    account: Account,
+    events: list[rules.Pending],
+    now: datetime,
+) -> list[int]:
+    creator = session.get(User, live.created_by)
+    assert creator is not None
+    link = public_url(live)
+    anchor = f"{link}#e{events[0].seq}"
+    title = live.title if len(events) == 1 else f"{live.title}·要点{len(events)}条"
+    post = Post(
+        org_id=live.org_id,
+        author_id=live.created_by,
+        title=title[:200],
+        status=PostStatus.publishing,
+        approved_version=1,
+        target_account_ids=[_pk(account)],
+        created_at=now,
+        updated_at=now,
+        released_at=now,
+    )
+    session.add(post)
+    session.flush()
+    hall_link = channels.post_link(_pk(post))
+    text = rules.weibo_text(
+        title=live.title,
+        events=[e.text for e in events],
+        hall_link=hall_link,
+        live_link=anchor,
+    )
+    body = rules.merged_body([(e.seq, e.text) for e in events], link)
+    session.add(
+        PostVersion(
+            post_id=_pk(post),
+            version=1,
+            title=post.title,
+            body=body,
+            summary="",
+            link=hall_link,
+            overrides={"weibo.text": text},
+            content_hash=post_rules.content_hash(
+                title=post.title, body=body, summary="", images=[], overrides={"weibo.text": text}
+            ),
+            author_id=live.created_by,
+            created_at=now,
+        )
+    )
+    session.add(
+        Approval(
+            post_id=_pk(post),
+            version=1,
+            kind=ApprovalKind.approve,
+            org_id=live.org_id,
+            reviewer_id=live.created_by,
+            comment=f"直播要点（场次 {live.id}）按直播设置预先审定",
+            at=now,
+        )
+    )
+    for event in events:
+        session.add(
+            LiveFanout(
+                session_id=_pk(live),
+                account_id=_pk(account),
+                seq=event.seq,
+                post_id=_pk(post),
+                created_at=now,
+            )
+        )
+    record(
+        session=session,
+        actor_id=live.created_by,
+        actor_name=creator.username,
+        action="post.approve",
+        object_type="post",
+        object_id=post.id,
+        org_id=live.org_id,
+        summary=(
+            f"v1 pre-approved by live session {live.id} 「{live.title}」 (key events "
+            + ", ".join(f"#{e.seq}" for e in events)
+            + f" → {account.name})"
+        ),
+    )
+    deliveries = engine.create_deliveries(
+        session=session, post_id=_pk(post), version=1, account_ids=[_pk(account)], not_before=None
+    )
+    for delivery in deliveries:
+        delivery.created_at = now  # the send's time, as the pacing rule counts it
+        session.add(delivery)
+    ids = [d.id for d in deliveries if d.id is not None]
+    engine.mark_enqueued(session=session, delivery_ids=ids, now=now)
+    return ids

@@ -1,0 +1,516 @@
+"""HTTP for micro-live: the JSON API, the public page, its event stream, the editor console.
+
+``/live/{slug}/events`` is a hand-written streaming response (no per-reader task group, no
+per-reader timer): a reader is one bounded queue filled by the process's broadcaster plus one
+small task waiting for the client to go away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from sqlmodel import Session
+from starlette.types import Receive, Scope, Send
+
+from hub.config import get_settings
+from hub.db import get_engine
+from hub.errors import Forbidden, NotFound
+from hub.live import rules, service
+from hub.live.broadcast import CLOSE, Broadcaster, Message, Reader
+from hub.live.models import (
+    EntryCreate,
+    EntryDelete,
+    EntryUpdate,
+    LiveSession,
+    LiveSessionCreate,
+    LiveSessionPublic,
+    LiveSessionUpdate,
+    LiveStatus,
+)
+from hub.sqltypes import utcnow
+from hub.users.service import actor_of
+from hub.web.deps import Principal, PrincipalDep, SessionDep, client_ip
+from hub.web.pages import page_of, page_user, render, to_login
+
+api = APIRouter(prefix="/api/v1/live-sessions", tags=["live"])
+pages = APIRouter(include_in_schema=False)
+
+
+# -- the process's broadcaster --------------------------------------------------------------------
+
+
+def _load_events(live_id: int, after: int, upto: int) -> list[Message]:
+    with Session(get_engine()) as session:
+        return service.events_between(session=session, live_id=live_id, after=after, upto=upto)
+
+
+def _load_last_id(live_id: int) -> int:
+    with Session(get_engine()) as session:
+        live = session.get(LiveSession, live_id)
+        return live.last_event_id if live else 0
+
+
+def broadcaster_of(app: Any) -> Broadcaster:
+    found: Broadcaster = app.state.live_broadcaster
+    return found
+
+
+def install(app: FastAPI) -> None:
+    """Mount the routers and give the app one broadcaster, stopped with the app."""
+    app.state.live_broadcaster = Broadcaster(
+        redis_url=get_settings().redis_url, load_events=_load_events, load_last_id=_load_last_id
+    )
+    app.include_router(api)
+    app.include_router(pages)
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(owner: Any) -> AsyncIterator[Any]:
+        async with inner(owner) as state:
+            try:
+                yield state
+            finally:
+                await broadcaster_of(app).stop()
+
+    app.router.lifespan_context = lifespan
+
+
+def _publish(request: Request, messages: list[Message]) -> None:
+    broadcaster = broadcaster_of(request.app)
+    for message in messages:
+        broadcaster.publish(message)
+
+
+def _who(principal: Principal, request: Request) -> service.Who:
+    return service.Who(user=principal.user, actor=principal.actor, client_ip=client_ip(request))
+
+
+# -- JSON API -------------------------------------------------------------------------------------
+
+
+def _readable(session: Session, principal: Principal, live: LiveSession) -> None:
+    from hub.orgs import service as orgs
+    from hub.users.rules import Action
+
+    org = orgs.get(session=session, org_id=live.org_id)
+    if not (principal.allows(Action.live_run, org) or principal.allows(Action.post_read, org)):
+        raise NotFound(f"live session {live.id} not found")
+
+
+@api.post("", status_code=201, response_model=LiveSessionPublic)
+def create_session(
+    data: LiveSessionCreate, principal: PrincipalDep, session: SessionDep, request: Request
+) -> LiveSessionPublic:
+    live = service.create_session(
+        session=session, who=_who(principal, request), data=data, now=utcnow()
+    )
+    session.commit()
+    return service.to_public(live)
+
+
+@api.get("/{live_id}", response_model=LiveSessionPublic)
+def get_session(live_id: int, principal: PrincipalDep, session: SessionDep) -> LiveSessionPublic:
+    live = service.get(session=session, live_id=live_id)
+    _readable(session, principal, live)
+    return service.to_public(live)
+
+
+@api.patch("/{live_id}", response_model=LiveSessionPublic)
+def update_session(
+    live_id: int,
+    data: LiveSessionUpdate,
+    principal: PrincipalDep,
+    session: SessionDep,
+    request: Request,
+) -> LiveSessionPublic:
+    """The kill switch: ``poll_interval_seconds`` reaches every polling reader."""
+    live = service.get(session=session, live_id=live_id)
+    who = _who(principal, request)
+    messages: list[Message] = []
+    if data.approval_required is not None:
+        service.require_run(session, who, live)
+        live.approval_required = data.approval_required
+    if data.poll_interval_seconds is not None:
+        messages = service.set_poll_interval(
+            session=session, who=who, live=live, seconds=data.poll_interval_seconds, now=utcnow()
+        )
+    session.commit()
+    _publish(request, messages)
+    return service.to_public(live)
+
+
+@api.post("/{live_id}/start", response_model=LiveSessionPublic)
+def start_session(
+    live_id: int, principal: PrincipalDep, session: SessionDep, request: Request
+) -> LiveSessionPublic:
+    live = service.get(session=session, live_id=live_id)
+    messages = service.start(session=session, who=_who(principal, request), live=live, now=utcnow())
+    session.commit()
+    _publish(request, messages)
+    return service.to_public(live)
+
+
+@api.post("/{live_id}/end")
+def end_session(
+    live_id: int, principal: PrincipalDep, session: SessionDep, request: Request
+) -> dict[str, Any]:
+    live = service.get(session=session, live_id=live_id)
+    messages, summary = service.end(
+        session=session, who=_who(principal, request), live=live, now=utcnow()
+    )
+    session.commit()
+    _publish(request, messages)
+    out = service.to_public(live).model_dump(mode="json")
+    out["summary_post"] = (
+        {"id": summary.id, "status": summary.status.value, "reason": summary.reason}
+        if summary
+        else None
+    )
+    return out
+
+
+@api.post("/{live_id}/entries", status_code=201)
+def add_entry(
+    live_id: int, data: EntryCreate, principal: PrincipalDep, session: SessionDep, request: Request
+) -> dict[str, Any]:
+    live = service.get(session=session, live_id=live_id)
+    who = _who(principal, request)
+    entry, messages = service.add_entry(
+        session=session, who=who, live=live, data=data, now=utcnow()
+    )
+    session.commit()
+    _publish(request, messages)
+    return service.entry_data(entry, who.user.display_name or who.user.username)
+
+
+@api.patch("/{live_id}/entries/{seq}")
+def update_entry(
+    live_id: int,
+    seq: int,
+    data: EntryUpdate,
+    principal: PrincipalDep,
+    session: SessionDep,
+    request: Request,
+) -> dict[str, Any]:
+    live = service.get(session=session, live_id=live_id)
+    entry, messages = service.update_entry(
+        session=session, who=_who(principal, request), live=live, seq=seq, data=data, now=utcnow()
+    )
+    session.commit()
+    _publish(request, messages)
+    return service.entry_public(session=session, entry=entry)
+
+
+@api.delete("/{live_id}/entries/{seq}")
+def delete_entry(
+    live_id: int,
+    seq: int,
+    data: EntryDelete,
+    principal: PrincipalDep,
+    session: SessionDep,
+    request: Request,
+) -> dict[str, Any]:
+    live = service.get(session=session, live_id=live_id)
+    entry, messages = service.delete_entry(
+        session=session,
+        who=_who(principal, request),
+        live=live,
+        seq=seq,
+        note=data.correction_note,
+        now=utcnow(),
+    )
+    session.commit()
+    _publish(request, messages)
+    return service.entry_public(session=session, entry=entry)
+
+
+@api.post("/{live_id}/entries/{seq}/approve")
+def approve_entry(
+    live_id: int, seq: int, principal: PrincipalDep, session: SessionDep, request: Request
+) -> dict[str, Any]:
+    live = service.get(session=session, live_id=live_id)
+    entry, messages = service.approve_entry(
+        session=session, who=_who(principal, request), live=live, seq=seq, now=utcnow()
+    )
+    session.commit()
+    _publish(request, messages)
+    return service.entry_public(session=session, entry=entry)
+
+
+@api.get("/{live_id}/pending")
+def pending_entries(
+    live_id: int, principal: PrincipalDep, session: SessionDep, request: Request
+) -> list[dict[str, Any]]:
+    """Entries waiting for the chief editor (approval mode), for the console."""
+    live = service.get(session=session, live_id=live_id)
+    service.require_run(session, _who(principal, request), live)
+    rows = service.entries_data(session=session, live=live, include_pending=True)
+    return [e for e in rows if not e["approved"] and not e["deleted"]]
+
+
+@api.get("/{live_id}/entries")
+def poll_entries(
+    live_id: int,
+    request: Request,
+    session: SessionDep,
+    after: int = Query(default=0, ge=0),
+) -> Response:
+    """Public and cacheable: entries after ``after``, those corrected since, the poll interval.
+
+    Readers without Server-Sent Events poll this; ``poll_interval`` is the server's kill switch
+    (raise it to shed load; 0 = stop polling).
+    """
+    live = service.get(session=session, live_id=live_id)
+    tag = hashlib.sha256(f"{live.id}:{live.last_event_id}:{after}".encode()).hexdigest()[:20]
+    etag = f'W/"{tag}"'
+    headers = {"ETag": etag, "Cache-Control": "public, max-age=2"}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    rows = service.entries_data(session=session, live=live)
+    body = {
+        "id": live.id,
+        "status": live.status.value,
+        "poll_interval": live.poll_interval_seconds,
+        "last_seq": live.last_seq,
+        "last_event_id": live.last_event_id,
+        "entries": [e for e in rows if e["seq"] > after],
+        "corrected": [e for e in rows if e["seq"] <= after and e["edited_at"]],
+    }
+    return JSONResponse(body, headers=headers)
+
+
+# -- pages ----------------------------------------------------------------------------------------
+
+
+def _json_ld(live: LiveSession, entries: list[dict[str, Any]], url: str) -> str:
+    data: dict[str, Any] = {
+        "@context": "https://schema.org",
+        "@type": "LiveBlogPosting",
+        "headline": live.title,
+        "url": url,
+        "coverageStartTime": (live.started_at or live.starts_at or live.created_at).isoformat(),
+        "liveBlogUpdate": [
+            {
+                "@type": "BlogPosting",
+                "headline": e["text"][:100] or "已删除",
+                "articleBody": e["text"],
+                "datePublished": e["created_at"],
+                "url": f"{url}#e{e['seq']}",
+                **({"dateModified": e["edited_at"]} if e["edited_at"] else {}),
+            }
+            for e in entries
+        ],
+    }
+    if live.ended_at:
+        data["coverageEndTime"] = live.ended_at.isoformat()
+    return json.dumps(data, ensure_ascii=False).replace("<", "\\u003c")
+
+
+def _public_page(
+    request: Request, session: Session, slug: str, *, embed: bool, key_only: bool
+) -> Response:
+    live = service.get_by_slug(session=session, slug=slug)
+    entries = service.entries_data(session=session, live=live)
+    url = service.public_url(live)
+    shown = [e for e in entries if e["key_event"]] if key_only else entries
+    response = render(
+        request,
+        "pages/live.html",
+        None,
+        live=live,
+        entries=list(reversed(shown)),
+        pinned=[e for e in entries if e["pinned"] and not e["deleted"]],
+        revisions=service.revisions(session=session, live=live),
+        json_ld=_json_ld(live, entries, url),
+        url=url,
+        embed=embed,
+        key_only=key_only,
+        over=rules.is_over(live.status),
+    )
+    if embed:
+        response.headers["Content-Security-Policy"] = "frame-ancestors *"
+    else:
+        response.headers["X-Frame-Options"] = "SAMEORIGIN"
+    if rules.is_over(live.status):  # the archive is a static page
+        response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@pages.get("/live/{slug}", response_class=HTMLResponse)
+def live_page(request: Request, session: SessionDep, slug: str, key: int = 0) -> Response:
+    return _public_page(request, session, slug, embed=False, key_only=bool(key))
+
+
+@pages.get("/live/{slug}/embed", response_class=HTMLResponse)
+def live_embed(request: Request, session: SessionDep, slug: str, key: int = 0) -> Response:
+    return _public_page(request, session, slug, embed=True, key_only=bool(key))
+
+
+@pages.get("/live/{slug}/console", response_class=HTMLResponse)
+def live_console(request: Request, session: SessionDep, slug: str) -> Response:
+    page = page_of(request, session)
+    if page is None:
+        return to_login(request)
+    live = service.get_by_slug(session=session, slug=slug)
+    who = service.Who(user=page.user, actor=page.actor, client_ip=client_ip(request))
+    service.require_run(session, who, live)
+    return render(
+        request,
+        "pages/live_console.html",
+        page,
+        live=live,
+        entries=list(reversed(service.entries_data(session=session, live=live))),
+        url=service.public_url(live),
+        chief=service.is_chief(session, who, live),
+        over=rules.is_over(live.status),
+    )
+
+
+@pages.post("/live/{slug}/presence", status_code=204)
+def live_presence(
+    slug: str, principal: PrincipalDep, session: SessionDep, request: Request
+) -> Response:
+    """A console's heartbeat (every 10 s): who else is editing, through the broadcast channel."""
+    live = service.get_by_slug(session=session, slug=slug)
+    service.require_run(session, _who(principal, request), live)
+    user = principal.user
+    _publish(
+        request,
+        [
+            {
+                "session": live.id,
+                "id": None,
+                "type": "presence",
+                "data": {"user_id": user.id, "name": user.display_name or user.username},
+                "console": True,
+            }
+        ],
+    )
+    return Response(status_code=204)
+
+
+# -- the event stream -----------------------------------------------------------------------------
+
+
+class EventStream(Response):
+    """Replay from the event log, then frames from the broadcaster until the end or a drop."""
+
+    def __init__(
+        self,
+        broadcaster: Broadcaster,
+        reader: Reader,
+        replay: list[bytes],
+        last_id: int,
+        close_now: bool,
+    ) -> None:
+        super().__init__(status_code=200, media_type="text/event-stream")
+        self.raw_headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]
+        self.broadcaster = broadcaster
+        self.reader = reader
+        self.replay = replay
+        self.last_id = last_id
+        self.close_now = close_now
+        self.headers["Cache-Control"] = "no-cache"
+        self.headers["X-Accel-Buffering"] = "no"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        reader = self.reader
+        queue = reader.queue
+
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            while not queue.empty():
+                queue.get_nowait()
+            queue.put_nowait(CLOSE)
+
+        watcher = asyncio.get_running_loop().create_task(watch())
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+            first = b"retry: 3000\n\n" + b"".join(self.replay)
+            self.replay = []
+            await send({"type": "http.response.body", "body": first, "more_body": True})
+            while not self.close_now:
+                event_id, kind, frame = await queue.get()
+                if frame is CLOSE[2] and kind == "close":
+                    break
+                if event_id is not None:
+                    if event_id <= self.last_id:
+                        continue
+                    self.last_id = event_id
+                await send({"type": "http.response.body", "body": frame, "more_body": True})
+                if kind == "final":
+                    break
+            with contextlib.suppress(Exception):
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except OSError:
+            pass
+        finally:
+            self.broadcaster.unsubscribe(reader)
+            watcher.cancel()
+
+
+def _stream_start(slug: str, request: Request, console: bool) -> tuple[int, LiveStatus]:
+    with Session(get_engine()) as session:
+        live = service.get_by_slug(session=session, slug=slug)
+        if console:
+            user = page_user(request, session)
+            if user is None:
+                raise Forbidden("log in to open the console stream")
+            who = service.Who(user=user, actor=actor_of(session=session, user=user))
+            service.require_run(session, who, live)
+        assert live.id is not None
+        return live.id, live.status
+
+
+@pages.get("/live/{slug}/events")
+async def live_events(
+    slug: str,
+    request: Request,
+    last_event_id: str | None = Query(default=None),
+    console: int = 0,
+) -> Response:
+    """SSE: ``id`` is the event's number, so ``Last-Event-ID`` replays exactly what was missed.
+
+    Without ``Last-Event-ID`` (header, or ``?last_event_id=`` from the server-rendered page)
+    the stream starts from now. After the end it sends the final status event and closes.
+    """
+    header = request.headers.get("last-event-id")
+    live_id, status = await asyncio.to_thread(_stream_start, slug, request, bool(console))
+    broadcaster = broadcaster_of(request.app)
+    reader = await broadcaster.subscribe(live_id, console=bool(console))
+    try:
+        given = header if header is not None else last_event_id
+        current = await asyncio.to_thread(_load_last_id, live_id)
+        after = rules.parse_last_event_id(given) if given is not None else current
+        missed = await asyncio.to_thread(_load_events, live_id, after, current)
+        replay = [rules.sse_frame(m["id"], m["type"], m["data"]) for m in missed]
+        last_id = max(after, current)
+        over = rules.is_over(status) or any(
+            m["type"] == "status" and m["data"].get("status") in ("ended", "archived")
+            for m in missed
+        )
+        if over:
+            final = await asyncio.to_thread(_load_last_status, live_id)
+            if not any(m["type"] == "status" for m in missed[-1:]):
+                replay.append(rules.sse_frame(None, "status", final))
+    except BaseException:
+        broadcaster.unsubscribe(reader)
+        raise
+    return EventStream(broadcaster, reader, replay, last_id, close_now=over)
+
+
+def _load_last_status(live_id: int) -> dict[str, Any]:
+    with Session(get_engine()) as session:
+        live = session.get(LiveSession, live_id)
+        if live is None:
+            raise NotFound(f"live session {live_id} not found")
+        return {"status": live.status.value, "poll_interval": live.poll_interval_seconds}

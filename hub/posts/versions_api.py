@@ -1,0 +1,99 @@
+"""A post's versions and the difference between two of them (for reviewers)."""
+
+from __future__ import annotations
+
+import difflib
+from datetime import datetime
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel
+from sqlmodel import Session, col, select
+
+from hub.posts import service
+from hub.posts.models import Approval, ApprovalKind, Post, PostVersion
+from hub.users.models import User
+from hub.web.deps import PrincipalDep, SessionDep, client_ip
+
+router = APIRouter(prefix="/api/v1", tags=["posts"])
+
+
+class VersionPublic(BaseModel):
+    version: int
+    title: str
+    body: str
+    summary: str
+    images: list[str]
+    correction_note: str
+    author: str
+    created_at: datetime
+    approved: bool
+
+
+def versions_of(session: Session, post: Post) -> list[VersionPublic]:
+    approved = set(
+        session.exec(
+            select(Approval.version).where(
+                Approval.post_id == post.id, Approval.kind == ApprovalKind.approve
+            )
+        ).all()
+    )
+    rows = session.exec(
+        select(PostVersion).where(PostVersion.post_id == post.id).order_by(col(PostVersion.version))
+    ).all()
+    names: dict[int, str] = {}
+    out = []
+    for row in rows:
+        if row.author_id not in names:
+            author = session.get(User, row.author_id)
+            names[row.author_id] = author.username if author else ""
+        out.append(
+            VersionPublic(
+                version=row.version,
+                title=row.title,
+                body=row.body,
+                summary=row.summary,
+                images=[i["path"] for i in row.images],
+                correction_note=row.correction_note,
+                author=names[row.author_id],
+                created_at=row.created_at,
+                approved=row.version in approved,
+            )
+        )
+    return out
+
+
+def baseline(versions: list[VersionPublic], current: int) -> VersionPublic | None:
+    """What a reviewer compares against: the last approved version, else the previous one."""
+    earlier = [v for v in versions if v.version < current]
+    approved = [v for v in earlier if v.approved]
+    if approved:
+        return approved[-1]
+    return earlier[-1] if earlier else None
+
+
+def _lines(v: VersionPublic | None) -> list[str]:
+    if v is None:
+        return []
+    return [f"# {v.title}", "", *([v.summary, ""] if v.summary else []), *v.body.splitlines()]
+
+
+def diff_table(
+    old: VersionPublic | None, new: VersionPublic, old_label: str, new_label: str
+) -> str:
+    """A side-by-side HTML table (difflib escapes the text it shows)."""
+    return difflib.HtmlDiff(wrapcolumn=60).make_table(
+        _lines(old), _lines(new), old_label, new_label, context=True, numlines=3
+    )
+
+
+@router.get(
+    "/posts/{post_id}/versions",
+    summary="Every version of a post (oldest first)",
+    response_model=list[VersionPublic],
+)
+def list_versions(
+    post_id: int, request: Request, principal: PrincipalDep, session: SessionDep
+) -> list[VersionPublic]:
+    who = service.Who(user=principal.user, actor=principal.actor, client_ip=client_ip(request))
+    post = service.get(session=session, post_id=post_id, who=who)
+    return versions_of(session, post)

@@ -1,0 +1,114 @@
+/* govhub page helpers: messages in the page's language, the JSON API with the CSRF token,
+   times in GOVHUB_TIMEZONE. Local, no build step, no external assets. */
+(function () {
+  "use strict";
+  var node = document.getElementById("i18n-messages");
+  var messages = node ? JSON.parse(node.textContent || "{}") : {};
+  var csrfMeta = document.querySelector('meta[name="csrf-token"]');
+  var tzMeta = document.querySelector('meta[name="govhub-timezone"]');
+  var hub = (window.hub = {});
+
+  hub.timezone = tzMeta ? tzMeta.content : "Asia/Shanghai";
+
+  hub.t = function (message, vars) {
+    var text = messages[message] || message;
+    if (vars) {
+      Object.keys(vars).forEach(function (key) {
+        text = text.split("%(" + key + ")s").join(String(vars[key]));
+      });
+    }
+    return text;
+  };
+
+  hub.config = function (id) {
+    var el = document.getElementById(id);
+    return el ? JSON.parse(el.textContent || "null") : null;
+  };
+
+  /* fetch() the JSON API; throws an Error carrying the API's words (detail) on failure. */
+  hub.api = async function (method, url, body) {
+    var headers = { Accept: "application/json" };
+    if (method !== "GET") headers["X-CSRF-Token"] = csrfMeta ? csrfMeta.content : "";
+    var init = { method: method, headers: headers, credentials: "same-origin" };
+    if (body instanceof FormData) {
+      init.body = body;
+    } else if (body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    var response = await fetch(url, init);
+    var data = null;
+    try { data = await response.json(); } catch (e) { data = null; }
+    if (!response.ok) {
+      var error = new Error((data && data.detail) || hub.t("操作失败") + " (HTTP " + response.status + ")");
+      error.status = response.status;
+      throw error;
+    }
+    return data;
+  };
+
+  function parts(date, tz) {
+    var out = {};
+    new Intl.DateTimeFormat("en-US", {
+      timeZone: tz, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
+      hour: "2-digit", minute: "2-digit", second: "2-digit"
+    }).formatToParts(date).forEach(function (p) { out[p.type] = p.value; });
+    return out;
+  }
+
+  function offsetMs(date, tz) {
+    var p = parts(date, tz);
+    var asUtc = Date.UTC(+p.year, +p.month - 1, +p.day, +p.hour % 24, +p.minute, +p.second);
+    return asUtc - Math.floor(date.getTime() / 1000) * 1000;
+  }
+
+  /* "2026-05-01T09:30" read as a wall-clock time in tz -> ISO 8601 UTC. */
+  hub.zonedToIso = function (value, tz) {
+    var m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})/.exec(value || "");
+    if (!m) return null;
+    var guess = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5]);
+    var ts = guess - offsetMs(new Date(guess), tz);
+    ts = guess - offsetMs(new Date(ts), tz);
+    return new Date(ts).toISOString();
+  };
+
+  /* ISO time -> "YYYY-MM-DDTHH:MM" on the wall clock of tz (for datetime-local inputs). */
+  hub.isoToInput = function (iso, tz) {
+    if (!iso) return "";
+    var p = parts(new Date(iso), tz);
+    return p.year + "-" + p.month + "-" + p.day + "T" + (p.hour === "24" ? "00" : p.hour) + ":" + p.minute;
+  };
+
+  hub.clock = function (date, tz) {
+    var p = parts(date || new Date(), tz || hub.timezone);
+    return (p.hour === "24" ? "00" : p.hour) + ":" + p.minute;
+  };
+
+  hub.stamp = function (iso, tz) {
+    if (!iso) return "";
+    var p = parts(new Date(iso), tz || hub.timezone);
+    return p.month + "-" + p.day + " " + (p.hour === "24" ? "00" : p.hour) + ":" + p.minute + ":" + p.second;
+  };
+
+  hub.debounce = function (fn, ms) {
+    var timer = null;
+    return function () {
+      var args = arguments;
+      clearTimeout(timer);
+      timer = setTimeout(function () { fn.apply(null, args); }, ms);
+    };
+  };
+
+  hub.el = function (tag, attrs, text) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (key) { node.setAttribute(key, attrs[key]); });
+    if (text !== undefined && text !== null) node.textContent = text;
+    return node;
+  };
+
+  hub.say = function (el, text, kind) {
+    if (!el) return;
+    el.textContent = text || "";
+    el.className = "message" + (kind ? " " + kind : "");
+  };
+})();

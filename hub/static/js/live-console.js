@@ -1,0 +1,180 @@
+/* Micro-live console: Ctrl+Enter publishes; edit/delete with a correction note; presence. */
+(function () {
+  "use strict";
+  var root = document.getElementById("console");
+  if (!root) { return; }
+  var id = root.getAttribute("data-id");
+  var slug = root.getAttribute("data-slug");
+  var csrf = root.getAttribute("data-csrf");
+  var chief = root.getAttribute("data-chief") === "1";
+  var api = "/api/v1/live-sessions/" + id;
+  var msg = document.getElementById("composer-msg");
+
+  function call(method, url, body) {
+    return fetch(url, {
+      method: method,
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+      body: body === undefined ? undefined : JSON.stringify(body)
+    }).then(function (r) {
+      if (r.status === 204) { return null; }
+      return r.json().then(function (data) {
+        if (!r.ok) { throw new Error(data.detail || r.statusText); }
+        return data;
+      });
+    });
+  }
+
+  function say(text) { if (msg) { msg.textContent = text; } }
+
+  function tools(article, e) {
+    if (e.deleted) { return; }
+    var bar = document.createElement("div");
+    bar.className = "tools";
+    function button(label, action) {
+      var b = document.createElement("button");
+      b.type = "button"; b.textContent = label;
+      b.addEventListener("click", action);
+      bar.appendChild(b);
+    }
+    button("编辑", function () {
+      var text = window.prompt("修改内容", e.text);
+      if (text === null || text === e.text) { return; }
+      var note = window.prompt("更正说明（公开显示）", "");
+      if (note === null) { return; }
+      call("PATCH", api + "/entries/" + e.seq, { text: text, correction_note: note })
+        .then(window.govhubLive.upsert).catch(function (err) { say(err.message); });
+    });
+    button("删除", function () {
+      var note = window.prompt("删除原因（公开显示）", "");
+      if (!note) { return; }
+      call("DELETE", api + "/entries/" + e.seq, { correction_note: note })
+        .then(window.govhubLive.upsert).catch(function (err) { say(err.message); });
+    });
+    button(e.key_event ? "取消要点" : "标为要点", function () {
+      call("PATCH", api + "/entries/" + e.seq, { key_event: !e.key_event })
+        .then(window.govhubLive.upsert).catch(function (err) { say(err.message); });
+    });
+    button(e.pinned ? "取消置顶" : "置顶", function () {
+      call("PATCH", api + "/entries/" + e.seq, { pinned: !e.pinned })
+        .then(window.govhubLive.upsert).catch(function (err) { say(err.message); });
+    });
+    article.appendChild(bar);
+  }
+  window.govhubConsoleTools = tools;
+
+  var form = document.getElementById("composer");
+  var text = document.getElementById("text");
+  var photo = document.getElementById("photo");
+  var busy = false;
+
+  function upload() {
+    if (!photo || !photo.files.length) { return Promise.resolve([]); }
+    var data = new FormData();
+    data.append("file", photo.files[0]);
+    return fetch("/api/v1/media", {
+      method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": csrf }, body: data
+    }).then(function (r) {
+      return r.json().then(function (body) {
+        if (!r.ok) { throw new Error(body.detail || r.statusText); }
+        return [body.path];
+      });
+    });
+  }
+
+  function publish() {
+    if (busy || !text.value.trim()) { return; }
+    busy = true;
+    say("发布中…");
+    upload().then(function (images) {
+      return call("POST", api + "/entries", {
+        text: text.value,
+        key_event: document.getElementById("key_event").checked,
+        pinned: document.getElementById("pinned").checked,
+        images: images
+      });
+    }).then(function (entry) {
+      text.value = "";
+      if (photo) { photo.value = ""; }
+      document.getElementById("key_event").checked = false;
+      document.getElementById("pinned").checked = false;
+      if (entry.approved) { window.govhubLive.upsert(entry); say("已发布 #" + entry.seq); }
+      else { say("已提交总编审核 #" + entry.seq); loadPending(); }
+    }).catch(function (err) { say("发布失败：" + err.message); })
+      .then(function () { busy = false; text.focus(); });
+  }
+
+  if (form) {
+    form.addEventListener("submit", function (ev) { ev.preventDefault(); publish(); });
+    text.addEventListener("keydown", function (ev) {
+      if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) { ev.preventDefault(); publish(); }
+    });
+    text.focus();
+  }
+
+  document.querySelectorAll(".console-actions button[data-action]").forEach(function (b) {
+    b.addEventListener("click", function () {
+      var action = b.getAttribute("data-action");
+      if (action === "end" && !window.confirm("结束直播？结束后将生成回顾稿并提交审核。")) { return; }
+      call("POST", api + "/" + action).then(function () { window.location.reload(); })
+        .catch(function (err) { say(err.message); });
+    });
+  });
+
+  // presence: a heartbeat every 10 s through the broadcast channel; names seen in 25 s are shown
+  var seen = {};
+  var presence = document.getElementById("presence");
+  function showPresence() {
+    var now = Date.now();
+    var names = Object.keys(seen).filter(function (k) { return now - seen[k] < 25000; });
+    presence.textContent = names.join("、") || "—";
+  }
+  document.addEventListener("govhub-live-presence", function (ev) {
+    seen[ev.detail.name] = Date.now();
+    showPresence();
+  });
+  function beat() {
+    fetch("/live/" + slug + "/presence", {
+      method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": csrf }
+    }).catch(function () {});
+  }
+  beat();
+  setInterval(beat, 10000);
+  setInterval(showPresence, 5000);
+
+  // approval mode: the chief editor approves contributors' entries
+  var pendingBox = document.getElementById("pending");
+  var pendingList = document.getElementById("pending-list");
+  function loadPending() {
+    if (root.getAttribute("data-approval") !== "1") { return; }
+    call("GET", api + "/pending").then(function (rows) {
+      pendingList.textContent = "";
+      rows.forEach(function (e) {
+        var li = document.createElement("li");
+        li.textContent = "#" + e.seq + " " + e.author + "：" + e.text + " ";
+        if (chief) {
+          var b = document.createElement("button");
+          b.type = "button"; b.textContent = "通过";
+          b.addEventListener("click", function () {
+            call("POST", api + "/entries/" + e.seq + "/approve")
+              .then(function (entry) { window.govhubLive.upsert(entry); loadPending(); })
+              .catch(function (err) { say(err.message); });
+          });
+          li.appendChild(b);
+        }
+        pendingList.appendChild(li);
+      });
+      pendingBox.hidden = rows.length === 0;
+    }).catch(function () {});
+  }
+  document.addEventListener("govhub-live-pending", loadPending);
+  loadPending();
+  document.querySelectorAll("#entries .entry").forEach(function (a) {
+    var seq = a.getAttribute("data-seq");
+    var key = a.classList.contains("key");
+    var pin = a.classList.contains("pinned");
+    var t = a.querySelector(".text");
+    tools(a, { seq: seq, text: t ? t.textContent : "", key_event: key, pinned: pin,
+      deleted: a.classList.contains("deleted") });
+  });
+})();

@@ -1,0 +1,177 @@
+/* Micro-live reader: Server-Sent Events with Last-Event-ID replay, polling as the fallback.
+   The page works without this script (server-rendered); this only keeps it current. */
+(function () {
+  "use strict";
+  document.documentElement.classList.add("js");
+  var root = document.getElementById("live") || document.getElementById("console");
+  if (!root) { return; }
+  var isConsole = root.id === "console";
+  var list = document.getElementById("entries");
+  var pinned = document.getElementById("pinned");
+  var notice = document.getElementById("new-notice");
+  var statusLabel = document.getElementById("live-status") || document.getElementById("session-status");
+  var conn = document.getElementById("conn");
+  var held = [];
+  var lastEvent = root.getAttribute("data-last-event") || "0";
+  var source = null;
+  var STATUS = { scheduled: "即将开始", live: "直播中", ended: "已结束", archived: "已结束" };
+
+  function node(tag, cls, text) {
+    var n = document.createElement(tag);
+    if (cls) { n.className = cls; }
+    if (text !== undefined) { n.textContent = text; }
+    return n;
+  }
+
+  function render(e, prefix) {
+    var a = node("article", "entry" + (e.key_event ? " key" : "") + (e.pinned ? " pinned" : "") +
+      (e.deleted ? " deleted" : ""));
+    a.id = (prefix || "e") + e.seq;
+    a.setAttribute("data-seq", e.seq);
+    var h = node("header");
+    var t = node("time", "", e.time);
+    t.setAttribute("datetime", e.created_at);
+    h.appendChild(t);
+    if (e.key_event) { h.appendChild(node("span", "badge key-badge", "要点")); }
+    if (e.pinned) { h.appendChild(node("span", "badge pin-badge", "置顶")); }
+    a.appendChild(h);
+    if (e.deleted) {
+      a.appendChild(node("p", "mark deleted-mark", "已删除" + (e.correction_note ? "：" + e.correction_note : "")));
+    } else {
+      a.appendChild(node("div", "text", e.text));
+      (e.images || []).forEach(function (src) {
+        var img = node("img");
+        img.src = src; img.alt = ""; img.loading = "lazy";
+        a.appendChild(img);
+      });
+      if (e.edited_at) {
+        a.appendChild(node("p", "mark corrected-mark", "已更正 " + e.edited_time +
+          (e.correction_note ? "：" + e.correction_note : "")));
+      }
+    }
+    if (window.govhubConsoleTools) { window.govhubConsoleTools(a, e); }
+    return a;
+  }
+
+  function scrolledAway() {
+    return !isConsole && window.scrollY > list.offsetTop + 80;
+  }
+
+  function showNotice() {
+    if (!notice) { return; }
+    notice.textContent = held.length + " 条新消息";
+    notice.hidden = held.length === 0;
+  }
+
+  function insert(e) {
+    var empty = document.getElementById("empty");
+    if (empty) { empty.remove(); }
+    list.insertBefore(render(e), list.firstChild);
+  }
+
+  function flush() {
+    held.forEach(insert);
+    held = [];
+    showNotice();
+    list.scrollIntoView({ behavior: "smooth" });
+  }
+  if (notice) { notice.addEventListener("click", flush); }
+
+  function renderPinned(e) {
+    if (!pinned) { return; }
+    var old = document.getElementById("p" + e.seq);
+    if (old) { old.remove(); }
+    if (e.pinned && !e.deleted) { pinned.insertBefore(render(e, "p"), pinned.firstChild); }
+    pinned.hidden = pinned.children.length === 0;
+  }
+
+  function upsert(e) {
+    var existing = document.getElementById("e" + e.seq);
+    if (existing) {
+      existing.replaceWith(render(e));
+    } else {
+      var waiting = held.findIndex(function (h) { return h.seq === e.seq; });
+      if (waiting >= 0) { held[waiting] = e; }
+      else if (scrolledAway()) { held.unshift(e); showNotice(); }
+      else { insert(e); }
+    }
+    renderPinned(e);
+  }
+
+  function setConn(text, cls) {
+    if (conn) { conn.textContent = text; conn.className = cls; }
+  }
+
+  function setStatus(data) {
+    if (statusLabel) {
+      statusLabel.textContent = isConsole ? data.status : (STATUS[data.status] || data.status);
+      statusLabel.className = "status-" + data.status;
+    }
+    root.setAttribute("data-status", data.status);
+    if (data.status === "ended" || data.status === "archived") {
+      if (source) { source.close(); source = null; }
+      setConn("直播已结束", "conn-wait");
+    }
+  }
+
+  function onEntry(ev) {
+    lastEvent = ev.lastEventId || lastEvent;
+    upsert(JSON.parse(ev.data));
+  }
+
+  var keyOnly = document.getElementById("key-only");
+  if (keyOnly) {
+    keyOnly.addEventListener("change", function () {
+      list.classList.toggle("only-key", keyOnly.checked);
+    });
+  }
+
+  function poll(interval) {
+    var after = 0;
+    function tick() {
+      fetch("/api/v1/live-sessions/" + root.getAttribute("data-id") + "/entries?after=" + after)
+        .then(function (r) { return r.json(); })
+        .then(function (body) {
+          body.entries.concat(body.corrected).forEach(upsert);
+          body.entries.forEach(function (e) { after = Math.max(after, e.seq); });
+          setStatus(body);
+          if (body.poll_interval > 0 && body.status !== "ended" && body.status !== "archived") {
+            setTimeout(tick, body.poll_interval * 1000);
+          }
+        })
+        .catch(function () { setTimeout(tick, interval * 4000); });
+    }
+    document.querySelectorAll("#entries .entry").forEach(function (a) {
+      after = Math.max(after, parseInt(a.getAttribute("data-seq"), 10));
+    });
+    setTimeout(tick, interval * 1000);
+  }
+
+  function connect() {
+    if (!window.EventSource) { poll(5); return; }
+    var url = "/live/" + root.getAttribute("data-slug") + "/events?last_event_id=" +
+      encodeURIComponent(lastEvent) + (isConsole ? "&console=1" : "");
+    source = new EventSource(url);
+    source.onopen = function () { setConn("已连接", "conn-ok"); };
+    source.onerror = function () {
+      if (source && source.readyState === EventSource.CLOSED) { setConn("已断开", "conn-lost"); }
+      else { setConn("重连中…", "conn-wait"); }
+    };
+    ["entry", "update", "delete", "pin"].forEach(function (type) {
+      source.addEventListener(type, onEntry);
+    });
+    source.addEventListener("status", function (ev) {
+      lastEvent = ev.lastEventId || lastEvent;
+      setStatus(JSON.parse(ev.data));
+    });
+    ["presence", "pending"].forEach(function (type) {
+      source.addEventListener(type, function (ev) {
+        document.dispatchEvent(new CustomEvent("govhub-live-" + type, { detail: JSON.parse(ev.data) }));
+      });
+    });
+  }
+
+  window.govhubLive = { upsert: upsert, render: render };
+  var status = root.getAttribute("data-status");
+  if (status !== "ended" && status !== "archived") { connect(); }
+})();

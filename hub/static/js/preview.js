@@ -1,0 +1,81 @@
+/* Channel previews from GET /api/v1/posts/{id}/preview: Weibo card with Weibo's own count
+   (POST /api/v1/tools/weibo-count, the connector's rule), WeChat article, hall page, problems.
+   Everything the post says is put in as text or into a sandboxed iframe (no scripts run). */
+(function () {
+  "use strict";
+  var hub = window.hub;
+  var PLATFORMS = { weibo: "微博", wechat: "微信公众号", hall: "发布厅", webhook: "合作网站" };
+
+  function frameDoc(html, publicBase) {
+    var local = (html || "").split(publicBase + "/media/").join("/media/");
+    return '<!doctype html><html><head><meta charset="utf-8"><style>' +
+      'body{font:15px/1.75 "PingFang SC","Microsoft YaHei","WenQuanYi Micro Hei","Noto Sans CJK SC",sans-serif;' +
+      'color:#222;margin:12px;word-break:break-word}img{max-width:100%;height:auto}h1{font-size:20px}h2{font-size:17px}' +
+      'a{color:#576b95}</style></head><body>' + local + "</body></html>";
+  }
+
+  var countSeq = 0;
+  hub.countWeibo = async function (text, counter) {
+    var seq = ++countSeq;
+    try {
+      var result = await hub.api("POST", "/api/v1/tools/weibo-count", { text: text });
+      if (seq !== countSeq) return;
+      counter.textContent = result.count + " / " + result.limit + " " + hub.t("字");
+      counter.classList.toggle("over", result.count > result.limit);
+      counter.setAttribute("data-count", String(result.count));
+      if (result.count > result.limit) counter.textContent += " · " + hub.t("超出") + " " + (result.count - result.limit);
+    } catch (e) {
+      counter.textContent = "";
+    }
+  };
+
+  hub.showPreviews = function (list, publicBase) {
+    var byPlatform = {};
+    list.forEach(function (p) { byPlatform[p.platform] = p; });
+    var weiboText = document.getElementById("weibo-text");
+    var counter = document.getElementById("weibo-counter");
+    if (weiboText) {
+      if (byPlatform.weibo) {
+        weiboText.textContent = byPlatform.weibo.text;
+        weiboText.classList.remove("muted");
+        hub.countWeibo(byPlatform.weibo.text, counter);
+      } else {
+        weiboText.textContent = hub.t("未选择微博账号");
+        weiboText.classList.add("muted");
+        counter.textContent = "";
+      }
+    }
+    var wechatFrame = document.getElementById("wechat-frame");
+    if (wechatFrame) {
+      var w = byPlatform.wechat;
+      document.getElementById("wechat-title").textContent = w ? w.title : hub.t("未选择微信公众号");
+      var digest = document.getElementById("wechat-digest");
+      if (digest) digest.textContent = w ? w.digest : "";
+      wechatFrame.srcdoc = frameDoc(w ? w.html : "", publicBase);
+    }
+    var hallFrame = document.getElementById("hall-frame");
+    if (hallFrame && byPlatform.hall) hallFrame.srcdoc = frameDoc(byPlatform.hall.html, publicBase);
+    var problems = document.getElementById("problems");
+    if (problems) {
+      problems.textContent = "";
+      var count = 0;
+      list.forEach(function (p) {
+        p.problems.forEach(function (problem) {
+          count += 1;
+          var li = hub.el("li", { class: problem.blocking ? "blocking" : "advice" });
+          li.appendChild(hub.el("strong", {}, hub.t(PLATFORMS[p.platform] || p.platform) + " · " +
+            (problem.blocking ? hub.t("阻断提交") : hub.t("提示")) + "："));
+          li.appendChild(document.createTextNode(problem.message));
+          problems.appendChild(li);
+        });
+      });
+      if (!count) problems.appendChild(hub.el("li", { class: "ok" }, hub.t("没有问题")));
+    }
+  };
+
+  hub.loadPreviews = async function (postId, publicBase) {
+    var list = await hub.api("GET", "/api/v1/posts/" + postId + "/preview");
+    hub.showPreviews(list, publicBase);
+    return list;
+  };
+})();

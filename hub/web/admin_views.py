@@ -1,0 +1,114 @@
+"""Pages for accounts (账号) and the audit log (操作日志)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from hub.accounts import service as accounts
+from hub.accounts.models import Account, Platform
+from hub.accounts.service import CREDENTIAL_FIELDS
+from hub.auditlog import service as auditlog
+from hub.config import get_settings
+from hub.orgs.models import Org
+from hub.sqltypes import utcnow
+from hub.users.rules import Action, scope_path
+from hub.web.dashboard import EXPIRY_WARNING
+from hub.web.deps import SessionDep
+from hub.web.i18n import _
+from hub.web.pages import page_of, refuse, render, to_login
+
+router = APIRouter(include_in_schema=False)
+
+AUDIT_PAGE_SIZE = 50
+
+
+@router.get("/accounts", response_class=HTMLResponse)
+def accounts_page(
+    request: Request, session: SessionDep, platform: str = "", org: str = ""
+) -> Response:
+    page = page_of(request, session)
+    if page is None:
+        return to_login(request)
+    if not page.may(Action.account_read):
+        return refuse(request, page, 403)
+    chosen = Platform(platform) if platform in {p.value for p in Platform} else None
+    rows = accounts.list_accounts(
+        session=session,
+        scope_path=scope_path(page.actor, Action.account_read),
+        platform=chosen,
+    )
+    if org:
+        rows = [(a, o) for a, o in rows if o.code == org or f"/{org}/" in o.path]
+    grouped: dict[str, tuple[Org, list[Account]]] = {}
+    for account, account_org in rows:
+        grouped.setdefault(account_org.code, (account_org, []))[1].append(account)
+    now = utcnow()
+    return render(
+        request,
+        "pages/accounts.html",
+        page,
+        groups=list(grouped.values()),
+        now=now,
+        soon=now + EXPIRY_WARNING,
+        platform=platform,
+        org_filter=org,
+        platforms=[p.value for p in Platform],
+        fields={p.value: (req, opt) for p, (req, opt) in CREDENTIAL_FIELDS.items()},
+        can_manage={o.code: page.may(Action.account_manage, o) for o, _list in grouped.values()},
+        can_bind={o.code: page.may(Action.account_bind, o) for o, _list in grouped.values()},
+    )
+
+
+def _day(value: str) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+@router.get("/audit-log", response_class=HTMLResponse)
+def audit_log_page(
+    request: Request,
+    session: SessionDep,
+    action: str = "",
+    actor: str = "",
+    since: str = "",
+    until: str = "",
+    page_no: int = 1,
+) -> Response:
+    page = page_of(request, session)
+    if page is None:
+        return to_login(request)
+    if not page.may(Action.audit_log_read):
+        return refuse(request, page, 403, _("操作日志仅对管理员和督查人员开放。"))
+    tz = get_settings().tz
+    since_day, until_day = _day(since), _day(until)
+    page_no = max(page_no, 1)
+    rows, total = auditlog.search(
+        session=session,
+        action=action.strip() or None,
+        actor=actor.strip() or None,
+        since=datetime.combine(since_day, time(), tz) if since_day else None,
+        until=datetime.combine(until_day + timedelta(days=1), time(), tz) if until_day else None,
+        limit=AUDIT_PAGE_SIZE,
+        offset=(page_no - 1) * AUDIT_PAGE_SIZE,
+    )
+    pages = max((total + AUDIT_PAGE_SIZE - 1) // AUDIT_PAGE_SIZE, 1)
+    filters = {"action": action, "actor": actor, "since": since, "until": until}
+    query = urlencode({k: v for k, v in filters.items() if v})
+    return render(
+        request,
+        "pages/audit_log.html",
+        page,
+        rows=rows,
+        total=total,
+        page_no=page_no,
+        pages=pages,
+        filters=filters,
+        query=query,
+        bad_dates=(since and since_day is None) or (until and until_day is None),
+    )

@@ -1,0 +1,159 @@
+"""Interface language: zh-CN by default, English from a gettext catalog (hub/i18n/<locale>/).
+
+Templates use Jinja2's i18n extension (``{{ _("工作台") }}``, message ids are the Chinese text).
+The catalogs are ordinary gettext ``.po`` files, compiled with Babel when first used, so there is
+no build step: ``make i18n`` re-extracts the messages (pybabel) and merges them into the catalogs.
+The chosen language sticks in the ``govhub_lang`` cookie; a user's stored ``locale`` is the
+fallback.
+"""
+
+from __future__ import annotations
+
+import gettext
+from contextvars import ContextVar
+from functools import lru_cache
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from starlette.requests import Request
+
+CATALOG_DIR = Path(__file__).resolve().parents[1] / "i18n"
+DOMAIN = "messages"
+DEFAULT_LOCALE = "zh_CN"
+LOCALES = {"zh_CN": "中文", "en": "English"}
+COOKIE = "govhub_lang"
+
+_current: ContextVar[str] = ContextVar("govhub_locale", default=DEFAULT_LOCALE)
+
+
+def normalise(value: str | None) -> str | None:
+    """``zh-CN``/``zh_cn``/``en-GB`` → a supported locale, or None."""
+    if not value:
+        return None
+    value = value.replace("-", "_")
+    for locale in LOCALES:
+        if value.lower() == locale.lower() or value.lower().split("_")[0] == locale.lower():
+            return locale
+    if value.lower().startswith("zh"):
+        return "zh_CN"
+    return None
+
+
+@lru_cache
+def translations(locale: str) -> gettext.NullTranslations:
+    """The compiled catalog of ``locale`` (the Chinese message ids need none)."""
+    po = CATALOG_DIR / locale / "LC_MESSAGES" / f"{DOMAIN}.po"
+    if not po.is_file():
+        return gettext.NullTranslations()
+    with po.open("rb") as handle:
+        catalog = read_po(handle, locale=locale, domain=DOMAIN)
+    compiled = BytesIO()
+    write_mo(compiled, catalog)
+    compiled.seek(0)
+    return gettext.GNUTranslations(compiled)
+
+
+def locale_of(request: Request, user_locale: str | None = None) -> str:
+    return normalise(request.cookies.get(COOKIE)) or normalise(user_locale) or DEFAULT_LOCALE
+
+
+def use_locale(locale: str) -> None:
+    _current.set(locale)
+
+
+def current_locale() -> str:
+    return _current.get()
+
+
+def _(message: str) -> str:
+    return translations(_current.get()).gettext(message)
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    return translations(_current.get()).ngettext(singular, plural, n)
+
+
+def N_(message: str) -> str:
+    """Mark a message for extraction without translating it now."""
+    return message
+
+
+# Messages the page scripts show (hub/static/js); sent to the page as JSON in its language.
+JS_MESSAGES = [
+    N_("已保存"),
+    N_("保存中…"),
+    N_("保存失败"),
+    N_("有未保存的修改"),
+    N_("字"),
+    N_("超出"),
+    N_("上传中…"),
+    N_("上传失败"),
+    N_("移除"),
+    N_("已提交审核"),
+    N_("操作失败"),
+    N_("确定要取消这条投递吗？"),
+    N_("已改期，改期后需重新审核"),
+    N_("连接正常"),
+    N_("连接失败"),
+    N_("测试连接功能暂不可用"),
+    N_("已更新凭据"),
+    N_("请填写驳回理由"),
+    N_("已批准"),
+    N_("已驳回"),
+    N_("已会签"),
+    N_("没有问题"),
+    N_("阻断提交"),
+    N_("提示"),
+    N_("未选择微博账号"),
+    N_("未选择微信公众号"),
+    N_("已选 %(n)s 个账号"),
+    N_("分组名称"),
+    N_("没有匹配的机构"),
+    N_("查看"),
+    N_("待发送"),
+    N_("发送中"),
+    N_("等待平台结果"),
+    N_("已发布"),
+    N_("结果未确认"),
+    N_("失败"),
+    N_("已暂停"),
+    N_("已取消"),
+    N_("已撤回"),
+    N_("重试"),
+    N_("取消"),
+    N_("标记为已发布"),
+    N_("平台链接"),
+    N_("实时连接已断开，正在重连…"),
+    N_("实时更新中"),
+    N_("全部完成"),
+    N_("请先填写标题和正文"),
+    N_("微博"),
+    N_("微信公众号"),
+    N_("发布厅"),
+    N_("合作网站"),
+    N_("全选"),
+    N_("请先选择账号并填写分组名称"),
+    N_("没有可选账号"),
+    N_("请输入该稿件在平台上的地址"),
+    N_("确定"),
+]
+
+
+def js_messages() -> dict[str, str]:
+    return {m: _(m) for m in JS_MESSAGES}
+
+
+def template_context(request: Request) -> dict[str, Any]:
+    """Context processor: picks the request's language for the template about to render."""
+    user = request.scope.get("govhub_user_locale")
+    locale = locale_of(request, user if isinstance(user, str) else None)
+    use_locale(locale)
+    return {
+        "locale": locale,
+        "html_lang": "zh-CN" if locale == "zh_CN" else locale,
+        "locales": LOCALES,
+        "js_messages": js_messages(),
+    }

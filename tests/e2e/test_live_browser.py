@@ -1,0 +1,97 @@
+"""The console in a real Chromium: Ctrl+Enter publishes; a public page in another browser
+context shows it without a reload; an edit shows the correction mark there."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from hub.users.models import Role
+from tests.e2e.live_support import Server
+from tests.factories import load_guizhou, make_user, token_for
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = "/usr/bin/chromium"
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+
+@pytest.fixture
+def server(hub_env: dict[str, str], tmp_path: Path) -> Iterator[Server]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
+    url = hub_env["GOVHUB_DATABASE_URL"]
+    load_guizhou(url)
+    make_user(url, "kaili-editor", Role.editor, "522601")
+    env = {k: v for k, v in os.environ.items() if k != "GOVHUB_REDIS_URL"}
+    server = Server({**env, **hub_env}, tmp_path, tmp_path / "serve.log")
+    try:
+        yield server.wait_ready()
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    with playwright_api.sync_playwright() as p:
+        chromium = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-background-networking"],
+        )
+        yield chromium
+        chromium.close()
+
+
+def test_console_posts_with_ctrl_enter_and_the_public_page_follows(
+    server: Server, browser: Any, hub_env: dict[str, str]
+) -> None:
+    headers = token_for("kaili-editor", hub_env["GOVHUB_DATABASE_URL"])
+    live = httpx.post(
+        f"{server.base}/api/v1/live-sessions", json={"title": "凯里市政府常务会议"}, headers=headers
+    ).json()
+    httpx.post(f"{server.base}/api/v1/live-sessions/{live['id']}/start", headers=headers)
+
+    console = browser.new_context().new_page()
+    console.goto(f"{server.base}/login?next=/live/{live['slug']}/console")
+    console.fill("#username", "kaili-editor")
+    console.fill("#password", "kaili-editor-password")
+    console.click("button[type=submit]")
+    console.wait_for_selector("#composer")
+    playwright_api.expect(console.locator("#conn")).to_have_text("已连接")
+
+    reader = browser.new_context().new_page()
+    reader.goto(f"{server.base}/live/{live['slug']}")
+    playwright_api.expect(reader.locator("#live-status")).to_have_text("直播中")
+    reader.wait_for_function("document.documentElement.classList.contains('js')")
+
+    console.fill("#text", "会议审议通过《凯里市营商环境优化方案》。")
+    console.check("#key_event")
+    console.press("#text", "Control+Enter")
+    entry = reader.locator("#e1")
+    playwright_api.expect(entry.locator(".text")).to_have_text(
+        "会议审议通过《凯里市营商环境优化方案》。"
+    )
+    playwright_api.expect(entry.locator(".key-badge")).to_have_text("要点")
+    playwright_api.expect(console.locator("#e1 .text")).to_be_visible()
+
+    answers = iter(["会议审议通过《凯里市营商环境优化方案（2026年版）》。", "补充方案年份"])
+    console.on("dialog", lambda dialog: dialog.accept(next(answers)))
+    console.locator("#e1 .tools button", has_text="编辑").click()
+    playwright_api.expect(entry.locator(".corrected-mark")).to_contain_text("已更正")
+    playwright_api.expect(entry.locator(".corrected-mark")).to_contain_text("补充方案年份")
+    playwright_api.expect(entry.locator(".text")).to_contain_text("2026年版")
+
+    reader.check("#key-only")  # 只看要点 hides the rest without a reload
+    httpx.post(
+        f"{server.base}/api/v1/live-sessions/{live['id']}/entries",
+        json={"text": "普通条目"},
+        headers=headers,
+    )
+    playwright_api.expect(reader.locator("#e2")).to_be_hidden()
+    playwright_api.expect(reader.locator("#e1")).to_be_visible()
