@@ -313,6 +313,12 @@ def publish(
     result = _record_outcome(session, job, outcome, utcnow(), action="publish")
     if result == D.pending.value:  # asynchronous platforms usually finish within a second
         enqueue([delivery_id], task="delivery.poll", countdown=FIRST_POLL.total_seconds())
+    elif job.account.platform.value == "hall" and isinstance(outcome, Published):
+        # a new release-hall entry: partner sites hear of it now (their sweep is the backstop)
+        from hub.hall.partners import enqueue_partner_notifications
+
+        if outcome.remote_id.isdigit():
+            enqueue_partner_notifications([int(outcome.remote_id)])
     return result
 
 
