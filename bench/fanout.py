@@ -236,14 +236,16 @@ def run(name: str, database_url: str, broker_url: str, redis_url: str | None) ->
 
 def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-fanout-"))
-    run(
-        "embedded",
-        f"sqlite:///{work / 'hub.sqlite3'}",
-        f"sqla+sqlite:///{work / 'broker.sqlite3'}",
-        None,
-    )
+    only = os.environ.get("GOVHUB_BENCH_ONLY", "")
+    if only in ("", "embedded"):
+        run(
+            "embedded",
+            f"sqlite:///{work / 'hub.sqlite3'}",
+            f"sqla+sqlite:///{work / 'broker.sqlite3'}",
+            None,
+        )
     redis_url = os.environ.get("GOVHUB_BENCH_REDIS")
-    if redis_url:
+    if redis_url and only in ("", "redis"):
         pg = os.environ.get("GOVHUB_BENCH_PG")
         database = scratch_postgres(pg) if pg else f"sqlite:///{work / 'hub-redis.sqlite3'}"
         import redis

@@ -2,20 +2,29 @@
 
     .venv/bin/python bench/live.py                 # N = 10 (baseline), 1,000 and 5,000
     GOVHUB_BENCH_LIVE_N=10,1000 .venv/bin/python bench/live.py
+    GOVHUB_BENCH_LIVE_PROCS=2 .venv/bin/python bench/live.py   # readers split over 2 processes
 
-For each N: a fresh `python -m hub serve` (embedded broadcaster, SQLite) on loopback; N readers
-open `/live/{slug}/events` (asyncio raw sockets, HTTP/1.0); 100 entries are posted through the
-API, 10 per second; every reader must receive all 100. Printed: readers held, submit-to-receive
-latency p50/p99 over every (reader, entry) pair, and server memory per reader (VmRSS after the
-readers connected minus before, divided by N). The N = 10 run is the baseline measured in the
-same run. Targets: 5,000 readers in one process, p99 <= 500 ms, <= 40 KB per reader. Bounded: each
-phase has a deadline and the script exits non-zero when one is missed.
+For each N: a fresh `python -m hub serve` (embedded broadcaster, SQLite, no access log,
+GOVHUB_LIVE_TRACE=1) on loopback; N readers open `/live/{slug}/events` (HTTP/1.0 over raw asyncio
+protocols, uvloop when installed, in GOVHUB_BENCH_LIVE_PROCS generator processes); 100 entries are
+posted through the API at GOVHUB_BENCH_LIVE_RATE per second (2); every reader must receive all
+100. Printed: readers held, submit-to-receive latency p50/p99 over every (reader, entry) pair,
+server memory per reader (VmRSS after the readers connected minus before, divided by N), and a
+breakdown per entry: the POST's round trip, the server's own trace (publish -> every reader's queue
+filled -> the last reader's send returned), first and last receipt by the generator, and the CPU
+seconds the server and the generator used while the entries were posted. The N = 10 run is the
+baseline measured in the same run. Targets: 5,000 readers in one process, p99 <= 500 ms, <= 40 KB
+per reader. Bounded: each phase has a deadline and the script exits non-zero when one is missed.
+
+Receive times are taken as soon as bytes arrive (``data_received``); ``time.perf_counter`` is
+CLOCK_MONOTONIC on Linux, so times from the generator processes compare with the poster's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import pickle
 import re
 import resource
 import signal
@@ -29,13 +38,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import httpx  # noqa: E402
-
-from connectors.sandbox.server import free_port  # noqa: E402
-
 ENTRIES = 100
 RATE = float(os.environ.get("GOVHUB_BENCH_LIVE_RATE", "2"))  # entries per second
+PROCS = int(os.environ.get("GOVHUB_BENCH_LIVE_PROCS", "1"))  # load generator processes
 ID_RE = re.compile(rb"id: (\d+)\n")
+TRACE_RE = re.compile(
+    r"live trace: session \d+ event (\d+) dispatch ([\d.]+) ms queued ([\d.]+) ms sent ([\d.]+) ms"
+)
 
 
 def rss_kb(pid: int) -> int:
@@ -43,6 +52,110 @@ def rss_kb(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise RuntimeError("no VmRSS")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def raise_fd_limit() -> int:
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
+# -- the load generator (a separate process: `live.py --readers PORT PATH COUNT OUT`) -------------
+
+
+class SSEProtocol(asyncio.Protocol):
+    """One reader: no task, no stream buffer; ids are stamped when their bytes arrive."""
+
+    def __init__(
+        self, request: bytes, connected: asyncio.Future[None], done: asyncio.Event
+    ) -> None:
+        self.request = request
+        self.connected = connected
+        self.done = done
+        self.seen: dict[int, float] = {}
+        self.head = b""
+        self.tail = b""
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
+        transport.write(self.request)  # type: ignore[attr-defined]
+
+    def data_received(self, data: bytes) -> None:
+        now = time.perf_counter()
+        if not self.connected.done():
+            self.head += data
+            end = self.head.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            status = self.head.split(b"\r\n", 1)[0]
+            if b" 200 " not in status:
+                self.connected.set_exception(RuntimeError(status.decode(errors="replace")))
+                return
+            self.connected.set_result(None)
+            data, self.head = self.head[end + 4 :], b""
+        chunk = self.tail + data
+        for match in ID_RE.finditer(chunk):
+            self.seen.setdefault(int(match.group(1)), now)
+        self.tail = chunk[-32:]
+        if len(self.seen) >= ENTRIES and self.transport is not None:
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.connected.done():
+            self.connected.set_exception(exc or RuntimeError("closed before the response"))
+        self.done.set()
+
+
+async def generate(port: int, path: str, count: int, out: Path, batch: int = 250) -> None:
+    loop = asyncio.get_running_loop()
+    request = f"GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".encode()
+    readers: list[SSEProtocol] = []
+    dones: list[asyncio.Event] = []
+    for start in range(0, count, batch):
+        waiting = []
+        for _ in range(start, min(count, start + batch)):
+            connected: asyncio.Future[None] = loop.create_future()
+            done = asyncio.Event()
+            _transport, protocol = await loop.create_connection(
+                lambda c=connected, d=done: SSEProtocol(request, c, d), "127.0.0.1", port
+            )
+            readers.append(protocol)
+            dones.append(done)
+            waiting.append(connected)
+        await asyncio.wait_for(asyncio.gather(*waiting), timeout=60)
+    print("ready", flush=True)
+    cpu = own_cpu_seconds()
+    await asyncio.wait_for(asyncio.gather(*(d.wait() for d in dones)), timeout=ENTRIES / RATE + 120)
+    cpu = own_cpu_seconds() - cpu
+    out.write_bytes(pickle.dumps({"seen": [r.seen for r in readers], "cpu": cpu}))
+    print("done", flush=True)
+
+
+def generator_main(argv: list[str]) -> int:
+    port, path, count, out = int(argv[0]), argv[1], int(argv[2]), Path(argv[3])
+    raise_fd_limit()
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    asyncio.run(generate(port, path, count, out))
+    return 0
+
+
+# -- the run -------------------------------------------------------------------------------------
 
 
 def prepare(workdir: Path) -> tuple[dict[str, str], dict[str, str]]:
@@ -66,63 +179,31 @@ def prepare(workdir: Path) -> tuple[dict[str, str], dict[str, str]]:
     return env, token_for("bench-editor", url)
 
 
-class Readers:
-    def __init__(self, port: int, path: str) -> None:
-        self.port = port
-        self.path = path
-        self.received: list[dict[int, float]] = []
-        self.connected = 0
-        self.tasks: list[asyncio.Task[None]] = []
-
-    async def one(self, index: int, ready: asyncio.Event) -> None:
-        seen: dict[int, float] = {}
-        self.received.append(seen)
-        reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
-        writer.write(f"GET {self.path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".encode())
-        await writer.drain()
-        head = await reader.readuntil(b"\r\n\r\n")
-        if b" 200 " not in head.split(b"\r\n", 1)[0]:
-            raise RuntimeError(head[:200].decode(errors="replace"))
-        self.connected += 1
-        ready.set()
-        tail = b""
-        try:
-            while len(seen) < ENTRIES:
-                chunk = await reader.read(65536)
-                if not chunk:
-                    break
-                now = time.perf_counter()
-                data = tail + chunk
-                for match in ID_RE.finditer(data):
-                    seen.setdefault(int(match.group(1)), now)
-                tail = data[-32:]
-        finally:
-            writer.close()
-
-    async def open(self, count: int, batch: int = 250) -> None:
-        for start in range(0, count, batch):
-            events = []
-            for index in range(start, min(count, start + batch)):
-                ready = asyncio.Event()
-                events.append(ready.wait())
-                self.tasks.append(asyncio.create_task(self.one(index, ready)))
-            await asyncio.wait_for(asyncio.gather(*events), timeout=60)
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, int(len(ordered) * p) - 1)]
 
 
 async def run(
     n: int, env: dict[str, str], headers: dict[str, str], workdir: Path
 ) -> dict[str, float]:
+    import httpx
+
+    from connectors.sandbox.server import free_port
+
     port = free_port()
-    log = (workdir / f"serve-{n}.log").open("wb")
+    log_path = workdir / f"serve-{n}.log"
+    log = log_path.open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "hub", "serve", "--port", str(port)],
+        [sys.executable, "-m", "hub", "serve", "--port", str(port), "--no-access-log"],
         cwd=workdir,
-        env=env,
+        env={**env, "GOVHUB_LIVE_TRACE": "1"},
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
+    generators: list[asyncio.subprocess.Process] = []
     try:
         async with httpx.AsyncClient(base_url=base, timeout=30) as client:
             deadline = time.monotonic() + 60
@@ -145,71 +226,152 @@ async def run(
             await client.post(f"{api}/entries", json={"text": "warm-up"}, headers=headers)
             await client.get(f"/live/{live['slug']}")
             before = rss_kb(proc.pid)
-            readers = Readers(port, f"/live/{live['slug']}/events")
             opened = time.perf_counter()
-            await readers.open(n)
+            procs = max(1, min(PROCS, n))
+            outs = [workdir / f"readers-{n}-{i}.pickle" for i in range(procs)]
+            for i, out in enumerate(outs):
+                share = n // procs + (1 if i < n % procs else 0)
+                generators.append(
+                    await asyncio.create_subprocess_exec(
+                        sys.executable,
+                        __file__,
+                        "--readers",
+                        str(port),
+                        f"/live/{live['slug']}/events",
+                        str(share),
+                        str(out),
+                        stdout=asyncio.subprocess.PIPE,
+                    )
+                )
+            for gen in generators:
+                assert gen.stdout is not None
+                line = await asyncio.wait_for(gen.stdout.readline(), timeout=30 + n / 50)
+                if line.strip() != b"ready":
+                    raise RuntimeError(f"a reader process failed to connect: {line!r}")
             open_seconds = time.perf_counter() - opened
             await asyncio.sleep(1.0)  # let the server settle before reading its memory
             after = rss_kb(proc.pid)
             submitted: dict[int, float] = {}
+            round_trips: list[float] = []
+            server_cpu = cpu_seconds(proc.pid)
             posting = time.perf_counter()
             for i in range(ENTRIES):
                 sent_at = time.perf_counter()
                 response = await client.post(
                     f"{api}/entries", json={"text": f"第{i + 1}条"}, headers=headers
                 )
+                round_trips.append((time.perf_counter() - sent_at) * 1000)
                 seq = response.json()["seq"]
                 submitted[seq + 1] = sent_at  # event id = seq + 1 (the start event came first)
                 await asyncio.sleep(max(0.0, posting + (i + 1) / RATE - time.perf_counter()))
-            await asyncio.wait_for(asyncio.gather(*readers.tasks), timeout=120)
-            latencies = [
-                (seen[event_id] - sent) * 1000
-                for seen in readers.received
-                for event_id, sent in submitted.items()
-                if event_id in seen
-            ]
-            complete = sum(1 for seen in readers.received if all(e in seen for e in submitted))
-            latencies.sort()
-            return {
-                "n": n,
-                "held": readers.connected,
-                "complete": complete,
-                "open_s": open_seconds,
-                "p50": statistics.median(latencies),
-                "p99": latencies[int(len(latencies) * 0.99) - 1],
-                "kb_per_reader": (after - before) / n,
-                "rss_mb": after / 1024,
-            }
+            for gen in generators:
+                assert gen.stdout is not None
+                line = await asyncio.wait_for(gen.stdout.readline(), timeout=120)
+                if line.strip() != b"done":
+                    raise RuntimeError(f"a reader process failed: {line!r}")
+            server_cpu = cpu_seconds(proc.pid) - server_cpu
+            received: list[dict[int, float]] = []
+            generator_cpu = 0.0
+            for out in outs:
+                result = pickle.loads(out.read_bytes())
+                received += result["seen"]
+                generator_cpu += result["cpu"]
     finally:
+        for gen in generators:
+            if gen.returncode is None:
+                gen.kill()
+            await gen.wait()
         os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(20)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
         log.close()
+    latencies = [
+        (seen[event_id] - sent) * 1000
+        for seen in received
+        for event_id, sent in submitted.items()
+        if event_id in seen
+    ]
+    complete = sum(1 for seen in received if all(e in seen for e in submitted))
+    firsts, lasts = [], []
+    for event_id, sent in submitted.items():
+        times = [seen[event_id] for seen in received if event_id in seen]
+        firsts.append((min(times) - sent) * 1000)
+        lasts.append((max(times) - sent) * 1000)
+    traces = [
+        (float(m.group(2)), float(m.group(3)), float(m.group(4)))
+        for m in TRACE_RE.finditer(log_path.read_text(errors="replace"))
+        if int(m.group(1)) in submitted
+    ]
+    return {
+        "n": n,
+        "held": len(received),
+        "complete": complete,
+        "open_s": open_seconds,
+        "p50": statistics.median(latencies),
+        "p99": pct(latencies, 0.99),
+        "kb_per_reader": (after - before) / n,
+        "rss_mb": after / 1024,
+        "post_p50": statistics.median(round_trips),
+        "post_max": max(round_trips),
+        "queued_p50": statistics.median(t[1] for t in traces) if traces else float("nan"),
+        "sent_p50": statistics.median(t[2] for t in traces) if traces else float("nan"),
+        "sent_max": max(t[2] for t in traces) if traces else float("nan"),
+        "traced": len(traces),
+        "first_p50": statistics.median(firsts),
+        "last_p50": statistics.median(lasts),
+        "last_max": max(lasts),
+        "server_cpu": server_cpu,
+        "generator_cpu": generator_cpu,
+        "posting_s": ENTRIES / RATE,
+    }
 
 
 def main() -> int:
-    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    hard = raise_fd_limit()
     sizes = [int(x) for x in os.environ.get("GOVHUB_BENCH_LIVE_N", "10,1000,5000").split(",")]
     with tempfile.TemporaryDirectory(prefix="govhub-live-bench-") as tmp:
         workdir = Path(tmp)
         env, headers = prepare(workdir)
-        print(f"fd limit {hard}; {ENTRIES} entries at {RATE:.0f}/s per run; one server process")
         print(
-            f"{'readers':>8} {'held':>6} {'all 100':>8} {'connect s':>9} {'p50 ms':>8} {'p99 ms':>8} {'KB/reader':>10} {'RSS MB':>7}"
+            f"fd limit {hard}; {ENTRIES} entries at {RATE:g}/s per run; one server process; "
+            f"{PROCS} generator process(es); {os.cpu_count()} CPUs"
+        )
+        print(
+            f"{'readers':>8} {'held':>6} {'all 100':>8} {'connect s':>9} {'p50 ms':>8} "
+            f"{'p99 ms':>8} {'KB/reader':>10} {'RSS MB':>7}"
         )
         ok = True
+        rows = []
         for n in sizes:
             r = asyncio.run(run(n, env, headers, workdir))
+            rows.append(r)
             print(
-                f"{n:>8} {r['held']:>6.0f} {r['complete']:>8.0f} {r['open_s']:>9.1f} {r['p50']:>8.1f} "
-                f"{r['p99']:>8.1f} {r['kb_per_reader']:>10.1f} {r['rss_mb']:>7.1f}"
+                f"{n:>8} {r['held']:>6.0f} {r['complete']:>8.0f} {r['open_s']:>9.1f} "
+                f"{r['p50']:>8.1f} {r['p99']:>8.1f} {r['kb_per_reader']:>10.1f} {r['rss_mb']:>7.1f}",
+                flush=True,
             )
             ok = ok and r["complete"] == n
+        print("\nper entry, ms after submit (median / max over the 100 entries):")
+        print(
+            f"{'readers':>8} {'POST rtt':>13} {'srv queued':>10} {'srv last send':>15} "
+            f"{'first recv':>10} {'last recv':>15} {'srv CPU':>8} {'gen CPU':>8}"
+        )
+        for r in rows:
+            print(
+                f"{r['n']:>8} {r['post_p50']:>6.1f}/{r['post_max']:<6.1f} {r['queued_p50']:>10.1f} "
+                f"{r['sent_p50']:>7.1f}/{r['sent_max']:<7.1f} {r['first_p50']:>10.1f} "
+                f"{r['last_p50']:>7.1f}/{r['last_max']:<7.1f} "
+                f"{r['server_cpu'] / r['posting_s']:>7.0%} {r['generator_cpu'] / r['posting_s']:>7.0%}"
+            )
+        print(
+            "(srv: the server's GOVHUB_LIVE_TRACE, after publish; CPU: share of one core while posting)"
+        )
         return 0 if ok else 1
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--readers"]:
+        sys.exit(generator_main(sys.argv[2:]))
     sys.exit(main())

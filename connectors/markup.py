@@ -8,6 +8,7 @@ allow-list, so ``<script>``, ``on*`` handlers and ``javascript:`` links never su
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from pathlib import Path
 
 import jinja2
@@ -31,9 +32,15 @@ _BLOCK_ENDS = {"paragraph_close", "heading_close", "list_item_close", "blockquot
 def template_environment(templates_dir: str | Path | None = None) -> jinja2.Environment:
     """Templates from ``templates_dir`` first (an admin's overrides), then the repository's.
 
-    ``*.html.j2`` templates are autoescaped; ``*.txt.j2`` are not.
+    ``*.html.j2`` templates are autoescaped; ``*.txt.j2`` are not. One environment per folder
+    per process, so templates are compiled once (Jinja2 environments are safe to share).
     """
-    search = [str(templates_dir)] if templates_dir is not None else []
+    return _environment(str(templates_dir) if templates_dir is not None else None)
+
+
+@lru_cache(maxsize=16)
+def _environment(templates_dir: str | None) -> jinja2.Environment:
+    search = [templates_dir] if templates_dir is not None else []
     search.append(str(TEMPLATES_DIR))
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(search),

@@ -341,7 +341,31 @@ def jpeg_within(data: bytes, max_bytes: int, *, max_side: int = 1280, min_side: 
 
 
 def thumb_file(data: bytes, max_bytes: int) -> ImageFile:
-    """The cover as WeChat's thumb wants it: JPEG, at most ``max_bytes``; kept as is if it fits."""
+    """The cover as WeChat's thumb wants it: JPEG, at most ``max_bytes``; kept as is if it fits.
+
+    Converting is CPU work: the same picture for many accounts is converted once per process.
+    """
+    return _thumb_file(hashlib.sha256(data).hexdigest(), data, max_bytes)
+
+
+_THUMBS: dict[tuple[str, int], ImageFile] = {}
+_THUMBS_LOCK = threading.Lock()
+
+
+def _thumb_file(digest: str, data: bytes, max_bytes: int) -> ImageFile:
+    with _THUMBS_LOCK:
+        cached = _THUMBS.get((digest, max_bytes))
+    if cached is not None:
+        return cached
+    result = _convert_thumb(data, max_bytes)
+    with _THUMBS_LOCK:
+        if len(_THUMBS) > 256:
+            _THUMBS.clear()
+        _THUMBS[(digest, max_bytes)] = result
+    return result
+
+
+def _convert_thumb(data: bytes, max_bytes: int) -> ImageFile:
     if _open_image(data).format == "JPEG" and len(data) <= max_bytes:
         return ImageFile(data, "cover.jpg", "image/jpeg")
     return ImageFile(jpeg_within(data, max_bytes, max_side=900), "cover.jpg", "image/jpeg")

@@ -350,7 +350,13 @@ def clocks_obligations(
 
 
 @app.command()
-def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: int = 1,
+    access_log: Annotated[bool, typer.Option(help="log every request")] = True,
+    backlog: Annotated[int, typer.Option(help="pending connections the socket queues")] = 2048,
+) -> None:
     """Run the web server (API, pages, release hall)."""
     import uvicorn
 
@@ -362,6 +368,8 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
         port=port,
         workers=workers,
         log_level="info",
+        access_log=access_log,
+        backlog=backlog,
         proxy_headers=True,
     )
 

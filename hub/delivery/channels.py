@@ -41,11 +41,18 @@ def token_store(settings: Settings | None = None) -> Any:
 
 
 def connector_for(platform: str, settings: Settings | None = None) -> Connector:
-    """The connector for ``platform`` wired to this deployment's settings."""
+    """The connector for ``platform`` wired to this deployment's settings (one per process:
+    connectors keep no per-call state, and building one compiles its templates)."""
+    settings = settings or get_settings()
+    return _connector(platform, settings.model_dump_json())
+
+
+@lru_cache(maxsize=32)
+def _connector(platform: str, settings_json: str) -> Connector:
     from connectors.registry import build_connector
     from hub.delivery.hall_store import DatabaseHallStore
 
-    settings = settings or get_settings()
+    settings = Settings.model_validate_json(settings_json)
     return build_connector(
         platform,
         client=http_client(),

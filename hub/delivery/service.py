@@ -249,6 +249,32 @@ def _load(session: Session, delivery_id: int) -> Job:
 
 
 def rendition_for(job: Job) -> Rendition:
+    """The rendition of the job's post version for its platform (rendered once per process)."""
+    key = (
+        job.post.id or 0,
+        job.version.version,
+        job.version.content_hash,
+        job.account.platform.value,
+        get_settings().public_base_url,
+    )
+    return _rendition(key, job)
+
+
+_RENDITIONS: dict[tuple[int, int, str, str, str], Rendition] = {}
+
+
+def _rendition(key: tuple[int, int, str, str, str], job: Job) -> Rendition:
+    cached = _RENDITIONS.get(key)
+    if cached is not None:
+        return cached
+    if len(_RENDITIONS) > 512:
+        _RENDITIONS.clear()
+    rendition = _render(job)
+    _RENDITIONS[key] = rendition
+    return rendition
+
+
+def _render(job: Job) -> Rendition:
     content = channels.content_of(
         post_id=job.post.id,  # type: ignore[arg-type]
         version=job.version.version,

@@ -20,6 +20,7 @@ import contextlib
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,6 +68,7 @@ class Broadcaster:
         load_last_id: LastIdLoader,
         queue_size: int = QUEUE_SIZE,
         keepalive_seconds: float = KEEPALIVE_SECONDS,
+        trace: bool = False,
     ) -> None:
         self.redis_url = redis_url
         self.load_events = load_events
@@ -81,6 +83,8 @@ class Broadcaster:
         self._lock = threading.Lock()
         self.frames_built = 0  # how many times a message was framed (once per message)
         self.dropped_readers = 0
+        # GOVHUB_LIVE_TRACE=1: per event, publish -> dispatch -> queued -> last reader's send.
+        self.trace: Trace | None = Trace() if trace else None
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -112,6 +116,8 @@ class Broadcaster:
     # -- publishing (any thread, after the transaction committed) --------------------------------
 
     def publish(self, message: Message) -> None:
+        if self.trace is not None and message.get("id") is not None:
+            self.trace.published(int(message["session"]), int(message["id"]))
         if self.redis_url:
             with self._lock:
                 if self._redis_publisher is None:
@@ -200,13 +206,19 @@ class Broadcaster:
         return sse_frame(message.get("id"), message["type"], message["data"])
 
     def _fan(self, topic: Topic, frame: Frame, console_only: bool | None) -> None:
+        started = time.perf_counter()
+        queued = 0
         for reader in list(topic.readers):
             if console_only and not reader.console:
                 continue
             try:
                 reader.queue.put_nowait(frame)
+                queued += 1
             except asyncio.QueueFull:
                 self._drop(topic, reader)
+        if self.trace is not None and frame[0] is not None and topic.readers:
+            session_id = next(iter(topic.readers)).session_id
+            self.trace.fanned(session_id, frame[0], started, queued)
 
     def _drop(self, topic: Topic, reader: Reader) -> None:
         """A reader too slow to keep up: close it; it reconnects and replays what it missed."""
@@ -253,6 +265,50 @@ class Broadcaster:
                 await asyncio.sleep(1)
             finally:
                 await client.aclose()  # type: ignore[attr-defined]
+
+
+class Trace:
+    """Server-side timing of each event's fan-out, logged when its last reader's send returned.
+
+    ``publish``: the API committed and published; ``dispatch``: the dispatcher took it; ``queued``:
+    every reader's queue holds it; ``sent``: the last reader's ``send`` returned (bytes handed to
+    the socket). Times are milliseconds after publish (after dispatch with Redis, where the
+    publishing process is another one).
+    """
+
+    def __init__(self) -> None:
+        self.pending: dict[tuple[int, int], list[float]] = {}
+        self.publish_times: dict[tuple[int, int], float] = {}
+
+    def published(self, session_id: int, event_id: int) -> None:
+        self.publish_times[(session_id, event_id)] = time.perf_counter()
+
+    def fanned(self, session_id: int, event_id: int, started: float, readers: int) -> None:
+        now = time.perf_counter()
+        key = (session_id, event_id)
+        published = self.publish_times.pop(key, started)
+        self.pending[key] = [published, started, now, float(readers)]
+        if readers == 0:
+            self.sent(session_id, event_id)
+
+    def sent(self, session_id: int, event_id: int) -> None:
+        key = (session_id, event_id)
+        entry = self.pending.get(key)
+        if entry is None:
+            return
+        entry[3] -= 1
+        if entry[3] > 0:
+            return
+        del self.pending[key]
+        published, started, queued = entry[:3]
+        log.warning(
+            "live trace: session %s event %s dispatch %.1f ms queued %.1f ms sent %.1f ms",
+            session_id,
+            event_id,
+            (started - published) * 1000,
+            (queued - published) * 1000,
+            (time.perf_counter() - published) * 1000,
+        )
 
 
 def _kind(message: Message) -> str:

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -66,7 +67,10 @@ def broadcaster_of(app: Any) -> Broadcaster:
 def install(app: FastAPI) -> None:
     """Mount the routers and give the app one broadcaster, stopped with the app."""
     app.state.live_broadcaster = Broadcaster(
-        redis_url=get_settings().redis_url, load_events=_load_events, load_last_id=_load_last_id
+        redis_url=get_settings().redis_url,
+        load_events=_load_events,
+        load_last_id=_load_last_id,
+        trace=os.environ.get("GOVHUB_LIVE_TRACE") == "1",
     )
     app.include_router(api)
     app.include_router(pages)
@@ -447,6 +451,8 @@ class EventStream(Response):
                         continue
                     self.last_id = event_id
                 await send({"type": "http.response.body", "body": frame, "more_body": True})
+                if self.broadcaster.trace is not None and event_id is not None:
+                    self.broadcaster.trace.sent(reader.session_id, event_id)
                 if kind == "final":
                     break
             with contextlib.suppress(Exception):
