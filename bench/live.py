@@ -332,7 +332,8 @@ def main() -> int:
     hard = raise_fd_limit()
     sizes = [int(x) for x in os.environ.get("GOVHUB_BENCH_LIVE_N", "10,1000,5000").split(",")]
     with tempfile.TemporaryDirectory(prefix="govhub-live-bench-") as tmp:
-        workdir = Path(tmp)
+        workdir = Path(os.environ.get("GOVHUB_BENCH_LIVE_DIR") or tmp)  # keep logs: give a dir
+        workdir.mkdir(parents=True, exist_ok=True)
         env, headers = prepare(workdir)
         print(
             f"fd limit {hard}; {ENTRIES} entries at {RATE:g}/s per run; one server process; "

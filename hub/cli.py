@@ -375,22 +375,83 @@ def serve(
 
 
 @app.command()
-def worker(concurrency: int = 8, pool: str = "threads", queues: str = "celery") -> None:
-    """Run a Celery worker (publishing, polling, ingestion)."""
+def worker(
+    concurrency: int = 8,
+    pool: str = "threads",
+    queues: str = "celery",
+    supervise: Annotated[
+        bool,
+        typer.Option(help="restart the Celery worker when it dies of an unrecoverable error"),
+    ] = True,
+) -> None:
+    """Run a Celery worker (publishing, polling, ingestion).
+
+    Supervised by default: Celery gives up on some broker failures (a Redis restart while a
+    thread acknowledges a task); the worker is then started again, and the sweeper hands it
+    whatever was in flight. Ctrl+C or SIGTERM stops it for good.
+    """
     from scheduler.app import get_celery
 
     checked_settings()
-    get_celery().worker_main(
-        [
-            "worker",
-            f"--pool={pool}",
-            f"--concurrency={concurrency}",
-            f"--queues={queues}",
-            "--loglevel=INFO",
-            "--without-gossip",
-            "--without-mingle",
-        ]
-    )
+    argv = [
+        "worker",
+        f"--pool={pool}",
+        f"--concurrency={concurrency}",
+        f"--queues={queues}",
+        "--loglevel=INFO",
+        "--without-gossip",
+        "--without-mingle",
+    ]
+    if not supervise:
+        get_celery().worker_main(argv)
+        return
+    child_cmd = [
+        sys.executable,
+        "-m",
+        "hub",
+        "worker",
+        "--no-supervise",
+        "--concurrency",
+        str(concurrency),
+        "--pool",
+        pool,
+        "--queues",
+        queues,
+    ]
+    raise typer.Exit(_supervise(child_cmd, name="worker"))
+
+
+def _supervise(cmd: list[str], *, name: str) -> int:
+    """Run ``cmd``; start it again whenever it dies with an error, until told to stop."""
+    stopping = False
+    child: subprocess.Popen[bytes] | None = None
+
+    def stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        if child is not None and child.poll() is None:
+            child.send_signal(signum)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    delay = 1.0
+    while True:
+        started = time.monotonic()
+        child = subprocess.Popen(cmd)
+        code = child.wait()
+        if stopping or code == 0:
+            return code
+        if time.monotonic() - started > 60:
+            delay = 1.0  # it ran for a while: this is a new failure, not a crash loop
+        typer.secho(
+            f"{name} exited with {code}; starting it again in {delay:.0f} s", fg="yellow", err=True
+        )
+        deadline = time.monotonic() + delay
+        while time.monotonic() < deadline and not stopping:
+            time.sleep(0.1)
+        if stopping:
+            return code
+        delay = min(delay * 2, 30.0)
 
 
 @app.command()

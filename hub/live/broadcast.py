@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import threading
@@ -279,6 +280,21 @@ class Trace:
     def __init__(self) -> None:
         self.pending: dict[tuple[int, int], list[float]] = {}
         self.publish_times: dict[tuple[int, int], float] = {}
+        self._gc_started = 0.0
+        gc.callbacks.append(self._gc)
+
+    def _gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+            return
+        took = (time.perf_counter() - self._gc_started) * 1000
+        if took >= 5:
+            log.warning(
+                "live trace: gc generation %s took %.1f ms (%s collected)",
+                info.get("generation"),
+                took,
+                info.get("collected"),
+            )
 
     def published(self, session_id: int, event_id: int) -> None:
         self.publish_times[(session_id, event_id)] = time.perf_counter()
