@@ -356,11 +356,15 @@ def serve(
     workers: int = 1,
     access_log: Annotated[bool, typer.Option(help="log every request")] = True,
     backlog: Annotated[int, typer.Option(help="pending connections the socket queues")] = 2048,
+    gc_freeze: Annotated[
+        bool, typer.Option(help="after startup, keep startup objects out of full collections")
+    ] = True,
 ) -> None:
     """Run the web server (API, pages, release hall)."""
     import uvicorn
 
     checked_settings()
+    os.environ["GOVHUB_GC_FREEZE"] = "1" if gc_freeze else "0"  # read by create_app (workers too)
     uvicorn.run(
         "hub.web.app:create_app",
         factory=True,

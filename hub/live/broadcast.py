@@ -22,6 +22,7 @@ import json
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,11 +46,52 @@ EventLoader = Callable[[int, int, int], list[Message]]  # (session, after id, up
 LastIdLoader = Callable[[int], int]
 
 
+class Mailbox:
+    """A reader's bounded queue of frames: a deque and at most one waiting future.
+
+    Lighter than ``asyncio.Queue`` (no getter/putter deques, no ``join`` event): thousands of
+    readers each hold one, and the garbage collector walks every object they keep alive.
+    """
+
+    __slots__ = ("frames", "limit", "waiter")
+
+    def __init__(self, limit: int = QUEUE_SIZE) -> None:
+        self.frames: deque[Frame] = deque()
+        self.limit = limit
+        self.waiter: asyncio.Future[None] | None = None
+
+    def put(self, frame: Frame) -> bool:
+        """Queue ``frame`` and wake the reader; False (nothing queued) when the box is full."""
+        if len(self.frames) >= self.limit:
+            return False
+        self.frames.append(frame)
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+        return True
+
+    def close(self) -> None:
+        """Drop what is queued; the reader's next take is CLOSE."""
+        self.frames.clear()
+        self.put(CLOSE)
+
+    async def take(self) -> list[Frame]:
+        """Everything queued (waiting for at least one frame)."""
+        while not self.frames:
+            waiter = self.waiter = asyncio.get_running_loop().create_future()
+            await waiter
+        taken = list(self.frames)
+        self.frames.clear()
+        return taken
+
+
 @dataclass(eq=False)
 class Reader:
     session_id: int
     console: bool = False
-    queue: asyncio.Queue[Frame] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
+    queue: Mailbox = field(default_factory=Mailbox)
     dropped: bool = False
 
 
@@ -143,7 +185,7 @@ class Broadcaster:
 
     async def subscribe(self, session_id: int, *, console: bool = False) -> Reader:
         await self.start()
-        reader = Reader(session_id, console, asyncio.Queue(self.queue_size))
+        reader = Reader(session_id, console, Mailbox(self.queue_size))
         topic = self.topics.get(session_id)
         if topic is None:
             topic = self.topics[session_id] = Topic()
@@ -212,10 +254,9 @@ class Broadcaster:
         for reader in list(topic.readers):
             if console_only and not reader.console:
                 continue
-            try:
-                reader.queue.put_nowait(frame)
+            if reader.queue.put(frame):
                 queued += 1
-            except asyncio.QueueFull:
+            else:
                 self._drop(topic, reader)
         if self.trace is not None and frame[0] is not None and topic.readers:
             session_id = next(iter(topic.readers)).session_id
@@ -230,9 +271,7 @@ class Broadcaster:
 
     @staticmethod
     def _close(reader: Reader) -> None:
-        while not reader.queue.empty():
-            reader.queue.get_nowait()
-        reader.queue.put_nowait(CLOSE)
+        reader.queue.close()
 
     async def _keepalive_forever(self) -> None:
         frame: Frame = (None, "keepalive", KEEPALIVE_FRAME)

@@ -12,9 +12,11 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -23,9 +25,9 @@ from starlette.types import Receive, Scope, Send
 
 from hub.config import get_settings
 from hub.db import get_engine
-from hub.errors import Forbidden, NotFound
+from hub.errors import Forbidden, HubError, NotFound
 from hub.live import rules, service
-from hub.live.broadcast import CLOSE, Broadcaster, Message, Reader
+from hub.live.broadcast import Broadcaster, Message, Reader
 from hub.live.models import (
     EntryCreate,
     EntryDelete,
@@ -404,8 +406,21 @@ def live_presence(
 # -- the event stream -----------------------------------------------------------------------------
 
 
-class EventStream(Response):
-    """Replay from the event log, then frames from the broadcaster until the end or a drop."""
+STREAM_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+
+
+class EventStream:
+    """Replay from the event log, then frames from the broadcaster until the end or a drop.
+
+    A plain ASGI callable: public readers get it straight from ``hub.web.app.HubApp`` (no
+    middleware between it and the server's ``send``); console streams through
+    :class:`EventStreamResponse`. Per message a reader wakes once, takes everything its queue
+    holds (several frames become one ``send`` when it fell behind) and sends the shared bytes.
+    """
 
     def __init__(
         self,
@@ -415,46 +430,53 @@ class EventStream(Response):
         last_id: int,
         close_now: bool,
     ) -> None:
-        super().__init__(status_code=200, media_type="text/event-stream")
-        self.raw_headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]
         self.broadcaster = broadcaster
         self.reader = reader
         self.replay = replay
         self.last_id = last_id
         self.close_now = close_now
-        self.headers["Cache-Control"] = "no-cache"
-        self.headers["X-Accel-Buffering"] = "no"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         reader = self.reader
         queue = reader.queue
+        trace = self.broadcaster.trace
 
         async def watch() -> None:
             while (await receive())["type"] != "http.disconnect":
                 pass
-            while not queue.empty():
-                queue.get_nowait()
-            queue.put_nowait(CLOSE)
+            queue.close()
 
         watcher = asyncio.get_running_loop().create_task(watch())
         try:
-            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+            await send({"type": "http.response.start", "status": 200, "headers": STREAM_HEADERS})
             first = b"retry: 3000\n\n" + b"".join(self.replay)
             self.replay = []
             await send({"type": "http.response.body", "body": first, "more_body": True})
-            while not self.close_now:
-                event_id, kind, frame = await queue.get()
-                if frame is CLOSE[2] and kind == "close":
-                    break
-                if event_id is not None:
-                    if event_id <= self.last_id:
-                        continue
-                    self.last_id = event_id
-                await send({"type": "http.response.body", "body": frame, "more_body": True})
-                if self.broadcaster.trace is not None and event_id is not None:
-                    self.broadcaster.trace.sent(reader.session_id, event_id)
-                if kind == "final":
-                    break
+            last_id = self.last_id
+            done = self.close_now
+            while not done:
+                frames = await queue.take()
+                body = b""
+                sent: list[int] = []
+                for event_id, kind, frame in frames:
+                    if kind == "close":
+                        done = True
+                        break
+                    if event_id is not None:
+                        if event_id <= last_id:
+                            continue
+                        last_id = event_id
+                        if trace is not None:
+                            sent.append(event_id)
+                    body = body + frame if body else frame  # one frame: the shared bytes as is
+                    if kind == "final":
+                        done = True
+                        break
+                if body:
+                    await send({"type": "http.response.body", "body": body, "more_body": True})
+                for event_id in sent:
+                    assert trace is not None
+                    trace.sent(reader.session_id, event_id)
             with contextlib.suppress(Exception):
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
         except OSError:
@@ -464,11 +486,22 @@ class EventStream(Response):
             watcher.cancel()
 
 
-def _stream_start(slug: str, request: Request, console: bool) -> tuple[int, LiveStatus]:
+class EventStreamResponse(Response):
+    """An :class:`EventStream` as the response of a route (console streams)."""
+
+    def __init__(self, stream: EventStream) -> None:
+        super().__init__(status_code=200)
+        self.stream = stream
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.stream(scope, receive, send)
+
+
+def _stream_start(slug: str, request: Request | None, console: bool) -> tuple[int, LiveStatus]:
     with Session(get_engine()) as session:
         live = service.get_by_slug(session=session, slug=slug)
         if console:
-            user = page_user(request, session)
+            user = page_user(request, session) if request is not None else None
             if user is None:
                 raise Forbidden("log in to open the console stream")
             who = service.Who(user=user, actor=actor_of(session=session, user=user))
@@ -477,24 +510,17 @@ def _stream_start(slug: str, request: Request, console: bool) -> tuple[int, Live
         return live.id, live.status
 
 
-@pages.get("/live/{slug}/events")
-async def live_events(
+async def open_stream(
+    broadcaster: Broadcaster,
     slug: str,
-    request: Request,
-    last_event_id: str | None = Query(default=None),
-    console: int = 0,
-) -> Response:
-    """SSE: ``id`` is the event's number, so ``Last-Event-ID`` replays exactly what was missed.
-
-    Without ``Last-Event-ID`` (header, or ``?last_event_id=`` from the server-rendered page)
-    the stream starts from now. After the end it sends the final status event and closes.
-    """
-    header = request.headers.get("last-event-id")
-    live_id, status = await asyncio.to_thread(_stream_start, slug, request, bool(console))
-    broadcaster = broadcaster_of(request.app)
-    reader = await broadcaster.subscribe(live_id, console=bool(console))
+    request: Request | None,
+    given: str | None,
+    console: bool,
+) -> EventStream:
+    """Subscribe, then read what the reader missed (``given``: its Last-Event-ID, if any)."""
+    live_id, status = await asyncio.to_thread(_stream_start, slug, request, console)
+    reader = await broadcaster.subscribe(live_id, console=console)
     try:
-        given = header if header is not None else last_event_id
         current = await asyncio.to_thread(_load_last_id, live_id)
         after = rules.parse_last_event_id(given) if given is not None else current
         missed = await asyncio.to_thread(_load_events, live_id, after, current)
@@ -512,6 +538,67 @@ async def live_events(
         broadcaster.unsubscribe(reader)
         raise
     return EventStream(broadcaster, reader, replay, last_id, close_now=over)
+
+
+@pages.get("/live/{slug}/events")
+async def live_events(
+    slug: str,
+    request: Request,
+    last_event_id: str | None = Query(default=None),
+    console: int = 0,
+) -> Response:
+    """SSE: ``id`` is the event's number, so ``Last-Event-ID`` replays exactly what was missed.
+
+    Without ``Last-Event-ID`` (header, or ``?last_event_id=`` from the server-rendered page)
+    the stream starts from now. After the end it sends the final status event and closes.
+    Public streams (no ``console``) are served by ``hub.web.app.HubApp`` before the
+    middleware stack (:func:`public_stream_of`); this route serves console streams, which need the login session.
+    """
+    header = request.headers.get("last-event-id")
+    given = header if header is not None else last_event_id
+    broadcaster = broadcaster_of(request.app)
+    stream = await open_stream(broadcaster, slug, request, given, bool(console))
+    return EventStreamResponse(stream)
+
+
+_EVENTS_PATH = re.compile(r"/live/([^/]+)/events")
+
+
+def public_stream_of(scope: Scope) -> tuple[str, str | None] | None:
+    """``(slug, Last-Event-ID)`` when ``scope`` asks for a public event stream, else None.
+
+    ``hub.web.app.HubApp`` serves those before the middleware stack: every frame for every reader
+    would otherwise pass through each middleware's ``send`` wrapper (sessions, body limit, error
+    handling), and each open stream would keep that stack's frames, request objects and closures
+    alive, which the garbage collector walks. A public stream needs none of it: no cookie, no
+    request body. Console streams (``?console=`` other than 0) go through the stack to the route.
+    """
+    if scope["type"] != "http" or scope["method"] != "GET":
+        return None
+    match = _EVENTS_PATH.fullmatch(scope["path"])
+    if match is None:
+        return None
+    query = dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
+    if query.get("console", "0") != "0":
+        return None
+    given = query.get("last_event_id")
+    for name, value in scope["headers"]:
+        if name == b"last-event-id":
+            given = value.decode("latin-1")
+            break
+    return match.group(1), given
+
+
+async def open_public_stream(
+    owner: Any, slug: str, given: str | None, scope: Scope, receive: Receive, send: Send
+) -> EventStream | None:
+    """The stream to run, or None when the request was answered with an error (404)."""
+    try:
+        return await open_stream(broadcaster_of(owner), slug, None, given, False)
+    except HubError as exc:
+        response = JSONResponse({"detail": exc.message}, status_code=exc.status_code)
+        await response(scope, receive, send)
+        return None
 
 
 def _load_last_status(live_id: int) -> dict[str, Any]:

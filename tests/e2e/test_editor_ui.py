@@ -22,7 +22,7 @@ from connectors.weibo_rules import weibo_length
 from hub.config import get_settings
 from hub.users.models import Role
 from hub.web.app import create_app
-from tests.e2e.browser import browser, screenshots  # noqa: F401  (fixture)
+from tests.e2e.browser import screenshots
 from tests.engine.conftest import (  # noqa: F401  (fixtures)
     Matrix,
     Process,

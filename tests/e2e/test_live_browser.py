@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright import sync_api as playwright_api
 
 from hub.users.models import Role
 from tests.e2e.live_support import Server
@@ -17,14 +18,9 @@ from tests.factories import load_guizhou, make_user, token_for
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = "/usr/bin/chromium"
-playwright_api = pytest.importorskip("playwright.sync_api")
-
 
 @pytest.fixture
 def server(hub_env: dict[str, str], tmp_path: Path) -> Iterator[Server]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
     url = hub_env["GOVHUB_DATABASE_URL"]
     load_guizhou(url)
     make_user(url, "kaili-editor", Role.editor, "522601")
@@ -34,18 +30,6 @@ def server(hub_env: dict[str, str], tmp_path: Path) -> Iterator[Server]:
         yield server.wait_ready()
     finally:
         server.stop()
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    with playwright_api.sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=["--no-sandbox", "--disable-background-networking"],
-        )
-        yield chromium
-        chromium.close()
 
 
 def test_console_posts_with_ctrl_enter_and_the_public_page_follows(
