@@ -102,6 +102,23 @@ def long_body(chars: int = 2000) -> str:
     return text[:chars]
 
 
+def add_hall_account(database_url: str, org_code: str) -> None:
+    from sqlmodel import Session
+
+    from hub.accounts.models import AccountCreate, Platform
+    from hub.accounts.service import create
+    from hub.config import get_settings
+    from hub.db import engine_for
+
+    with Session(engine_for(database_url)) as session:
+        create(
+            session=session,
+            data=AccountCreate(org_code=org_code, platform=Platform.hall, name="省政府发布厅"),
+            credentials_key=get_settings().credentials_key,
+        )
+        session.commit()
+
+
 def test_an_editor_composes_a_reviewer_approves_and_the_board_goes_live(
     hub: RunningServer,
     matrix: Matrix,
@@ -109,6 +126,7 @@ def test_an_editor_composes_a_reviewer_approves_and_the_board_goes_live(
     browser: Any,
 ) -> None:
     accounts = matrix.add_accounts(["520000-xwb"], ("weibo", "wechat"))
+    add_hall_account(matrix.database_url, "520000-xwb")  # every approved post also goes here
     processes("worker", "--concurrency", "4")
     processes("beat")
     shots = screenshots()
@@ -155,20 +173,32 @@ def test_an_editor_composes_a_reviewer_approves_and_the_board_goes_live(
     reviewer.click("button[data-act=approve]")
     reviewer.wait_for_url(f"**/posts/{post_id}/board")
 
+    copies = len(accounts) + 1  # Weibo, WeChat and the org's release-hall account
     rows = page.locator("#board-rows tr[data-delivery]")
     published = page.locator("#board-rows tr[data-status=published]")
-    published.nth(len(accounts) - 1).wait_for(timeout=180_000)
-    assert rows.count() == published.count() == len(accounts)
+    published.nth(copies - 1).wait_for(timeout=180_000)
+    assert rows.count() == published.count() == copies
     assert page.evaluate("window.__sameDocument") is True  # no reload: the events did it
-    assert page.locator("#board-rows a", has_text="查看").count() == len(accounts)
+    assert page.locator("#board-rows a", has_text="查看").count() == copies
     page.get_by_text("全部完成").wait_for()
     page.screenshot(path=str(shots / "board.png"), full_page=True)
+
+    # the post is on the public release hall and in both of its feeds
+    hall = context.new_page()
+    hall.goto(f"/hall/posts/{post_id}")
+    assert title in hall.inner_text("main")
+    atom = hall.request.get("/hall/feed.atom")
+    feed = hall.request.get("/hall/feed.json")
+    assert atom.ok and title in atom.text()
+    assert feed.ok and any(item["title"] == title for item in feed.json()["items"])
+    hall.screenshot(path=str(shots / "hall.png"), full_page=True)
+    hall.close()
 
     page.click("a[lang=en]")
     page.get_by_role("navigation", name="Main navigation").wait_for()
     nav = page.get_by_role("navigation", name="Main navigation").inner_text()
     assert "Workbench" in nav and "Compose" in nav and "Deliveries" in nav
-    assert page.locator("#board-rows .badge", has_text="Published").count() == len(accounts)
+    assert page.locator("#board-rows .badge", has_text="Published").count() == copies
     page.goto("/")
     assert "My drafts" in page.inner_text("main")
     page.screenshot(path=str(shots / "dashboard-en.png"), full_page=True)
