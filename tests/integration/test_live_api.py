@@ -226,3 +226,32 @@ def test_the_console_needs_a_login(client: TestClient, auth: dict[str, dict[str,
     assert (
         embed.status_code == 200 and "frame-ancestors" in embed.headers["content-security-policy"]
     )
+
+
+def test_event_streams_replay_from_the_last_event_id_and_refuse_what_they_should(
+    client: TestClient, auth: dict[str, dict[str, str]]
+) -> None:
+    editor = auth["kaili-editor"]
+    live = new_session(client, editor)
+    base = f"/api/v1/live-sessions/{live['id']}"
+    client.post(f"{base}/start", headers=editor)
+    for text in ("一", "二"):
+        client.post(f"{base}/entries", json={"text": text}, headers=editor)
+    client.post(f"{base}/end", headers=editor)
+    stream = f"/live/{live['slug']}/events"
+
+    def body(url: str, **headers: str) -> str:
+        with client.stream("GET", url, headers=headers) as response:
+            assert response.status_code == 200
+            assert response.headers["content-type"].startswith("text/event-stream")
+            assert response.headers["cache-control"] == "no-cache"
+            return b"".join(response.iter_bytes()).decode()
+
+    replayed = body(f"{stream}?last_event_id=2")  # the entry "二" (3), then the end (4)
+    assert "id: 2\n" not in replayed and "id: 3\n" in replayed and '"status":"ended"' in replayed
+    header_wins = body(f"{stream}?last_event_id=0", **{"Last-Event-ID": "3"})
+    assert "id: 3\n" not in header_wins and "id: 4\n" in header_wins
+    missing = client.get("/live/no-such-session/events")
+    assert missing.status_code == 404 and "detail" in missing.json()
+    assert client.get(f"{stream}?console=1").status_code == 403  # the route: needs a login
+    assert client.get(f"{stream}?console=yes").status_code == 422
