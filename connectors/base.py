@@ -7,7 +7,7 @@ refuse (``check``), and talks to the platform over HTTP through an injected ``ht
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import ClassVar, Protocol, runtime_checkable
@@ -126,6 +126,16 @@ class RemotePost:
 
 PublishOutcome = Published | Pending
 
+Checkpoint = Callable[[str], None]
+"""Called by a connector right before the call that makes a post visible to the public.
+
+Its argument is what the hub must remember to find that post again if the answer is lost
+(WeChat: ``":<draft media_id>"``; ``""`` when there is nothing to remember). The hub writes it
+ahead and proves it still owns the delivery; if it does not (its lease ran out and another worker
+took over), the checkpoint raises and the connector must let the exception through unchanged, so
+that nothing is sent twice. Connectors whose publish call is idempotent by key need not call it.
+"""
+
 
 @runtime_checkable
 class Connector(Protocol):
@@ -137,7 +147,12 @@ class Connector(Protocol):
     def check(self, rendition: Rendition) -> list[Problem]: ...
 
     def publish(
-        self, account: Account, rendition: Rendition, *, idempotency_key: str
+        self,
+        account: Account,
+        rendition: Rendition,
+        *,
+        idempotency_key: str,
+        checkpoint: Checkpoint | None = None,
     ) -> PublishOutcome: ...
 
     def poll(self, account: Account, ref: str) -> PublishOutcome: ...

@@ -20,6 +20,7 @@ from markupsafe import Markup
 
 from connectors.base import (
     Account,
+    Checkpoint,
     Content,
     Limits,
     Problem,
@@ -184,8 +185,14 @@ class HallConnector:
         return problems
 
     def publish(
-        self, account: Account, rendition: Rendition, *, idempotency_key: str
+        self,
+        account: Account,
+        rendition: Rendition,
+        *,
+        idempotency_key: str,
+        checkpoint: Checkpoint | None = None,
     ) -> PublishOutcome:
+        """Save the entry; the store is idempotent by key, so no checkpoint is needed."""
         entry = self._store.save(
             HallEntry(
                 account_id=account.id,

@@ -30,6 +30,7 @@ import httpx
 
 from connectors.base import (
     Account,
+    Checkpoint,
     Content,
     Limits,
     Problem,
@@ -159,8 +160,14 @@ class WebhookConnector:
         return problems
 
     def publish(
-        self, account: Account, rendition: Rendition, *, idempotency_key: str
+        self,
+        account: Account,
+        rendition: Rendition,
+        *,
+        idempotency_key: str,
+        checkpoint: Checkpoint | None = None,
     ) -> PublishOutcome:
+        """POST the entry; partners de-duplicate by its ``id`` (the key): no checkpoint needed."""
         entry = {
             "event": "post.published",
             "id": idempotency_key,

@@ -47,6 +47,7 @@ from PIL import ImageOps, UnidentifiedImageError
 
 from connectors.base import (
     Account,
+    Checkpoint,
     Content,
     Image,
     Limits,
@@ -80,6 +81,7 @@ LINK_MAX_BYTES = 1024
 CONTENT_MAX_BYTES = 1024 * 1024  # content must also be < 1 MB
 TOKEN_ERRORS = frozenset({40001, 40014, 42001})
 CUSTOM_WINDOW_CLOSED = 45015  # customer-service message outside 48 h of the user's last message
+INVALID_MEDIA_ID = 40007  # a media_id (draft, material) the platform does not know
 
 # Tags and attributes the rendered article keeps (the platform keeps more, e.g. inline styles;
 # we keep a plain, predictable subset and no style attributes at all).
@@ -540,7 +542,12 @@ class WechatConnector:
     # -- publish / poll / withdraw / recent ---------------------------------------------------
 
     def publish(
-        self, account: Account, rendition: Rendition, *, idempotency_key: str
+        self,
+        account: Account,
+        rendition: Rendition,
+        *,
+        idempotency_key: str,
+        checkpoint: Checkpoint | None = None,
     ) -> PublishOutcome:
         self._enforce(rendition)
         assert rendition.cover is not None  # _enforce reports a missing cover
@@ -570,8 +577,21 @@ class WechatConnector:
         )
         # Losing draft/add's answer is harmless: an orphan draft is invisible to readers, so a
         # lost answer is Transient (retry) rather than Unconfirmed.
-        data = self._call(account, "/cgi-bin/draft/add", payload={"articles": [article]})
+        try:
+            data = self._call(account, "/cgi-bin/draft/add", payload={"articles": [article]})
+        except Rejected as exc:
+            if exc.code != str(INVALID_MEDIA_ID):
+                raise
+            # The cover uploaded earlier was deleted from the account's material library (or
+            # the platform forgot it): upload it again, once, and add the draft with the new id.
+            cover = self._image_bytes(rendition.cover)
+            article["thumb_media_id"] = self.upload_thumb(account, cover, fresh=True)
+            data = self._call(account, "/cgi-bin/draft/add", payload={"articles": [article]})
         draft_media_id = str(data["media_id"])
+        if checkpoint is not None:
+            # Written ahead: if this worker dies after submitting, the hub sees the draft gone
+            # from the box and waits for the publication instead of sending a second copy.
+            checkpoint(f":{draft_media_id}")
         return self.submit_draft(account, draft_media_id)
 
     def submit_draft(self, account: Account, draft_media_id: str) -> Pending:
@@ -672,19 +692,20 @@ class WechatConnector:
         try:
             self._call(account, "/cgi-bin/draft/get", payload={"media_id": media_id})
         except Rejected as exc:
-            if exc.code == "40007":  # invalid media_id
+            if exc.code == str(INVALID_MEDIA_ID):
                 return False
             raise
         return True
 
-    def upload_thumb(self, account: Account, data: bytes) -> str:
+    def upload_thumb(self, account: Account, data: bytes, *, fresh: bool = False) -> str:
         """Upload a cover as permanent thumb material (JPEG <= 64 KB after conversion).
 
         Permanent material never expires, so the same image for the same app is uploaded once
-        per process (a retried publication does not upload its cover again).
+        per process (a retried publication does not upload its cover again). ``fresh`` uploads
+        again: the cached material was deleted in the account's back office.
         """
         key = _upload_key(account, "thumb", data)
-        cached = _UPLOADS.get(key)
+        cached = None if fresh else _UPLOADS.get(key)
         if cached is not None:
             return cached
         thumb = thumb_file(data, self.limits.thumb_max_bytes or 64 * 1024)

@@ -30,6 +30,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 
 from connectors.base import (
     Account,
+    Checkpoint,
     Content,
     Limits,
     Pending,
@@ -301,7 +302,12 @@ class WeiboConnector:
     # -- publishing -----------------------------------------------------------------------------
 
     def publish(
-        self, account: Account, rendition: Rendition, *, idempotency_key: str
+        self,
+        account: Account,
+        rendition: Rendition,
+        *,
+        idempotency_key: str,
+        checkpoint: Checkpoint | None = None,
     ) -> PublishOutcome:
         """POST statuses/share.json. Weibo has no idempotency key: see the module docstring."""
         started = self._clock()
@@ -316,6 +322,8 @@ class WeiboConnector:
             kind = image_type(payload) or image.content_type or "application/octet-stream"
             files = {"pic": (Path(image.path).name or "pic", payload, kind)}
         log.info("weibo publish account=%s key=%s", account.id, idempotency_key)
+        if checkpoint is not None:
+            checkpoint("")  # no idempotency key: the hub must still own the delivery
         body = self._call(
             "POST", "/2/statuses/share.json", account, data=data, files=files, ambiguous=True
         )

@@ -291,6 +291,7 @@ class WechatSandbox:
         self._reset_state()
         self._handlers: dict[str, Handler] = {
             "/cgi-bin/material/add_material": self._add_material,
+            "/cgi-bin/material/del_material": self._del_material,
             "/cgi-bin/media/uploadimg": self._uploadimg,
             "/cgi-bin/draft/add": self._draft_add,
             "/cgi-bin/draft/get": self._draft_get,
@@ -815,6 +816,12 @@ class WechatSandbox:
             for d in drafts[offset : offset + count]
         ]
         return {"total_count": len(drafts), "item_count": len(items), "item": items}
+
+    def _del_material(self, call: _Call) -> dict[str, Any]:
+        """Permanent material deleted (as an editor may do in the account's back office)."""
+        if call.app.thumbs.pop(str(call.body.get("media_id", "")), None) is None:
+            raise SandboxError(40007)
+        return {"errcode": 0, "errmsg": "ok"}
 
     def _draft_delete(self, call: _Call) -> dict[str, Any]:
         call.app.drafts.pop(str(call.body.get("media_id", "")), None)

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, update
 from sqlalchemy.engine import CursorResult
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from connectors.base import Pending, Published, RemotePost, Rendition
@@ -166,6 +167,47 @@ def sweep(*, session: Session, now: datetime, limit: int = 500) -> dict[str, lis
 
 
 # -- the publish task ----------------------------------------------------------------------------
+
+
+class ClaimLost(RuntimeError):
+    """This worker no longer owns the delivery (its lease ran out and it was taken over)."""
+
+
+@dataclass(frozen=True)
+class Fence:
+    """The connector's checkpoint: called right before the call that makes a post public.
+
+    One conditional update proves the claim is still this worker's (same status, same lease),
+    renews the lease and writes ahead what is needed to find the post again (WeChat's draft id).
+    A worker that was slow enough to lose its lease (a token lock held by a dead process, a
+    stalled database) stops here instead of sending a copy that another worker may also send.
+    """
+
+    session: Session
+    delivery: Delivery
+
+    def __call__(self, ref: str) -> None:
+        delivery, now = self.delivery, utcnow()
+        lease = now + send_lease()
+        values: dict[str, object] = {"lease_until": lease, "updated_at": now}
+        if ref:
+            values["pending_ref"] = ref
+        held = self.session.execute(
+            update(Delivery)
+            .where(
+                col(Delivery.id) == delivery.id,
+                col(Delivery.status) == D.sending,
+                col(Delivery.lease_until) == delivery.lease_until,
+            )
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        if _rowcount(held) != 1:
+            self.session.rollback()
+            raise ClaimLost(f"delivery {delivery.id}: lease lost before sending; nothing sent")
+        self.session.commit()
+        for name, value in values.items():
+            set_committed_value(delivery, name, value)
 
 
 @dataclass(frozen=True)
@@ -326,8 +368,14 @@ def publish(
 
     try:
         outcome = connector.publish(
-            account, rendition, idempotency_key=idempotency_key(job.delivery)
+            account,
+            rendition,
+            idempotency_key=idempotency_key(job.delivery),
+            checkpoint=Fence(session, job.delivery),
         )
+    except ClaimLost as lost:
+        log.warning("%s", lost)
+        return "lost"
     except ConnectorError as exc:
         decision = decide(exc, attempt=job.delivery.attempts, now=utcnow())
         draft_media_id: str = getattr(exc, "draft_media_id", "") or ""
@@ -512,7 +560,11 @@ def _resubmit(
     session: Session, job: Job, connector: object, account: object, draft_id: str, now: datetime
 ) -> str:
     try:
+        Fence(session, job.delivery)(f":{draft_id}")
         outcome = connector.submit_draft(account, draft_id)  # type: ignore[attr-defined]
+    except ClaimLost as lost:
+        log.warning("%s", lost)
+        return "lost"
     except ConnectorError as exc:
         return _finish(
             session,

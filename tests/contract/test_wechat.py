@@ -106,6 +106,27 @@ def test_exactly_one_copy_is_published(wechat: WechatHarness) -> None:
     assert len(state["thumbs"]) == 1
 
 
+def test_a_cover_deleted_from_the_material_library_is_uploaded_again(
+    wechat: WechatHarness,
+) -> None:
+    wechat.publish_and_wait()
+    (thumb,) = wechat.sandbox.state(wechat.appid)["thumbs"]
+    token = httpx.get(
+        f"{wechat.base_url}/cgi-bin/token",
+        params={"grant_type": "client_credential", "appid": wechat.appid, "secret": wechat.secret},
+    ).json()["access_token"]
+    deleted = httpx.post(
+        f"{wechat.base_url}/cgi-bin/material/del_material",
+        params={"access_token": token},
+        json={"media_id": thumb},
+    ).json()
+    assert deleted["errcode"] == 0 and wechat.sandbox.state(wechat.appid)["thumbs"] == {}
+    wechat.publish_and_wait()  # the connector's cached thumb id is stale: it uploads once more
+    state = wechat.sandbox.state(wechat.appid)
+    assert len(state["publications"]) == 2 and len(state["thumbs"]) == 1
+    assert wechat.calls()["/cgi-bin/material/add_material"] == 2
+
+
 @pytest.mark.parametrize("as_number", [False, True])
 def test_publish_id_as_number_or_string(
     wechat: WechatHarness, wechat_server: tuple[WechatSandbox, RunningServer], as_number: bool
