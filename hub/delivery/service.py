@@ -111,8 +111,13 @@ def mark_enqueued(*, session: Session, delivery_ids: list[int], now: datetime) -
     if delivery_ids:
         session.execute(
             update(Delivery)
-            .where(col(Delivery.id).in_(delivery_ids))
+            .where(
+                col(Delivery.id).in_(delivery_ids),
+                # never a row a worker has claimed since: its send lease must stand
+                col(Delivery.status).in_([D.queued, D.unconfirmed]),
+            )
             .values(lease_until=now + enqueue_lease())
+            .execution_options(synchronize_session=False)
         )
 
 
@@ -136,32 +141,43 @@ def sweep(*, session: Session, now: datetime, limit: int = 500) -> dict[str, lis
             updated_at=now,
         )
     )
-    publish = session.exec(
-        select(Delivery.id)
-        .where(
-            or_(
-                and_(col(Delivery.status) == D.queued, due),
-                and_(
-                    col(Delivery.status) == D.unconfirmed,
-                    col(Delivery.next_attempt_at).is_not(None),
-                    col(Delivery.next_attempt_at) <= now,
-                ),
+    # Select, then lease with the same conditions re-checked (RETURNING says which rows were
+    # leased): a worker that claimed a row in between keeps its send lease untouched.
+    to_publish = and_(
+        or_(
+            and_(col(Delivery.status) == D.queued, due),
+            and_(
+                col(Delivery.status) == D.unconfirmed,
+                col(Delivery.next_attempt_at).is_not(None),
+                col(Delivery.next_attempt_at) <= now,
             ),
-            lease_free,
+        ),
+        lease_free,
+    )
+    to_poll = and_(col(Delivery.status) == D.pending, due, lease_free)
+    publish = [i for i in session.exec(select(Delivery.id).where(to_publish).limit(limit)) if i]
+    poll = [i for i in session.exec(select(Delivery.id).where(to_poll).limit(limit)) if i]
+    publish_ids: list[int] = []
+    poll_ids: list[int] = []
+    if publish:
+        publish_ids = list(
+            session.execute(
+                update(Delivery)
+                .where(col(Delivery.id).in_(publish), to_publish)
+                .values(lease_until=now + enqueue_lease())
+                .returning(col(Delivery.id))
+                .execution_options(synchronize_session=False)
+            ).scalars()
         )
-        .limit(limit)
-    ).all()
-    poll = session.exec(
-        select(Delivery.id).where(col(Delivery.status) == D.pending, due, lease_free).limit(limit)
-    ).all()
-    publish_ids = [i for i in publish if i is not None]
-    poll_ids = [i for i in poll if i is not None]
-    mark_enqueued(session=session, delivery_ids=publish_ids, now=now)
-    if poll_ids:  # the next look comes POLL_EVERY later, whether or not this one happens
-        session.execute(
-            update(Delivery)
-            .where(col(Delivery.id).in_(poll_ids))
-            .values(next_attempt_at=now + POLL_EVERY)
+    if poll:  # the next look comes POLL_EVERY later, whether or not this one happens
+        poll_ids = list(
+            session.execute(
+                update(Delivery)
+                .where(col(Delivery.id).in_(poll), to_poll)
+                .values(next_attempt_at=now + POLL_EVERY)
+                .returning(col(Delivery.id))
+                .execution_options(synchronize_session=False)
+            ).scalars()
         )
     return {"publish": publish_ids, "poll": poll_ids}
 

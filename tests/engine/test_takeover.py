@@ -157,3 +157,21 @@ def test_a_worker_killed_after_submitting_is_not_followed_by_a_second_copy(
     state = matrix.platforms.wechat.state(matrix.wechat_apps[account])
     assert len(state["publications"]) == 1
     assert status(delivery_id).remote_url
+
+
+def test_a_sweep_racing_a_claim_leaves_the_sending_worker_its_lease(
+    matrix: Matrix, wechat: Wrapped, tmp_path: Path
+) -> None:
+    delivery_id, account, title = one_wechat_delivery(matrix, tmp_path)
+
+    def sweeper_leases_it_too() -> None:
+        # The sweeper selected the row while it was still queued; its lease update lands after
+        # the worker's claim. It must not shorten the worker's send lease (or take it over).
+        with Session(engine_for_env()) as session:
+            service.mark_enqueued(session=session, delivery_ids=[delivery_id], now=utcnow())
+            session.commit()
+
+    wechat.before_checkpoint = sweeper_leases_it_too
+    assert run_worker(delivery_id) == "pending", attempts(delivery_id)
+    wait_for(lambda: finished(matrix, account) == 1, 30, "the publication")
+    assert matrix.copies(account, title) == 1
