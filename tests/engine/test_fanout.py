@@ -71,9 +71,13 @@ def test_faults_and_dropped_connections_never_lose_or_duplicate(
     processes("worker", "--concurrency", "8")
     processes("beat")
     post_id, title = publish_post(matrix, accounts, Path(hub_env["GOVHUB_MEDIA_DIR"]))
-    matrix.wait_published(post_id, 60, 240)
+    # A WeChat delivery makes five or six calls, each failing one time in five here: a few
+    # accounts need many attempts, and the back-off grows to a minute. Once most copies are out
+    # the platforms recover, and the rest must follow without a loss or a second copy.
+    wait_for(lambda: matrix.statuses(post_id).get("published", 0) >= 45, 180, "45 published")
     matrix.platforms.weibo.set_chaos(0, 0)
     matrix.platforms.wechat.set_chaos(Chaos())
+    matrix.wait_published(post_id, 60, 240)
     assert_one_copy_each(matrix, accounts, post_id, title)
 
 
