@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -380,9 +381,17 @@ def serve(
 
 @app.command()
 def worker(
-    concurrency: int = 8,
+    concurrency: Annotated[int, typer.Option(help="threads (or processes) per worker")] = 8,
     pool: str = "threads",
     queues: str = "celery",
+    processes: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="worker processes to run side by side (each with --concurrency threads); "
+            "more than one uses more than one CPU core",
+        ),
+    ] = 1,
     supervise: Annotated[
         bool,
         typer.Option(help="restart the Celery worker when it dies of an unrecoverable error"),
@@ -392,22 +401,31 @@ def worker(
 
     Supervised by default: Celery gives up on some broker failures (a Redis restart while a
     thread acknowledges a task); the worker is then started again, and the sweeper hands it
-    whatever was in flight. Ctrl+C or SIGTERM stops it for good.
+    whatever was in flight. Ctrl+C or SIGTERM stops it for good. ``--processes N`` runs N
+    supervised workers, so that publishing is not bound to one core by Python's GIL.
     """
     from scheduler.app import get_celery
 
     checked_settings()
-    argv = [
-        "worker",
-        f"--pool={pool}",
-        f"--concurrency={concurrency}",
-        f"--queues={queues}",
-        "--loglevel=INFO",
-        "--without-gossip",
-        "--without-mingle",
-    ]
     if not supervise:
-        get_celery().worker_main(argv)
+        if processes != 1:
+            raise typer.BadParameter("--processes needs supervision (drop --no-supervise)")
+        get_celery().worker_main(
+            [
+                "worker",
+                f"--pool={pool}",
+                f"--concurrency={concurrency}",
+                f"--queues={queues}",
+                "--loglevel=INFO",
+                "--without-gossip",
+                "--without-mingle",
+                *(
+                    ["--hostname", os.environ["GOVHUB_WORKER_NAME"]]
+                    if os.environ.get("GOVHUB_WORKER_NAME")
+                    else []
+                ),
+            ]
+        )
         return
     child_cmd = [
         sys.executable,
@@ -422,40 +440,69 @@ def worker(
         "--queues",
         queues,
     ]
-    raise typer.Exit(_supervise(child_cmd, name="worker"))
+    host = socket.gethostname()
+    names = [f"worker{n}@{host}" if processes > 1 else "" for n in range(1, processes + 1)]
+    raise typer.Exit(_supervise([child_cmd] * processes, name="worker", names=names))
 
 
-def _supervise(cmd: list[str], *, name: str) -> int:
-    """Run ``cmd``; start it again whenever it dies with an error, until told to stop."""
+def _supervise(cmds: list[list[str]], *, name: str, names: list[str] | None = None) -> int:
+    """Run every command; start one again whenever it dies with an error, until told to stop.
+
+    ``names`` (one per command, "" for none) reach each child as ``GOVHUB_WORKER_NAME``.
+    """
     stopping = False
-    child: subprocess.Popen[bytes] | None = None
+    children: list[subprocess.Popen[bytes] | None] = [None] * len(cmds)
+    names = names or [""] * len(cmds)
 
     def stop(signum: int, _frame: object) -> None:
         nonlocal stopping
         stopping = True
-        if child is not None and child.poll() is None:
-            child.send_signal(signum)
+        for child in children:
+            if child is not None and child.poll() is None:
+                child.send_signal(signum)
+
+    def start(i: int) -> subprocess.Popen[bytes]:
+        env = dict(os.environ)
+        if names[i]:
+            env["GOVHUB_WORKER_NAME"] = names[i]
+        return subprocess.Popen(cmds[i], env=env)
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    delay = 1.0
+    started = [time.monotonic()] * len(cmds)
+    delays = [1.0] * len(cmds)
+    restart_at: list[float | None] = [None] * len(cmds)
+    for i in range(len(cmds)):
+        children[i] = start(i)
+    last_code = 0
     while True:
-        started = time.monotonic()
-        child = subprocess.Popen(cmd)
-        code = child.wait()
-        if stopping or code == 0:
-            return code
-        if time.monotonic() - started > 60:
-            delay = 1.0  # it ran for a while: this is a new failure, not a crash loop
-        typer.secho(
-            f"{name} exited with {code}; starting it again in {delay:.0f} s", fg="yellow", err=True
-        )
-        deadline = time.monotonic() + delay
-        while time.monotonic() < deadline and not stopping:
-            time.sleep(0.1)
-        if stopping:
-            return code
-        delay = min(delay * 2, 30.0)
+        now = time.monotonic()
+        for i, child in enumerate(children):
+            if child is None:
+                at = restart_at[i]
+                if at is not None and now >= at and not stopping:
+                    children[i], started[i], restart_at[i] = start(i), now, None
+                continue
+            code = child.poll()
+            if code is None:
+                continue
+            last_code = code
+            children[i] = None
+            if stopping or code == 0:
+                continue
+            if now - started[i] > 60:
+                delays[i] = 1.0  # it ran for a while: this is a new failure, not a crash loop
+            label = name if len(cmds) == 1 else f"{name} {i + 1}"
+            typer.secho(
+                f"{label} exited with {code}; starting it again in {delays[i]:.0f} s",
+                fg="yellow",
+                err=True,
+            )
+            restart_at[i] = now + delays[i]
+            delays[i] = min(delays[i] * 2, 30.0)
+        if all(c is None for c in children) and (stopping or all(at is None for at in restart_at)):
+            return last_code
+        time.sleep(0.1)
 
 
 @app.command()

@@ -1,0 +1,60 @@
+"""`govhub worker --processes N`: N supervised Celery workers, each restarted when it dies."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.engine.conftest import Process, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def children(pid: int) -> list[int]:
+    """The direct children of ``pid`` (Linux /proc)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        text = (task / "children").read_text().split()
+        found.extend(int(p) for p in text)
+    return found
+
+
+def workers(pid: int) -> set[int]:
+    """Children of the supervisor that are Celery workers (``--no-supervise``)."""
+    out: set[int] = set()
+    for child in children(pid):
+        try:
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+        except FileNotFoundError:
+            continue
+        if b"--no-supervise" in cmdline:
+            out.add(child)
+    return out
+
+
+def test_two_worker_processes_are_each_started_again_when_they_die(
+    hub_env: dict[str, str], processes: Callable[..., Process], tmp_path: Path
+) -> None:
+    supervisor = processes("worker", "--processes", "2", "--concurrency", "2")
+    assert supervisor.proc is not None
+    pid = supervisor.proc.pid
+    first = wait_for(lambda: len(workers(pid)) == 2 and workers(pid), 60, "two worker processes")
+    victim = min(first)
+    os.kill(victim, signal.SIGKILL)
+    again = wait_for(
+        lambda: len(workers(pid)) == 2 and victim not in workers(pid) and workers(pid),
+        60,
+        "the killed worker replaced",
+    )
+    assert max(first) in again, "the other worker keeps running"
+    log = (tmp_path / "worker-0.log").read_text()
+    assert "worker 1 exited with -9" in log or "worker 2 exited with -9" in log
+    names = {line for line in log.splitlines() if "worker1@" in line or "worker2@" in line}
+    assert names, "each worker has its own node name"
+    supervisor.proc.send_signal(signal.SIGTERM)
+    assert supervisor.proc.wait(30) is not None
+    assert all(not Path(f"/proc/{child}").exists() for child in again)
