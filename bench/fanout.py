@@ -44,6 +44,8 @@ from tests.factories import load_guizhou, make_user, token_for  # noqa: E402
 
 LATENCY_MS = 100
 CONCURRENCY = int(os.environ.get("GOVHUB_BENCH_CONCURRENCY", "48"))
+SCHEDULE_AHEAD_S = 20  # every scheduled post is approved before its time
+PROCESSES = int(os.environ.get("GOVHUB_BENCH_PROCESSES", "1"))
 ACCOUNTS_ORGS = 100
 
 
@@ -97,7 +99,18 @@ def setup(name: str, database_url: str, broker_url: str, redis_url: str | None, 
     make_user(database_url, "gov-reviewer", Role.reviewer, "520000")
 
 
-def approve(matrix: Matrix, accounts: list[int], media: Path, **extra: object) -> tuple[int, float]:
+def approve(
+    matrix: Matrix,
+    accounts: list[int],
+    media: Path,
+    client: TestClient | None = None,
+    **extra: object,
+) -> tuple[int, float]:
+    """Create, submit and approve a post through the API; returns (post id, perf_counter)."""
+    if client is None:
+        app = __import__("hub.web.app", fromlist=["create_app"]).create_app()
+        with TestClient(app) as fresh:
+            return approve(matrix, accounts, media, fresh, **extra)
     url = matrix.database_url
     body = {
         "title": "全省政务公开工作推进会召开",
@@ -107,14 +120,42 @@ def approve(matrix: Matrix, accounts: list[int], media: Path, **extra: object) -
         "images": [cover_image(media)],
         **extra,
     }
-    with TestClient(__import__("hub.web.app", fromlist=["create_app"]).create_app()) as client:
-        editor, reviewer = token_for("gov-editor", url), token_for("gov-reviewer", url)
-        post_id = client.post("/api/v1/posts", json=body, headers=editor).json()["id"]
-        client.post(f"/api/v1/posts/{post_id}/submit", headers=editor)
-        started = time.perf_counter()
-        response = client.post(f"/api/v1/posts/{post_id}/approve", headers=reviewer)
-        assert response.status_code == 200, response.text
+    editor, reviewer = token_for("gov-editor", url), token_for("gov-reviewer", url)
+    post_id = client.post("/api/v1/posts", json=body, headers=editor).json()["id"]
+    client.post(f"/api/v1/posts/{post_id}/submit", headers=editor)
+    started = time.perf_counter()
+    response = client.post(f"/api/v1/posts/{post_id}/approve", headers=reviewer)
+    assert response.status_code == 200, response.text
     return post_id, started
+
+
+def cpu_by_role() -> dict[str, float]:
+    """CPU seconds (user + system) so far, per role: worker, beat, this process (the API client
+    and both platform sandboxes), PostgreSQL, Redis."""
+    import psutil
+
+    totals: dict[str, float] = {}
+    for proc in psutil.process_iter(["cmdline", "name"]):
+        try:
+            cmdline = " ".join(proc.info["cmdline"] or [])
+            name = proc.info["name"] or ""
+            times = proc.cpu_times()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        if "--no-supervise" in cmdline:
+            role = "worker"
+        elif "hub beat" in cmdline:
+            role = "beat"
+        elif proc.pid == os.getpid():
+            role = "bench+sandboxes"
+        elif name.startswith("postgres"):
+            role = "postgres"
+        elif name.startswith("redis"):
+            role = "redis"
+        else:
+            continue
+        totals[role] = totals.get(role, 0.0) + times.user + times.system
+    return totals
 
 
 def settled(url: str, post_ids: list[int]) -> bool:
@@ -139,7 +180,11 @@ def run(name: str, database_url: str, broker_url: str, redis_url: str | None) ->
         weibo.set_latency(endpoint, LATENCY_MS)
     wechat.add_fault(Fault(endpoint="*", mode="latency", latency_ms=LATENCY_MS, count=None))
     procs = [
-        Process(["worker", "--concurrency", str(CONCURRENCY)], work, work / "worker.log").start(),
+        Process(
+            ["worker", "--processes", str(PROCESSES), "--concurrency", str(CONCURRENCY)],
+            work,
+            work / "worker.log",
+        ).start(),
         Process(["beat"], work, work / "beat.log").start(),
     ]
     try:
@@ -153,11 +198,18 @@ def run(name: str, database_url: str, broker_url: str, redis_url: str | None) ->
         )
         wechat_calls_before = sum(wechat.calls().values())
 
+        cpu_before = cpu_by_role()
         post_id, started = approve(matrix, accounts, work / "media")
         deadline = time.monotonic() + 600
         while not settled(database_url, [post_id]) and time.monotonic() < deadline:
             time.sleep(0.05)
         wall = time.perf_counter() - started
+        cpu = {k: v - cpu_before.get(k, 0.0) for k, v in cpu_by_role().items()}
+        print(
+            f"  CPU seconds during the fan-out ({wall:.1f} s wall, 2 cores): "
+            + ", ".join(f"{k} {v:.1f}" for k, v in sorted(cpu.items(), key=lambda kv: -kv[1])),
+            flush=True,
+        )
         with Session(engine_for(database_url)) as session:
             statuses = [
                 str(s)
@@ -171,29 +223,36 @@ def run(name: str, database_url: str, broker_url: str, redis_url: str | None) ->
             + sum(wechat.calls().values())
             - wechat_calls_before
         )
-        bound = calls * LATENCY_MS / 1000 / CONCURRENCY
+        bound = calls * LATENCY_MS / 1000 / (CONCURRENCY * PROCESSES)
         published = statuses.count("published")
 
         # scheduled posts: 100 posts, one Weibo account each, due over the next ~20 s
         weibo.set_latency("statuses/share", 0)
         weibo.set_latency("statuses/user_timeline", 0)
-        base = datetime.now(UTC) + timedelta(seconds=8)
+        base = datetime.now(UTC) + timedelta(seconds=SCHEDULE_AHEAD_S)
         due: dict[int, datetime] = {}
         weibo_accounts = [a for a in accounts if a in matrix.weibo_uids][:100]
-        for i, account in enumerate(weibo_accounts):
-            when = base + timedelta(milliseconds=200 * i)
-            pid, _ = approve(
-                matrix,
-                [account],
-                work / "media",
-                scheduled_at=when.isoformat(),
-                title=f"定时稿件{i}",
-            )
-            due[pid] = when
+        approved_late = 0
+        app = __import__("hub.web.app", fromlist=["create_app"]).create_app()
+        with TestClient(app) as client:
+            for i, account in enumerate(weibo_accounts):
+                when = base + timedelta(milliseconds=200 * i)
+                pid, _ = approve(
+                    matrix,
+                    [account],
+                    work / "media",
+                    client,
+                    scheduled_at=when.isoformat(),
+                    title=f"定时稿件{i}",
+                )
+                due[pid] = when
+                approved_late += datetime.now(UTC) > when
+        if approved_late:
+            print(f"  warning: {approved_late} posts were approved after their time", flush=True)
         deadline = time.monotonic() + 180
         while not settled(database_url, list(due)) and time.monotonic() < deadline:
             time.sleep(0.1)
-        lateness = []
+        late_by: dict[int, float] = {}
         with Session(engine_for(database_url)) as session:
             for pid, when in due.items():
                 first = session.exec(
@@ -203,8 +262,20 @@ def run(name: str, database_url: str, broker_url: str, redis_url: str | None) ->
                     .order_by(Attempt.at)  # type: ignore[arg-type]
                 ).first()
                 if first is not None:
-                    lateness.append((first - when).total_seconds())
-        lateness.sort()
+                    late_by[pid] = (first - when).total_seconds()
+            for pid in sorted(late_by, key=late_by.__getitem__)[-2:]:  # what made the p99
+                steps = session.exec(
+                    select(Attempt.at, Attempt.action, Attempt.outcome)
+                    .join(Delivery, Attempt.delivery_id == Delivery.id)  # type: ignore[arg-type]
+                    .where(Delivery.post_id == pid)
+                    .order_by(Attempt.at)  # type: ignore[arg-type]
+                ).all()
+                trail = ", ".join(
+                    f"{action}:{outcome}@{(at - due[pid]).total_seconds():+.2f}s"
+                    for at, action, outcome in steps
+                )
+                print(f"  latest: post {pid} late by {late_by[pid]:.2f} s: {trail}", flush=True)
+        lateness = sorted(late_by.values())
         p50 = statistics.median(lateness) if lateness else float("nan")
         p99 = lateness[max(0, int(len(lateness) * 0.99) - 1)] if lateness else float("nan")
     finally:
@@ -226,7 +297,7 @@ def run(name: str, database_url: str, broker_url: str, redis_url: str | None) ->
     }
     print(
         f"{name:<9} 200 deliveries: {published} published in {wall:6.2f} s = "
-        f"{result['per_s']:6.1f}/s | {calls} platform calls x {LATENCY_MS} ms / {CONCURRENCY} "
+        f"{result['per_s']:6.1f}/s | {calls} platform calls x {LATENCY_MS} ms / {PROCESSES}x{CONCURRENCY} "
         f"threads = lower bound {bound:5.2f} s ({result['bound_per_s']:.0f}/s) | "
         f"scheduled: {len(lateness)} posts, late by p50 {p50:.2f} s, p99 {p99:.2f} s",
         flush=True,

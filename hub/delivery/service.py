@@ -15,7 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import and_, func, or_, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
@@ -290,19 +291,24 @@ def _rowcount(result: object) -> int:
 
 
 def _load(session: Session, delivery_id: int) -> Job:
-    delivery = session.get(Delivery, delivery_id)
-    assert delivery is not None
-    account = session.get(Account, delivery.account_id)
-    post = session.get(Post, delivery.post_id)
-    assert account is not None and post is not None
-    version = session.exec(
-        select(PostVersion).where(
-            PostVersion.post_id == post.id, PostVersion.version == delivery.version
+    """The delivery and everything needed to send it, in one round trip."""
+    row = session.execute(
+        sa_select(Delivery, Account, Post, PostVersion, Org, User)
+        .join(Account, col(Account.id) == col(Delivery.account_id))
+        .join(Post, col(Post.id) == col(Delivery.post_id))
+        .join(
+            PostVersion,
+            and_(
+                col(PostVersion.post_id) == col(Delivery.post_id),
+                col(PostVersion.version) == col(Delivery.version),
+            ),
         )
+        .join(Org, col(Org.id) == col(Post.org_id))
+        .join(User, col(User.id) == col(Post.author_id))
+        .where(col(Delivery.id) == delivery_id)
+        .execution_options(populate_existing=True)
     ).one()
-    org = session.get(Org, post.org_id)
-    author = session.get(User, post.author_id)
-    assert org is not None and author is not None
+    delivery, account, post, version, org, author = row
     return Job(delivery, account, post, version, org, author)
 
 
@@ -672,9 +678,11 @@ def _settle_post(session: Session, post_id: int, now: datetime) -> None:
         return
     version = post.approved_version or post.current_version
     statuses = [
-        str(s)
-        for s in session.exec(
-            select(Delivery.status).where(Delivery.post_id == post_id, Delivery.version == version)
+        str(status)
+        for status, _count in session.exec(
+            select(Delivery.status, func.count())
+            .where(Delivery.post_id == post_id, Delivery.version == version)
+            .group_by(col(Delivery.status))
         ).all()
     ]
     settled = settled_status(statuses)
