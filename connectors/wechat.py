@@ -551,7 +551,9 @@ class WechatConnector:
     ) -> PublishOutcome:
         self._enforce(rendition)
         assert rendition.cover is not None  # _enforce reports a missing cover
-        thumb_media_id = self.upload_thumb(account, self._image_bytes(rendition.cover))
+        cover = self._image_bytes(rendition.cover)
+        thumb_was_cached = _UPLOADS.get(_upload_key(account, "thumb", cover)) is not None
+        thumb_media_id = self.upload_thumb(account, cover)
         content = self._rehost_images(account, rendition)
         article = {
             "title": rendition.title.strip(),
@@ -580,11 +582,10 @@ class WechatConnector:
         try:
             data = self._call(account, "/cgi-bin/draft/add", payload={"articles": [article]})
         except Rejected as exc:
-            if exc.code != str(INVALID_MEDIA_ID):
+            if exc.code != str(INVALID_MEDIA_ID) or not thumb_was_cached:
                 raise
-            # The cover uploaded earlier was deleted from the account's material library (or
-            # the platform forgot it): upload it again, once, and add the draft with the new id.
-            cover = self._image_bytes(rendition.cover)
+            # The cover uploaded in an earlier publication was deleted from the account's
+            # material library since: upload it again, once, and add the draft with the new id.
             article["thumb_media_id"] = self.upload_thumb(account, cover, fresh=True)
             data = self._call(account, "/cgi-bin/draft/add", payload={"articles": [article]})
         draft_media_id = str(data["media_id"])

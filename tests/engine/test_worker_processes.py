@@ -36,6 +36,14 @@ def workers(pid: int) -> set[int]:
     return out
 
 
+def name_of(pid: int) -> str:
+    """The Celery node name the supervisor gave the worker (its GOVHUB_WORKER_NAME)."""
+    for item in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
+        if item.startswith(b"GOVHUB_WORKER_NAME="):
+            return item.split(b"=", 1)[1].decode()
+    return ""
+
+
 def test_two_worker_processes_are_each_started_again_when_they_die(
     hub_env: dict[str, str], processes: Callable[..., Process], tmp_path: Path
 ) -> None:
@@ -53,8 +61,8 @@ def test_two_worker_processes_are_each_started_again_when_they_die(
     assert max(first) in again, "the other worker keeps running"
     log = (tmp_path / "worker-0.log").read_text()
     assert "worker 1 exited with -9" in log or "worker 2 exited with -9" in log
-    names = {line for line in log.splitlines() if "worker1@" in line or "worker2@" in line}
-    assert names, "each worker has its own node name"
+    names = {name_of(child) for child in again}
+    assert {n.split("@")[0] for n in names} == {"worker1", "worker2"}, "one node name each"
     supervisor.proc.send_signal(signal.SIGTERM)
     assert supervisor.proc.wait(30) is not None
     assert all(not Path(f"/proc/{child}").exists() for child in again)
