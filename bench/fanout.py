@@ -6,8 +6,8 @@ posts and how late each left (p50/p99 of first send minus scheduled time).
     GOVHUB_BENCH_REDIS=redis://127.0.0.1:6379/14 \
     GOVHUB_BENCH_PG=postgresql+psycopg://postgres@127.0.0.1:5432/test .venv/bin/python bench/fanout.py
 
-It runs the hub's own processes (`python -m hub worker` with 48 threads, GOVHUB_BENCH_CONCURRENCY, `python -m hub beat`)
-against the sandboxes over loopback HTTP, exactly as in production. Printed per setup: wall time
+It runs the hub's own processes (`python -m hub worker --processes 2 --concurrency 16`, set by
+GOVHUB_BENCH_PROCESSES and GOVHUB_BENCH_CONCURRENCY, and `python -m hub beat`) against the sandboxes over loopback HTTP, exactly as in production. Printed per setup: wall time
 from approval to the last delivery settled, deliveries per second, and the lower bound that the
 latency and the worker's declared concurrency allow (platform calls x latency / concurrency,
 counting the calls the sandboxes actually served). Targets: >= 50 deliveries/s with Redis, and a
@@ -43,9 +43,9 @@ from tests.engine.conftest import Matrix, Platforms, Process, counties, cover_im
 from tests.factories import load_guizhou, make_user, token_for  # noqa: E402
 
 LATENCY_MS = 100
-CONCURRENCY = int(os.environ.get("GOVHUB_BENCH_CONCURRENCY", "48"))
+CONCURRENCY = int(os.environ.get("GOVHUB_BENCH_CONCURRENCY", "16"))
 SCHEDULE_AHEAD_S = 20  # every scheduled post is approved before its time
-PROCESSES = int(os.environ.get("GOVHUB_BENCH_PROCESSES", "1"))
+PROCESSES = int(os.environ.get("GOVHUB_BENCH_PROCESSES", "2"))
 ACCOUNTS_ORGS = 100
 
 
