@@ -418,9 +418,23 @@ def publish(
     return result
 
 
+def _lock_post(session: Session, post_id: int | None) -> None:
+    """Take the post's row lock first in every transaction that settles it (PostgreSQL).
+
+    Two deliveries of one post finishing at once would otherwise each count the other as still
+    in flight (neither has committed) and leave the post ``publishing`` for good. With the lock,
+    the second waits for the first to commit, and its count sees it. Taken before any delivery
+    row is written, the same order as the posts service (post, then deliveries): no deadlock.
+    SQLite serialises writers anyway (and ignores ``FOR UPDATE``).
+    """
+    with session.no_autoflush:
+        session.execute(sa_select(col(Post.id)).where(col(Post.id) == post_id).with_for_update())
+
+
 def _record_outcome(
     session: Session, job: Job, outcome: Published | Pending, now: datetime, *, action: str
 ) -> str:
+    _lock_post(session, job.post.id)
     delivery = job.delivery
     if isinstance(outcome, Published):
         delivery.status = D.published
@@ -463,6 +477,7 @@ def _finish(
     error: ConnectorError | None = None,
     action: str = "publish",
 ) -> str:
+    _lock_post(session, job.post.id)
     delivery = job.delivery
     delivery.status = decision.status
     delivery.error = decision.message[:2000]
