@@ -128,6 +128,9 @@ def sweep(*, session: Session, now: datetime, limit: int = 500) -> dict[str, lis
     ``publish``: queued and due; sending or unconfirmed with an expired lease (the task
     reconciles those first). ``poll``: pending and due.
     """
+    # First, in a transaction of its own (post locks before any delivery lock, as everywhere):
+    _settle_stragglers(session, now)
+    session.commit()
     lease_free = or_(col(Delivery.lease_until).is_(None), col(Delivery.lease_until) < now)
     due = or_(col(Delivery.next_attempt_at).is_(None), col(Delivery.next_attempt_at) <= now)
     # A worker that stopped mid-send (killed, crashed) may or may not have reached the platform.
@@ -181,6 +184,33 @@ def sweep(*, session: Session, now: datetime, limit: int = 500) -> dict[str, lis
             ).scalars()
         )
     return {"publish": publish_ids, "poll": poll_ids}
+
+
+IN_FLIGHT = (D.queued, D.sending, D.pending, D.unconfirmed)
+
+
+def _settle_stragglers(session: Session, now: datetime, limit: int = 50) -> None:
+    """Backstop: a post still ``publishing`` although none of its deliveries is in flight.
+
+    Recording an outcome settles the post under its row lock, so this finds nothing in normal
+    operation; it heals posts left behind by a crash between commits or by older versions.
+    """
+    from hub.posts.models import PostStatus
+
+    in_flight = (
+        sa_select(col(Delivery.id))
+        .where(
+            col(Delivery.post_id) == col(Post.id),
+            col(Delivery.status).in_(IN_FLIGHT),
+        )
+        .exists()
+    )
+    stuck = session.exec(
+        select(Post.id).where(Post.status == PostStatus.publishing, ~in_flight).limit(limit)
+    ).all()
+    for post_id in stuck:
+        _lock_post(session, post_id)
+        _settle_post(session, post_id, now)  # type: ignore[arg-type]
 
 
 # -- the publish task ----------------------------------------------------------------------------

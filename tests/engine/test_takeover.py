@@ -175,3 +175,31 @@ def test_a_sweep_racing_a_claim_leaves_the_sending_worker_its_lease(
     assert run_worker(delivery_id) == "pending", attempts(delivery_id)
     wait_for(lambda: finished(matrix, account) == 1, 30, "the publication")
     assert matrix.copies(account, title) == 1
+
+
+def test_a_post_left_publishing_with_every_copy_out_is_settled_by_the_sweeper(
+    matrix: Matrix, wechat: Wrapped, tmp_path: Path
+) -> None:
+    from sqlalchemy import update
+
+    from hub.posts.models import Post, PostStatus
+
+    delivery_id, account, _title = one_wechat_delivery(matrix, tmp_path)
+    assert run_worker(delivery_id) == "pending"
+    wait_for(lambda: finished(matrix, account) == 1, 30, "the publication")
+    with Session(engine_for_env(), expire_on_commit=False) as session:
+        assert service.poll(session=session, delivery_id=delivery_id) == "published"
+    post_id = status(delivery_id).post_id
+    # What the race fixed this session left behind in existing databases: every copy out, the
+    # post still 'publishing' (so editors could not correct or withdraw it).
+    with Session(engine_for_env()) as session:
+        session.execute(
+            update(Post).where(Post.id == post_id).values(status=PostStatus.publishing)  # type: ignore[arg-type]
+        )
+        session.commit()
+    with Session(engine_for_env(), expire_on_commit=False) as session:
+        service.sweep(session=session, now=utcnow())
+        session.commit()
+    with Session(engine_for_env()) as session:
+        post = session.get(Post, post_id)
+        assert post is not None and post.status is PostStatus.published
