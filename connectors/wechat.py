@@ -552,8 +552,8 @@ class WechatConnector:
         self._enforce(rendition)
         assert rendition.cover is not None  # _enforce reports a missing cover
         cover = self._image_bytes(rendition.cover)
-        thumb_was_cached = _UPLOADS.get(_upload_key(account, "thumb", cover)) is not None
-        thumb_media_id = self.upload_thumb(account, cover)
+        cached_thumb = _UPLOADS.get(_upload_key(account, "thumb", cover))
+        thumb_media_id = cached_thumb or self.upload_thumb(account, cover)
         content = self._rehost_images(account, rendition)
         article = {
             "title": rendition.title.strip(),
@@ -582,7 +582,7 @@ class WechatConnector:
         try:
             data = self._call(account, "/cgi-bin/draft/add", payload={"articles": [article]})
         except Rejected as exc:
-            if exc.code != str(INVALID_MEDIA_ID) or not thumb_was_cached:
+            if exc.code != str(INVALID_MEDIA_ID) or cached_thumb is None:
                 raise
             # The cover uploaded in an earlier publication was deleted from the account's
             # material library since: upload it again, once, and add the draft with the new id.

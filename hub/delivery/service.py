@@ -31,7 +31,7 @@ from hub.delivery.pacing import Pacer
 from hub.delivery.rules import Decision, decide
 from hub.orgs.models import Org
 from hub.posts.models import Post, PostVersion
-from hub.posts.rules import settled_status
+from hub.posts.rules import IN_FLIGHT, settled_status
 from hub.sqltypes import utcnow
 from hub.users.models import User
 
@@ -186,9 +186,6 @@ def sweep(*, session: Session, now: datetime, limit: int = 500) -> dict[str, lis
     return {"publish": publish_ids, "poll": poll_ids}
 
 
-IN_FLIGHT = (D.queued, D.sending, D.pending, D.unconfirmed)
-
-
 def _settle_stragglers(session: Session, now: datetime, limit: int = 50) -> None:
     """Backstop: a post still ``publishing`` although none of its deliveries is in flight.
 
@@ -201,7 +198,7 @@ def _settle_stragglers(session: Session, now: datetime, limit: int = 50) -> None
         sa_select(col(Delivery.id))
         .where(
             col(Delivery.post_id) == col(Post.id),
-            col(Delivery.status).in_(IN_FLIGHT),
+            col(Delivery.status).in_(sorted(IN_FLIGHT)),
         )
         .exists()
     )

@@ -152,10 +152,13 @@ def due_release(*, scheduled_at: datetime | None, now: datetime, missed_after: t
     return "wait"
 
 
+IN_FLIGHT = frozenset({"queued", "sending", "pending", "unconfirmed"})
+"""Delivery statuses that keep a post ``publishing``."""
+
+
 def settled_status(delivery_statuses: list[str]) -> PostStatus | None:
     """The post's status from its deliveries', or None while any is still in flight."""
-    in_flight = {"queued", "sending", "pending", "unconfirmed"}
-    if any(s in in_flight for s in delivery_statuses):
+    if any(s in IN_FLIGHT for s in delivery_statuses):
         return None
     live = [s for s in delivery_statuses if s not in ("cancelled", "withdrawn")]
     if not live:
