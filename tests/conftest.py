@@ -80,6 +80,12 @@ def database_url(
     """A migrated, empty database: a fresh SQLite file, or the PostgreSQL test database reset."""
     if request.param == "postgresql":
         _reset_postgres(PG_URL)
+        if REDIS_URL:
+            # Redis holds state keyed by row ids (pace slots, tokens, queued tasks): ids restart
+            # at 1 with the database, so a test would inherit the last test's pace for account 1.
+            import redis
+
+            redis.Redis.from_url(REDIS_URL).flushdb()
         yield PG_URL
         return
     path = tmp_path_factory.mktemp("db") / "govhub.sqlite3"
