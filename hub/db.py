@@ -56,8 +56,16 @@ def get_engine() -> Engine:
 
 @contextmanager
 def session_scope() -> Iterator[Session]:
-    """A session that commits on success and rolls back on error (tasks, CLI)."""
-    with Session(get_engine(), expire_on_commit=False) as session:
+    """A session that commits on success and rolls back on error (tasks, CLI).
+
+    It keeps one pooled connection for its whole life: a task runs several short transactions
+    (claim, fence, record, settle), and a session bound to the engine would check a connection
+    out, and ping it, for each of them.
+    """
+    with (
+        get_engine().connect() as connection,
+        Session(bind=connection, expire_on_commit=False) as session,
+    ):
         try:
             yield session
             session.commit()
