@@ -20,6 +20,8 @@ Implementations:
   are atomic on both databases, so one code path serves both; a crashed holder's lease lapses
   after ``lease_seconds``. (``SELECT ... FOR UPDATE`` would work on PostgreSQL only and would hold
   a transaction open across an HTTP call.)
+- :class:`ProcessCachedStore`: wraps the Redis or SQL store so that a process does not read the
+  shared store for every call (the hub always wraps its store in one).
 
 Stores raise :class:`TokenStoreError` (and :class:`TokenLockTimeout`) for their own failures, so a
 connector can report them as transient without knowing which backend is configured. Tokens never
@@ -227,6 +229,53 @@ def platform_tokens_table(metadata: MetaData) -> Table:
 
 def _from_db(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class ProcessCachedStore:
+    """A per-process layer over a shared store (Redis or the database).
+
+    A WeChat publication makes five or six calls, each needing the token: a token read from the
+    shared store is reused in this process for up to ``max_age_seconds`` (never past its own
+    expiry) instead of being read again for every call. Safe because WeChat keeps an old token
+    working for a while after a new one is fetched, and because a refused token is never served
+    from here: refreshing takes the lock, which drops this process's copy, and reads the shared
+    store afresh.
+    """
+
+    def __init__(self, inner: TokenStore, *, max_age_seconds: float = 60.0, clock: Clock = _utcnow):
+        self._inner = inner
+        self._max_age = timedelta(seconds=max_age_seconds)
+        self._clock = clock
+        self._local: dict[str, tuple[CachedToken, datetime]] = {}
+        self._guard = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"ProcessCachedStore({self._inner!r})"
+
+    def get(self, key: str) -> CachedToken | None:
+        now = self._clock()
+        with self._guard:
+            hit = self._local.get(key)
+        if hit is not None and hit[1] > now and hit[0].expires_at > now:
+            return hit[0]
+        cached = self._inner.get(key)
+        if cached is not None:
+            with self._guard:
+                self._local[key] = (cached, now + self._max_age)
+        return cached
+
+    def put(self, key: str, token: str, expires_at: datetime) -> None:
+        self._inner.put(key, token, expires_at)
+        with self._guard:
+            self._local[key] = (
+                CachedToken(token, _aware_utc(expires_at)),
+                self._clock() + self._max_age,
+            )
+
+    def lock(self, key: str) -> AbstractContextManager[None]:
+        with self._guard:
+            self._local.pop(key, None)  # whoever refreshes reads the shared store
+        return self._inner.lock(key)
 
 
 class SqlTokenStore:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -28,16 +29,35 @@ def http_client() -> httpx.Client:
 
 @lru_cache(maxsize=4)
 def _token_store(redis_url: str | None, database_url: str) -> Any:
-    from connectors.tokens import RedisTokenStore, SqlTokenStore
+    from connectors.tokens import ProcessCachedStore, RedisTokenStore, SqlTokenStore
 
     if redis_url:
-        return RedisTokenStore(redis_url)
-    return SqlTokenStore(engine_for(database_url))
+        return ProcessCachedStore(RedisTokenStore(redis_url))
+    return ProcessCachedStore(SqlTokenStore(engine_for(database_url)))
 
 
 def token_store(settings: Settings | None = None) -> Any:
     settings = settings or get_settings()
     return _token_store(settings.redis_url, settings.database_url)
+
+
+def publish_cost(platform: str) -> int:
+    """The platform round trips one publication takes (the connector's declared limit)."""
+    from connectors.registry import CONNECTORS
+
+    cls = CONNECTORS.get(platform)
+    return cls.limits.calls_per_publish if cls is not None else 1
+
+
+def costliest_first(platform_of: Iterable[tuple[int, str]]) -> list[int]:
+    """Delivery (or account) ids in the order a fan-out should start them: costliest first.
+
+    Longest-first is the classic way to shorten a batch's makespan: a WeChat copy (six round
+    trips and an asynchronous publication) started last would keep the whole fan-out waiting.
+    The order is otherwise kept (stable sort).
+    """
+    pairs = list(platform_of)
+    return [i for i, _ in sorted(pairs, key=lambda pair: -publish_cost(pair[1]))]
 
 
 def connector_for(platform: str, settings: Settings | None = None) -> Connector:

@@ -227,3 +227,40 @@ def test_sql_store_works_on_the_migrated_table(database_url: str) -> None:
     cached = store.get(k)
     assert cached is not None
     assert (cached.token, cached.expires_at) == ("tok", expires)
+
+
+def test_a_process_reuses_its_token_briefly_but_a_refresher_reads_the_shared_store(
+    make_store: Factory,
+) -> None:
+    from connectors.tokens import ProcessCachedStore
+
+    now = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+
+    def clock() -> datetime:
+        return now
+
+    shared = make_store(clock=clock)
+    worker_a = ProcessCachedStore(make_store(clock=clock), max_age_seconds=60, clock=clock)
+    worker_b = ProcessCachedStore(make_store(clock=clock), max_age_seconds=60, clock=clock)
+    shared.put("wechat:app", "token-1", now + timedelta(hours=2))
+    got = worker_a.get("wechat:app")
+    assert got is not None and got.token == "token-1"
+    # Another process replaces the token (WeChat refused the old one there).
+    with worker_b.lock("wechat:app"):
+        worker_b.put("wechat:app", "token-2", now + timedelta(hours=2))
+    reused = worker_a.get("wechat:app")
+    assert reused is not None and reused.token == "token-1", "reused without a shared read"
+    # Whoever refreshes (WeChat refused token-1 here too) reads the shared store under the lock.
+    with worker_a.lock("wechat:app"):
+        fresh = worker_a.get("wechat:app")
+    assert fresh is not None and fresh.token == "token-2"
+    # And without any refusal, the local copy is given up after max_age.
+    with worker_b.lock("wechat:app"):
+        worker_b.put("wechat:app", "token-3", now + timedelta(hours=2))
+    now += timedelta(seconds=61)
+    later = worker_a.get("wechat:app")
+    assert later is not None and later.token == "token-3"
+    # Never past the token's own expiry.
+    worker_a.put("wechat:app", "token-4", now + timedelta(seconds=5))
+    now += timedelta(seconds=6)
+    assert worker_a.get("wechat:app") is None
