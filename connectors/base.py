@@ -27,6 +27,9 @@ class Limits:
     thumb_max_bytes: int | None = None
     posts_per_hour: int | None = None  # pacing per account
     concurrency: int = 8  # parallel calls per account the hub allows itself
+    # Platform round trips one publication takes. A fan-out starts its costliest copies first,
+    # so the slow ones (and their asynchronous completion) overlap the quick ones behind them.
+    calls_per_publish: int = 1
 
 
 @dataclass(frozen=True)

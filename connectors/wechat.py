@@ -436,6 +436,7 @@ class WechatConnector:
         image_types=("image/jpeg", "image/png"),
         thumb_max_bytes=64 * 1024,
         concurrency=4,
+        calls_per_publish=6,  # token, cover, body images, draft/add, freepublish/submit, get
     )
 
     def __init__(

@@ -383,7 +383,13 @@ def serve(
 def worker(
     concurrency: Annotated[int, typer.Option(help="threads (or processes) per worker")] = 8,
     pool: str = "threads",
-    queues: str = "celery",
+    queues: Annotated[
+        str,
+        typer.Option(
+            help="comma-separated queues to consume; every worker pool must cover "
+            "govhub.quick (polls, releases, sweeps) and celery (everything else)"
+        ),
+    ] = "govhub.quick,celery",
     processes: Annotated[
         int,
         typer.Option(

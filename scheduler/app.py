@@ -30,6 +30,17 @@ BEAT_SCHEDULE: dict[str, tuple[str, timedelta]] = {
 }
 
 
+# Two queues. A fan-out puts hundreds of publish tasks on ``celery``; the short tasks that must
+# not wait behind them go to ``govhub.quick``: the first look at an asynchronous publication
+# (WeChat), the scheduler's release of due posts, the sweeper and the heartbeat. Workers consume
+# both, and the brokers' consumers alternate between non-empty queues (kombu's round robin), so
+# a WeChat copy shows as published while the rest of its fan-out is still going out.
+DEFAULT_QUEUE = "celery"
+QUICK_QUEUE = "govhub.quick"
+QUEUES = (QUICK_QUEUE, DEFAULT_QUEUE)
+QUICK_TASKS = ("delivery.poll", "posts.release_due", "delivery.sweep", "system.heartbeat")
+
+
 def _prepare_broker_url(url: str) -> str:
     from scheduler.broker import embedded_url
 
@@ -53,6 +64,8 @@ def create_celery(settings: Settings) -> Celery:
         "timezone": "UTC",
         "enable_utc": True,
         "broker_connection_retry_on_startup": True,
+        "task_default_queue": DEFAULT_QUEUE,
+        "task_routes": {name: {"queue": QUICK_QUEUE} for name in QUICK_TASKS},
         "beat_schedule": {
             name: {"task": task, "schedule": every, "options": {"expires": every.total_seconds()}}
             for name, (task, every) in BEAT_SCHEDULE.items()

@@ -503,7 +503,7 @@ def approve(
     )
     post.approved_version = post.current_version
     hall = _org_hall_account(session, post.org_id)
-    ids = [a.id for a in accounts if a.id is not None]
+    ids = channels.costliest_first((a.id, a.platform.value) for a in accounts if a.id is not None)
     if hall is not None and hall not in ids:
         ids.append(hall)
     future = post.scheduled_at is not None and post.scheduled_at > now
@@ -664,14 +664,17 @@ def release_due(*, session: Session, now: datetime) -> tuple[list[int], list[int
             _cancel_unsent(session, post, now)
             missed.append(post.id)  # type: ignore[arg-type]
             continue
-        ids = session.exec(
-            select(Delivery.id).where(
+        queued = session.exec(
+            select(Delivery.id, Account.platform)
+            .join(Account, col(Account.id) == col(Delivery.account_id))
+            .where(
                 Delivery.post_id == post.id,
                 Delivery.version == post.approved_version,
                 Delivery.status == DeliveryStatus.queued,
             )
+            .order_by(col(Delivery.id))
         ).all()
-        to_enqueue += [i for i in ids if i is not None]
+        to_enqueue += channels.costliest_first((i, str(p)) for i, p in queued if i is not None)
     engine.mark_enqueued(session=session, delivery_ids=to_enqueue, now=now)
     return to_enqueue, missed
 
