@@ -28,7 +28,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
-from sqlalchemy import delete, update
+from sqlalchemy import Table, bindparam, delete, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -372,10 +373,24 @@ def start_for_post(
     )
 
 
+_CLOCKS: Table = Clock.__table__  # type: ignore[attr-defined]
+_CLOCK_POSTS: Table = ClockPost.__table__  # type: ignore[attr-defined]
+_RUNNING_CLOCK_OF_POST = (
+    sa_select(_CLOCK_POSTS.c.clock_id)
+    .join(_CLOCKS, _CLOCKS.c.id == _CLOCK_POSTS.c.clock_id)
+    .where(_CLOCK_POSTS.c.post_id == bindparam("p_id"), _CLOCKS.c.state == ClockState.running)
+    .limit(1)
+)
+
+
 def stop_for_post(*, session: Session, post_id: int, published_at: datetime) -> None:
     """The post's first published delivery stops every running clock linked to it: ``met`` if at
     or before the deadline, ``met_late`` after. Idempotent: later deliveries change nothing."""
     published = require_aware("published_at", published_at)
+    # Every published delivery calls this; most posts have no clock: answer that from a cached
+    # Core statement before building the ORM query.
+    if session.execute(_RUNNING_CLOCK_OF_POST, {"p_id": post_id}).first() is None:
+        return
     clocks = session.exec(
         select(Clock)
         .join(ClockPost, col(ClockPost.clock_id) == col(Clock.id))

@@ -15,9 +15,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, update
+from sqlalchemy import Table, and_, bindparam, func, insert, or_, update
 from sqlalchemy import select as sa_select
-from sqlalchemy.engine import CursorResult
+from sqlalchemy.engine import Connection, CursorResult
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
@@ -30,7 +30,7 @@ from hub.delivery.models import Attempt, Delivery, DeliveryStatus
 from hub.delivery.pacing import Pacer
 from hub.delivery.rules import Decision, decide
 from hub.orgs.models import Org
-from hub.posts.models import Post, PostVersion
+from hub.posts.models import Post, PostStatus, PostVersion
 from hub.posts.rules import IN_FLIGHT, settled_status
 from hub.sqltypes import utcnow
 from hub.users.models import User
@@ -56,6 +56,170 @@ def enqueue_lease() -> timedelta:
 
 def idempotency_key(delivery: Delivery) -> str:
     return f"{delivery.post_id}:{delivery.version}:{delivery.account_id}"
+
+
+# -- the hot path's statements, built once ------------------------------------------------------
+# Every delivery runs the same few statements; building them per call (and running them through
+# the ORM's unit of work) was a third of a worker's CPU. They are SQLAlchemy Core statements on
+# the tables with bound parameters, executed on the session's connection (same transaction),
+# compiled once per process and reused from the compiled cache.
+
+_DT: Table = Delivery.__table__  # type: ignore[attr-defined]
+_AT: Table = Attempt.__table__  # type: ignore[attr-defined]
+_PT: Table = Post.__table__  # type: ignore[attr-defined]
+
+_CLAIM_SEND = (
+    update(_DT)
+    .where(
+        _DT.c.id == bindparam("d_id"),
+        _DT.c.status == D.queued,
+        or_(_DT.c.next_attempt_at.is_(None), _DT.c.next_attempt_at <= bindparam("t_now")),
+    )
+    .values(
+        status=D.sending,
+        lease_until=bindparam("t_lease"),
+        attempts=_DT.c.attempts + 1,
+        updated_at=bindparam("t_now"),
+    )
+)
+# A worker died mid-send (its lease ran out) or the outcome was unknown and it is time to look
+# again: take it as 'sending' (this worker is busy with it) and reconcile first.
+_CLAIM_STALE = (
+    update(_DT)
+    .where(
+        _DT.c.id == bindparam("d_id"),
+        or_(
+            and_(
+                _DT.c.status == D.sending,
+                or_(_DT.c.lease_until.is_(None), _DT.c.lease_until < bindparam("t_now")),
+            ),
+            and_(
+                _DT.c.status == D.unconfirmed,
+                _DT.c.next_attempt_at.is_not(None),
+                _DT.c.next_attempt_at <= bindparam("t_now"),
+            ),
+        ),
+    )
+    .values(status=D.sending, lease_until=bindparam("t_lease"), updated_at=bindparam("t_now"))
+)
+_CLAIM_POLL = (
+    update(_DT)
+    .where(
+        _DT.c.id == bindparam("d_id"),
+        _DT.c.status == D.pending,
+        or_(_DT.c.lease_until.is_(None), _DT.c.lease_until < bindparam("t_now")),
+    )
+    .values(lease_until=bindparam("t_lease"))
+)
+_FENCE_WHERE = (
+    _DT.c.id == bindparam("d_id"),
+    _DT.c.status == D.sending,
+    _DT.c.lease_until == bindparam("t_held"),
+    # nothing new goes out for a post that was withdrawn meanwhile
+    sa_select(_PT.c.id)
+    .where(_PT.c.id == _DT.c.post_id, _PT.c.status != PostStatus.withdrawn)
+    .exists(),
+)
+_FENCE = (
+    update(_DT)
+    .where(*_FENCE_WHERE)
+    .values(lease_until=bindparam("t_lease"), updated_at=bindparam("t_now"))
+)
+_FENCE_REF = _FENCE.values(pending_ref=bindparam("s_ref"))
+_RECORD_PUBLISHED = (
+    update(_DT)
+    .where(_DT.c.id == bindparam("d_id"))
+    .values(
+        status=D.published,
+        remote_id=bindparam("s_remote_id"),
+        remote_url=bindparam("s_remote_url"),
+        published_at=bindparam("t_published"),
+        error="",
+        error_code="",
+        lease_until=None,
+        next_attempt_at=None,
+        updated_at=bindparam("t_now"),
+    )
+)
+_RECORD_PENDING = (
+    update(_DT)
+    .where(_DT.c.id == bindparam("d_id"))
+    .values(
+        status=D.pending,
+        pending_ref=bindparam("s_ref"),
+        lease_until=None,
+        next_attempt_at=bindparam("t_next"),
+        updated_at=bindparam("t_now"),
+    )
+)
+_RECORD_DECISION = (
+    update(_DT)
+    .where(_DT.c.id == bindparam("d_id"))
+    .values(
+        status=bindparam("s_status", type_=_DT.c.status.type),
+        error=bindparam("s_error"),
+        error_code=bindparam("s_code"),
+        next_attempt_at=bindparam("t_next", type_=_DT.c.next_attempt_at.type),
+        lease_until=None,
+        attempts=bindparam("n_attempts"),
+        pending_ref=bindparam("s_ref"),
+        updated_at=bindparam("t_now"),
+    )
+)
+_STILL_POLLING = (
+    update(_DT)
+    .where(_DT.c.id == bindparam("d_id"))
+    .values(next_attempt_at=bindparam("t_next"), lease_until=None)
+)
+_ADD_ATTEMPT = insert(_AT)
+# Read under a share lock when a copy has landed: a withdrawal (which updates the post first,
+# then lists its published copies) either waits for this transaction, and then lists this copy,
+# or has committed, and then this reads 'withdrawn' and the copy is taken down too.
+_POST_STATUS_SHARED = (
+    sa_select(_PT.c.status).where(_PT.c.id == bindparam("p_id")).with_for_update(read=True)
+)
+_POST_STATUS = sa_select(_PT.c.status).where(_PT.c.id == bindparam("p_id"))
+# The distinct statuses of the deliveries of the version the post is publishing.
+_POST_STATUSES = (
+    sa_select(_DT.c.status)
+    .distinct()
+    .where(
+        _DT.c.post_id == bindparam("p_id"),
+        _DT.c.version
+        == sa_select(func.coalesce(_PT.c.approved_version, _PT.c.current_version))
+        .where(_PT.c.id == bindparam("p_id"))
+        .scalar_subquery(),
+    )
+)
+
+
+def _conn(session: Session) -> Connection:
+    return session.connection()
+
+
+def _attempt(
+    session: Session,
+    delivery_id: int,
+    now: datetime,
+    action: str,
+    outcome: str,
+    *,
+    http_status: int | None = None,
+    platform_code: str = "",
+    excerpt: str = "",
+) -> None:
+    _conn(session).execute(
+        _ADD_ATTEMPT,
+        {
+            "delivery_id": delivery_id,
+            "at": now,
+            "action": action,
+            "outcome": outcome,
+            "http_status": http_status,
+            "platform_code": platform_code,
+            "excerpt": excerpt,
+        },
+    )
 
 
 # -- creating and enqueuing ----------------------------------------------------------------------
@@ -217,6 +381,10 @@ class ClaimLost(RuntimeError):
     """This worker no longer owns the delivery (its lease ran out and it was taken over)."""
 
 
+class PostWithdrawn(ClaimLost):
+    """The post was withdrawn while this worker prepared its copy: nothing is sent."""
+
+
 @dataclass(frozen=True)
 class Fence:
     """The connector's checkpoint: called right before the call that makes a post public.
@@ -234,20 +402,22 @@ class Fence:
         delivery, now = self.delivery, utcnow()
         lease = now + send_lease()
         values: dict[str, object] = {"lease_until": lease, "updated_at": now}
+        params: dict[str, object] = {
+            "d_id": delivery.id,
+            "t_held": delivery.lease_until,
+            "t_lease": lease,
+            "t_now": now,
+        }
         if ref:
-            values["pending_ref"] = ref
-        held = self.session.execute(
-            update(Delivery)
-            .where(
-                col(Delivery.id) == delivery.id,
-                col(Delivery.status) == D.sending,
-                col(Delivery.lease_until) == delivery.lease_until,
-            )
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
+            values["pending_ref"] = params["s_ref"] = ref
+        held = _conn(self.session).execute(_FENCE_REF if ref else _FENCE, params)
         if _rowcount(held) != 1:
+            post_status = (
+                _conn(self.session).execute(_POST_STATUS, {"p_id": delivery.post_id}).scalar()
+            )
             self.session.rollback()
+            if post_status == PostStatus.withdrawn:
+                raise PostWithdrawn(f"delivery {delivery.id}: the post was withdrawn; nothing sent")
             raise ClaimLost(f"delivery {delivery.id}: lease lost before sending; nothing sent")
         self.session.commit()
         for name, value in values.items():
@@ -266,42 +436,11 @@ class Job:
 
 def _claim(session: Session, delivery_id: int, now: datetime) -> str | None:
     """Take the delivery for this worker. Returns 'send', 'reconcile' or None (not ours)."""
-    sent = session.execute(
-        update(Delivery)
-        .where(
-            col(Delivery.id) == delivery_id,
-            col(Delivery.status) == D.queued,
-            or_(col(Delivery.next_attempt_at).is_(None), col(Delivery.next_attempt_at) <= now),
-        )
-        .values(
-            status=D.sending,
-            lease_until=now + send_lease(),
-            attempts=Delivery.attempts + 1,
-            updated_at=now,
-        )
-    )
-    if _rowcount(sent) == 1:
+    params = {"d_id": delivery_id, "t_now": now, "t_lease": now + send_lease()}
+    if _rowcount(_conn(session).execute(_CLAIM_SEND, params)) == 1:
         session.commit()
         return "send"
-    # A worker died mid-send (its lease ran out) or the outcome was unknown and it is time to
-    # look again: take it as 'sending' (this worker is busy with it) and reconcile first.
-    lease_free = or_(col(Delivery.lease_until).is_(None), col(Delivery.lease_until) < now)
-    stale = session.execute(
-        update(Delivery)
-        .where(
-            col(Delivery.id) == delivery_id,
-            or_(
-                and_(col(Delivery.status) == D.sending, lease_free),
-                and_(
-                    col(Delivery.status) == D.unconfirmed,
-                    col(Delivery.next_attempt_at).is_not(None),
-                    col(Delivery.next_attempt_at) <= now,
-                ),
-            ),
-        )
-        .values(status=D.sending, lease_until=now + send_lease(), updated_at=now)
-    )
-    if _rowcount(stale) == 1:
+    if _rowcount(_conn(session).execute(_CLAIM_STALE, params)) == 1:
         session.commit()
         return "reconcile"
     session.rollback()
@@ -317,24 +456,27 @@ def _rowcount(result: object) -> int:
     return int(result.rowcount) if isinstance(result, CursorResult) else 0
 
 
+_LOAD = (
+    sa_select(Delivery, Account, Post, PostVersion, Org, User)
+    .join(Account, col(Account.id) == col(Delivery.account_id))
+    .join(Post, col(Post.id) == col(Delivery.post_id))
+    .join(
+        PostVersion,
+        and_(
+            col(PostVersion.post_id) == col(Delivery.post_id),
+            col(PostVersion.version) == col(Delivery.version),
+        ),
+    )
+    .join(Org, col(Org.id) == col(Post.org_id))
+    .join(User, col(User.id) == col(Post.author_id))
+    .where(col(Delivery.id) == bindparam("d_id"))
+    .execution_options(populate_existing=True)
+)
+
+
 def _load(session: Session, delivery_id: int) -> Job:
     """The delivery and everything needed to send it, in one round trip."""
-    row = session.execute(
-        sa_select(Delivery, Account, Post, PostVersion, Org, User)
-        .join(Account, col(Account.id) == col(Delivery.account_id))
-        .join(Post, col(Post.id) == col(Delivery.post_id))
-        .join(
-            PostVersion,
-            and_(
-                col(PostVersion.post_id) == col(Delivery.post_id),
-                col(PostVersion.version) == col(Delivery.version),
-            ),
-        )
-        .join(Org, col(Org.id) == col(Post.org_id))
-        .join(User, col(User.id) == col(Post.author_id))
-        .where(col(Delivery.id) == delivery_id)
-        .execution_options(populate_existing=True)
-    ).one()
+    row = session.execute(_LOAD, {"d_id": delivery_id}).one()
     delivery, account, post, version, org, author = row
     return Job(delivery, account, post, version, org, author)
 
@@ -402,6 +544,8 @@ def publish(
         if found is not None:
             return found
         # certainly absent: fall through and send
+    if job.post.status is PostStatus.withdrawn:
+        return _cancel_withdrawn(session, job, now)
 
     problems = [p for p in connector.check(rendition) if p.blocking]
     if problems:
@@ -422,17 +566,20 @@ def publish(
             idempotency_key=idempotency_key(job.delivery),
             checkpoint=Fence(session, job.delivery),
         )
+    except PostWithdrawn:
+        return _cancel_withdrawn(session, job, utcnow())
     except ClaimLost as lost:
         log.warning("%s", lost)
         return "lost"
     except ConnectorError as exc:
         decision = decide(exc, attempt=job.delivery.attempts, now=utcnow())
         draft_media_id: str = getattr(exc, "draft_media_id", "") or ""
+        ref: str | None = None
         if isinstance(exc, Unconfirmed) and draft_media_id:
-            job.delivery.pending_ref = f":{draft_media_id}"
+            ref = f":{draft_media_id}"
         elif isinstance(exc, Unconfirmed) and not exc.resend_if_absent:
-            job.delivery.pending_ref = NO_RESEND
-        return _finish(session, job, decision, utcnow(), error=exc)
+            ref = NO_RESEND
+        return _finish(session, job, decision, utcnow(), error=exc, pending_ref=ref)
     result = _record_outcome(session, job, outcome, utcnow(), action="publish")
     if result == D.pending.value:  # asynchronous platforms usually finish within a second
         enqueue([delivery_id], task="delivery.poll", countdown=FIRST_POLL.total_seconds())
@@ -446,53 +593,87 @@ def publish(
 
 
 def _lock_post(session: Session, post_id: int | None) -> None:
-    """Take the post's row lock first in every transaction that settles it (PostgreSQL).
+    """Take the post's row lock (PostgreSQL) and read it afresh before settling it.
 
-    Two deliveries of one post finishing at once would otherwise each count the other as still
-    in flight (neither has committed) and leave the post ``publishing`` for good. With the lock,
-    the second waits for the first to commit, and its count sees it. Taken before any delivery
-    row is written, the same order as the posts service (post, then deliveries): no deadlock.
-    SQLite serialises writers anyway (and ignores ``FOR UPDATE``).
+    Two deliveries of one post finishing at once could otherwise each count the other as still
+    in flight and leave the post ``publishing`` for good; with the lock, the second waits for the
+    first to commit. It is taken in a transaction that has written no delivery row (see
+    ``_settle_after_commit``), so it cannot deadlock with the posts service, which locks the post
+    first and its deliveries second. The post is re-read under the lock (a withdrawal committed
+    since the job was loaded must not be overwritten). SQLite serialises writers anyway.
     """
     with session.no_autoflush:
-        session.execute(sa_select(col(Post.id)).where(col(Post.id) == post_id).with_for_update())
+        session.exec(
+            select(Post)
+            .where(Post.id == post_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).first()
 
 
 def _record_outcome(
     session: Session, job: Job, outcome: Published | Pending, now: datetime, *, action: str
 ) -> str:
-    _lock_post(session, job.post.id)
     delivery = job.delivery
+    delivery_id = _id(delivery)
     if isinstance(outcome, Published):
-        delivery.status = D.published
-        delivery.remote_id = outcome.remote_id
-        delivery.remote_url = outcome.remote_url
-        delivery.published_at = outcome.published_at or now
-        delivery.error = ""
-        delivery.error_code = ""
-        delivery.lease_until = None
-        delivery.next_attempt_at = None
-    else:
-        delivery.status = D.pending
-        delivery.pending_ref = outcome.ref
-        delivery.lease_until = None
-        delivery.next_attempt_at = now + POLL_EVERY
-    delivery.updated_at = now
-    session.add(delivery)
-    session.add(
-        Attempt(
-            delivery_id=_id(delivery),
-            at=now,
-            action=action,
-            outcome=delivery.status.value,
-            excerpt=(outcome.remote_url if isinstance(outcome, Published) else outcome.ref)[:500],
+        published_at = outcome.published_at or now
+        _conn(session).execute(
+            _RECORD_PUBLISHED,
+            {
+                "d_id": delivery_id,
+                "s_remote_id": outcome.remote_id,
+                "s_remote_url": outcome.remote_url,
+                "t_published": published_at,
+                "t_now": now,
+            },
         )
-    )
-    _settle_post(session, job.post.id, now)  # type: ignore[arg-type]
+        changes: dict[str, object] = {
+            "status": D.published,
+            "remote_id": outcome.remote_id,
+            "remote_url": outcome.remote_url,
+            "published_at": published_at,
+            "error": "",
+            "error_code": "",
+            "lease_until": None,
+            "next_attempt_at": None,
+        }
+        excerpt = outcome.remote_url
+    else:
+        next_at = now + POLL_EVERY
+        _conn(session).execute(
+            _RECORD_PENDING,
+            {"d_id": delivery_id, "s_ref": outcome.ref, "t_next": next_at, "t_now": now},
+        )
+        changes = {
+            "status": D.pending,
+            "pending_ref": outcome.ref,
+            "lease_until": None,
+            "next_attempt_at": next_at,
+        }
+        excerpt = outcome.ref
+    changes["updated_at"] = now
+    _attempt(session, delivery_id, now, action, str(changes["status"]), excerpt=excerpt[:500])
+    _set_committed(delivery, changes)
+    landed_after_withdrawal = False
     if isinstance(outcome, Published):
         _on_published(session, job, now)
+        post_status = _conn(session).execute(_POST_STATUS_SHARED, {"p_id": job.post.id}).scalar()
+        landed_after_withdrawal = post_status == PostStatus.withdrawn
     session.commit()
+    if landed_after_withdrawal:
+        # the post was withdrawn while this copy was under way: take it down as well
+        log.warning("delivery %s landed after its post was withdrawn; withdrawing it", delivery_id)
+        enqueue([delivery_id], task="delivery.withdraw")
+    if delivery.status not in IN_FLIGHT:  # a pending copy keeps its post publishing anyway
+        _settle_after_commit(session, job.post.id, now)  # type: ignore[arg-type]
     return delivery.status.value
+
+
+def _cancel_withdrawn(session: Session, job: Job, now: datetime) -> str:
+    """The post was withdrawn before this copy went out: it never will."""
+    decision = Decision(D.cancelled, message="稿件已撤回：此渠道未发送")
+    return _finish(session, job, decision, now, action="cancel")
 
 
 def _finish(
@@ -503,38 +684,83 @@ def _finish(
     *,
     error: ConnectorError | None = None,
     action: str = "publish",
+    pending_ref: str | None = None,
 ) -> str:
-    _lock_post(session, job.post.id)
     delivery = job.delivery
-    delivery.status = decision.status
-    delivery.error = decision.message[:2000]
-    delivery.error_code = (error.code or "") if error else ""
-    delivery.next_attempt_at = decision.retry_at
+    delivery_id = _id(delivery)
+    next_at = decision.retry_at
     if decision.reconcile and decision.retry_at is None:
-        delivery.next_attempt_at = now + FIRST_LOOK  # the sweeper brings it back to look
-    delivery.lease_until = None
-    delivery.updated_at = now
+        next_at = now + FIRST_LOOK  # the sweeper brings it back to look
+    attempts = delivery.attempts
     if decision.status is D.queued and action == "pace":
-        delivery.attempts = max(0, delivery.attempts - 1)  # waiting for pace is not an attempt
-    session.add(delivery)
-    session.add(
-        Attempt(
-            delivery_id=_id(delivery),
-            at=now,
-            action=action,
-            outcome=decision.status.value,
-            http_status=error.http_status if error else None,
-            platform_code=(error.code or "") if error else "",
-            excerpt=decision.message[:500],
-        )
+        attempts = max(0, attempts - 1)  # waiting for pace is not an attempt
+    changes: dict[str, object] = {
+        "status": decision.status,
+        "error": decision.message[:2000],
+        "error_code": (error.code or "") if error else "",
+        "next_attempt_at": next_at,
+        "lease_until": None,
+        "attempts": attempts,
+        "pending_ref": delivery.pending_ref if pending_ref is None else pending_ref,
+        "updated_at": now,
+    }
+    _conn(session).execute(
+        _RECORD_DECISION,
+        {
+            "d_id": delivery_id,
+            "s_status": changes["status"],
+            "s_error": changes["error"],
+            "s_code": changes["error_code"],
+            "t_next": next_at,
+            "n_attempts": attempts,
+            "s_ref": changes["pending_ref"],
+            "t_now": now,
+        },
     )
+    _attempt(
+        session,
+        delivery_id,
+        now,
+        action,
+        decision.status.value,
+        http_status=error.http_status if error else None,
+        platform_code=(error.code or "") if error else "",
+        excerpt=decision.message[:500],
+    )
+    _set_committed(delivery, changes)
     if decision.flag_account:
         job.account.status = AccountStatus.needs_reauth
         job.account.updated_at = now
         session.add(job.account)
-    _settle_post(session, job.post.id, now)  # type: ignore[arg-type]
     session.commit()
+    if decision.status not in IN_FLIGHT:  # a delivery still in flight keeps its post publishing
+        _settle_after_commit(session, job.post.id, now)  # type: ignore[arg-type]
     return decision.status.value
+
+
+def _set_committed(row: object, changes: dict[str, object]) -> None:
+    """Keep the loaded object in step with what a Core statement wrote (nothing left to flush)."""
+    for name, value in changes.items():
+        set_committed_value(row, name, value)
+
+
+def _settle_after_commit(session: Session, post_id: int, now: datetime) -> None:
+    """Settle the post once its last delivery is out, after the outcome has committed.
+
+    Each recording transaction commits first and looks second (READ COMMITTED: each statement
+    sees everything committed before it). Of two deliveries finishing together, the later look
+    therefore sees both outcomes: if a look still sees a delivery in flight, that delivery's own
+    look comes later and settles the post. Only a look that sees nothing in flight takes the
+    post's row lock and settles it, so a 200-account fan-out does not queue 200 transactions on
+    one row lock. A crash between the commit and the look is healed by the sweeper's backstop.
+    """
+    statuses = {str(s) for s in _conn(session).execute(_POST_STATUSES, {"p_id": post_id}).scalars()}
+    if statuses & IN_FLIGHT:
+        session.rollback()  # end the read
+        return
+    _lock_post(session, post_id)
+    _settle_post(session, post_id, now)
+    session.commit()
 
 
 def find_copy(posts: list[RemotePost], rendition: Rendition) -> RemotePost | None:
@@ -607,14 +833,8 @@ def _reconcile(
             message="平台认定内容与近期发布的重复，且账号中没有这条稿件：未重发。请修改内容后重试",
         )
         return _finish(session, job, decision, now, action="reconcile")
-    session.add(
-        Attempt(
-            delivery_id=_id(delivery),
-            at=now,
-            action="reconcile",
-            outcome="absent",
-            excerpt="not on the platform: sending",
-        )
+    _attempt(
+        session, _id(delivery), now, "reconcile", "absent", excerpt="not on the platform: sending"
     )
     session.commit()
     return None
@@ -626,6 +846,8 @@ def _resubmit(
     try:
         Fence(session, job.delivery)(f":{draft_id}")
         outcome = connector.submit_draft(account, draft_id)  # type: ignore[attr-defined]
+    except PostWithdrawn:
+        return _cancel_withdrawn(session, job, utcnow())
     except ClaimLost as lost:
         log.warning("%s", lost)
         return "lost"
@@ -646,16 +868,8 @@ def _resubmit(
 
 def poll(*, session: Session, delivery_id: int, now: datetime | None = None) -> str:
     now = now or utcnow()
-    claimed = session.execute(
-        update(Delivery)
-        .where(
-            col(Delivery.id) == delivery_id,
-            col(Delivery.status) == D.pending,
-            or_(col(Delivery.lease_until).is_(None), col(Delivery.lease_until) < now),
-        )
-        .values(lease_until=now + send_lease())
-    )
-    if _rowcount(claimed) != 1:
+    params = {"d_id": delivery_id, "t_now": now, "t_lease": now + send_lease()}
+    if _rowcount(_conn(session).execute(_CLAIM_POLL, params)) != 1:
         session.rollback()
         return "skipped"
     session.commit()
@@ -669,9 +883,9 @@ def poll(*, session: Session, delivery_id: int, now: datetime | None = None) -> 
             decision = Decision(D.pending, retry_at=decision.retry_at, message=decision.message)
         return _finish(session, job, decision, now, error=exc, action="poll")
     if isinstance(outcome, Pending):
-        job.delivery.next_attempt_at = now + POLL_EVERY
-        job.delivery.lease_until = None
-        session.add(job.delivery)
+        next_at = now + POLL_EVERY
+        _conn(session).execute(_STILL_POLLING, {"d_id": delivery_id, "t_next": next_at})
+        _set_committed(job.delivery, {"next_attempt_at": next_at, "lease_until": None})
         session.commit()
         return "pending"
     return _record_outcome(session, job, outcome, now, action="poll")

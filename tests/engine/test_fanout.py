@@ -171,3 +171,34 @@ def test_withdraw_removes_every_copy_and_a_correction_goes_out_with_its_note(
     marker = f"/hall/posts/{post_id}"
     for account in accounts:
         assert matrix.copies(account, marker if account in matrix.weibo_uids else title) == 0
+
+
+def test_a_copy_that_lands_after_its_post_was_withdrawn_is_taken_down_too(
+    matrix: Matrix, processes: Callable[..., Process], hub_env: dict[str, str]
+) -> None:
+    (account,) = matrix.add_accounts(counties(matrix.database_url, 1), ("wechat",))
+    matrix.platforms.wechat.configure(publish_delay=4.0)  # WeChat is slow to finish publishing
+    processes("worker", "--concurrency", "2")
+    processes("beat")
+    post_id, title = publish_post(matrix, [account], Path(hub_env["GOVHUB_MEDIA_DIR"]))
+    wait_for(
+        lambda: [d.status.value for d in matrix.deliveries(post_id)] == ["pending"],
+        60,
+        "the copy submitted to WeChat and pending",
+    )
+    with TestClient(create_app()) as client:
+        withdrawn = client.post(
+            f"/api/v1/posts/{post_id}/withdraw",
+            json={"reason": "信息有误，统一撤回"},
+            headers=token_for("gov-editor", matrix.database_url),
+        )
+        assert withdrawn.status_code == 200, withdrawn.text
+    # The publication still finishes on WeChat; the hub sees it land and takes it down.
+    wait_for(
+        lambda: [d.status.value for d in matrix.deliveries(post_id)] == ["withdrawn"],
+        90,
+        "the late copy withdrawn",
+    )
+    assert matrix.copies(account, title) == 0
+    state = matrix.platforms.wechat.state(matrix.wechat_apps[account])
+    assert len(state["publications"]) == 1 and all(state["publications"][0]["deleted"])

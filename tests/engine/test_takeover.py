@@ -203,3 +203,33 @@ def test_a_post_left_publishing_with_every_copy_out_is_settled_by_the_sweeper(
     with Session(engine_for_env()) as session:
         post = session.get(Post, post_id)
         assert post is not None and post.status is PostStatus.published
+
+
+def test_a_copy_not_yet_sent_when_its_post_is_withdrawn_never_goes_out(
+    matrix: Matrix, wechat: Wrapped, tmp_path: Path
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from hub.web.app import create_app
+    from tests.factories import token_for
+
+    delivery_id, account, title = one_wechat_delivery(matrix, tmp_path)
+    post_id = status(delivery_id).post_id
+
+    def editor_withdraws_the_post() -> None:
+        # The worker has its draft ready and is about to submit it; the editor withdraws now.
+        with TestClient(create_app()) as client:
+            response = client.post(
+                f"/api/v1/posts/{post_id}/withdraw",
+                json={"reason": "信息有误，统一撤回"},
+                headers=token_for("gov-editor", matrix.database_url),
+            )
+            assert response.status_code == 200, response.text
+
+    wechat.before_checkpoint = editor_withdraws_the_post
+    assert run_worker(delivery_id) == "cancelled"
+    assert status(delivery_id).status is DeliveryStatus.cancelled
+    assert attempts(delivery_id)[-1] == "cancel:cancelled"
+    state = matrix.platforms.wechat.state(matrix.wechat_apps[account])
+    assert state["publications"] == [], "nothing may be submitted for a withdrawn post"
+    assert matrix.copies(account, title) == 0
