@@ -42,7 +42,7 @@ from hub.users.models import Role  # noqa: E402
 from tests.engine.conftest import Matrix, Platforms, Process, counties, cover_image  # noqa: E402
 from tests.factories import load_guizhou, make_user, token_for  # noqa: E402
 
-LATENCY_MS = 100
+LATENCY_MS = int(os.environ.get("GOVHUB_BENCH_LATENCY_MS", "100"))
 CONCURRENCY = int(os.environ.get("GOVHUB_BENCH_CONCURRENCY", "16"))
 SCHEDULE_AHEAD_S = 20  # every scheduled post is approved before its time
 PROCESSES = int(os.environ.get("GOVHUB_BENCH_PROCESSES", "2"))
@@ -50,6 +50,7 @@ ACCOUNTS_ORGS = 100
 
 
 SCRATCH_DB = "govhub_bench_fanout"
+APPROVE_SECONDS: list[float] = []  # how long each approval's API call took
 
 
 def scratch_postgres(url: str) -> str:
@@ -126,6 +127,7 @@ def approve(
     started = time.perf_counter()
     response = client.post(f"/api/v1/posts/{post_id}/approve", headers=reviewer)
     assert response.status_code == 200, response.text
+    APPROVE_SECONDS.append(time.perf_counter() - started)
     return post_id, started
 
 
@@ -199,6 +201,7 @@ def run(name: str, database_url: str, broker_url: str, redis_url: str | None) ->
         wechat_calls_before = sum(wechat.calls().values())
 
         cpu_before = cpu_by_role()
+        started_at = datetime.now(UTC)
         post_id, started = approve(matrix, accounts, work / "media")
         deadline = time.monotonic() + 600
         while not settled(database_url, [post_id]) and time.monotonic() < deadline:
@@ -217,6 +220,17 @@ def run(name: str, database_url: str, broker_url: str, redis_url: str | None) ->
                     select(Delivery.status).where(Delivery.post_id == post_id)
                 ).all()
             ]
+            trail = session.exec(
+                select(Attempt.at, Attempt.action)
+                .join(Delivery, Attempt.delivery_id == Delivery.id)  # type: ignore[arg-type]
+                .where(Delivery.post_id == post_id)
+            ).all()
+        print(
+            f"  approving the post (API call: deliveries created and enqueued) took "
+            f"{APPROVE_SECONDS[-1]:.2f} s; timeline (s after approval began):",
+            timeline(trail, started_at),
+            flush=True,
+        )
         calls = (
             sum(weibo.calls(e) for e in ("statuses/share", "statuses/user_timeline"))
             - weibo_calls_before
@@ -303,6 +317,21 @@ def run(name: str, database_url: str, broker_url: str, redis_url: str | None) ->
         flush=True,
     )
     return result
+
+
+def timeline(trail: list[tuple[datetime, str]], started_at: datetime) -> str:
+    """When the fan-out's recorded outcomes happened, by action (first, median, last)."""
+    by_action: dict[str, list[float]] = {}
+    for at, action in trail:
+        by_action.setdefault(action, []).append((at - started_at).total_seconds())
+    parts = []
+    for action, times in sorted(by_action.items()):
+        times.sort()
+        parts.append(
+            f"{action} x{len(times)} first {times[0]:.2f} median {statistics.median(times):.2f} "
+            f"last {times[-1]:.2f}"
+        )
+    return "; ".join(parts)
 
 
 def main() -> None:
