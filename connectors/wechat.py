@@ -31,6 +31,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
@@ -413,6 +414,18 @@ class _UploadCache:
 _UPLOADS = _UploadCache()
 
 
+_POOL_GUARD = threading.Lock()
+_POOL: list[ThreadPoolExecutor] = []
+
+
+def _uploads_pool() -> ThreadPoolExecutor:
+    """Threads for uploads that run side by side within one publication (one pool per process)."""
+    with _POOL_GUARD:
+        if not _POOL:
+            _POOL.append(ThreadPoolExecutor(max_workers=16, thread_name_prefix="wechat-upload"))
+        return _POOL[0]
+
+
 def _upload_key(account: Account, kind: str, data: bytes) -> str:
     app_id = str(account.credentials.get("app_id", account.id))
     return f"{app_id}:{kind}:{hashlib.sha256(data).hexdigest()}"
@@ -554,8 +567,19 @@ class WechatConnector:
         assert rendition.cover is not None  # _enforce reports a missing cover
         cover = self._image_bytes(rendition.cover)
         cached_thumb = _UPLOADS.get(_upload_key(account, "thumb", cover))
-        thumb_media_id = cached_thumb or self.upload_thumb(account, cover)
-        content = self._rehost_images(account, rendition)
+        # The cover and the body images are uploaded side by side (one round trip, not two or
+        # more); the token is fetched first so that the uploads do not queue on its lock.
+        thumb: Future[str] | None = None
+        if cached_thumb is None:
+            self._access_token(account)
+            thumb = _uploads_pool().submit(self.upload_thumb, account, cover)
+        try:
+            content = self._rehost_images(account, rendition)
+        except BaseException:
+            if thumb is not None:
+                thumb.exception()  # let the cover's upload finish; the first error is reported
+            raise
+        thumb_media_id = cached_thumb or (thumb.result() if thumb is not None else "")
         article = {
             "title": rendition.title.strip(),
             "author": rendition.author,
@@ -809,15 +833,26 @@ class WechatConnector:
         return response.content
 
     def _rehost_images(self, account: Account, rendition: Rendition) -> str:
-        """Upload every in-body image not on mmbiz.qpic.cn and rewrite its ``src``."""
+        """Upload every in-body image not on mmbiz.qpic.cn (side by side) and rewrite its ``src``."""
         content = rendition.html
         by_url = {img.url: img for img in rendition.images if img.url}
-        for src in image_srcs(content):
-            if is_mmbiz(src):
-                continue
+        srcs = list(dict.fromkeys(src for src in image_srcs(content) if not is_mmbiz(src)))
+
+        data_of: dict[str, bytes] = {}
+        for src in srcs:
             local = by_url.get(src)
-            data = self._image_bytes(local) if local else self._fetch(src)
-            new_src = self.upload_image(account, data)
+            data_of[src] = self._image_bytes(local) if local else self._fetch(src)
+        pictures = list(dict.fromkeys(data_of.values()))  # one upload per distinct picture
+
+        def upload(data: bytes) -> str:
+            return self.upload_image(account, data)
+
+        if len(pictures) > 1:
+            url_of = dict(zip(pictures, _uploads_pool().map(upload, pictures), strict=True))
+        else:
+            url_of = {data: upload(data) for data in pictures}
+        for src in srcs:
+            new_src = url_of[data_of[src]]
             content = content.replace(
                 f'src="{html.escape(src, quote=True)}"', f'src="{html.escape(new_src, quote=True)}"'
             )
