@@ -71,10 +71,21 @@ def db_upgrade(revision: str = "heads") -> None:
 @db_app.command("downgrade")
 def db_downgrade(revision: Annotated[str, typer.Argument()] = "-1") -> None:
     """Migrate the database down (one step by default; 'base' removes every table)."""
-    from hub.migrate import downgrade
+    from alembic.util.exc import CommandError
 
-    downgrade(get_settings().database_url, revision)
-    typer.echo(f"database at {revision}")
+    from hub.migrate import current, downgrade
+
+    url = get_settings().database_url
+    try:
+        downgrade(url, revision)
+    except CommandError as exc:
+        heads = current(url) or ""
+        raise typer.BadParameter(
+            f"{exc}. The database is at {heads}: name the revision to go down to "
+            "(for example `govhub db downgrade "
+            f"{heads.split(',')[0] if heads else 'base'}`)"
+        ) from None
+    typer.echo(f"database at {current(url) or '(empty)'}")
 
 
 @db_app.command("current")

@@ -36,7 +36,16 @@ def upgrade(database_url: str, revision: str = "heads") -> None:
 
 
 def downgrade(database_url: str, revision: str = "-1") -> None:
-    command.downgrade(alembic_config(database_url), revision)
+    """Migrate down; "-1" is one step, also from a merge point (back to the merged heads)."""
+    from alembic.script import ScriptDirectory
+
+    config = alembic_config(database_url)
+    heads = current(database_url)
+    if revision == "-1" and heads and "," not in heads:
+        merged = ScriptDirectory.from_config(config).get_revision(heads)
+        if merged is not None and isinstance(merged.down_revision, tuple):
+            revision = merged.down_revision[0]  # un-merges: every merged head stays applied
+    command.downgrade(config, revision)
 
 
 def current(database_url: str) -> str | None:
