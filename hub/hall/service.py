@@ -24,7 +24,7 @@ from markupsafe import Markup
 from sqlalchemy import ColumnElement, and_, func, literal_column, or_, text
 from sqlmodel import Session, col, select
 
-from connectors.markup import markdown_to_html
+from connectors.markup import markdown_to_html, markdown_to_text
 from hub.accounts.models import Account
 from hub.audit.rules import PLATFORM_ZH
 from hub.delivery.models import Delivery, DeliveryStatus, HallEntry
@@ -346,6 +346,9 @@ def post_page(*, session: Session, post_id: int) -> PostPage | Withdrawn | None:
         html = sanitised(hall_rows[0][0].html)
     else:
         html = sanitised(markdown_to_html(version.body))
+    correction_note = version.correction_note
+    if correction_note and correction_note in _plain(html):
+        correction_note = ""  # the hall's article shows its correction note itself
     copies = [
         Copy(f"{PLATFORM_ZH.get('hall')} · {account.name}", f"/hall/entries/{entry.id}")
         for entry, account in hall_rows
@@ -366,10 +369,10 @@ def post_page(*, session: Session, post_id: int) -> PostPage | Withdrawn | None:
         version=version_no,
         title=version.title,
         html=html,
-        description=excerpt(version.summary or _plain(html), EXCERPT_CHARS),
+        description=excerpt(version.summary or markdown_to_text(version.body), EXCERPT_CHARS),
         org=org,
         published_at=published_at,
-        correction_note=version.correction_note,
+        correction_note=correction_note,
         copies=copies,
     )
 

@@ -8,8 +8,10 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
+from connectors.base import Content
+from connectors.hall import HallConnector, MemoryHallStore
 from connectors.hall import HallEntry as ConnectorEntry
-from connectors.markup import markdown_to_html, markdown_to_text
+from connectors.markup import markdown_to_text
 from hub.accounts.models import Account, Platform
 from hub.db import engine_for
 from hub.delivery.hall_store import DatabaseHallStore
@@ -93,12 +95,16 @@ def publish(
         session.commit()
     if hall_account is None:
         hall_account = account(url, org_code, Platform.hall)
+    # the article as the hall connector renders it when the engine publishes the post
+    rendition = HallConnector(MemoryHallStore(BASE), public_base_url=BASE).render(
+        Content(post_id, version, title, body, org_name=org.name, correction_note=correction_note)
+    )
     saved = DatabaseHallStore(engine, BASE).save(
         ConnectorEntry(
             account_id=hall_account,
             idempotency_key=f"{post_id}:{version}:{hall_account}",
             title=title,
-            html=markdown_to_html(body),
+            html=rendition.html,
             text=markdown_to_text(body),
             link=f"{BASE}/hall/posts/{post_id}",
         )

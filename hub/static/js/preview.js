@@ -14,6 +14,12 @@
       'a{color:#576b95}</style></head><body>' + local + "</body></html>";
   }
 
+  function escapeHtml(text) {
+    return String(text || "").replace(/[&<>"']/g, function (c) {
+      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
+    });
+  }
+
   var countSeq = 0;
   hub.countWeibo = async function (text, counter) {
     var seq = ++countSeq;
@@ -54,7 +60,11 @@
       wechatFrame.srcdoc = frameDoc(w ? w.html : "", publicBase);
     }
     var hallFrame = document.getElementById("hall-frame");
-    if (hallFrame && byPlatform.hall) hallFrame.srcdoc = frameDoc(byPlatform.hall.html, publicBase);
+    if (hallFrame && byPlatform.hall) {
+      // the hall page shows the title above the article (the rendition is the article body)
+      var heading = "<h1>" + escapeHtml(byPlatform.hall.title) + "</h1>";
+      hallFrame.srcdoc = frameDoc(heading + byPlatform.hall.html, publicBase);
+    }
     var problems = document.getElementById("problems");
     if (problems) {
       problems.textContent = "";
