@@ -1001,6 +1001,11 @@ def withdraw(*, session: Session, delivery_id: int, now: datetime | None = None)
     session.add(delivery)
     session.add(Attempt(delivery_id=_id(delivery), at=now, action="withdraw", outcome="withdrawn"))
     session.commit()
+    if job.account.platform.value == "hall" and delivery.remote_id.isdigit():
+        # partner sites that had the entry hear of the withdrawal now (their sweep is the backstop)
+        from hub.hall.partners import enqueue_partner_notifications
+
+        enqueue_partner_notifications([int(delivery.remote_id)])
     return "withdrawn"
 
 

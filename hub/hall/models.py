@@ -43,18 +43,26 @@ class PartnerDeliveryStatus(StrEnum):
     failed = "failed"  # rejected by the partner, or out of attempts
 
 
+class PartnerEvent(StrEnum):
+    published = "published"  # the entry, signed (``post.published``)
+    withdrawn = "withdrawn"  # the entry was withdrawn after the partner had it (``post.withdrawn``)
+
+
 class PartnerDelivery(SQLModel, table=True):
-    """One hall entry for one partner: the outbox row that makes each entry go out once."""
+    """One event about one hall entry for one partner: the outbox row that makes it go out once."""
 
     __tablename__ = "partner_deliveries"
     __table_args__ = (
-        UniqueConstraint("partner_id", "entry_id", name="uq_partner_deliveries_partner_entry"),
+        UniqueConstraint(
+            "partner_id", "entry_id", "event", name="uq_partner_deliveries_partner_entry_event"
+        ),
         Index("ix_partner_deliveries_status_next", "status", "next_attempt_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     partner_id: int = Field(foreign_key="partners.id", index=True)
     entry_id: int = Field(foreign_key="hall_entries.id", index=True)
+    event: PartnerEvent = Field(default=PartnerEvent.published, sa_type=str_enum(PartnerEvent))
     status: PartnerDeliveryStatus = Field(
         default=PartnerDeliveryStatus.pending, sa_type=str_enum(PartnerDeliveryStatus)
     )

@@ -10,6 +10,11 @@ exponential backoff up to ``MAX_ATTEMPTS``. A partner answering 4xx (other than 
 has refused the entry: the row fails at once.
 
 A partner registered today receives entries created from now on, not the archive.
+
+Withdrawals follow the same path: once an entry a partner has received is withdrawn (the hall
+copy deleted, or its post withdrawn), a second row for the pair (event ``withdrawn``) sends
+``{"event": "post.withdrawn", "id": "hall-entry-<id>"}``, the id the partner got the entry under.
+An entry withdrawn before it reached a partner is simply never sent to it.
 """
 
 from __future__ import annotations
@@ -20,9 +25,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import func, or_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from connectors.base import Account as ConnectorAccount
@@ -38,6 +44,7 @@ from hub.hall.models import (
     PartnerCreate,
     PartnerDelivery,
     PartnerDeliveryStatus,
+    PartnerEvent,
     PartnerPublic,
 )
 from hub.hall.rules import EXCERPT_CHARS, backoff, excerpt, public_url
@@ -49,6 +56,7 @@ from hub.sqltypes import utcnow
 log = logging.getLogger(__name__)
 
 S = PartnerDeliveryStatus
+E = PartnerEvent
 MAX_ATTEMPTS = 8
 LEASE = timedelta(seconds=60)
 BATCH = 200
@@ -193,7 +201,9 @@ def create_rows(*, session: Session, now: datetime, entry_ids: Iterable[int] | N
     created = 0
     for partner in session.exec(select(Partner).where(col(Partner.active).is_(True))).all():
         assert partner.id is not None
-        already = select(PartnerDelivery.entry_id).where(PartnerDelivery.partner_id == partner.id)
+        already = select(PartnerDelivery.entry_id).where(
+            PartnerDelivery.partner_id == partner.id, PartnerDelivery.event == E.published
+        )
         stmt = (
             _visible_entry_ids(session, ids, partner.since_entry_id)
             .where(col(HallEntry.id).not_in(already))
@@ -207,6 +217,7 @@ def create_rows(*, session: Session, now: datetime, entry_ids: Iterable[int] | N
                 {
                     "partner_id": partner.id,
                     "entry_id": entry_id,
+                    "event": E.published.value,
                     "status": S.pending.value,
                     "attempts": 0,
                     "next_attempt_at": now,
@@ -217,7 +228,53 @@ def create_rows(*, session: Session, now: datetime, entry_ids: Iterable[int] | N
             ],
         )
         created += len(new)
+    created += _withdrawal_rows(session, now, ids)
     return created
+
+
+def _withdrawal_rows(session: Session, now: datetime, entry_ids: list[int] | None) -> int:
+    """A ``withdrawn`` row for every entry a partner received that has been withdrawn since."""
+    withdrawn_entry = or_(
+        col(HallEntry.withdrawn_at).is_not(None), col(Post.status) == PostStatus.withdrawn
+    )
+    sent = aliased(PartnerDelivery)  # the outer query's row; the subquery looks for its sibling
+    told = select(PartnerDelivery.id).where(
+        col(PartnerDelivery.partner_id) == sent.partner_id,
+        col(PartnerDelivery.entry_id) == sent.entry_id,
+        PartnerDelivery.event == E.withdrawn,
+    )
+    stmt = (
+        select(sent.partner_id, sent.entry_id)
+        .join(Partner, col(Partner.id) == sent.partner_id)
+        .join(HallEntry, col(HallEntry.id) == sent.entry_id)
+        .outerjoin(Post, col(Post.id) == col(HallEntry.post_id))
+        .where(
+            col(Partner.active).is_(True),
+            sent.event == E.published,
+            sent.status == S.sent,
+            withdrawn_entry,
+            ~told.exists(),
+        )
+        .order_by(col(sent.id))
+        .limit(BATCH)
+    )
+    if entry_ids is not None:
+        stmt = stmt.where(col(sent.entry_id).in_(entry_ids))
+    rows = [
+        {
+            "partner_id": partner_id,
+            "entry_id": entry_id,
+            "event": E.withdrawn.value,
+            "status": S.pending.value,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "last_error": "",
+            "created_at": now,
+        }
+        for partner_id, entry_id in session.exec(stmt).all()
+    ]
+    _insert_ignoring_duplicates(session, rows)
+    return len(rows)
 
 
 def _claim(session: Session, row_id: int, now: datetime) -> bool:
@@ -286,7 +343,9 @@ def send_one(
     session.refresh(row)
     partner = session.get(Partner, row.partner_id)
     entry = session.get(HallEntry, row.entry_id)
-    if partner is None or not partner.active or entry is None or entry.withdrawn_at is not None:
+    withdrawal = row.event is E.withdrawn
+    gone = entry is None or (entry.withdrawn_at is not None and not withdrawal)
+    if partner is None or not partner.active or entry is None or gone:
         row.status = S.failed
         row.last_error = "partner removed or entry withdrawn before sending"
         session.add(row)
@@ -294,11 +353,14 @@ def send_one(
         return "dropped"
     connector = connector or _connector(settings)
     try:
-        connector.publish(
-            _connector_account(partner, settings),
-            _rendition(session, entry, settings),
-            idempotency_key=f"hall-entry-{entry.id}",
-        )
+        if withdrawal:
+            connector.withdraw(_connector_account(partner, settings), f"hall-entry-{entry.id}")
+        else:
+            connector.publish(
+                _connector_account(partner, settings),
+                _rendition(session, entry, settings),
+                idempotency_key=f"hall-entry-{entry.id}",
+            )
     except ConnectorError as exc:
         message = str(exc.args[0]) if exc.args else type(exc).__name__
         row.last_error = f"{type(exc).__name__}: {message}"[:2000]

@@ -121,6 +121,42 @@ def test_each_new_entry_reaches_each_partner_once_signed(
     assert client.get("/api/v1/partners", headers=auth["admin"]).json() == []
 
 
+def test_a_withdrawn_entry_is_withdrawn_from_the_partners_that_had_it(
+    client: TestClient,
+    auth: dict[str, dict[str, str]],
+    guizhou: dict[str, str],
+    allow_private: None,
+    partner_site: tuple[PartnerSandbox, RunningServer],
+) -> None:
+    url = guizhou["GOVHUB_DATABASE_URL"]
+    sandbox, server = partner_site
+    register(client, auth, server, sandbox, "news-site")
+    wrong = hall_data.publish(url, org_code="522601", title="有误的通报", body="错误信息")
+    right = hall_data.publish(url, org_code="520102", title="南明区通知", body="内容")
+    assert sweep(url).sent == 2
+    assert set(sandbox.entries("news-site")) == {
+        f"hall-entry-{wrong.entry_id}",
+        f"hall-entry-{right.entry_id}",
+    }
+
+    hall_data.withdraw(url, post_id=wrong.post_id, reason="信息有误，统一撤回")
+    assert sweep(url).sent == 1
+    withdrawal = sandbox.received()[-1]
+    assert withdrawal.verified
+    assert withdrawal.body["event"] == "post.withdrawn"
+    assert withdrawal.body["id"] == f"hall-entry-{wrong.entry_id}"  # the id it was sent under
+    assert set(sandbox.entries("news-site")) == {f"hall-entry-{right.entry_id}"}
+    assert sweep(url).sent == 0, "a withdrawal goes out once"
+
+    # An entry withdrawn before it reached the partner is never sent, nor withdrawn.
+    never = hall_data.publish(url, org_code="522601", title="未推送即撤回", body="x")
+    hall_data.withdraw(url, post_id=never.post_id, reason="撤回")
+    assert sweep(url).sent == 0
+    assert all(str(r.body.get("id")) != f"hall-entry-{never.entry_id}" for r in sandbox.received())
+    listed = client.get("/api/v1/partners", headers=auth["admin"]).json()
+    assert listed[0]["sent"] == 3 and listed[0]["failed"] == 0
+
+
 def test_a_failing_partner_is_retried_with_backoff(
     client: TestClient,
     auth: dict[str, dict[str, str]],
