@@ -365,8 +365,11 @@ class ChannelPreview:
 def target_accounts(session: Session, post: Post) -> list[Account]:
     """The post's explicit targets plus its groups, resolved within the post's org subtree."""
     org = orgs.get(session=session, org_id=post.org_id)
-    explicit = [session.get(Account, i) for i in post.target_account_ids]
-    accounts = {a.id: a for a in explicit if a is not None}
+    ids = list(dict.fromkeys(post.target_account_ids))
+    found = {
+        a.id: a for a in session.exec(select(Account).where(col(Account.id).in_(ids))).all()
+    }  # one query, not one per target (a provincial post names hundreds of accounts)
+    accounts: dict[int | None, Account] = {i: found[i] for i in ids if i in found}
     for account in resolve_groups(session, post.target_groups, org.path):
         accounts.setdefault(account.id, account)
     return list(accounts.values())
