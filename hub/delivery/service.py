@@ -33,7 +33,6 @@ from hub.orgs.models import Org
 from hub.posts.models import Post, PostStatus, PostVersion
 from hub.posts.rules import IN_FLIGHT, settled_status
 from hub.sqltypes import utcnow
-from hub.users.models import User
 
 log = logging.getLogger(__name__)
 
@@ -429,9 +428,7 @@ class Job:
     delivery: Delivery
     account: Account
     post: Post
-    version: PostVersion
-    org: Org
-    author: User
+    content_hash: str  # of the delivery's version: the rendition cache's key
 
 
 def _claim(session: Session, delivery_id: int, now: datetime) -> str | None:
@@ -457,7 +454,7 @@ def _rowcount(result: object) -> int:
 
 
 _LOAD = (
-    sa_select(Delivery, Account, Post, PostVersion, Org, User)
+    sa_select(Delivery, Account, Post, col(PostVersion.content_hash))
     .join(Account, col(Account.id) == col(Delivery.account_id))
     .join(Post, col(Post.id) == col(Delivery.post_id))
     .join(
@@ -467,59 +464,64 @@ _LOAD = (
             col(PostVersion.version) == col(Delivery.version),
         ),
     )
-    .join(Org, col(Org.id) == col(Post.org_id))
-    .join(User, col(User.id) == col(Post.author_id))
     .where(col(Delivery.id) == bindparam("d_id"))
     .execution_options(populate_existing=True)
+)
+# Only when this process has not rendered the version for the platform yet.
+_VERSION_AND_ORG = (
+    sa_select(PostVersion, Org)
+    .join(Post, col(Post.id) == col(PostVersion.post_id))
+    .join(Org, col(Org.id) == col(Post.org_id))
+    .where(
+        col(PostVersion.post_id) == bindparam("p_id"), col(PostVersion.version) == bindparam("v")
+    )
 )
 
 
 def _load(session: Session, delivery_id: int) -> Job:
-    """The delivery and everything needed to send it, in one round trip."""
-    row = session.execute(_LOAD, {"d_id": delivery_id}).one()
-    delivery, account, post, version, org, author = row
-    return Job(delivery, account, post, version, org, author)
+    """The delivery, its account and post, in one round trip (content only when not cached)."""
+    delivery, account, post, content_hash = session.execute(_LOAD, {"d_id": delivery_id}).one()
+    return Job(delivery, account, post, content_hash)
 
 
-def rendition_for(job: Job) -> Rendition:
+def rendition_for(session: Session, job: Job) -> Rendition:
     """The rendition of the job's post version for its platform (rendered once per process)."""
     key = (
         job.post.id or 0,
-        job.version.version,
-        job.version.content_hash,
+        job.delivery.version,
+        job.content_hash,
         job.account.platform.value,
         get_settings().public_base_url,
     )
-    return _rendition(key, job)
-
-
-_RENDITIONS: dict[tuple[int, int, str, str, str], Rendition] = {}
-
-
-def _rendition(key: tuple[int, int, str, str, str], job: Job) -> Rendition:
     cached = _RENDITIONS.get(key)
     if cached is not None:
         return cached
     if len(_RENDITIONS) > 512:
         _RENDITIONS.clear()
-    rendition = _render(job)
+    version, org = session.execute(
+        _VERSION_AND_ORG, {"p_id": job.post.id, "v": job.delivery.version}
+    ).one()
+    rendition = _render(job, version, org)
     _RENDITIONS[key] = rendition
     return rendition
 
 
-def _render(job: Job) -> Rendition:
+_RENDITIONS: dict[tuple[int, int, str, str, str], Rendition] = {}
+
+
+def _render(job: Job, version: PostVersion, org: Org) -> Rendition:
     content = channels.content_of(
         post_id=job.post.id,  # type: ignore[arg-type]
-        version=job.version.version,
-        title=job.version.title,
-        body=job.version.body,
-        summary=job.version.summary,
-        images=job.version.images,
-        overrides=job.version.overrides,
+        version=version.version,
+        title=version.title,
+        body=version.body,
+        summary=version.summary,
+        images=version.images,
+        overrides=version.overrides,
         urgency=job.post.urgency.value,
-        author=job.org.name,
-        org_name=job.org.name,
-        correction_note=job.version.correction_note,
+        author=org.name,
+        org_name=org.name,
+        correction_note=version.correction_note,
     )
     return channels.connector_for(job.account.platform.value).render(content)
 
@@ -537,7 +539,7 @@ def publish(
         return _finish(session, job, Decision(D.parked, message="account needs attention"), now)
     connector = channels.connector_for(job.account.platform.value)
     account = channels.connector_account(job.account)
-    rendition = rendition_for(job)
+    rendition = rendition_for(session, job)
 
     if claim == "reconcile":
         found = _reconcile(session, job, account, rendition, now)
