@@ -82,6 +82,18 @@ class Settings(BaseSettings):
         default=60,
         description="How long an enqueued delivery waits before the sweeper re-sends it.",
     )
+    retry_max_attempts: int = Field(
+        default=15,
+        ge=1,
+        le=100,
+        description="Attempts a delivery gets against transient platform errors before it fails.",
+    )
+    retry_backoff_max_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="Longest wait between two attempts (exponential back-off with jitter).",
+    )
     missed_window_minutes: int = Field(
         default=120, description="A scheduled post this late is marked missed instead of sent."
     )

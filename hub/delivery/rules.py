@@ -34,17 +34,32 @@ class Decision:
     message: str = ""
 
 
-def backoff(attempt: int, *, rand: random.Random | None = None, hint: float = 0.0) -> float:
+def backoff(
+    attempt: int,
+    *,
+    rand: random.Random | None = None,
+    hint: float = 0.0,
+    cap: float = BACKOFF_CAP_SECONDS,
+) -> float:
     """Exponential backoff with full jitter, never shorter than the platform's hint."""
     rng = rand or random.Random()
-    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempt - 1))
+    ceiling = min(cap, BACKOFF_BASE_SECONDS * 2 ** max(0, attempt - 1))
     return max(hint, rng.uniform(ceiling / 2, ceiling))
 
 
 def decide(
-    error: ConnectorError, *, attempt: int, now: datetime, rand: random.Random | None = None
+    error: ConnectorError,
+    *,
+    attempt: int,
+    now: datetime,
+    rand: random.Random | None = None,
+    max_attempts: int = MAX_TRANSIENT_ATTEMPTS,
+    backoff_cap: float = BACKOFF_CAP_SECONDS,
 ) -> Decision:
-    """The next state of a delivery whose call raised ``error`` on attempt number ``attempt``."""
+    """The next state of a delivery whose call raised ``error`` on attempt number ``attempt``.
+
+    ``max_attempts`` and ``backoff_cap`` are the operator's settings (GOVHUB_RETRY_*).
+    """
     words = str(error)
     if isinstance(error, Unconfirmed):
         return Decision(DeliveryStatus.unconfirmed, reconcile=True, message=words)
@@ -55,11 +70,11 @@ def decide(
     if isinstance(error, RateLimited):
         return Decision(DeliveryStatus.queued, retry_at=error.until, message=words)
     if isinstance(error, Transient):
-        if attempt >= MAX_TRANSIENT_ATTEMPTS:
+        if attempt >= max_attempts:
             return Decision(
                 DeliveryStatus.failed, message=f"gave up after {attempt} attempts: {words}"
             )
-        delay = backoff(attempt, rand=rand, hint=error.retry_after)
+        delay = backoff(attempt, rand=rand, hint=error.retry_after, cap=backoff_cap)
         return Decision(
             DeliveryStatus.queued, retry_at=now + timedelta(seconds=delay), message=words
         )

@@ -45,6 +45,18 @@ RECONCILE_EVERY = timedelta(seconds=10)
 RECONCILE_LOOKS = 30  # an asynchronous publication is looked for this long, then left to a person
 
 
+def _decide(exc: ConnectorError, *, attempt: int, now: datetime) -> Decision:
+    """The rules' decision with the operator's retry settings."""
+    settings = get_settings()
+    return decide(
+        exc,
+        attempt=attempt,
+        now=now,
+        max_attempts=settings.retry_max_attempts,
+        backoff_cap=settings.retry_backoff_max_seconds,
+    )
+
+
 def send_lease() -> timedelta:
     return timedelta(seconds=get_settings().delivery_lease_seconds)
 
@@ -574,7 +586,7 @@ def publish(
         log.warning("%s", lost)
         return "lost"
     except ConnectorError as exc:
-        decision = decide(exc, attempt=job.delivery.attempts, now=utcnow())
+        decision = _decide(exc, attempt=job.delivery.attempts, now=utcnow())
         draft_media_id: str = getattr(exc, "draft_media_id", "") or ""
         ref: str | None = None
         if isinstance(exc, Unconfirmed) and draft_media_id:
@@ -799,7 +811,7 @@ def _reconcile(
             return _resubmit(session, job, connector, account, draft_id, now)
         copy = find_copy(connector.recent(account), rendition)
     except ConnectorError as exc:
-        decision = decide(exc, attempt=delivery.attempts, now=now)
+        decision = _decide(exc, attempt=delivery.attempts, now=now)
         if decision.status is D.queued:  # transient: look again later, never send blindly
             decision = Decision(
                 D.unconfirmed, retry_at=decision.retry_at, reconcile=True, message=decision.message
@@ -857,7 +869,7 @@ def _resubmit(
         return _finish(
             session,
             job,
-            decide(exc, attempt=job.delivery.attempts, now=now),
+            _decide(exc, attempt=job.delivery.attempts, now=now),
             now,
             error=exc,
             action="reconcile",
@@ -880,7 +892,7 @@ def poll(*, session: Session, delivery_id: int, now: datetime | None = None) -> 
     try:
         outcome = connector.poll(channels.connector_account(job.account), job.delivery.pending_ref)
     except ConnectorError as exc:
-        decision = decide(exc, attempt=job.delivery.attempts, now=now)
+        decision = _decide(exc, attempt=job.delivery.attempts, now=now)
         if decision.status is D.queued:  # a failed poll is retried as a poll, never a send
             decision = Decision(D.pending, retry_at=decision.retry_at, message=decision.message)
         return _finish(session, job, decision, now, error=exc, action="poll")

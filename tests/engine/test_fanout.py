@@ -63,20 +63,22 @@ def test_one_post_to_200_accounts_is_published_once_per_account(
 
 
 def test_faults_and_dropped_connections_never_lose_or_duplicate(
-    matrix: Matrix, processes: Callable[..., Process], hub_env: dict[str, str]
+    matrix: Matrix,
+    processes: Callable[..., Process],
+    hub_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # A WeChat delivery makes five or six calls, each failing one time in five here, so some
+    # accounts need many attempts; the back-off is capped at 5 s (GOVHUB_RETRY_BACKOFF_MAX_SECONDS)
+    # so that the test waits seconds where production would wait up to a minute.
+    monkeypatch.setenv("GOVHUB_RETRY_BACKOFF_MAX_SECONDS", "5")
     accounts = matrix.add_accounts(counties(matrix.database_url, 30), ("weibo", "wechat"))
     matrix.platforms.weibo.set_chaos(0.2, 0.05, seed=11)
     matrix.platforms.wechat.set_chaos(Chaos(transient_rate=0.2, drop_rate=0.05, seed=11))
     processes("worker", "--concurrency", "8")
     processes("beat")
     post_id, title = publish_post(matrix, accounts, Path(hub_env["GOVHUB_MEDIA_DIR"]))
-    # A WeChat delivery makes five or six calls, each failing one time in five here: a few
-    # accounts need many attempts, and the back-off grows to a minute. Once most copies are out
-    # the platforms recover, and the rest must follow without a loss or a second copy.
-    wait_for(lambda: matrix.statuses(post_id).get("published", 0) >= 45, 180, "45 published")
-    matrix.platforms.weibo.set_chaos(0, 0)
-    matrix.platforms.wechat.set_chaos(Chaos())
+    # The faults last the whole run: every copy must still go out, exactly once.
     matrix.wait_published(post_id, 60, 240)
     assert_one_copy_each(matrix, accounts, post_id, title)
 
