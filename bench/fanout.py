@@ -178,7 +178,7 @@ def run(name: str, database_url: str, broker_url: str, redis_url: str | None) ->
     get_settings.cache_clear()
     matrix = Matrix(database_url, Platforms(weibo, wechat, servers))
     accounts = matrix.add_accounts(counties(database_url, ACCOUNTS_ORGS), ("weibo", "wechat"))
-    for endpoint in ("statuses/share", "statuses/user_timeline"):
+    for endpoint in ("share", "user_timeline"):
         weibo.set_latency(endpoint, LATENCY_MS)
     wechat.add_fault(Fault(endpoint="*", mode="latency", latency_ms=LATENCY_MS, count=None))
     procs = [
@@ -195,9 +195,7 @@ def run(name: str, database_url: str, broker_url: str, redis_url: str | None) ->
         deadline = time.monotonic() + 120
         while not settled(database_url, [warm]) and time.monotonic() < deadline:
             time.sleep(0.05)
-        weibo_calls_before = sum(
-            weibo.calls(e) for e in ("statuses/share", "statuses/user_timeline")
-        )
+        weibo_calls_before = sum(weibo.calls(e) for e in ("share", "user_timeline"))
         wechat_calls_before = sum(wechat.calls().values())
 
         cpu_before = cpu_by_role()
@@ -232,7 +230,7 @@ def run(name: str, database_url: str, broker_url: str, redis_url: str | None) ->
             flush=True,
         )
         calls = (
-            sum(weibo.calls(e) for e in ("statuses/share", "statuses/user_timeline"))
+            sum(weibo.calls(e) for e in ("share", "user_timeline"))
             - weibo_calls_before
             + sum(wechat.calls().values())
             - wechat_calls_before
@@ -241,8 +239,8 @@ def run(name: str, database_url: str, broker_url: str, redis_url: str | None) ->
         published = statuses.count("published")
 
         # scheduled posts: 100 posts, one Weibo account each, due over the next ~20 s
-        weibo.set_latency("statuses/share", 0)
-        weibo.set_latency("statuses/user_timeline", 0)
+        weibo.set_latency("share", 0)
+        weibo.set_latency("user_timeline", 0)
         base = datetime.now(UTC) + timedelta(seconds=SCHEDULE_AHEAD_S)
         due: dict[int, datetime] = {}
         weibo_accounts = [a for a in accounts if a in matrix.weibo_uids][:100]

@@ -343,6 +343,8 @@ class WeiboSandbox:
             self._faults.append(fault)
 
     def set_latency(self, endpoint: str, ms: float) -> None:
+        if endpoint != "*" and endpoint not in ENDPOINTS:
+            raise ValueError(f"unknown endpoint {endpoint!r}; one of {ENDPOINTS}")
         with self._lock:
             self._latency[endpoint] = ms
 
@@ -764,7 +766,10 @@ class WeiboSandbox:
 
     async def _http_latency(self, request: Request) -> Response:
         spec = await request.json()
-        self.set_latency(str(spec.get("endpoint", "*")), float(spec.get("ms", 0)))
+        try:
+            self.set_latency(str(spec.get("endpoint", "*")), float(spec.get("ms", 0)))
+        except (TypeError, ValueError) as exc:
+            return JSONResponse({"error": str(exc)}, 400)
         return JSONResponse({"ok": True})
 
     async def _http_chaos(self, request: Request) -> Response:

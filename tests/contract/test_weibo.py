@@ -359,3 +359,13 @@ def test_chaos_with_reconciliation_publishes_each_post_exactly_once(h: WeiboHarn
     control(h, "/chaos", {"transient_rate": 0, "drop_rate": 0})
     texts = [post.text for post in h.sandbox.posts(account.handle)]
     assert sorted(texts) == sorted(r.text for r in renditions)
+
+
+def test_the_simulator_refuses_knobs_for_endpoints_it_does_not_have(h: WeiboHarness) -> None:
+    # "statuses/share" is the API path; the simulator's endpoint names are "share" etc. A wrong
+    # name used to be accepted and ignored, so a benchmark ran without the latency it asked for.
+    with pytest.raises(ValueError, match="unknown endpoint"):
+        h.sandbox.set_latency("statuses/share", 100)
+    refused = h.control.post("/latency", json={"endpoint": "statuses/share", "ms": 100})
+    assert refused.status_code == 400 and "unknown endpoint" in refused.json()["error"]
+    assert h.control.post("/latency", json={"endpoint": "share", "ms": 0}).status_code == 200

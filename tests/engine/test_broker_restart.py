@@ -88,7 +88,7 @@ def test_broker_restarted_mid_fanout_loses_and_duplicates_nothing(
     get_settings.cache_clear()
     get_celery.cache_clear()
     accounts = matrix.add_accounts(counties(matrix.database_url, 30), ("weibo", "wechat"))
-    matrix.platforms.weibo.set_latency("statuses/share", 300)
+    matrix.platforms.weibo.set_latency("share", 300)
     processes("worker", "--concurrency", "8")
     processes("beat")
     post_id, title = publish_post(matrix, accounts, Path(hub_env["GOVHUB_MEDIA_DIR"]))
@@ -99,5 +99,5 @@ def test_broker_restarted_mid_fanout_loses_and_duplicates_nothing(
     private_redis.start()
 
     matrix.wait_published(post_id, 60, 240)
-    matrix.platforms.weibo.set_latency("statuses/share", 0)
+    matrix.platforms.weibo.set_latency("share", 0)
     assert_one_copy_each(matrix, accounts, post_id, title)

@@ -87,7 +87,7 @@ def test_a_worker_killed_mid_fanout_loses_and_duplicates_nothing(
     matrix: Matrix, processes: Callable[..., Process], hub_env: dict[str, str]
 ) -> None:
     accounts = matrix.add_accounts(counties(matrix.database_url, 40), ("weibo", "wechat"))
-    matrix.platforms.weibo.set_latency("statuses/share", 300)
+    matrix.platforms.weibo.set_latency("share", 300)
     processes("beat")
     first = processes("worker", "--concurrency", "8")
     post_id, title = publish_post(matrix, accounts, Path(hub_env["GOVHUB_MEDIA_DIR"]))
@@ -97,7 +97,7 @@ def test_a_worker_killed_mid_fanout_loses_and_duplicates_nothing(
     assert in_flight.get("published", 0) < 80, "the kill should land mid-fanout"
     processes("worker", "--concurrency", "8")
     matrix.wait_published(post_id, 80, 240)
-    matrix.platforms.weibo.set_latency("statuses/share", 0)
+    matrix.platforms.weibo.set_latency("share", 0)
     assert_one_copy_each(matrix, accounts, post_id, title)
 
 
