@@ -214,6 +214,46 @@ def test_an_editor_composes_a_reviewer_approves_and_the_board_goes_live(
     context.close()
 
 
+def test_an_editor_retries_a_refused_copy_from_the_board(
+    hub: RunningServer,
+    matrix: Matrix,
+    processes: Callable[..., Process],
+    browser: Any,
+) -> None:
+    from pathlib import Path
+
+    from connectors.sandbox.weibo import Fault
+    from tests.engine.test_fanout import publish_post
+
+    weibo, wechat = matrix.add_accounts(["520000-xwb"], ("weibo", "wechat"))
+    # Weibo refuses the first share (content refused: no automatic retry for that).
+    matrix.platforms.weibo.add_fault(Fault(endpoint="share", code=20018, times=1))
+    processes("worker", "--concurrency", "4")
+    processes("beat")
+    post_id, _title = publish_post(matrix, [weibo, wechat], Path(get_settings().media_dir))
+
+    context, page, watch = open_page(browser, hub.base_url)
+    log_in(page, "gov-editor")
+    page.goto(f"/posts/{post_id}/board")
+    refused = page.locator("#board-rows tr[data-status=failed]")
+    refused.wait_for(timeout=120_000)
+    assert "微博" in refused.inner_text()
+    assert refused.locator(".err").inner_text().strip(), "the platform's reason is shown"
+    page.locator("#board-rows tr[data-status=published]").wait_for(timeout=120_000)
+    page.screenshot(path=str(screenshots() / "board-failed.png"), full_page=True)
+
+    refused.get_by_role("button", name="重试").click()
+    # The row leaves 'failed' and, the platform accepting it this time, ends published.
+    page.locator("#board-rows tr[data-status=published]").nth(1).wait_for(timeout=120_000)
+    assert page.locator("#board-rows tr[data-status=failed]").count() == 0
+    page.get_by_text("全部完成").wait_for()
+    assert page.locator("#board-message").inner_text().strip() == ""
+    assert matrix.platforms.weibo.calls("share") == 2
+    assert watch.dialogs == []
+    watch.assert_only_own_host()
+    context.close()
+
+
 def test_markup_in_a_post_is_shown_as_text(
     hub: RunningServer,
     matrix: Matrix,
