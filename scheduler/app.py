@@ -74,6 +74,9 @@ def create_celery(settings: Settings) -> Celery:
     if settings.broker_url.startswith("redis"):
         conf["broker_transport_options"] = {"visibility_timeout": 600}
     app.conf.update(conf)
+    from celery.signals import worker_ready
+
+    worker_ready.connect(_freeze_startup_heap, weak=False)
     app.conf.imports = (
         "scheduler.tasks",
         "scheduler.tasks_clocks",
@@ -83,6 +86,19 @@ def create_celery(settings: Settings) -> Celery:
         "scheduler.tasks_live",
     )
     return app
+
+
+def _freeze_startup_heap(**_: Any) -> None:
+    """Once the worker is up, keep its start-up objects out of Python's full collections.
+
+    Modules, the Celery app, SQLAlchemy's metadata and compiled statements are never garbage;
+    a full collection walking them all paused every thread of a publishing worker (the same
+    reason ``govhub serve`` freezes its start-up heap).
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
 
 
 @lru_cache
