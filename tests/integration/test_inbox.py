@@ -322,3 +322,33 @@ def test_answered_question_on_the_hall_masks_the_author(
     assert page.status_code == 200
     assert "张**" in page.text and "张三丰" not in page.text
     assert "预计今晚18时恢复。" in page.text
+
+
+def test_an_operator_ingests_and_lists_overdue_cases_from_the_command_line(
+    platforms: Platforms,
+) -> None:
+    from typer.testing import CliRunner
+
+    from hub.cli import app
+
+    status = platforms.weibo.create_post(platforms.weibo_uid, "凯里市招聘公告 http://127.0.0.1/z")
+    platforms.weibo.advance(-20 * DAY)  # asked 20 days ago, never answered
+    platforms.weibo.add_comment(status.id, "报名截止日期是哪天？", screen_name="王五")
+    platforms.weibo.advance(20 * DAY)
+    platforms.weibo.add_comment(status.id, "今天还能报名吗？", screen_name="赵六")
+
+    runner = CliRunner()
+    ingested = runner.invoke(app, ["inbox", "ingest"])
+    assert ingested.exit_code == 0, ingested.output
+    assert "2 new cases" in ingested.output
+    overdue = runner.invoke(app, ["inbox", "list", "--overdue"])
+    assert overdue.exit_code == 0, overdue.output
+    assert "报名截止日期是哪天？" in overdue.output and "(overdue)" in overdue.output
+    assert "今天还能报名吗" not in overdue.output and "1 case(s)" in overdue.output
+    kaili = runner.invoke(app, ["inbox", "list", "--org", "522601", "--status", "new"])
+    assert kaili.exit_code == 0 and "2 case(s)" in kaili.output
+    assert "522601" in kaili.output
+    elsewhere = runner.invoke(app, ["inbox", "list", "--org", "520102"])
+    assert "0 case(s)" in elsewhere.output
+    refused = runner.invoke(app, ["inbox", "list", "--status", "open"])
+    assert refused.exit_code == 1 and "unknown status 'open'" in refused.output
