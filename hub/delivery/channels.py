@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -15,6 +15,9 @@ from hub.accounts.models import Account
 from hub.accounts.service import credentials_of
 from hub.config import Settings, get_settings
 from hub.db import engine_for
+
+if TYPE_CHECKING:
+    from hub.posts.models import PostVersion
 
 
 @lru_cache(maxsize=1)
@@ -103,26 +106,20 @@ def post_link(post_id: int, settings: Settings | None = None) -> str:
 def content_of(
     *,
     post_id: int,
-    version: int,
-    title: str,
-    body: str,
-    summary: str,
-    images: list[dict[str, str]],
-    overrides: dict[str, str],
+    version: PostVersion,
     urgency: str,
-    author: str,
     org_name: str,
-    correction_note: str = "",
     settings: Settings | None = None,
 ) -> Content:
+    """What the editor wrote (one version of the post), ready for every channel's ``render``."""
     settings = settings or get_settings()
     base = settings.public_base_url.rstrip("/")
     return Content(
         post_id=post_id,
-        version=version,
-        title=title,
-        body=body,
-        summary=summary,
+        version=version.version,
+        title=version.title,
+        body=version.body,
+        summary=version.summary,
         images=tuple(
             Image(
                 path=str(Path(settings.media_dir) / img["path"]),
@@ -130,12 +127,12 @@ def content_of(
                 alt=img.get("alt", ""),
                 content_type=img.get("content_type", ""),
             )
-            for img in images
+            for img in version.images
         ),
         link=post_link(post_id, settings),
         urgency=urgency,
-        author=author,
+        author=org_name,
         org_name=org_name,
-        overrides=overrides,
-        correction_note=correction_note,
+        overrides=version.overrides,
+        correction_note=version.correction_note,
     )

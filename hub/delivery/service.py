@@ -524,16 +524,9 @@ _RENDITIONS: dict[tuple[int, int, str, str, str], Rendition] = {}
 def _render(job: Job, version: PostVersion, org: Org) -> Rendition:
     content = channels.content_of(
         post_id=job.post.id,  # type: ignore[arg-type]
-        version=version.version,
-        title=version.title,
-        body=version.body,
-        summary=version.summary,
-        images=version.images,
-        overrides=version.overrides,
+        version=version,
         urgency=job.post.urgency.value,
-        author=org.name,
         org_name=org.name,
-        correction_note=version.correction_note,
     )
     return channels.connector_for(job.account.platform.value).render(content)
 

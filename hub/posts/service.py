@@ -380,16 +380,9 @@ def preview(*, session: Session, post: Post) -> list[ChannelPreview]:
     org = orgs.get(session=session, org_id=post.org_id)
     content = channels.content_of(
         post_id=post.id,  # type: ignore[arg-type]
-        version=version.version,
-        title=version.title,
-        body=version.body,
-        summary=version.summary,
-        images=version.images,
-        overrides=version.overrides,
+        version=version,
         urgency=post.urgency.value,
-        author=org.name,
         org_name=org.name,
-        correction_note=version.correction_note,
     )
     platforms = sorted({a.platform.value for a in target_accounts(session, post)} | {"hall"})
     out = []
