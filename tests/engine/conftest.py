@@ -267,3 +267,20 @@ def post_body(**extra: Any) -> dict[str, Any]:
         "summary": "全省政务公开工作推进会今天召开，部署下一阶段重点任务。",
         **extra,
     }
+
+
+def withdraw_post(database_url: str, post_id: int, reason: str = "信息有误，统一撤回") -> None:
+    """The editor withdraws the post through the API (every copy is taken down)."""
+    from fastapi.testclient import TestClient
+
+    from hub.web.app import create_app
+    from tests.factories import token_for
+
+    with TestClient(create_app()) as client:
+        response = client.post(
+            f"/api/v1/posts/{post_id}/withdraw",
+            json={"reason": reason},
+            headers=token_for("gov-editor", database_url),
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["status"] == "withdrawn"

@@ -16,7 +16,15 @@ from hub.db import engine_for
 from hub.delivery.models import Attempt, Delivery
 from hub.users.models import Role
 from hub.web.app import create_app
-from tests.engine.conftest import Matrix, Process, counties, cover_image, post_body, wait_for
+from tests.engine.conftest import (
+    Matrix,
+    Process,
+    counties,
+    cover_image,
+    post_body,
+    wait_for,
+    withdraw_post,
+)
 from tests.factories import make_user, token_for
 
 pytestmark = pytest.mark.integration
@@ -188,13 +196,7 @@ def test_a_copy_that_lands_after_its_post_was_withdrawn_is_taken_down_too(
         60,
         "the copy submitted to WeChat and pending",
     )
-    with TestClient(create_app()) as client:
-        withdrawn = client.post(
-            f"/api/v1/posts/{post_id}/withdraw",
-            json={"reason": "信息有误，统一撤回"},
-            headers=token_for("gov-editor", matrix.database_url),
-        )
-        assert withdrawn.status_code == 200, withdrawn.text
+    withdraw_post(matrix.database_url, post_id)
     # The publication still finishes on WeChat; the hub sees it land and takes it down.
     wait_for(
         lambda: [d.status.value for d in matrix.deliveries(post_id)] == ["withdrawn"],

@@ -19,7 +19,7 @@ from hub.delivery import channels, service
 from hub.delivery.models import Attempt, Delivery, DeliveryStatus
 from hub.delivery.pacing import get_pacer
 from hub.sqltypes import utcnow
-from tests.engine.conftest import Matrix, counties, wait_for
+from tests.engine.conftest import Matrix, counties, wait_for, withdraw_post
 from tests.engine.test_fanout import publish_post
 
 pytestmark = pytest.mark.integration
@@ -208,23 +208,12 @@ def test_a_post_left_publishing_with_every_copy_out_is_settled_by_the_sweeper(
 def test_a_copy_not_yet_sent_when_its_post_is_withdrawn_never_goes_out(
     matrix: Matrix, wechat: Wrapped, tmp_path: Path
 ) -> None:
-    from fastapi.testclient import TestClient
-
-    from hub.web.app import create_app
-    from tests.factories import token_for
-
     delivery_id, account, title = one_wechat_delivery(matrix, tmp_path)
     post_id = status(delivery_id).post_id
 
     def editor_withdraws_the_post() -> None:
         # The worker has its draft ready and is about to submit it; the editor withdraws now.
-        with TestClient(create_app()) as client:
-            response = client.post(
-                f"/api/v1/posts/{post_id}/withdraw",
-                json={"reason": "信息有误，统一撤回"},
-                headers=token_for("gov-editor", matrix.database_url),
-            )
-            assert response.status_code == 200, response.text
+        withdraw_post(matrix.database_url, post_id)
 
     wechat.before_checkpoint = editor_withdraws_the_post
     assert run_worker(delivery_id) == "cancelled"
