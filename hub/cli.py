@@ -357,11 +357,9 @@ def inbox_list(
     except HubError as exc:
         raise _fail(exc.message) from exc
     for case in public:
-        due = (
-            case.answer_due_at.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M")
-            if (case.answer_due_at)
-            else "-"
-        )
+        due = "-"
+        if case.answer_due_at:
+            due = case.answer_due_at.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M")
         text = " ".join(case.text.split())
         typer.echo(
             f"{case.id}\t{case.status.value}{' (overdue)' if case.overdue else ''}\t"

@@ -364,11 +364,9 @@ def sweep(*, session: Session, now: datetime, limit: int = 500) -> dict[str, lis
 def _settle_stragglers(session: Session, now: datetime, limit: int = 50) -> None:
     """Backstop: a post still ``publishing`` although none of its deliveries is in flight.
 
-    Recording an outcome settles the post under its row lock, so this finds nothing in normal
-    operation; it heals posts left behind by a crash between commits or by older versions.
+    Recording an outcome settles the post right after it commits, so this finds nothing in normal
+    operation; it heals a crash between that commit and the look, and databases of older versions.
     """
-    from hub.posts.models import PostStatus
-
     in_flight = (
         sa_select(col(Delivery.id))
         .where(
@@ -929,8 +927,6 @@ def complete_pending(
 
 
 def _settle_post(session: Session, post_id: int, now: datetime) -> None:
-    from hub.posts.models import PostStatus
-
     post = session.get(Post, post_id)
     if post is None or post.status not in (
         PostStatus.publishing,

@@ -179,6 +179,22 @@ def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) ->
     session.execute(stmt)
 
 
+def _outbox_row(
+    partner_id: int, entry_id: int, event: PartnerEvent, now: datetime
+) -> dict[str, Any]:
+    """A due ``pending`` outbox row (inserted in bulk, duplicates ignored)."""
+    return {
+        "partner_id": partner_id,
+        "entry_id": entry_id,
+        "event": event.value,
+        "status": S.pending.value,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "last_error": "",
+        "created_at": now,
+    }
+
+
 def _visible_entry_ids(session: Session, entry_ids: Iterable[int] | None, above: int) -> Any:
     stmt = (
         select(HallEntry.id)
@@ -213,19 +229,7 @@ def create_rows(*, session: Session, now: datetime, entry_ids: Iterable[int] | N
         new = [int(entry_id) for entry_id in session.exec(stmt).all()]
         _insert_ignoring_duplicates(
             session,
-            [
-                {
-                    "partner_id": partner.id,
-                    "entry_id": entry_id,
-                    "event": E.published.value,
-                    "status": S.pending.value,
-                    "attempts": 0,
-                    "next_attempt_at": now,
-                    "last_error": "",
-                    "created_at": now,
-                }
-                for entry_id in new
-            ],
+            [_outbox_row(partner.id, entry_id, E.published, now) for entry_id in new],
         )
         created += len(new)
     created += _withdrawal_rows(session, now, ids)
@@ -261,16 +265,7 @@ def _withdrawal_rows(session: Session, now: datetime, entry_ids: list[int] | Non
     if entry_ids is not None:
         stmt = stmt.where(col(sent.entry_id).in_(entry_ids))
     rows = [
-        {
-            "partner_id": partner_id,
-            "entry_id": entry_id,
-            "event": E.withdrawn.value,
-            "status": S.pending.value,
-            "attempts": 0,
-            "next_attempt_at": now,
-            "last_error": "",
-            "created_at": now,
-        }
+        _outbox_row(partner_id, entry_id, E.withdrawn, now)
         for partner_id, entry_id in session.exec(stmt).all()
     ]
     _insert_ignoring_duplicates(session, rows)
