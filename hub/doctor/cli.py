@@ -1,0 +1,65 @@
+"""`govhub doctor`: print what the deployment and each account need before going live."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Annotated
+
+import typer
+
+from hub.config import get_settings
+from hub.doctor.rules import Finding, Level, worst
+
+MARKS = {
+    Level.ok: ("✓", typer.colors.GREEN),
+    Level.warn: ("!", typer.colors.YELLOW),
+    Level.error: ("✗", typer.colors.RED),
+}
+AREAS = {"deployment": "部署", "account": "账号"}
+
+
+def _print(findings: list[Finding], *, quiet: bool) -> None:
+    area = ""
+    for finding in findings:
+        if quiet and finding.level == Level.ok:
+            continue
+        if finding.area != area:
+            area = finding.area
+            typer.secho(f"\n== {AREAS.get(area, area)}", bold=True)
+        mark, colour = MARKS[finding.level]
+        typer.secho(f"{mark} {finding.subject}：{finding.message}", fg=colour)
+        if finding.fix:
+            typer.echo(f"    → {finding.fix}")
+
+
+def doctor_command(
+    account: Annotated[
+        list[int] | None, typer.Option("--account", help="only this account id (repeatable)")
+    ] = None,
+    skip_accounts: Annotated[
+        bool, typer.Option("--skip-accounts", help="check the deployment only")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print problems only")] = False,
+    as_json: Annotated[bool, typer.Option("--as-json", help="findings as JSON")] = False,
+) -> None:
+    """Check the deployment and every account; say in Chinese what to fix. Exit 1 on an error."""
+    from hub.doctor.service import run
+
+    findings = run(settings=get_settings(), accounts=not skip_accounts, account_ids=account)
+    level = worst(findings)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {"status": level.value, "findings": [asdict(f) for f in findings]},
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+    else:
+        _print(findings, quiet=quiet)
+        errors = sum(f.level == Level.error for f in findings)
+        warnings = sum(f.level == Level.warn for f in findings)
+        typer.echo(f"\n{errors} 个错误，{warnings} 个提醒")
+    if level == Level.error:
+        raise typer.Exit(code=1)
