@@ -67,9 +67,12 @@ def checked_settings() -> None:
 def db_upgrade(revision: str = "heads") -> None:
     """Migrate the database up (to the newest schema by default)."""
     from hub.migrate import upgrade
+    from scheduler.app import prepare_broker
 
     upgrade(get_settings().database_url, revision)
     typer.echo(f"database at {revision}")
+    if prepare_broker(get_settings()):
+        typer.echo("embedded broker ready")
 
 
 @db_app.command("downgrade")
@@ -442,7 +445,10 @@ def serve(
     """Run the web server (API, pages, release hall)."""
     import uvicorn
 
+    from scheduler.app import prepare_broker
+
     checked_settings()
+    prepare_broker(get_settings())
     os.environ["GOVHUB_GC_FREEZE"] = "1" if gc_freeze else "0"  # read by create_app (workers too)
     uvicorn.run(
         "hub.web.app:create_app",
@@ -488,9 +494,10 @@ def worker(
     whatever was in flight. Ctrl+C or SIGTERM stops it for good. ``--processes N`` runs N
     supervised workers, so that publishing is not bound to one core by Python's GIL.
     """
-    from scheduler.app import get_celery
+    from scheduler.app import get_celery, prepare_broker
 
     checked_settings()
+    prepare_broker(get_settings())
     if not supervise:
         if processes != 1:
             raise typer.BadParameter("--processes needs supervision (drop --no-supervise)")
@@ -598,9 +605,10 @@ def beat(
     / "celerybeat-schedule",
 ) -> None:
     """Run Celery beat (scheduled posts, sweeps, ingestion, reminders)."""
-    from scheduler.app import get_celery
+    from scheduler.app import get_celery, prepare_broker
 
     checked_settings()
+    prepare_broker(get_settings())
     schedule.parent.mkdir(parents=True, exist_ok=True)
     get_celery().start(["beat", f"--schedule={schedule}", "--loglevel=INFO"])
 
@@ -616,9 +624,11 @@ def _demo_data() -> list[str]:
     from hub.orgs.service import get_by_code
     from hub.users.models import Role, User
     from hub.users.service import create as create_user
+    from scheduler.app import prepare_broker
 
     settings = get_settings()
     upgrade(settings.database_url)
+    prepare_broker(settings)  # before web, worker and beat start together
     data = resources.files("hub") / "data"
     lines = [
         "orgs: " + import_org_file(None, (data / "guizhou-divisions.csv").read_text("utf-8")),

@@ -51,6 +51,17 @@ def _prepare_broker_url(url: str) -> str:
     return embedded_url(url)
 
 
+def prepare_broker(settings: Settings) -> bool:
+    """Create the embedded broker's tables and queues before any process publishes.
+
+    Idempotent; a no-op for Redis and RabbitMQ. Called by ``govhub db upgrade`` and by every
+    command that starts a process, so beat and a worker never race to create them.
+    """
+    from scheduler.broker import prepare
+
+    return prepare(_prepare_broker_url(settings.broker_url), QUEUES)
+
+
 def create_celery(settings: Settings) -> Celery:
     app = Celery("govhub", broker=_prepare_broker_url(settings.broker_url))
     conf: dict[str, Any] = {
