@@ -18,7 +18,7 @@ import typer
 
 from hub.audit.cli import activity_app, audit_command
 from hub.config import get_settings
-from hub.doctor.cli import doctor_command
+from hub.doctor.cli import doctor_command, status_command
 from hub.posts.cli import deliveries_app, posts_app
 
 app = typer.Typer(
@@ -37,6 +37,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(activity_app, name="activity")
 app.command("audit")(audit_command)
 app.command("doctor")(doctor_command)
+app.command("status")(status_command)
 app.add_typer(clocks_app, name="clocks")
 app.add_typer(inbox_app, name="inbox")
 app.add_typer(posts_app, name="posts")

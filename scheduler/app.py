@@ -77,6 +77,7 @@ def create_celery(settings: Settings) -> Celery:
         "broker_connection_retry_on_startup": True,
         "task_default_queue": DEFAULT_QUEUE,
         "task_routes": {name: {"queue": QUICK_QUEUE} for name in QUICK_TASKS},
+        "beat_scheduler": "scheduler.beat:Scheduler",
         "beat_schedule": {
             name: {"task": task, "schedule": every, "options": {"expires": every.total_seconds()}}
             for name, (task, every) in BEAT_SCHEDULE.items()
@@ -88,6 +89,7 @@ def create_celery(settings: Settings) -> Celery:
     from celery.signals import worker_ready
 
     worker_ready.connect(_freeze_startup_heap, weak=False)
+    worker_ready.connect(_first_heartbeat, weak=False)
     app.conf.imports = (
         "scheduler.tasks",
         "scheduler.tasks_clocks",
@@ -97,6 +99,19 @@ def create_celery(settings: Settings) -> Celery:
         "scheduler.tasks_live",
     )
     return app
+
+
+def _first_heartbeat(**_: Any) -> None:
+    """A worker reports as soon as it consumes; beat's ``system.heartbeat`` task keeps it fresh
+    (its first run is one interval after beat starts)."""
+    import logging
+
+    from hub.system import record_heartbeat
+
+    try:
+        record_heartbeat("worker")
+    except Exception:  # the database is away: the heartbeat task will report later
+        logging.getLogger(__name__).warning("worker could not record its heartbeat", exc_info=True)
 
 
 def _freeze_startup_heap(**_: Any) -> None:

@@ -63,3 +63,29 @@ def doctor_command(
         typer.echo(f"\n{errors} 个错误，{warnings} 个提醒")
     if level == Level.error:
         raise typer.Exit(code=1)
+
+
+STATUS_LABELS = {
+    "database": "数据库",
+    "migrations": "数据库结构（迁移）",
+    "broker": "消息队列",
+    "worker": "发布进程（govhub worker）心跳",
+    "beat": "定时进程（govhub beat）心跳",
+}
+
+
+def status_command() -> None:
+    """What /readyz reports, in words: exit 1 when publishing or the schedule is stalled."""
+    from hub.system import readiness
+
+    checks = readiness(get_settings())
+    for name, value in checks.items():
+        good = value == "ok"
+        typer.secho(
+            f"{'✓' if good else '✗'} {STATUS_LABELS.get(name, name)}：{'正常' if good else value}",
+            fg=typer.colors.GREEN if good else typer.colors.RED,
+        )
+    if any(value != "ok" for value in checks.values()):
+        typer.echo("未就绪：稿件可能不会按时发出（govhub doctor 给出修复建议）")
+        raise typer.Exit(code=1)
+    typer.echo("就绪")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterable
-from datetime import timedelta
 from pathlib import Path
 
 from sqlmodel import Session, select
@@ -136,13 +135,13 @@ def check_services(settings: Settings) -> list[Finding]:
 
 
 def check_processes(settings: Settings) -> list[Finding]:
-    from hub.system import last_heartbeats
+    from hub.system import STALE_AFTER, last_heartbeats
 
     try:
         beats = last_heartbeats()
     except Exception:  # no heartbeats table yet: the migration finding already says so
         return []
-    return check_heartbeats(beats, now=utcnow(), stale_after=timedelta(minutes=3))
+    return check_heartbeats(beats, now=utcnow(), stale_after=STALE_AFTER)
 
 
 def _subject(account: Account, org_name: str) -> str:

@@ -5,9 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import text
 
-from hub.db import get_engine
 from hub.web.deps import SettingsDep
 
 router = APIRouter(tags=["health"])
@@ -18,9 +16,14 @@ class Health(BaseModel):
 
 
 class Readiness(BaseModel):
+    """``"ok"`` for each part, or what is wrong with it."""
+
     status: str
     database: str
+    migrations: str
     broker: str
+    worker: str
+    beat: str
 
 
 @router.get("/healthz", summary="The process is up", response_model=Health)
@@ -30,20 +33,15 @@ def healthz() -> Health:
 
 @router.get(
     "/readyz",
-    summary="Database and broker are reachable",
+    summary="Everything publishing needs: database at its migrations' head, broker, worker and "
+    "beat heartbeats within two intervals (503 naming what failed)",
     response_model=Readiness,
     responses={503: {"model": Readiness}},
 )
 def readyz(settings: SettingsDep) -> JSONResponse:
-    from scheduler.app import broker_reachable
+    from hub.system import readiness
 
-    try:
-        with get_engine().connect() as conn:
-            conn.execute(text("SELECT 1"))
-        database = "ok"
-    except Exception as exc:  # any driver error means "not ready"
-        database = f"{type(exc).__name__}: {exc}"
-    broker_ok, broker = broker_reachable(settings)
-    ready = database == "ok" and broker_ok
-    body = Readiness(status="ok" if ready else "unavailable", database=database, broker=broker)
+    checks = readiness(settings)
+    ready = all(value == "ok" for value in checks.values())
+    body = Readiness(status="ok" if ready else "unavailable", **checks)
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)

@@ -13,7 +13,7 @@ from sqlmodel import Session
 from hub.config import get_settings
 from hub.orgs.models import Org
 from hub.security import new_csrf_token
-from hub.users.models import User
+from hub.users.models import Role, User
 from hub.users.rules import Action, Actor, may
 from hub.users.service import actor_of
 from hub.web import i18n
@@ -82,6 +82,10 @@ def render(
         "timezone": get_settings().timezone,
         "path": request.url.path,
     }
+    if page is not None and page.user.role == Role.admin:
+        from hub.system import stalled_processes
+
+        base["stalled"] = stalled_processes()  # the banner: publishing or the schedule stopped
     base.update(context)
     response = get_templates().TemplateResponse(request, name, base, status_code=status_code)
     response.headers.setdefault("Cache-Control", "no-store")
