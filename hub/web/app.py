@@ -230,7 +230,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         session_cookie="govhub_session",
         same_site="lax",
         https_only=settings.public_base_url.startswith("https://"),
-        max_age=settings.token_ttl_minutes * 60,
+        max_age=settings.session_max_hours * 3600,
     )
     from hub.media.api import UPLOAD_BODY_MAX
 
