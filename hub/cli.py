@@ -451,7 +451,7 @@ def serve(
         log_level="info",
         access_log=access_log,
         backlog=backlog,
-        proxy_headers=True,
+        proxy_headers=False,  # X-Forwarded-For: only from GOVHUB_TRUSTED_PROXIES (client_ip)
     )
 
 
