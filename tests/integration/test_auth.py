@@ -17,6 +17,7 @@ def test_token_login_and_me(client: TestClient) -> None:
         "/api/v1/auth/token", data={"username": "kaili-editor", "password": "kaili-editor-password"}
     )
     assert response.status_code == 200
+    assert response.json()["expires_in"] == 60 * 60  # an hour by default, not 12
     headers = {"Authorization": f"Bearer {response.json()['access_token']}"}
     me = client.get("/api/v1/me", headers=headers).json()
     assert (me["username"], me["role"], me["org_code"]) == ("kaili-editor", "editor", "522601")
