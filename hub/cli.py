@@ -30,6 +30,7 @@ accounts_app = typer.Typer(help="Platform accounts.", no_args_is_help=True)
 users_app = typer.Typer(help="Users and roles.", no_args_is_help=True)
 clocks_app = typer.Typer(help="Compliance clocks (时限) and reminders.", no_args_is_help=True)
 inbox_app = typer.Typer(help="The public interaction inbox (留言与评论).", no_args_is_help=True)
+secrets_app = typer.Typer(help="Secrets at rest (GOVHUB_CREDENTIALS_KEY).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(orgs_app, name="orgs")
 app.add_typer(accounts_app, name="accounts")
@@ -40,13 +41,30 @@ app.command("doctor")(doctor_command)
 app.command("status")(status_command)
 app.add_typer(clocks_app, name="clocks")
 app.add_typer(inbox_app, name="inbox")
+app.add_typer(secrets_app, name="secrets")
 app.add_typer(posts_app, name="posts")
 app.add_typer(deliveries_app, name="deliveries")
 
 
-def _fail(message: str) -> typer.Exit:
+def _fail(message: str, code: int = 1) -> typer.Exit:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    return typer.Exit(code=1)
+    return typer.Exit(code=code)
+
+
+def _usage_error(message: str) -> typer.Exit:
+    """Bad input on the command line (a missing file, malformed JSON): one line, exit 2."""
+    return _fail(message, code=2)
+
+
+def read_input_file(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise _usage_error(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise _usage_error(f"{path}: is a directory, not a file") from None
+    except OSError as exc:
+        raise _usage_error(f"{path}: cannot be read ({exc.strerror or exc})") from None
 
 
 def checked_settings() -> None:
@@ -109,9 +127,9 @@ def db_current() -> None:
 
 def import_org_file(path: Path | None, text: str | None = None) -> str:
     from hub.db import session_scope
-    from hub.orgs.service import import_rows, parse_csv
+    from hub.orgs.service import decode_csv, import_rows, parse_csv
 
-    content = text if text is not None else path.read_text(encoding="utf-8")  # type: ignore[union-attr]
+    content = text if text is not None else decode_csv(read_input_file(path))  # type: ignore[arg-type]
     rows = parse_csv(content)
     with session_scope() as session:
         report = import_rows(session=session, rows=rows, today=date.today())
@@ -122,8 +140,11 @@ def import_org_file(path: Path | None, text: str | None = None) -> str:
 
 
 @orgs_app.command("import")
-def orgs_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
+def orgs_import(file: Annotated[Path, typer.Argument(dir_okay=False)]) -> None:
     """Import a divisions CSV (code,name,level,parent_code[,livelihood][,press_office]).
+
+    UTF-8 (with or without BOM) and GB18030/GBK files are read; flags are yes/no, true/false,
+    1/0 or 是/否.
 
     Idempotent: re-importing updates names (keeping the old ones as history) and never changes ids.
     """
@@ -181,7 +202,19 @@ def accounts_add(
 
     raw = credentials
     if raw and raw.startswith("@"):
-        raw = Path(raw[1:]).read_text(encoding="utf-8")
+        try:
+            raw = read_input_file(Path(raw[1:])).decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise _usage_error(f"{raw[1:]}: is not UTF-8 text") from None
+    try:
+        parsed = json.loads(raw) if raw else None
+    except json.JSONDecodeError as exc:
+        where = credentials[1:] if credentials and credentials.startswith("@") else "--credentials"
+        raise _usage_error(
+            f"{where}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+        ) from None
+    if parsed is not None and not isinstance(parsed, dict):
+        raise _usage_error('credentials must be a JSON object, e.g. {"app_id": "..."}')
     try:
         data = AccountCreate(
             org_code=org,
@@ -190,7 +223,7 @@ def accounts_add(
             handle=handle,
             opened_on=date.fromisoformat(opened_on) if opened_on else None,
             interaction_channel=interaction_channel,
-            credentials=json.loads(raw) if raw else None,
+            credentials=parsed,
         )
         with session_scope() as session:
             account = create(
@@ -275,6 +308,125 @@ def users_create(
     except HubError as exc:
         raise _fail(exc.message) from exc
     typer.echo(f"user {username} created")
+
+
+def _set_active(username: str, active: bool) -> None:
+    from hub.auditlog.service import record
+    from hub.db import session_scope
+    from hub.errors import HubError
+    from hub.users import service
+
+    try:
+        with session_scope() as session:
+            user = service.get_by_username(session=session, username=username)
+            changed = service.set_active(session=session, user=user, active=active)
+            if changed:
+                record(
+                    session=session,
+                    actor_id=None,
+                    actor_name="cli",
+                    action="user.enable" if active else "user.disable",
+                    object_type="user",
+                    object_id=user.id,
+                    org_id=user.org_id,
+                    summary=f"{user.username}："
+                    + ("启用" if active else "停用（已签退所有会话和令牌）"),
+                )
+    except HubError as exc:
+        raise _fail(exc.message) from exc
+    state = "enabled" if active else "disabled (every session and token ended)"
+    typer.echo(
+        f"user {username} {state}"
+        if changed
+        else f"user {username} was already {'enabled' if active else 'disabled'}"
+    )
+
+
+@users_app.command("disable")
+def users_disable(username: str) -> None:
+    """Disable a user: they cannot log in, and every session and token of theirs ends now."""
+    _set_active(username, False)
+
+
+@users_app.command("enable")
+def users_enable(username: str) -> None:
+    """Enable a disabled user again (they log in with their password)."""
+    _set_active(username, True)
+
+
+@users_app.command("reset-password")
+def users_reset_password(
+    username: str,
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+) -> None:
+    """Set a new password for a user (password rule applies); they are signed out everywhere."""
+    from hub.auditlog.service import record
+    from hub.db import session_scope
+    from hub.errors import HubError
+    from hub.users import service
+
+    try:
+        with session_scope() as session:
+            user = service.get_by_username(session=session, username=username)
+            service.reset_password(session=session, user=user, password=password)
+            record(
+                session=session,
+                actor_id=None,
+                actor_name="cli",
+                action="user.password_reset",
+                object_type="user",
+                object_id=user.id,
+                org_id=user.org_id,
+                summary=f"重置 {user.username} 的密码，并签退其所有会话",
+            )
+    except HubError as exc:
+        raise _fail(exc.message) from exc
+    typer.echo(f"password of {username} reset; every session and token of theirs ended")
+
+
+# -- secrets at rest ----------------------------------------------------------------------------
+
+
+@secrets_app.command("new-key")
+def secrets_new_key() -> None:
+    """Print a new Fernet key for GOVHUB_CREDENTIALS_KEY."""
+    from cryptography.fernet import Fernet
+
+    typer.echo(Fernet.generate_key().decode())
+
+
+@secrets_app.command("rotate")
+def secrets_rotate(
+    dry_run: Annotated[bool, typer.Option(help="only check that every value decrypts")] = False,
+) -> None:
+    """Re-encrypt every encrypted column under the first key of GOVHUB_CREDENTIALS_KEY.
+
+    Set GOVHUB_CREDENTIALS_KEY="NEW,OLD" (new key first) for every process, run this, then drop
+    OLD. All or nothing: if any value opens with none of the keys, nothing is changed (exit 1).
+    """
+    from hub.db import session_scope
+    from hub.keyrotation import rotate_all
+    from hub.security import credential_keys
+    from hub.tables import metadata
+
+    checked_settings()
+    key = get_settings().credentials_key
+    with session_scope() as session:
+        report = rotate_all(session=session, key=key, metadata=metadata, dry_run=dry_run)
+        if report.unreadable:
+            session.rollback()
+    for name, count in report.rotated.items():
+        typer.echo(f"{name}: {count} value(s){' readable' if dry_run else ' re-encrypted'}")
+    if report.unreadable:
+        for where in report.unreadable:
+            typer.echo(f"cannot decrypt: {where}", err=True)
+        raise _fail(
+            f"{len(report.unreadable)} value(s) open with none of the "
+            f"{len(credential_keys(key))} key(s) in GOVHUB_CREDENTIALS_KEY; nothing was changed "
+            "(add the key they were written with, after the new one)"
+        )
+    verb = "can be re-encrypted" if dry_run else "re-encrypted with the first key"
+    typer.echo(f"{report.total} value(s) {verb}")
 
 
 # -- compliance clocks --------------------------------------------------------------------------
@@ -389,19 +541,37 @@ def inbox_ingest() -> None:
 
 @clocks_app.command("remind")
 def clocks_remind() -> None:
-    """Run one reminder pass now (what the beat task does every minute)."""
+    """Run one reminder pass now (what the beat task does every minute).
+
+    Says how many reminders reached someone and how many failed (those are retried on the next
+    pass); exits 1 when any failed.
+    """
     from hub.clocks.service import remind_now
     from hub.db import session_scope
 
     with session_scope() as session:
-        sent = remind_now(session=session)
-    for item in sent:
-        extra = f" ({item.error})" if item.error else ""
-        typer.echo(
-            f"clock {item.clock_id}: {item.threshold} -> {item.emails} e-mail(s)"
-            f"{', webhook' if item.webhook else ''}{extra}"
-        )
-    typer.echo(f"{len(sent)} reminder(s) sent")
+        results = remind_now(session=session)
+    sent = failed = silent = 0
+    for item in results:
+        delivered = item.emails > 0 or item.webhook
+        if delivered:
+            sent += 1
+            outcome = f"{item.emails} e-mail(s){', webhook' if item.webhook else ''}"
+            if item.error:
+                outcome += f"; partly failed: {item.error}"
+        elif item.error:
+            failed += 1
+            outcome = f"FAILED, will retry: {item.error}"
+        else:
+            silent += 1
+            outcome = "no channel configured (GOVHUB_SMTP_HOST, GOVHUB_REMINDER_WEBHOOK_URL)"
+        typer.echo(f"clock {item.clock_id}: {item.threshold} -> {outcome}")
+    summary = f"{sent} reminder(s) sent, {failed} failed"
+    if silent:
+        summary += f", {silent} recorded without a channel"
+    typer.echo(summary)
+    if failed:
+        raise typer.Exit(code=1)
 
 
 @clocks_app.command("obligations")
@@ -460,7 +630,7 @@ def serve(
         log_level="info",
         access_log=access_log,
         backlog=backlog,
-        proxy_headers=True,
+        proxy_headers=False,  # X-Forwarded-For: only from GOVHUB_TRUSTED_PROXIES (client_ip)
     )
 
 
@@ -614,6 +784,10 @@ def beat(
     get_celery().start(["beat", f"--schedule={schedule}", "--loglevel=INFO"])
 
 
+# Every demo user's password (it passes the password rule: hub/users/passwords.py).
+DEMO_PASSWORD = "Govhub-Demo-2026"
+
+
 def _demo_data() -> list[str]:
     """Migrate, import Guizhou and its departments, create users and accounts. Idempotent."""
     from sqlmodel import select
@@ -651,13 +825,13 @@ def _demo_data() -> list[str]:
                 create_user(
                     session=session,
                     username=username,
-                    password=f"{username}-demo",
+                    password=DEMO_PASSWORD,
                     role=role,
                     org_code=org_code,
                     display_name=display,
                 )
             lines.append(
-                f"user {username:<15} password {username}-demo   ({role.value} @ {org_code})"
+                f"user {username:<15} password {DEMO_PASSWORD}   ({role.value} @ {org_code})"
             )
         if session.exec(select(Account)).first() is None:
             for code in ("520000-xwb", "522600", "522601", "520100", "520102"):

@@ -6,6 +6,7 @@ Read through :func:`get_settings`; nothing is built at import time.
 from __future__ import annotations
 
 from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -45,7 +46,10 @@ class Settings(BaseSettings):
     secret_key: str = Field(default=DEV_SECRET_KEY, description="Signs sessions and tokens.")
     credentials_key: str = Field(
         default=DEV_CREDENTIALS_KEY,
-        description="Fernet key that encrypts platform credentials at rest.",
+        description=(
+            "Fernet key that encrypts credentials at rest; during a rotation a comma-separated "
+            "list (new key first: it encrypts, every key decrypts; see `govhub secrets rotate`)."
+        ),
     )
     public_base_url: str = Field(
         default="http://127.0.0.1:8000",
@@ -71,10 +75,32 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(default=5 * 1024 * 1024, description="Largest request body.")
     login_max_failures: int = Field(
-        default=5, description="Failed logins per user and IP before throttling."
+        default=5,
+        ge=1,
+        description="Failed logins for one username (from any address) before it is throttled.",
+    )
+    login_max_failures_per_ip: int = Field(
+        default=20,
+        ge=1,
+        description="Failed logins from one client address (any usernames) before it is throttled.",
     )
     login_lockout_seconds: int = Field(default=300, description="Throttle window for logins.")
-    token_ttl_minutes: int = Field(default=12 * 60, description="Lifetime of API bearer tokens.")
+    token_ttl_minutes: int = Field(
+        default=60, ge=1, description="Lifetime of API bearer tokens (log in again after it)."
+    )
+    session_idle_minutes: int = Field(
+        default=30, ge=1, description="A web session unused this long is signed out."
+    )
+    session_max_hours: int = Field(
+        default=12, ge=1, description="A web session ends this long after login, used or not."
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description=(
+            "Comma-separated IPs/CIDRs of reverse proxies whose X-Forwarded-For is believed "
+            "(default: none; the peer address is the client)."
+        ),
+    )
     delivery_lease_seconds: int = Field(
         default=300, description="How long a worker owns a delivery it is sending."
     )
@@ -118,13 +144,29 @@ class Settings(BaseSettings):
             problems = []
             if not self.secret_key or self.secret_key == DEV_SECRET_KEY:
                 problems.append("GOVHUB_SECRET_KEY")
-            if not self.credentials_key or self.credentials_key == DEV_CREDENTIALS_KEY:
+            keys = [k.strip() for k in self.credentials_key.split(",") if k.strip()]
+            if not keys or keys[0] == DEV_CREDENTIALS_KEY:
                 problems.append("GOVHUB_CREDENTIALS_KEY")
             if problems:
                 raise InsecureSettingsError(
                     "production refuses to start with a default or missing secret: set "
                     + ", ".join(problems)
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _proxies_and_keys_are_well_formed(self) -> Settings:
+        from cryptography.fernet import Fernet
+
+        self.trusted_networks  # noqa: B018 - raises on a malformed entry
+        for key in (k.strip() for k in self.credentials_key.split(",")):
+            try:
+                Fernet(key.encode())
+            except ValueError:
+                raise ValueError(
+                    "GOVHUB_CREDENTIALS_KEY: every key must be a Fernet key (32 url-safe "
+                    "base64-encoded bytes; `govhub secrets new-key` prints one)"
+                ) from None
         return self
 
     @model_validator(mode="after")
@@ -135,6 +177,17 @@ class Settings(BaseSettings):
                 "(reminders are signed)"
             )
         return self
+
+    @property
+    def trusted_networks(self) -> list[IPv4Network | IPv6Network]:
+        try:
+            return [
+                ip_network(part.strip(), strict=False)
+                for part in self.trusted_proxies.split(",")
+                if part.strip()
+            ]
+        except ValueError as exc:
+            raise ValueError(f"GOVHUB_TRUSTED_PROXIES: {exc}") from None
 
     @property
     def tz(self) -> ZoneInfo:

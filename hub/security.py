@@ -10,7 +10,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 _hasher = PasswordHasher()
@@ -36,9 +36,25 @@ class CredentialsError(ValueError):
     """Stored credentials cannot be decrypted (wrong GOVHUB_CREDENTIALS_KEY)."""
 
 
-@lru_cache(maxsize=4)
-def _fernet(key: str) -> Fernet:
-    return Fernet(key.encode())
+def credential_keys(key: str) -> list[str]:
+    """The keys in ``GOVHUB_CREDENTIALS_KEY``: one Fernet key, or a comma-separated list during a
+    rotation (the first encrypts, every one decrypts)."""
+    return [k.strip() for k in key.split(",") if k.strip()]
+
+
+@lru_cache(maxsize=8)
+def _fernet(key: str) -> MultiFernet:
+    return MultiFernet([Fernet(k.encode()) for k in credential_keys(key)])
+
+
+def rotate_token(key: str, token: str) -> str:
+    """``token`` re-encrypted under the first key of ``key`` (readable with any key in it)."""
+    try:
+        return _fernet(key).rotate(token.encode()).decode()
+    except InvalidToken as exc:
+        raise CredentialsError(
+            "a value cannot be decrypted with any key in GOVHUB_CREDENTIALS_KEY"
+        ) from exc
 
 
 def encrypt_credentials(key: str, credentials: dict[str, str]) -> str:

@@ -1,10 +1,12 @@
 """Binding a Weibo account by OAuth (授权绑定): the authorization-code flow, pages only.
 
-1. ``GET /accounts/{id}/weibo/authorize`` (logged in, ``account.bind`` on the account's org)
-   redirects to Weibo's consent page with a signed ``state`` (account, user, 10 minutes; when the
-   flow starts from a page it is also tied to that browser session).
+1. ``GET /accounts/{id}/weibo/authorize`` (logged in *in a browser*: a bearer token is refused;
+   ``account.bind`` on the account's org) redirects to Weibo's consent page with a signed
+   ``state`` (account, user, a random nonce also kept in that browser's session; 10 minutes).
 2. Weibo sends the browser to ``GET /oauth/weibo/callback?code=..&state=..``: the state is
-   checked, the code exchanged for a token, the token and its expiry stored (encrypted) on the
+   checked, and so is the browser: it must hold the same nonce in its session and be logged in
+   as the user who started the flow (a stolen callback URL opened elsewhere binds nothing). Then
+   the code is exchanged for a token, the token and its expiry stored (encrypted) on the
    account, the account set active, parked deliveries resumed, and the user sent home with a
    message. Every refusal is a page that says in Chinese what to do next.
 """
@@ -33,7 +35,14 @@ from hub.sqltypes import utcnow
 from hub.users.models import User
 from hub.users.rules import Action, may
 from hub.users.service import actor_of
-from hub.web.deps import NotAuthenticated, SessionDep, SettingsDep, client_ip, current_principal
+from hub.web.deps import (
+    NotAuthenticated,
+    SessionDep,
+    SettingsDep,
+    client_ip,
+    current_principal,
+    web_session_user,
+)
 from hub.web.templating import get_templates
 
 router = APIRouter(include_in_schema=False)
@@ -48,7 +57,7 @@ SESSION_KEY = "weibo_oauth_nonce"
 class BindState:
     account_id: int
     user_id: int
-    nonce: str  # non-empty: the flow started in a browser session holding the same nonce
+    nonce: str  # the flow started in a browser session holding the same nonce
 
 
 def _serializer(settings: Settings) -> URLSafeTimedSerializer:
@@ -98,14 +107,19 @@ def authorize(
         principal = current_principal(request, session, settings)
     except NotAuthenticated:
         return RedirectResponse("/login", status_code=303)
+    if not principal.via_cookie:
+        return _page(
+            request,
+            "微博授权绑定只能在浏览器中发起：请在浏览器中登录 govhub，在「账号」页面点击「重新授权」。"
+            "使用 API 令牌不能发起绑定。",
+            403,
+        )
     account = service.get(session=session, account_id=account_id)
     if account.platform is not Platform.weibo:
         raise HubError(f"account {account_id} is not a Weibo account", field="account_id")
     principal.require(Action.account_bind, orgs.get(session=session, org_id=account.org_id))
-    nonce = ""
-    if principal.via_cookie:
-        nonce = secrets.token_urlsafe(16)
-        request.session[SESSION_KEY] = nonce
+    nonce = secrets.token_urlsafe(16)
+    request.session[SESSION_KEY] = nonce
     state = sign_state(settings, BindState(account_id, principal.user.id or 0, nonce))
     url = _weibo_connector(settings).authorize_url(redirect_uri(settings), state)
     return RedirectResponse(url, status_code=303)
@@ -132,11 +146,18 @@ def callback(
             "授权链接无效或已过期（有效期10分钟），账号未绑定。请回到账号页面重新发起绑定。",
             400,
         )
-    if bind.nonce and not secrets.compare_digest(
+    if not bind.nonce or not secrets.compare_digest(
         bind.nonce, str(request.session.get(SESSION_KEY, ""))
     ):
         return _page(
             request, "授权不是从本浏览器发起的，账号未绑定。请在本浏览器中重新发起绑定。", 400
+        )
+    browser_user = web_session_user(request, session, settings)
+    if browser_user is None or browser_user.id != bind.user_id:
+        return _page(
+            request,
+            "本浏览器未登录发起绑定的 govhub 账户（或登录已过期），账号未绑定。请登录后重新发起绑定。",
+            403,
         )
     if not code:
         return _page(request, "微博没有返回授权码，账号未绑定。请重新发起绑定。", 400)

@@ -15,7 +15,8 @@ from hub.orgs.models import Org, OrgLevel, OrgName, OrgPublic
 from hub.sqltypes import utcnow
 
 REQUIRED_COLUMNS = ("code", "name", "level", "parent_code")
-TRUE_WORDS = {"1", "true", "yes", "y", "是"}
+TRUE_WORDS = {"1", "true", "yes", "是"}
+FALSE_WORDS = {"0", "false", "no", "否", ""}
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,29 @@ class ImportReport:
     renamed: int = 0
     updated: int = 0
     unchanged: int = 0
+
+
+def decode_csv(data: bytes) -> str:
+    """A CSV file's text: UTF-8 (with or without a BOM) or GB18030 (which covers GBK/GB2312, as
+    spreadsheet programs on Chinese Windows save it)."""
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise Invalid("the CSV file is neither UTF-8 nor GB18030 (GBK) text; save it as UTF-8")
+
+
+def parse_flag(value: str | None, *, column: str, line_no: int) -> bool:
+    """yes/no, true/false, 1/0, 是/否 (empty: no); anything else is refused, never guessed."""
+    word = (value or "").strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise Invalid(
+        f"line {line_no}: {column} must be yes/no, true/false, 1/0 or 是/否, not {value.strip()!r}"  # type: ignore[union-attr]
+    )
 
 
 def parse_csv(text: str) -> list[OrgRow]:
@@ -66,8 +90,10 @@ def parse_csv(text: str) -> list[OrgRow]:
                 name=name,
                 level=level,
                 parent_code=(raw.get("parent_code") or "").strip() or None,
-                livelihood=(raw.get("livelihood") or "").strip().lower() in TRUE_WORDS,
-                press_office=(raw.get("press_office") or "").strip().lower() in TRUE_WORDS,
+                livelihood=parse_flag(raw.get("livelihood"), column="livelihood", line_no=line_no),
+                press_office=parse_flag(
+                    raw.get("press_office"), column="press_office", line_no=line_no
+                ),
             )
         )
     return rows

@@ -9,16 +9,29 @@ from pydantic import BaseModel
 from sqlmodel import select
 
 from hub.auditlog.service import record
+from hub.errors import NotFound
+from hub.orgs import service as orgs
 from hub.orgs.models import Org
 from hub.orgs.service import resolve_code
 from hub.security import issue_token
 from hub.sqltypes import utcnow
 from hub.users import service
-from hub.users.models import User, UserCreate, UserPublic
+from hub.users.models import (
+    PasswordChange,
+    PasswordReset,
+    User,
+    UserCreate,
+    UserPublic,
+    UserUpdate,
+)
 from hub.users.rules import Action
 from hub.web.deps import PrincipalDep, SessionDep, SettingsDep, client_ip
 
 router = APIRouter(prefix="/api/v1", tags=["auth", "users"])
+
+
+class Done(BaseModel):
+    detail: str
 
 
 class TokenResponse(BaseModel):
@@ -58,6 +71,7 @@ def login_for_token(
         client_ip=client_ip(request),
         now=utcnow(),
         max_failures=settings.login_max_failures,
+        max_failures_per_ip=settings.login_max_failures_per_ip,
         lockout_seconds=settings.login_lockout_seconds,
     )
     return TokenResponse(
@@ -110,3 +124,131 @@ def create_user(
     )
     session.commit()
     return to_public(user, org)
+
+
+def _managed_user(principal: PrincipalDep, session: SessionDep, user_id: int) -> tuple[User, Org]:
+    """The user ``user_id`` if the caller may manage users on that user's org (else 403/404)."""
+    principal.require(Action.user_manage)
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"user {user_id} does not exist")
+    org = orgs.get(session=session, org_id=user.org_id)
+    principal.require(Action.user_manage, org)
+    return user, org
+
+
+@router.patch("/users/{user_id}", summary="Disable/enable a user or edit their name and e-mail")
+def update_user(
+    user_id: int,
+    data: UserUpdate,
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+) -> UserPublic:
+    """``{"is_active": false}`` disables the user: every web session and bearer token of theirs
+    stops working at once."""
+    user, org = _managed_user(principal, session, user_id)
+    changes: list[str] = []
+    action = "user.update"
+    if data.is_active is not None and service.set_active(
+        session=session, user=user, active=data.is_active, by=principal.user
+    ):
+        changes.append("启用" if data.is_active else "停用（已签退所有会话和令牌）")
+        action = "user.enable" if data.is_active else "user.disable"
+    if data.display_name is not None and data.display_name.strip() != user.display_name:
+        user.display_name = data.display_name.strip() or user.username
+        changes.append(f"姓名改为「{user.display_name}」")
+    if data.email is not None and data.email.strip() != user.email:
+        user.email = data.email.strip()
+        changes.append("邮箱已修改")
+    if changes:
+        session.add(user)
+        record(
+            session=session,
+            actor_id=principal.user.id,
+            actor_name=principal.user.username,
+            action=action,
+            object_type="user",
+            object_id=user.id,
+            org_id=org.id,
+            summary=f"{user.username}：{'；'.join(changes)}",
+            client_ip=client_ip(request),
+        )
+    session.commit()
+    return to_public(user, org)
+
+
+@router.post(
+    "/users/{user_id}/password",
+    summary="Reset a user's password (administrators); the user is signed out everywhere",
+)
+def reset_password(
+    user_id: int,
+    data: PasswordReset,
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+) -> Done:
+    user, org = _managed_user(principal, session, user_id)
+    service.reset_password(session=session, user=user, password=data.password)
+    record(
+        session=session,
+        actor_id=principal.user.id,
+        actor_name=principal.user.username,
+        action="user.password_reset",
+        object_type="user",
+        object_id=user.id,
+        org_id=org.id,
+        summary=f"重置 {user.username} 的密码，并签退其所有会话",
+        client_ip=client_ip(request),
+    )
+    session.commit()
+    return Done(detail=f"{user.username} 的密码已重置，其所有会话和令牌已失效")
+
+
+@router.post(
+    "/me/password",
+    summary="Change my password (the current one is required); signs me out everywhere",
+)
+def change_my_password(
+    data: PasswordChange, request: Request, principal: PrincipalDep, session: SessionDep
+) -> Done:
+    user = principal.user
+    service.change_password(
+        session=session, user=user, current=data.current_password, new=data.new_password
+    )
+    record(
+        session=session,
+        actor_id=user.id,
+        actor_name=user.username,
+        action="user.password_change",
+        object_type="user",
+        object_id=user.id,
+        org_id=user.org_id,
+        summary="修改了自己的密码，并签退所有会话",
+        client_ip=client_ip(request),
+    )
+    session.commit()
+    return Done(detail="密码已修改，所有会话和令牌已失效，请重新登录")
+
+
+@router.post(
+    "/me/sign-out-everywhere",
+    summary="End every web session and bearer token of mine (this one too)",
+)
+def sign_out_everywhere(request: Request, principal: PrincipalDep, session: SessionDep) -> Done:
+    user = principal.user
+    ended = service.revoke_everywhere(session=session, user=user)
+    record(
+        session=session,
+        actor_id=user.id,
+        actor_name=user.username,
+        action="user.sign_out_everywhere",
+        object_type="user",
+        object_id=user.id,
+        org_id=user.org_id,
+        summary=f"在所有设备上退出登录（{ended} 个网页会话，所有 API 令牌）",
+        client_ip=client_ip(request),
+    )
+    session.commit()
+    return Done(detail="已在所有设备上退出登录")

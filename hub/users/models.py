@@ -38,8 +38,23 @@ class User(SQLModel, table=True):
     last_login_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
 
 
+class UserSession(SQLModel, table=True):
+    """One signed-in browser. The cookie holds only the random ``id``; deleting the row signs that
+    browser out (logout, disable, password change, "sign out everywhere"), wherever the cookie was
+    copied to."""
+
+    __tablename__ = "user_sessions"
+
+    id: str = Field(primary_key=True, max_length=64)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    last_seen_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    client_ip: str = Field(default="", max_length=64)
+
+
 class LoginFailure(SQLModel, table=True):
-    """Failed logins per (username, client IP) for throttling; shared by every process."""
+    """Failed logins per username and per client address for throttling; shared by every
+    process. Keys are ``user:<username>`` and ``ip:<address>``."""
 
     __tablename__ = "login_failures"
 
@@ -57,6 +72,29 @@ class UserCreate(BaseModel):
     org_code: str
     display_name: str = ""
     email: str = ""
+
+
+class UserUpdate(BaseModel):
+    """What an administrator may change on a user (PATCH /api/v1/users/{id})."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    is_active: bool | None = None
+    display_name: str | None = None
+    email: str | None = None
+
+
+class PasswordReset(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    password: str
+
+
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    current_password: str
+    new_password: str
 
 
 class UserPublic(BaseModel):

@@ -1,19 +1,31 @@
-"""Users: creation, authentication with throttling of repeated failures."""
+"""Users: creation, authentication with throttling of repeated failures, the account lifecycle
+(disable/enable, password reset and change) and server-side web sessions."""
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime, timedelta
 
-from sqlmodel import Session, select
+from sqlalchemy import delete
+from sqlmodel import Session, col, select
 
 from hub.errors import Conflict, Invalid, NotFound, TooManyAttempts
 from hub.orgs import service as orgs
 from hub.orgs.models import Org
 from hub.security import DUMMY_HASH, hash_password, verify_password
-from hub.users.models import LoginFailure, Role, User
+from hub.users.models import LoginFailure, Role, User, UserSession
+from hub.users.passwords import password_problem
 from hub.users.rules import Actor
 
-MIN_PASSWORD_LENGTH = 8
+# A session's last_seen_at is written at most this often (not on every request).
+SEEN_RESOLUTION = timedelta(seconds=30)
+
+
+def check_password(password: str, username: str) -> None:
+    """Raise 422 with the reason in Chinese unless ``password`` passes the password rule."""
+    problem = password_problem(password, username)
+    if problem:
+        raise Invalid(problem, field="password")
 
 
 def create(
@@ -29,10 +41,7 @@ def create(
     username = username.strip()
     if not username:
         raise Invalid("the username must not be empty", field="username")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise Invalid(
-            f"the password must have at least {MIN_PASSWORD_LENGTH} characters", field="password"
-        )
+    check_password(password, username)
     if session.exec(select(User).where(User.username == username)).first():
         raise Conflict(f"the username {username!r} is taken", field="username")
     org = orgs.get_by_code(session=session, code=org_code)
@@ -56,6 +65,15 @@ def actor_of(*, session: Session, user: User) -> Actor:
     return Actor(user_id=user.id, role=user.role, org_path=org.path)  # type: ignore[arg-type]
 
 
+def _failure(session: Session, key: str, now: datetime, window: timedelta) -> LoginFailure | None:
+    failure = session.get(LoginFailure, key)
+    if failure is not None and now - failure.first_at > window:
+        session.delete(failure)
+        session.flush()
+        return None
+    return failure
+
+
 def authenticate(
     *,
     session: Session,
@@ -65,30 +83,150 @@ def authenticate(
     now: datetime,
     max_failures: int,
     lockout_seconds: int,
+    max_failures_per_ip: int | None = None,
 ) -> User:
-    """The user, or an error. Failures are counted per (username, IP) across processes."""
-    key = f"{username.strip().lower()}|{client_ip}"
-    failure = session.get(LoginFailure, key)
+    """The user, or an error. Failures are counted per username (from every address) and per
+    client address (for every username), across processes; while either is over its limit even
+    the right password is refused."""
     window = timedelta(seconds=lockout_seconds)
-    if failure is not None and now - failure.first_at > window:
-        session.delete(failure)
-        session.flush()
-        failure = None
-    if failure is not None and failure.count >= max_failures:
-        wait = int((failure.first_at + window - now).total_seconds()) + 1
-        raise TooManyAttempts(f"too many failed logins; try again in {wait} seconds")
+    limits = {
+        f"user:{username.strip().lower()}"[:200]: max_failures,
+        f"ip:{client_ip}"[:200]: max_failures_per_ip or max_failures * 4,
+    }
+    failures = {key: _failure(session, key, now, window) for key in limits}
+    for key, failure in failures.items():
+        if failure is not None and failure.count >= limits[key]:
+            wait = int((failure.first_at + window - now).total_seconds()) + 1
+            session.commit()
+            raise TooManyAttempts(f"too many failed logins; try again in {wait} seconds")
     user = session.exec(select(User).where(User.username == username.strip())).first()
     ok = verify_password(user.password_hash if user else DUMMY_HASH, password)
     if user is None or not ok or not user.is_active:
-        if failure is None:
-            failure = LoginFailure(key=key, count=0, first_at=now)
-        failure.count += 1
-        session.add(failure)
+        for key, failure in failures.items():
+            row = failure or LoginFailure(key=key, count=0, first_at=now)
+            row.count += 1
+            session.add(row)
         session.commit()
         raise Invalid("wrong username or password")
-    if failure is not None:
-        session.delete(failure)
+    user_failure = failures[next(iter(limits))]
+    if user_failure is not None:
+        session.delete(user_failure)
     user.last_login_at = now
     session.add(user)
     session.commit()
     return user
+
+
+# -- web sessions -------------------------------------------------------------------------------
+
+
+def open_session(*, session: Session, user: User, now: datetime, client_ip: str = "") -> str:
+    """A new signed-in browser for ``user``: its random id goes into the (signed) cookie."""
+    sid = secrets.token_urlsafe(32)
+    session.add(
+        UserSession(
+            id=sid,
+            user_id=user.id,  # type: ignore[arg-type]
+            created_at=now,
+            last_seen_at=now,
+            client_ip=client_ip[:64],
+        )
+    )
+    session.commit()
+    return sid
+
+
+def session_user(
+    *, session: Session, sid: str, now: datetime, idle: timedelta, max_age: timedelta
+) -> User | None:
+    """The active user of web session ``sid``, or None when it was signed out, revoked, idle
+    longer than ``idle`` or older than ``max_age`` (such a row is removed)."""
+    row = session.get(UserSession, sid)
+    if row is None:
+        return None
+    if now - row.last_seen_at > idle or now - row.created_at > max_age:
+        session.delete(row)
+        session.commit()
+        return None
+    user = session.get(User, row.user_id)
+    if user is None or not user.is_active:
+        return None
+    if now - row.last_seen_at > SEEN_RESOLUTION:
+        row.last_seen_at = now
+        session.add(row)
+        session.commit()
+    return user
+
+
+def close_session(*, session: Session, sid: str) -> None:
+    """Sign one browser out (logout): its cookie, wherever copied, no longer works."""
+    session.execute(delete(UserSession).where(col(UserSession.id) == sid))
+    session.commit()
+
+
+def revoke_everywhere(*, session: Session, user: User) -> int:
+    """End every web session and invalidate every bearer token of ``user`` (the token version
+    moves on). Returns how many web sessions ended. The caller commits."""
+    result = session.execute(delete(UserSession).where(col(UserSession.user_id) == user.id))
+    user.token_version += 1
+    session.add(user)
+    session.flush()
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def open_sessions(*, session: Session, user_id: int) -> int:
+    return len(session.exec(select(UserSession).where(UserSession.user_id == user_id)).all())
+
+
+# -- the account lifecycle ----------------------------------------------------------------------
+
+
+def get(*, session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"user {user_id} does not exist")
+    return user
+
+
+def get_by_username(*, session: Session, username: str) -> User:
+    user = session.exec(select(User).where(User.username == username.strip())).first()
+    if user is None:
+        raise NotFound(f"用户 {username} 不存在")
+    return user
+
+
+def set_active(*, session: Session, user: User, active: bool, by: User | None = None) -> bool:
+    """Disable (every session and token ends at once) or enable ``user``. False if unchanged."""
+    if by is not None and by.id == user.id and not active:
+        raise Invalid("不能停用自己的账户", field="is_active")
+    if user.is_active == active:
+        return False
+    user.is_active = active
+    if not active:
+        revoke_everywhere(session=session, user=user)
+    session.add(user)
+    session.flush()
+    return True
+
+
+def reset_password(*, session: Session, user: User, password: str) -> None:
+    """An administrator sets a new password; the user is signed out everywhere."""
+    check_password(password, user.username)
+    user.password_hash = hash_password(password)
+    revoke_everywhere(session=session, user=user)
+    session.flush()
+
+
+def change_password(*, session: Session, user: User, current: str, new: str) -> None:
+    """The user changes their own password (the current one is required); every session and
+    token of theirs ends."""
+    if not verify_password(user.password_hash, current):
+        raise Invalid("当前密码不正确", field="current_password")
+    if new == current:
+        raise Invalid("新密码不能与当前密码相同", field="new_password")
+    problem = password_problem(new, user.username)
+    if problem:
+        raise Invalid(problem, field="new_password")
+    user.password_hash = hash_password(new)
+    revoke_everywhere(session=session, user=user)
+    session.flush()

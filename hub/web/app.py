@@ -183,6 +183,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from hub.posts.forward_api import router as forward_router
     from hub.posts.versions_api import router as versions_router
     from hub.users.api import router as users_router
+    from hub.web.account_views import router as account_views_router
     from hub.web.admin_views import router as admin_views_router
     from hub.web.editor_views import router as editor_views_router
     from hub.web.health import router as health_router
@@ -212,6 +213,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         partners_router,
         editor_views_router,
         admin_views_router,
+        account_views_router,
         inbox_router,
         inbox_views_router,
     ):
@@ -230,7 +232,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         session_cookie="govhub_session",
         same_site="lax",
         https_only=settings.public_base_url.startswith("https://"),
-        max_age=settings.token_ttl_minutes * 60,
+        max_age=settings.session_max_hours * 3600,
     )
     from hub.media.api import UPLOAD_BODY_MAX
 

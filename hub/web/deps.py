@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
+from ipaddress import ip_address
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -13,9 +15,10 @@ from hub.db import get_session
 from hub.errors import Forbidden, HubError
 from hub.orgs.models import Org
 from hub.security import read_token, same_token
+from hub.sqltypes import utcnow
 from hub.users.models import User
 from hub.users.rules import Action, Actor, may
-from hub.users.service import actor_of
+from hub.users.service import actor_of, session_user
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -44,8 +47,54 @@ SessionDep = Annotated[Session, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def client_ip(request: Request) -> str:
-    return request.client.host if request.client else ""
+def _trusted(address: str, settings: Settings) -> bool:
+    try:
+        ip = ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in settings.trusted_networks)
+
+
+def client_ip(request: Request, settings: Settings | None = None) -> str:
+    """The client's address: the peer, unless the peer is a proxy in GOVHUB_TRUSTED_PROXIES; then
+    the right-most X-Forwarded-For address that is not itself a trusted proxy. The one function
+    every route, the login throttle and the audit log use."""
+    settings = settings or get_settings()
+    peer = request.client.host if request.client else ""
+    if not peer or not _trusted(peer, settings):
+        return peer
+    forwarded = [
+        part.strip()
+        for header in request.headers.getlist("x-forwarded-for")
+        for part in header.split(",")
+        if part.strip()
+    ]
+    for address in reversed(forwarded):
+        if not _trusted(address, settings):
+            try:
+                return str(ip_address(address))
+            except ValueError:
+                return peer  # garbage from the client: count it against the proxy's peer
+    return peer
+
+
+def web_session_user(request: Request, session: Session, settings: Settings) -> User | None:
+    """The user of the browser session in the cookie (server-side: idle timeout, revocation)."""
+    if "session" not in request.scope:
+        return None
+    sid = request.session.get("sid")
+    if not sid:
+        return None
+    user = session_user(
+        session=session,
+        sid=str(sid),
+        now=utcnow(),
+        idle=timedelta(minutes=settings.session_idle_minutes),
+        max_age=timedelta(hours=settings.session_max_hours),
+    )
+    if user is None:
+        request.session.pop("sid", None)
+    return user
 
 
 def _user_from_request(request: Request, session: Session, settings: Settings) -> tuple[User, bool]:
@@ -58,11 +107,9 @@ def _user_from_request(request: Request, session: Session, settings: Settings) -
         if user is None or parsed is None or user.token_version != parsed[1] or not user.is_active:
             raise NotAuthenticated("the access token is invalid or expired; log in again")
         return user, False
-    user_id = request.session.get("user_id") if "session" in request.scope else None
-    if user_id is not None:
-        user = session.get(User, int(user_id))
-        if user is not None and user.is_active and request.session.get("v") == user.token_version:
-            return user, True
+    user = web_session_user(request, session, settings)
+    if user is not None:
+        return user, True
     raise NotAuthenticated("log in first (POST /api/v1/auth/token)")
 
 

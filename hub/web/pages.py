@@ -17,6 +17,7 @@ from hub.users.models import Role, User
 from hub.users.rules import Action, Actor, may
 from hub.users.service import actor_of
 from hub.web import i18n
+from hub.web.deps import web_session_user
 from hub.web.i18n import _
 from hub.web.templating import get_templates
 
@@ -30,13 +31,7 @@ def csrf_token(request: Request) -> str:
 
 
 def page_user(request: Request, session: Session) -> User | None:
-    user_id = request.session.get("user_id")
-    if user_id is None:
-        return None
-    user = session.get(User, int(user_id))
-    if user is None or not user.is_active or request.session.get("v") != user.token_version:
-        return None
-    return user
+    return web_session_user(request, session, get_settings())
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,7 @@ def login_submit(
             client_ip=client_ip(request),
             now=utcnow(),
             max_failures=settings.login_max_failures,
+            max_failures_per_ip=settings.login_max_failures_per_ip,
             lockout_seconds=settings.login_lockout_seconds,
         )
     except HubError as exc:
@@ -87,14 +88,22 @@ def login_submit(
             username=username,
             next=safe_next(next),
         )
+    old = request.session.get("sid")
+    if old:
+        users.close_session(session=session, sid=str(old))
+    sid = users.open_session(session=session, user=user, now=utcnow(), client_ip=client_ip(request))
     request.session.clear()
-    request.session.update({"user_id": user.id, "v": user.token_version, "csrf": new_csrf_token()})
+    request.session.update({"sid": sid, "csrf": new_csrf_token()})
     return RedirectResponse(safe_next(next), status_code=303)
 
 
 @router.post("/logout")
-def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
+def logout(request: Request, session: SessionDep, csrf: Annotated[str, Form()] = "") -> Response:
+    """Sign this browser out on the server too: a copy of the cookie stops working."""
     check_csrf(request, csrf)
+    sid = request.session.get("sid")
+    if sid:
+        users.close_session(session=session, sid=str(sid))
     request.session.clear()
     return RedirectResponse("/login", status_code=303)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -44,7 +45,7 @@ def test_demo_starts_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None:
         assert httpx.get(f"{base}/healthz").json() == {"status": "ok"}
         token = httpx.post(
             f"{base}/api/v1/auth/token",
-            data={"username": "kaili-editor", "password": "kaili-editor-demo"},
+            data={"username": "kaili-editor", "password": "Govhub-Demo-2026"},
         ).json()["access_token"]
         accounts = httpx.get(
             f"{base}/api/v1/accounts", headers={"Authorization": f"Bearer {token}"}
@@ -68,7 +69,7 @@ def test_demo_starts_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             output, _ = proc.communicate()
-    assert "password kaili-editor-demo" in output
+    assert re.search(r"user kaili-editor +password Govhub-Demo-2026", output)
     assert "/weibo /wechat /partner" in output
     assert f"http://127.0.0.1:{port}/" in output
     # every child (web, worker, beat) has gone with it

@@ -277,3 +277,30 @@ def test_two_passes_racing_for_the_same_reminder_send_it_once(
             webhook_poster=None,
         )
     assert sent == [] and inbox.received == []
+
+
+def test_the_cli_reports_failed_reminders_as_failed(
+    client: TestClient,
+    auth: Auth,
+    people: dict[str, str],
+    receiver: tuple[str, type[Receiver]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url, handler = receiver
+    monkeypatch.setenv("GOVHUB_REMINDER_WEBHOOK_URL", url)
+    monkeypatch.setenv("GOVHUB_REMINDER_WEBHOOK_SECRET", "reminder-secret")
+    get_settings.cache_clear()
+    started = datetime.now(UTC) - timedelta(minutes=100)
+    for subject in ("暴雨预警", "道路塌方", "山体滑坡"):
+        open_emergency(client, auth, started, subject)
+    handler.statuses = [503, 503, 503]  # the receiver refuses every post
+
+    failed = CliRunner().invoke(cli, ["clocks", "remind"])
+    assert failed.exit_code == 1
+    assert "0 reminder(s) sent, 3 failed" in failed.output
+    assert failed.output.count("FAILED, will retry") == 3 and "503" in failed.output
+
+    retried = CliRunner().invoke(cli, ["clocks", "remind"])  # the receiver is back
+    assert retried.exit_code == 0, retried.output
+    assert "3 reminder(s) sent, 0 failed" in retried.output
+    assert handler.received.qsize() == 3

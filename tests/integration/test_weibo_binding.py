@@ -21,7 +21,13 @@ from sqlmodel import Session, select
 from connectors.sandbox.server import RunningServer, serve
 from connectors.sandbox.weibo import WeiboSandbox, WeiboSandboxConfig
 from hub.accounts.models import Account, AccountCreate, AccountStatus, Platform
-from hub.accounts.oauth import STATE_SALT
+from hub.accounts.oauth import (
+    STATE_SALT,
+    BindState,
+    _weibo_connector,
+    redirect_uri,
+    sign_state,
+)
 from hub.accounts.service import create as create_account
 from hub.accounts.service import credentials_of
 from hub.auditlog.models import AuditEntry
@@ -213,7 +219,7 @@ def test_a_state_started_in_another_browser_is_refused(
     assert "本浏览器" in answer.text
 
 
-def test_binding_needs_login_and_the_account_bind_right_on_that_org(
+def test_binding_needs_a_browser_login_and_the_account_bind_right_on_that_org(
     browser: TestClient, guizhou: dict[str, str]
 ) -> None:
     url = guizhou["GOVHUB_DATABASE_URL"]
@@ -222,10 +228,70 @@ def test_binding_needs_login_and_the_account_bind_right_on_that_org(
     anonymous = browser.get(path, follow_redirects=False)
     assert (anonymous.status_code, anonymous.headers["location"]) == (303, "/login")
     for username in ("huangping-editor", "kaili-reviewer"):  # another county; no bind right
-        refused = browser.get(path, headers=token_for(username, url), follow_redirects=False)
-        assert refused.status_code == 403
+        with TestClient(create_app()) as other:
+            _log_in(other, username)
+            refused = other.get(path, follow_redirects=False)
+            assert refused.status_code == 403
         test = browser.post(f"/api/v1/accounts/{account_id}/test", headers=token_for(username, url))
         assert test.status_code == 403
-    allowed = browser.get(path, headers=token_for("qdn-editor", url), follow_redirects=False)
+    _log_in(browser, "qdn-editor")
+    allowed = browser.get(path, follow_redirects=False)
     assert allowed.status_code == 303  # the prefecture acts on its counties
     assert allowed.headers["location"].startswith(get_settings().weibo_api_base + "/oauth2/")
+
+
+def test_binding_cannot_be_started_with_a_bearer_token(
+    browser: TestClient, guizhou: dict[str, str]
+) -> None:
+    """A bearer-started flow carried no browser nonce; anyone holding its callback URL bound it."""
+    url = guizhou["GOVHUB_DATABASE_URL"]
+    account_id = _weibo_account(url)
+    answer = browser.get(
+        f"/accounts/{account_id}/weibo/authorize",
+        headers=token_for("kaili-editor", url),
+        follow_redirects=False,
+    )
+    assert answer.status_code == 403
+    assert "只能在浏览器中发起" in answer.text
+
+
+def test_a_callback_without_the_starting_browser_session_binds_nothing(
+    browser: TestClient, guizhou: dict[str, str]
+) -> None:
+    """A state with no nonce (as bearer-started flows had), or a callback opened by a browser that
+    holds the nonce but is no longer logged in as the user who started it, is refused."""
+    url = guizhou["GOVHUB_DATABASE_URL"]
+    account_id = _weibo_account(url)
+    with Session(engine_for(url)) as session:
+        editor = session.exec(select(User).where(User.username == "kaili-editor")).one()
+    settings = get_settings()
+    bare = sign_state(settings, BindState(account_id, editor.id or 0, ""))
+    consent = httpx.get(
+        _weibo_connector(settings).authorize_url(redirect_uri(settings), bare),
+        follow_redirects=False,
+    )
+    query = parse_qs(urlsplit(consent.headers["location"]).query)
+    with TestClient(create_app()) as stranger:
+        answer = stranger.get(
+            "/oauth/weibo/callback", params={"code": query["code"][0], "state": query["state"][0]}
+        )
+    assert answer.status_code == 400
+    assert "本浏览器" in answer.text
+
+    # the right browser, but it logged out before Weibo sent it back
+    _log_in(browser, "kaili-editor")
+    start = browser.get(f"/accounts/{account_id}/weibo/authorize", follow_redirects=False)
+    consent = httpx.get(start.headers["location"], follow_redirects=False)
+    back = urlsplit(consent.headers["location"])
+    home = browser.get("/")
+    match = re.search(r'name="csrf" value="([^"]+)"', home.text)
+    assert match is not None
+    nonce_cookie = browser.cookies.get("govhub_session")
+    browser.post("/logout", data={"csrf": match.group(1)}, follow_redirects=False)
+    browser.cookies.set("govhub_session", nonce_cookie or "")  # the nonce, but a dead session
+    late = browser.get(f"{back.path}?{back.query}", follow_redirects=False)
+    assert late.status_code == 403
+    assert "未登录" in late.text
+    with Session(engine_for(url)) as session:
+        account = session.get(Account, account_id)
+        assert account is not None and account.status is AccountStatus.needs_reauth
