@@ -456,9 +456,10 @@ class WeiboSandbox:
                 raise SandboxError(21317)
             if info.expires_at <= self.now():
                 raise SandboxError(21327)
-            if not self.config.app_audited and info.uid not in self.config.test_uids[
-                :TEST_USERS_MAX
-            ]:
+            if (
+                not self.config.app_audited
+                and info.uid not in self.config.test_uids[:TEST_USERS_MAX]
+            ):
                 raise SandboxError(UNAUDITED_CODE)
             self._user_calls.setdefault(info.uid, []).append(self.now())
             return info.uid
