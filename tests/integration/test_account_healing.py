@@ -9,14 +9,17 @@ The engine's publish/poll functions are the worker's task bodies, run here in-pr
 
 from __future__ import annotations
 
+import io
 import re
 import time
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image as PILImage
 from sqlmodel import Session, select
 
 from connectors.sandbox.server import RunningServer, serve
@@ -63,6 +66,14 @@ def reviewer_at(platforms: object) -> Iterator[TestClient]:
         yield client
 
 
+def cover_image(media_dir: Path) -> str:
+    media_dir.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    PILImage.new("RGB", (900, 500), (180, 30, 30)).save(buffer, "JPEG", quality=90)
+    (media_dir / "cover.jpg").write_bytes(buffer.getvalue())
+    return "cover.jpg"
+
+
 def _account(url: str, platform: Platform, credentials: dict[str, str]) -> int:
     with Session(engine_for(url)) as session:
         account = create_account(
@@ -80,7 +91,13 @@ def _account(url: str, platform: Platform, credentials: dict[str, str]) -> int:
 def _approved_post(client: TestClient, url: str, account_id: int) -> int:
     """Draft, submit and approve a post for ``account_id``; returns its delivery id."""
     editor, reviewer = token_for("kaili-editor", url), token_for("kaili-reviewer", url)
-    body = {"title": "凯里市防汛通知", "body": "请做好防汛准备。", "target_account_ids": [account_id]}
+    cover = cover_image(Path(get_settings().media_dir))  # WeChat articles need a cover
+    body = {
+        "title": "凯里市防汛通知",
+        "body": "请做好防汛准备。",
+        "target_account_ids": [account_id],
+        "images": [cover],
+    }
     post = client.post("/api/v1/posts", json=body, headers=editor).json()
     assert client.post(f"/api/v1/posts/{post['id']}/submit", headers=editor).status_code == 200
     approved = client.post(f"/api/v1/posts/{post['id']}/approve", headers=reviewer)
