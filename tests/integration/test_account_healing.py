@@ -24,7 +24,7 @@ from sqlmodel import Session, select
 
 from connectors.sandbox.server import RunningServer, serve
 from connectors.sandbox.wechat import WechatSandbox
-from connectors.sandbox.weibo import WeiboSandbox, WeiboSandboxConfig
+from connectors.sandbox.weibo import Fault, WeiboSandbox, WeiboSandboxConfig
 from hub.accounts.health import recheck_due
 from hub.accounts.models import Account, AccountCreate, AccountStatus, Platform
 from hub.accounts.service import create as create_account
@@ -258,3 +258,42 @@ def test_a_wechat_ip_not_whitelisted_parks_names_the_ip_and_resumes_once_whiteli
     assert outcome == "published"
     assert _run(delivery_id) == "skipped"
     assert len(wechat.state("wxhealing01")["publications"]) == 1
+
+
+def test_a_copy_whose_outcome_was_unknown_when_it_parked_looks_before_it_sends_again(
+    platforms: tuple[WeiboSandbox, WechatSandbox],
+    reviewer_at: TestClient,
+    guizhou: dict[str, str],
+) -> None:
+    """The answer to share.json is lost (the post did land), then the account is blocked while
+    the engine looks: the resumed delivery finds its post instead of sending a second one."""
+    weibo, _ = platforms
+    url = guizhou["GOVHUB_DATABASE_URL"]
+    token, uid = weibo.mint_token()
+    account_id = _account(url, Platform.weibo, {"access_token": token, "uid": uid})
+    delivery_id = _approved_post(reviewer_at, url, account_id)
+    weibo.add_fault(Fault(endpoint="share", drop=True))  # performed, answer lost
+
+    assert _run(delivery_id) == "unconfirmed"
+    assert len(weibo.posts(uid)) == 1
+    weibo.config.app_audited = False  # the look (user_timeline) is refused: 21321
+    later = utcnow() + timedelta(seconds=30)
+    with Session(engine_for(url)) as session:
+        looked = engine.publish(
+            session=session, delivery_id=delivery_id, pacer=get_pacer(), now=later
+        )
+    assert looked == "parked"
+    assert _row(url, Account, account_id).status is AccountStatus.misconfigured
+
+    weibo.config.app_audited = True
+    admin = token_for("admin", url)
+    healed = reviewer_at.post(f"/api/v1/accounts/{account_id}/test", headers=admin).json()
+    assert healed["ok"] is True and healed["resumed"] == 1
+    assert _row(url, Delivery, delivery_id).status is DeliveryStatus.unconfirmed  # look first
+    with Session(engine_for(url)) as session:  # a second heal finds nothing left to resume
+        assert engine.resume_parked(session=session, account_id=account_id, now=utcnow()) == []
+
+    assert _run(delivery_id) == "published"
+    assert len(weibo.posts(uid)) == 1 and weibo.calls("share") == 1
+    [post] = weibo.posts(uid)
+    assert _row(url, Delivery, delivery_id).remote_id == str(post.id)
