@@ -33,6 +33,7 @@ from hub.db import engine_for
 from hub.delivery import service as engine
 from hub.delivery.models import Delivery, DeliveryStatus
 from hub.delivery.pacing import get_pacer
+from hub.live import service as live_service
 from hub.sqltypes import utcnow
 from hub.web.app import create_app
 from tests.factories import credentials_key, token_for
@@ -297,3 +298,35 @@ def test_a_copy_whose_outcome_was_unknown_when_it_parked_looks_before_it_sends_a
     assert len(weibo.posts(uid)) == 1 and weibo.calls("share") == 1
     [post] = weibo.posts(uid)
     assert _row(url, Delivery, delivery_id).remote_id == str(post.id)
+
+
+def test_a_live_key_event_goes_to_weibo_with_the_console_users_ip(
+    platforms: tuple[WeiboSandbox, WechatSandbox],
+    guizhou: dict[str, str],
+) -> None:
+    """Beat sends key events with no person at hand: the rip is the console user who wrote it."""
+    weibo, _ = platforms
+    url = guizhou["GOVHUB_DATABASE_URL"]
+    token, uid = weibo.mint_token()
+    account_id = _account(url, Platform.weibo, {"access_token": token, "uid": uid})
+    editor = token_for("kaili-editor", url)
+    with TestClient(create_app(), client=("221.13.64.5", 50777)) as console:
+        live = console.post(
+            "/api/v1/live-sessions",
+            json={
+                "title": "凯里市防汛发布会",
+                "org_code": "522601",
+                "target_account_ids": [account_id],
+            },
+            headers=editor,
+        ).json()
+        base = f"/api/v1/live-sessions/{live['id']}"
+        assert console.post(f"{base}/start", headers=editor).status_code == 200
+        entry = {"text": "全市启动防汛四级应急响应。", "key_event": True}
+        assert console.post(f"{base}/entries", json=entry, headers=editor).status_code == 201
+    with Session(engine_for(url)) as session:
+        [delivery_id] = live_service.fanout(session=session, now=utcnow())
+        session.commit()
+    assert _run(delivery_id) == "published"
+    [post] = weibo.posts(uid)
+    assert "防汛四级应急响应" in post.text and post.rip == "221.13.64.5"
