@@ -9,6 +9,8 @@
     ├── AuthExpired                 the account's token is expired or revoked: re-authorise
     ├── Rejected(reason)            the platform refused this content or call: never retry
     │   └── Misconfigured           app key, IP whitelist, wrong secret: the operator must act
+    │       ├── AccountBlocked      the account's setup stops every send: park, flag, heal
+    │       └── CapabilityUnavailable(capability)  one API (comments) is not allowed: switch off
     └── Unconfirmed                 the request may or may not have taken effect: look first
 
 Every error carries the platform's own code and message (``code``, ``platform_message``) and the
@@ -79,6 +81,27 @@ class Rejected(ConnectorError):
 
 class Misconfigured(Rejected):
     """Operator error: app key, permissions, IP whitelist, wrong app secret."""
+
+
+class AccountBlocked(Misconfigured):
+    """The account's own setup on the platform stops every send until the operator acts.
+
+    WeChat 40164 (IP not whitelisted), 48001/48004 (API unauthorised/banned); Weibo 21321 (app
+    not audited, account not a tester), 20031 (captcha to pass). Nothing is wrong with the
+    content: deliveries park, the account is flagged with the message (what to do), and they
+    resume once the account's connection test passes again.
+    """
+
+
+class CapabilityUnavailable(Misconfigured):
+    """The app may not use one capability (``capability``, e.g. ``"comments"``) for the account.
+
+    Weibo 10014 on the comment APIs. The account shows it; nobody retries it in a loop.
+    """
+
+    def __init__(self, message: str, *, capability: str, **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.capability = capability
 
 
 class Unconfirmed(ConnectorError):

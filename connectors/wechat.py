@@ -60,6 +60,7 @@ from connectors.base import (
     Rendition,
 )
 from connectors.errors import (
+    AccountBlocked,
     AuthExpired,
     ConnectorError,
     Misconfigured,
@@ -188,13 +189,13 @@ def error_for(
     if code == 40164:
         match = _INVALID_IP.search(errmsg)
         ip = match.group(1) if match else "（见平台返回信息）"
-        return Misconfigured(
+        return AccountBlocked(
             f"服务器出口IP {ip} 不在该公众号的IP白名单中：请在微信公众平台"
             "「设置与开发 → 基本配置 → IP白名单」中添加该IP",
             **kw,
         )
     if code in (48001, 48004):
-        return Misconfigured(
+        return AccountBlocked(
             "该公众号没有此接口权限或接口已被封禁：请在微信公众平台核对账号认证与接口权限", **kw
         )
     if code in (40013, 40125):

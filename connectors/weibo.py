@@ -16,6 +16,7 @@ behaviour. Key decisions:
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 from collections.abc import Callable, Mapping
@@ -41,7 +42,9 @@ from connectors.base import (
     Rendition,
 )
 from connectors.errors import (
+    AccountBlocked,
     AuthExpired,
+    CapabilityUnavailable,
     ConnectorError,
     Misconfigured,
     RateLimited,
@@ -79,6 +82,12 @@ CONTENT_CODES = frozenset({"20005", "20006", "20008", "20012", "20018", "20020",
 AUTH_CODES = frozenset({"21315", "21316", "21317", "21319", "21327", "21332"})
 CONFIG_CODES = frozenset({"10006", "10014", "21323", "21324"})
 ALREADY_DELETED = "20101"
+UNAUDITED_APP = "21321"  # the app is not audited and the account is not one of its testers
+CAPTCHA = "20031"  # the account must pass a captcha on weibo.com
+NO_PERMISSION = "10014"  # on the comment APIs: the app lacks the permission (since 2020)
+BAD_PARAMETER = "10017"  # "text not find domain!" when the status lacks a safe-domain link
+MISSING_PARAMETER = "10016"
+COMMENTS = "comments"  # the capability 10014 switches off (comments/to_me, comments/reply)
 
 POSTING_TOO_FAST_BACKOFF = 600.0
 SYSTEM_BUSY_BACKOFF = 30.0
@@ -102,6 +111,16 @@ def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
         if secret:
             text = text.replace(secret, "***")
     return text
+
+
+def rip_of(account: Account) -> str:
+    """The acting person's IP the hub put on the account (``extra["rip"]``), if it is an IP."""
+    rip = str(account.extra.get("rip", "") or "").strip()
+    try:
+        return str(ipaddress.ip_address(rip)) if rip else ""
+    except ValueError:
+        log.warning("weibo: ignoring rip %r (not an IP address)", rip)
+        return ""
 
 
 def parse_created_at(value: object) -> datetime | None:
@@ -312,6 +331,8 @@ class WeiboConnector:
         """POST statuses/share.json. Weibo has no idempotency key: see the module docstring."""
         started = self._clock()
         data = {"status": rendition.text}
+        if rip := rip_of(account):
+            data["rip"] = rip
         files = None
         if rendition.images:
             image = rendition.images[0]
@@ -423,7 +444,7 @@ class WeiboConnector:
             body = self._call("GET", "/2/comments/to_me.json", account, params=params)
             code = _error_code(body)
             if code is not None:
-                raise self._error(code, body, account)
+                raise self._error(code, body, account, capability=COMMENTS)
             items = body.get("comments") or []
             for item in items:
                 user = item.get("user") or {}
@@ -461,10 +482,12 @@ class WeiboConnector:
                 code="20012",
             )
         data = {"cid": comment_id, "id": post_id, "comment": text}
+        if rip := rip_of(account):
+            data["rip"] = rip
         body = self._call("POST", "/2/comments/reply.json", account, data=data, ambiguous=True)
         code = _error_code(body)
         if code is not None:
-            raise self._error(code, body, account)
+            raise self._error(code, body, account, capability=COMMENTS)
         remote_id = str(body.get("idstr") or body.get("id") or "")
         if not remote_id:
             raise Unconfirmed("微博应答中没有评论ID，回复结果未知", platform=PLATFORM)
@@ -617,8 +640,10 @@ class WeiboConnector:
         account: Account | None,
         *,
         rate_limit_lookup: bool = True,
+        capability: str | None = None,
     ) -> ConnectorError:
-        """The error class for a Weibo ``error_code`` (table in platforms.md)."""
+        """The error class for a Weibo ``error_code`` (table in platforms.md and
+        ``docs/connectors.md``). ``capability``: the call belongs to one (``"comments"``)."""
         message = redact(
             str(body.get("error") or body.get("error_description") or ""), self._secrets(account)
         )
@@ -650,6 +675,40 @@ class WeiboConnector:
             )
         if code in AUTH_CODES:
             return AuthExpired("微博账号授权已过期或被撤销，请重新授权", **kw)
+        if code == UNAUDITED_APP:
+            return AccountBlocked(
+                "微博应用尚未通过审核，只有开发者和测试账号可以使用：请在 open.weibo.com "
+                "完成应用审核，或在应用的「测试信息」中把该账号添加为测试账号（最多15个），"
+                "然后在账号页点击「测试连接」，暂停的投递会自动继续",
+                **kw,
+            )
+        if code == CAPTCHA:
+            return AccountBlocked(
+                "微博要求该账号先完成验证码验证：请用该账号登录 weibo.com 按提示通过验证码，"
+                "然后在账号页点击「测试连接」，暂停的投递会自动继续",
+                **kw,
+            )
+        if code == NO_PERMISSION and capability == COMMENTS:
+            return CapabilityUnavailable(
+                "本应用没有微博评论接口权限（10014）：该账号的评论收取和回复不可用。"
+                "请在 open.weibo.com 申请评论接口权限，再由管理员在账号页点击「测试连接」",
+                capability=COMMENTS,
+                **kw,
+            )
+        if code == BAD_PARAMETER:
+            if "domain" in message.lower():
+                return Rejected(
+                    "微博正文中没有应用安全域名内的链接（10017）：微博只接受带有"
+                    f"发布厅链接（{self.public_base_url}）的正文，请保留稿件链接后重试",
+                    **kw,
+                )
+            return Rejected(f"微博认为请求参数无效（10017）：{message or code}", **kw)
+        if code == MISSING_PARAMETER and "rip" in message.lower():
+            return Misconfigured(
+                "微博要求上报操作人的真实IP（rip），本次发送没有可用的IP："
+                "请管理员设置 GOVHUB_WEIBO_FALLBACK_RIP（本单位的公网出口IP）",
+                **kw,
+            )
         if code in CONFIG_CODES:
             return Misconfigured("微博应用配置有误（App Key或接口权限），请联系管理员", **kw)
         if code in CONTENT_CODES:

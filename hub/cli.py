@@ -908,6 +908,8 @@ def demo(host: str = "127.0.0.1", port: int = 8000, sandbox_port: int = 0) -> No
         typer.echo(line)
     env = dict(os.environ)
     env.setdefault("GOVHUB_PUBLIC_BASE_URL", f"http://{host}:{port}")
+    # Weibo's rip for sends with no person's IP (a documentation address: simulators only)
+    env.setdefault("GOVHUB_WEIBO_FALLBACK_RIP", "192.0.2.1")
     sandboxes, sandbox_server = start_sandboxes(
         port=sandbox_port, public_base_url=env["GOVHUB_PUBLIC_BASE_URL"]
     )

@@ -5,13 +5,14 @@ Read through :func:`get_settings`; nothing is built at import time.
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET_KEY = "dev-secret-key-change-me"
@@ -62,6 +63,23 @@ class Settings(BaseSettings):
     weibo_app_key: str = Field(default="govhub-sandbox", description="Weibo app key (client_id).")
     weibo_app_secret: str = Field(
         default="govhub-sandbox-secret", description="Weibo app secret (client_secret)."
+    )
+    weibo_fallback_rip: str = Field(
+        default="",
+        description=(
+            "Public IP reported to Weibo as rip when the acting person's own IP is unknown or "
+            "not public (e.g. the unit's Internet egress IP)."
+        ),
+    )
+    account_recheck_seconds: int = Field(
+        default=600,
+        ge=10,
+        description="First re-test of an account flagged misconfigured (doubles each time).",
+    )
+    account_recheck_max_seconds: int = Field(
+        default=6 * 3600,
+        ge=10,
+        description="Longest wait between two automatic re-tests of a misconfigured account.",
     )
     timezone: str = Field(default="Asia/Shanghai", description="Time zone shown to people.")
     policy: str = Field(
@@ -153,6 +171,20 @@ class Settings(BaseSettings):
                     + ", ".join(problems)
                 )
         return self
+
+    @field_validator("weibo_fallback_rip")
+    @classmethod
+    def _fallback_rip_is_an_ip(cls, value: str) -> str:
+        value = value.strip()
+        if value:
+            try:
+                ipaddress.ip_address(value)
+            except ValueError:
+                raise ValueError(
+                    f"GOVHUB_WEIBO_FALLBACK_RIP must be an IP address such as 211.156.0.1, "
+                    f"not {value!r}"
+                ) from None
+        return value
 
     @model_validator(mode="after")
     def _proxies_and_keys_are_well_formed(self) -> Settings:

@@ -27,6 +27,8 @@ BEAT_SCHEDULE: dict[str, tuple[str, timedelta]] = {
     "delivery.sweep": ("delivery.sweep", timedelta(seconds=1)),
     "hall.sweep-partners": ("hall.sweep_partners", timedelta(seconds=10)),
     "live.fanout": ("live.fanout", timedelta(seconds=3)),
+    # misconfigured accounts are re-tested on their own back-off; this only looks who is due
+    "accounts.recheck": ("accounts.recheck", timedelta(minutes=1)),
 }
 
 

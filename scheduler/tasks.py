@@ -71,3 +71,18 @@ def release_due() -> int:
         to_enqueue, _missed = service.release_due(session=session, now=utcnow())
     delivery.enqueue(to_enqueue)
     return len(to_enqueue)
+
+
+@shared_task(name="accounts.recheck")
+def recheck_accounts() -> str:
+    """Re-test misconfigured accounts whose time has come; resume the deliveries of healed ones."""
+    from hub.accounts.health import recheck_due
+    from hub.config import get_settings
+    from hub.db import session_scope
+    from hub.delivery import service
+    from hub.sqltypes import utcnow
+
+    with session_scope() as session:
+        resumed, lines = recheck_due(session=session, settings=get_settings(), now=utcnow())
+    service.enqueue(resumed)
+    return "; ".join(lines) or "nothing to re-test"

@@ -105,6 +105,8 @@ def hub_env(
         "GOVHUB_BROKER_URL": f"sqla+sqlite:///{tmp_path / 'broker.sqlite3'}",
         "GOVHUB_MEDIA_DIR": str(tmp_path / "media"),
         "GOVHUB_PUBLIC_BASE_URL": "http://hall.test",
+        # the unit's egress IP: Weibo's rip when the acting person's IP is unknown (TestClient)
+        "GOVHUB_WEIBO_FALLBACK_RIP": "203.0.113.10",
     }
     if REDIS_URL and make_url(database_url).get_backend_name() == "postgresql":
         env["GOVHUB_REDIS_URL"] = REDIS_URL

@@ -13,6 +13,7 @@ handlers run on the server's event loop while tests call the Python helpers from
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import random
 import secrets
 import threading
@@ -62,7 +63,9 @@ ENDPOINTS = (
 MESSAGES = {
     10001: "system error",
     10006: "source paramter(appkey) is missing",
+    10014: "Insufficient app permissions!",
     10016: "miss required parameter (status) , see doc for more info.",
+    10017: "text not find domain!",
     10023: "User requests out of rate limit!",
     20005: "Unsupported image type, only suport JPG, GIF, PNG!",
     20006: "Image size too large.",
@@ -72,10 +75,12 @@ MESSAGES = {
     20018: "Contains illegal website!",
     20019: "Repeat content!",
     20021: "Contains illegal content!",
+    20031: "Test and verify!",
     20032: "Update success, while server slow now, please wait 1-2 minutes",
     20101: "Target weibo does not exist!",
     20104: "Target comment does not exist!",
     21317: "Token rejected",
+    21321: "Applications over the unaudited use restrictions!",
     21324: "invalid_client",
     21325: "invalid_grant",
     21327: "expired_token",
@@ -83,7 +88,13 @@ MESSAGES = {
     21332: "invalid_access_token",
 }
 HASHTAG_CODE = 20021  # share.json refuses #topic#: reported as illegal content
-NO_SAFE_LINK_CODE = 20018  # no URL inside the app's safe domain: "illegal website"
+NO_SAFE_LINK_CODE = 10017  # no URL inside the app's safe domain: "text not find domain!"
+UNAUDITED_CODE = 21321  # the app is unaudited and the user is not one of its test accounts
+CAPTCHA_CODE = 20031  # the user must pass a captcha on weibo.com before posting again
+NO_PERMISSION_CODE = 10014  # the app lacks the permission for this API (comments since 2020)
+TEST_USERS_MAX = 15
+COMMENT_ENDPOINTS = frozenset({"comments_to_me", "comments_show", "comments_reply"})
+WRITE_ENDPOINTS = frozenset({"share", "comments_reply"})
 
 
 @dataclass
@@ -101,6 +112,15 @@ class WeiboSandboxConfig:
     pic_max_bytes: int = 5 * MB
     error_code_as_string: bool = False
     errors_with_http_200: bool = False
+    # share.json's ``rip`` (the acting person's real IP) is required by the current documentation
+    require_rip: bool = True
+    # An unaudited app serves only its developer and up to 15 test accounts (others: 21321).
+    app_audited: bool = True
+    test_uids: tuple[str, ...] = ()
+    # The app's permission for the comment APIs (since 2020 ordinary apps often lack it: 10014).
+    comments_permission: bool = True
+    # Users who must pass a captcha on weibo.com before they may post again (20031).
+    captcha_uids: tuple[str, ...] = ()
 
 
 @dataclass
@@ -112,6 +132,7 @@ class SandboxPost:
     source: str = "api"  # "api" (through an app) or "platform" (typed on weibo.com)
     pic_type: str = ""
     pic_bytes: int = 0
+    rip: str = ""  # the client IP the app reported for the person behind the post
 
 
 @dataclass
@@ -124,6 +145,7 @@ class SandboxComment:
     text: str
     created_at: float
     reply_to: int | None = None
+    rip: str = ""
 
 
 @dataclass
@@ -434,8 +456,34 @@ class WeiboSandbox:
                 raise SandboxError(21317)
             if info.expires_at <= self.now():
                 raise SandboxError(21327)
+            if (
+                not self.config.app_audited
+                and info.uid not in self.config.test_uids[:TEST_USERS_MAX]
+            ):
+                raise SandboxError(UNAUDITED_CODE)
             self._user_calls.setdefault(info.uid, []).append(self.now())
             return info.uid
+
+    def _require_comments_permission(self) -> None:
+        if not self.config.comments_permission:
+            raise SandboxError(NO_PERMISSION_CODE)
+
+    def _require_no_captcha(self, uid: str) -> None:
+        if uid in self.config.captcha_uids:
+            raise SandboxError(CAPTCHA_CODE)
+
+    def _rip(self, params: dict[str, Any], *, required: bool) -> str:
+        """The ``rip`` parameter: 10016 when required and missing, 10008 when not an IP."""
+        rip = str(params.get("rip", "") or "").strip()
+        if not rip:
+            if required:
+                raise SandboxError(10016, "miss required parameter (rip) , see doc for more info.")
+            return ""
+        try:
+            ipaddress.ip_address(rip)
+        except ValueError:
+            raise SandboxError(10008, "param error, rip must be an IP address") from None
+        return rip
 
     def _status_json(self, post: SandboxPost) -> dict[str, Any]:
         created = datetime.fromtimestamp(post.created_at, BEIJING).strftime(CREATED_AT_FORMAT)
@@ -494,6 +542,8 @@ class WeiboSandbox:
         uid = self._uid_for(request, params)
         if "status" not in params:
             raise SandboxError(10016)
+        rip = self._rip(params, required=self.config.require_rip)
+        self._require_no_captcha(uid)
         text = str(params["status"])
         if not text.strip():
             raise SandboxError(20008)
@@ -525,6 +575,7 @@ class WeiboSandbox:
                 if post.created_at >= since and status_fingerprint(post.text) == fingerprint:
                     raise SandboxError(20019)
             post = self._store(uid, text, source="api", pic=pic)
+            post.rip = rip
         return JSONResponse(self._status_json(post))
 
     async def _destroy(self, request: Request) -> Response:
@@ -640,6 +691,7 @@ class WeiboSandbox:
     async def _comments_to_me(self, request: Request) -> Response:
         async def work(params: dict[str, Any]) -> Response:
             uid = self._uid_for(request, params)
+            self._require_comments_permission()
             with self._lock:
                 own = {p.id for p in self._posts.get(uid, [])}
                 selected = [c for c in self._comments if c.status_id in own and c.uid != uid]
@@ -650,6 +702,7 @@ class WeiboSandbox:
     async def _comments_show(self, request: Request) -> Response:
         async def work(params: dict[str, Any]) -> Response:
             self._uid_for(request, params)
+            self._require_comments_permission()
             status_id = _int_param(params, "id", 0)
             if self._status(status_id) is None:
                 raise SandboxError(20101)
@@ -660,9 +713,12 @@ class WeiboSandbox:
     async def _comments_reply(self, request: Request) -> Response:
         async def work(params: dict[str, Any]) -> Response:
             uid = self._uid_for(request, params)
+            self._require_comments_permission()
             for name in ("cid", "id", "comment"):
                 if name not in params:
                     raise SandboxError(10016, f"miss required parameter ({name})")
+            rip = self._rip(params, required=False)
+            self._require_no_captcha(uid)
             text = str(params["comment"])
             if not text.strip():
                 raise SandboxError(20008)
@@ -676,6 +732,7 @@ class WeiboSandbox:
                 if target is None or target.status_id != status_id:
                     raise SandboxError(20104)
                 reply = self._store_comment(status_id, uid, text, cid)
+                reply.rip = rip
             return JSONResponse(self._comment_json(reply))
 
         return await self._handle(request, "comments_reply", work)
@@ -746,8 +803,8 @@ class WeiboSandbox:
                 return JSONResponse({"error": f"unknown keys {sorted(unknown)}"}, 400)
             with self._lock:
                 for key, value in changes.items():
-                    if key == "safe_domains":
-                        value = tuple(value)
+                    if key in ("safe_domains", "test_uids", "captcha_uids"):
+                        value = tuple(str(v) for v in value)
                     setattr(self.config, key, value)
         return JSONResponse(asdict(self.config) | {"app_secret": "***"})
 

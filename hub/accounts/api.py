@@ -5,7 +5,6 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
-from connectors.errors import ConnectorError
 from hub.accounts import service
 from hub.accounts.models import AccountCreate, AccountPublic, AccountStatus, AccountUpdate, Platform
 from hub.auditlog.service import record
@@ -24,6 +23,9 @@ class ConnectionTest(BaseModel):
     error: str = ""  # the connector error class (AuthExpired, Misconfigured, ...) when not ok
     code: str = ""  # the platform's own error code, if it gave one
     recent_posts: int | None = None
+    resumed: int = 0  # parked deliveries that resumed because the test passed
+    status: AccountStatus | None = None  # the account's status after the test
+    capabilities_off: dict[str, str] = {}  # capabilities the platform refused ({"comments": ..})
 
 
 @router.post("", summary="Register an account", status_code=201, response_model=AccountPublic)
@@ -114,28 +116,52 @@ def update_account(
 
 @router.post(
     "/{account_id}/test",
-    summary="Test the connection to the platform",
+    summary="Test the connection to the platform (heals a flagged account)",
     response_model=ConnectionTest,
 )
 def check_connection(
-    account_id: int, principal: PrincipalDep, session: SessionDep, settings: SettingsDep
+    account_id: int,
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> ConnectionTest:
-    """Read the account's latest posts from its platform (``recent``); report ok or the error."""
-    from hub.delivery import channels
-    from hub.security import CredentialsError
+    """Read the account's latest posts from its platform (``recent``; on Weibo also one page of
+    ``comments/to_me``); report ok or the error. When it passes and the account was flagged
+    (``needs_reauth``, ``misconfigured``), the account is active again and its parked deliveries
+    resume on their own; a refused comment capability is switched off (or back on)."""
+    from hub.accounts.health import connection_test
+    from hub.delivery.service import enqueue
+    from hub.sqltypes import utcnow
 
     account = service.get(session=session, account_id=account_id)
     org = orgs.get(session=session, org_id=account.org_id)
     principal.require(Action.account_bind, org)
-    try:
-        connector = channels.connector_for(account.platform.value, settings)
-        posts = connector.recent(channels.connector_account(account, settings))
-    except ConnectorError as exc:
-        return ConnectionTest(
-            ok=False, message=str(exc), error=type(exc).__name__, code=exc.code or ""
-        )
-    except CredentialsError as exc:
-        return ConnectionTest(ok=False, message=str(exc), error=type(exc).__name__)
+    result = connection_test(session=session, account=account, settings=settings, now=utcnow())
+    record(
+        session=session,
+        actor_id=principal.user.id,
+        actor_name=principal.user.username,
+        action="account.test",
+        object_type="account",
+        object_id=account.id,
+        org_id=org.id,
+        summary=("通过" if result.ok else "未通过") + f"：{result.message}"[:500],
+        client_ip=client_ip(request),
+    )
+    if result.ok and account.check_failures:
+        account.check_failures = 0  # a person looked: automatic re-tests start afresh
+        session.add(account)
+    session.commit()
+    if result.resumed:
+        enqueue(result.resumed)
     return ConnectionTest(
-        ok=True, message=f"连接正常：读到该账号最近 {len(posts)} 条发布", recent_posts=len(posts)
+        ok=result.ok,
+        message=result.message,
+        error=result.error,
+        code=result.code,
+        recent_posts=result.recent_posts,
+        resumed=len(result.resumed),
+        status=account.status,
+        capabilities_off=result.capabilities_off,
     )

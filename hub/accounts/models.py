@@ -6,7 +6,7 @@ from datetime import date, datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Column, Text
+from sqlalchemy import JSON, Column, Text
 from sqlmodel import Field, SQLModel
 
 from hub.sqltypes import UTCDateTime, str_enum, utcnow
@@ -22,6 +22,7 @@ class Platform(StrEnum):
 class AccountStatus(StrEnum):
     active = "active"
     needs_reauth = "needs_reauth"
+    misconfigured = "misconfigured"  # the platform refused the account's setup: see ``attention``
     suspended = "suspended"
     closed = "closed"
 
@@ -48,6 +49,18 @@ class Account(SQLModel, table=True):
     callback_token: str = Field(default="", max_length=100)
     last_activity_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     last_seen_remote_id: str = Field(default="", max_length=100)
+    # Why the account is flagged (needs_reauth, misconfigured): what the operator must do.
+    attention: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    attention_code: str = Field(default="", max_length=40, sa_column_kwargs={"server_default": ""})
+    flagged_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    # Beat re-tests a misconfigured account at this time (back-off: check_failures).
+    next_check_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    check_failures: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # Capabilities the platform refused for this account ({"comments": reason}): skipped until
+    # an admin re-tests the connection.
+    capabilities_off: dict[str, str] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}")
+    )
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )
@@ -107,6 +120,11 @@ class AccountPublic(BaseModel):
     token_expires_at: datetime | None
     has_credentials: bool
     last_activity_at: datetime | None
+    attention: str = ""  # why the account is flagged, and what to do (Chinese)
+    attention_code: str = ""
+    flagged_at: datetime | None = None
+    next_check_at: datetime | None = None
+    capabilities_off: dict[str, str] = {}
 
 
 class PlatformToken(SQLModel, table=True):

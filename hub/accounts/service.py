@@ -109,10 +109,66 @@ def update(
         if account.status is AccountStatus.needs_reauth:
             account.status = AccountStatus.active
         changed.append("credentials")
+    if ("status" in changed or "credentials" in changed) and account.status is AccountStatus.active:
+        clear_flag(account)
     if changed:
         account.updated_at = utcnow()
         session.add(account)
     return changed
+
+
+FLAGGED = frozenset({AccountStatus.needs_reauth, AccountStatus.misconfigured})
+
+
+def flag(
+    *,
+    session: Session,
+    account: Account,
+    status: AccountStatus,
+    reason: str,
+    code: str,
+    now: datetime,
+    next_check_at: datetime | None = None,
+) -> None:
+    """Mark the account as needing the operator (``needs_reauth`` or ``misconfigured``), with
+    the reason in words. A suspended or closed account keeps its status (a person chose it)."""
+    if account.status not in (AccountStatus.active, *FLAGGED):
+        return
+    if account.status is not status or not account.flagged_at:
+        account.flagged_at = now
+    account.status = status
+    account.attention = reason[:2000]
+    account.attention_code = code[:40]
+    account.next_check_at = next_check_at if status is AccountStatus.misconfigured else None
+    account.updated_at = now
+    session.add(account)
+
+
+def clear_flag(account: Account) -> None:
+    """The account works again: forget why it was flagged (the caller sets it active)."""
+    account.attention = ""
+    account.attention_code = ""
+    account.flagged_at = None
+    account.next_check_at = None
+
+
+def set_capability(
+    *, session: Session, account: Account, capability: str, reason: str | None, now: datetime
+) -> bool:
+    """Switch a capability off (``reason``) or back on (None). Returns True when it changed."""
+    current = dict(account.capabilities_off or {})
+    if reason is None:
+        if capability not in current:
+            return False
+        current.pop(capability)
+    else:
+        if current.get(capability) == reason:
+            return False
+        current[capability] = reason[:500]
+    account.capabilities_off = current  # a new dict: the JSON column sees the change
+    account.updated_at = now
+    session.add(account)
+    return True
 
 
 def credentials_of(account: Account, credentials_key: str) -> dict[str, str]:
@@ -163,4 +219,9 @@ def to_public(account: Account, org: Org) -> AccountPublic:
         token_expires_at=account.token_expires_at,
         has_credentials=bool(account.credentials_encrypted),
         last_activity_at=account.last_activity_at,
+        attention=account.attention,
+        attention_code=account.attention_code,
+        flagged_at=account.flagged_at,
+        next_check_at=account.next_check_at,
+        capabilities_off=dict(account.capabilities_off or {}),
     )

@@ -85,7 +85,11 @@ def _connector(platform: str, settings_json: str) -> Connector:
     )
 
 
-def connector_account(account: Account, settings: Settings | None = None) -> ConnectorAccount:
+def connector_account(
+    account: Account, settings: Settings | None = None, *, rip: str = ""
+) -> ConnectorAccount:
+    """The account as a connector needs it. ``rip``: the IP of the person on whose behalf the
+    call is made (Weibo's ``rip`` on share and comment replies)."""
     settings = settings or get_settings()
     return ConnectorAccount(
         id=account.id,  # type: ignore[arg-type]
@@ -94,6 +98,7 @@ def connector_account(account: Account, settings: Settings | None = None) -> Con
         name=account.name,
         credentials=credentials_of(account, settings.credentials_key),
         callback_token=account.callback_token,
+        extra={"rip": rip} if rip else {},
     )
 
 

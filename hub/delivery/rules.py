@@ -5,11 +5,13 @@ Tasks stay thin; this table is the retry policy. ``decide`` never sees a session
 
 from __future__ import annotations
 
+import ipaddress
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from connectors.errors import (
+    AccountBlocked,
     AuthExpired,
     ConnectorError,
     QuotaExhausted,
@@ -18,6 +20,7 @@ from connectors.errors import (
     Transient,
     Unconfirmed,
 )
+from hub.accounts.models import AccountStatus
 from hub.delivery.models import DeliveryStatus
 
 MAX_TRANSIENT_ATTEMPTS = 15
@@ -29,7 +32,7 @@ BACKOFF_CAP_SECONDS = 60.0
 class Decision:
     status: DeliveryStatus
     retry_at: datetime | None = None
-    flag_account: bool = False  # account -> needs_reauth
+    flag: AccountStatus | None = None  # flag the account (needs_reauth, misconfigured)
     reconcile: bool = False  # look at the platform before anything else
     message: str = ""
 
@@ -64,7 +67,10 @@ def decide(
     if isinstance(error, Unconfirmed):
         return Decision(DeliveryStatus.unconfirmed, reconcile=True, message=words)
     if isinstance(error, AuthExpired):
-        return Decision(DeliveryStatus.parked, flag_account=True, message=words)
+        return Decision(DeliveryStatus.parked, flag=AccountStatus.needs_reauth, message=words)
+    if isinstance(error, AccountBlocked):
+        # the account's setup, not the content: park until its connection test passes again
+        return Decision(DeliveryStatus.parked, flag=AccountStatus.misconfigured, message=words)
     if isinstance(error, QuotaExhausted):
         return Decision(DeliveryStatus.parked, retry_at=error.until, message=words)
     if isinstance(error, RateLimited):
@@ -104,3 +110,35 @@ def manual_refusal(action: str, status: DeliveryStatus) -> str | None:
         return None
     names = ", ".join(sorted(s.value for s in allowed))
     return f"a delivery that is {status.value} cannot be {action.replace('_', ' ')}; only {names}"
+
+
+# -- who a send is made for (Weibo's rip) -----------------------------------------------------------
+
+
+def valid_ip(value: str | None) -> str:
+    """``value`` as a normalised IP address string, or "" when it is not one ("testclient")."""
+    text = (value or "").strip()
+    if not text or len(text) > 64:
+        return ""
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return ""
+
+
+def rip_for(person_ip: str, fallback: str) -> str:
+    """The IP reported to Weibo for a send made on behalf of the person at ``person_ip``.
+
+    Their own address when it is a public one; otherwise (unknown, or an intranet/loopback
+    address that means nothing to Weibo) the configured fallback, the unit's egress IP; and
+    when there is no fallback either, their address as it is, if it is an address at all.
+    """
+    person, backup = valid_ip(person_ip), valid_ip(fallback)
+    if person and ipaddress.ip_address(person).is_global:
+        return person
+    return backup or person
+
+
+def recheck_delay(failures: int, *, base_seconds: float, max_seconds: float) -> timedelta:
+    """How long beat waits before re-testing a misconfigured account: doubling, capped."""
+    return timedelta(seconds=min(max_seconds, base_seconds * 2 ** max(0, min(failures, 30))))

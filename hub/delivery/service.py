@@ -23,14 +23,15 @@ from sqlmodel import Session, col, select
 
 from connectors.base import Pending, Published, RemotePost, Rendition
 from connectors.errors import ConnectorError, Unconfirmed
+from hub.accounts import service as accounts
 from hub.accounts.models import Account, AccountStatus
 from hub.config import get_settings
 from hub.delivery import channels
 from hub.delivery.models import Attempt, Delivery, DeliveryStatus
 from hub.delivery.pacing import Pacer
-from hub.delivery.rules import Decision, decide
+from hub.delivery.rules import Decision, decide, recheck_delay, rip_for
 from hub.orgs.models import Org
-from hub.posts.models import Post, PostStatus, PostVersion
+from hub.posts.models import Approval, ApprovalKind, Post, PostStatus, PostVersion
 from hub.posts.rules import IN_FLIGHT, settled_status
 from hub.sqltypes import utcnow
 
@@ -41,6 +42,8 @@ POLL_EVERY = timedelta(seconds=3)
 FIRST_POLL = timedelta(seconds=1)
 FIRST_LOOK = timedelta(seconds=2)
 NO_RESEND = "!no-resend"  # the platform called it a duplicate: if ours is absent, do not resend
+# Parked while its outcome was still unknown: when it resumes, it looks before it sends.
+LOOK_FIRST = "!look-first"
 RECONCILE_EVERY = timedelta(seconds=10)
 RECONCILE_LOOKS = 30  # an asynchronous publication is looked for this long, then left to a person
 
@@ -529,6 +532,31 @@ def _render(job: Job, version: PostVersion, org: Org) -> Rendition:
     return channels.connector_for(job.account.platform.value).render(content)
 
 
+_APPROVER_IP = (
+    sa_select(col(Approval.client_ip))
+    .where(
+        col(Approval.post_id) == bindparam("p_id"),
+        col(Approval.version) == bindparam("v"),
+        col(Approval.kind) == ApprovalKind.approve,
+    )
+    .order_by(col(Approval.id).desc())
+    .limit(1)
+)
+
+
+def _rip(session: Session, job: Job) -> str:
+    """Weibo's rip for this copy: the approver's IP (the person on whose behalf it goes out,
+    even when beat sends it at the scheduled time), or the configured fallback."""
+    if job.account.platform.value != "weibo":
+        return ""
+    approver_ip = (
+        _conn(session)
+        .execute(_APPROVER_IP, {"p_id": job.post.id, "v": job.delivery.version})
+        .scalar()
+    )
+    return rip_for(str(approver_ip or ""), get_settings().weibo_fallback_rip)
+
+
 def publish(
     *, session: Session, delivery_id: int, pacer: Pacer, now: datetime | None = None
 ) -> str:
@@ -539,9 +567,14 @@ def publish(
         return "skipped"
     job = _load(session, delivery_id)
     if job.account.status is not AccountStatus.active:
-        return _finish(session, job, Decision(D.parked, message="account needs attention"), now)
+        reason = job.account.attention or f"账号状态为 {job.account.status.value}，需要处理"
+        # an unknown outcome stays unknown: when it resumes it looks before it sends
+        look = LOOK_FIRST if claim == "reconcile" and not job.delivery.pending_ref else None
+        return _finish(
+            session, job, Decision(D.parked, message=f"账号待处理：{reason}"), now, pending_ref=look
+        )
     connector = channels.connector_for(job.account.platform.value)
-    account = channels.connector_account(job.account)
+    account = channels.connector_account(job.account, rip=_rip(session, job))
     rendition = rendition_for(session, job)
 
     if claim == "reconcile":
@@ -663,6 +696,9 @@ def _record_outcome(
     landed_after_withdrawal = False
     if isinstance(outcome, Published):
         _on_published(session, job, now)
+        if job.account.check_failures:  # the account works: its next trouble starts afresh
+            job.account.check_failures = 0
+            session.add(job.account)
         post_status = _conn(session).execute(_POST_STATUS_SHARED, {"p_id": job.post.id}).scalar()
         landed_after_withdrawal = post_status == PostStatus.withdrawn
     session.commit()
@@ -733,10 +769,22 @@ def _finish(
         excerpt=decision.message[:500],
     )
     _set_committed(delivery, changes)
-    if decision.flag_account:
-        job.account.status = AccountStatus.needs_reauth
-        job.account.updated_at = now
-        session.add(job.account)
+    if decision.flag is not None:
+        settings = get_settings()
+        delay = recheck_delay(
+            job.account.check_failures,
+            base_seconds=settings.account_recheck_seconds,
+            max_seconds=settings.account_recheck_max_seconds,
+        )
+        accounts.flag(
+            session=session,
+            account=job.account,
+            status=decision.flag,
+            reason=decision.message,
+            code=(error.code or "") if error else "",
+            now=now,
+            next_check_at=now + delay,
+        )
     session.commit()
     if decision.status not in IN_FLIGHT:  # a delivery still in flight keeps its post publishing
         _settle_after_commit(session, job.post.id, now)  # type: ignore[arg-type]
@@ -807,7 +855,8 @@ def _reconcile(
             decision = Decision(
                 D.unconfirmed, retry_at=decision.retry_at, reconcile=True, message=decision.message
             )
-        return _finish(session, job, decision, now, error=exc, action="reconcile")
+        ref = LOOK_FIRST if decision.status is D.parked and not delivery.pending_ref else None
+        return _finish(session, job, decision, now, error=exc, action="reconcile", pending_ref=ref)
     if copy is not None:
         outcome = Published(copy.remote_id, copy.url, copy.created_at)
         return _record_outcome(session, job, outcome, now, action="reconcile")
@@ -1013,14 +1062,32 @@ def withdraw(*, session: Session, delivery_id: int, now: datetime | None = None)
 
 
 def resume_parked(*, session: Session, account_id: int, now: datetime) -> list[int]:
-    """After re-authorisation: every parked delivery of the account goes back to the queue."""
-    rows = session.exec(
-        select(Delivery).where(Delivery.account_id == account_id, Delivery.status == D.parked)
-    ).all()
-    for row in rows:
-        row.status = D.queued
-        row.next_attempt_at = None
-        row.lease_until = None
-        row.updated_at = now
-        session.add(row)
-    return [r.id for r in rows if r.id is not None]
+    """The account works again (re-bound, or its connection test passed): every parked delivery
+    of the account goes back to the queue. Returns the ids to enqueue after commit.
+
+    One conditional update per kind of row: a row that someone else resumed (and a worker may
+    already be sending) is never touched twice. Rows whose outcome was unknown when they parked
+    (a WeChat draft ref, or :data:`LOOK_FIRST`) come back as ``unconfirmed``, so the engine looks
+    at the platform before it sends anything: each copy is published exactly once.
+    """
+    parked = and_(col(Delivery.account_id) == account_id, col(Delivery.status) == D.parked)
+    values = {"lease_until": now + enqueue_lease(), "updated_at": now}
+    look_first = list(
+        session.execute(
+            update(Delivery)
+            .where(parked, col(Delivery.pending_ref) != "")
+            .values(status=D.unconfirmed, next_attempt_at=now, **values)
+            .returning(col(Delivery.id))
+            .execution_options(synchronize_session=False)
+        ).scalars()
+    )
+    fresh = list(
+        session.execute(
+            update(Delivery)
+            .where(parked, col(Delivery.pending_ref) == "")
+            .values(status=D.queued, next_attempt_at=None, **values)
+            .returning(col(Delivery.id))
+            .execution_options(synchronize_session=False)
+        ).scalars()
+    )
+    return sorted(look_first + fresh)

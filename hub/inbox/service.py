@@ -17,9 +17,11 @@ from sqlalchemy import func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from connectors.errors import ConnectorError, Rejected, Unconfirmed
+from connectors.errors import CapabilityUnavailable, ConnectorError, Rejected, Unconfirmed
 from connectors.wechat import UserMessage, WechatConnector, parse_user_message
 from connectors.weibo import WeiboComment, WeiboConnector
+from hub.accounts import service as accounts_service
+from hub.accounts.health import COMMENTS
 from hub.accounts.models import Account, AccountStatus, Platform
 from hub.auditlog.service import record
 from hub.clocks import service as clocks
@@ -326,11 +328,15 @@ class IngestReport:
     accounts_failed: int = 0
     new_cases: int = 0
     errors: list[str] = field(default_factory=list)
+    accounts_skipped: int = 0  # the comment capability is off for the account (Weibo 10014)
 
     def line(self) -> str:
+        skipped = (
+            f", {self.accounts_skipped} without comment access" if self.accounts_skipped else ""
+        )
         return (
             f"{self.accounts_ok} accounts ok, {self.accounts_failed} failed, "
-            f"{self.new_cases} new cases"
+            f"{self.new_cases} new cases{skipped}"
         )
 
 
@@ -364,11 +370,27 @@ def ingest_all(*, settings: Settings, max_accounts: int = 500) -> IngestReport:
             account = session.get(Account, account_id)
             if account is None:
                 continue
+            if COMMENTS in (account.capabilities_off or {}):
+                report.accounts_skipped += 1  # until an admin re-tests the account
+                continue
             cursor = session.get(InboxCursor, account_id) or InboxCursor(account_id=account_id)
             try:
                 comments = connector.comments_to_me(
                     connector_account(account, settings), since_id=cursor.since_id or None
                 )
+            except CapabilityUnavailable as exc:
+                # the app may not read comments (Weibo 10014): shown on the account, not retried
+                accounts_service.set_capability(
+                    session=session,
+                    account=account,
+                    capability=COMMENTS,
+                    reason=str(exc),
+                    now=utcnow(),
+                )
+                session.commit()
+                report.accounts_skipped += 1
+                report.errors.append(f"{account.name}: {exc}")
+                continue
             except ConnectorError as exc:
                 report.accounts_failed += 1
                 report.errors.append(f"{account.name}: {exc}")
@@ -727,7 +749,7 @@ def send_reply(
     settings = settings or get_settings()
     now = utcnow()
     try:
-        reply.remote_id = _deliver(session, case, reply.text, settings)
+        reply.remote_id = _deliver(session, case, reply.text, settings, who)
     except Rejected as exc:
         reply.status, reply.error, reply.error_code = (
             ReplyStatus.refused,
@@ -784,18 +806,30 @@ def _stop(session: Session, clock_id: int | None, now: datetime, who: Who) -> No
     )
 
 
-def _deliver(session: Session, case: Case, text: str, settings: Settings) -> str:
+def _deliver(session: Session, case: Case, text: str, settings: Settings, who: Who) -> str:
     from hub.delivery.channels import connector_account, connector_for
+    from hub.delivery.rules import rip_for
 
     if case.channel is Channel.manual or case.account_id is None:
         return ""  # answered outside the platforms (recorded only)
     account = session.get(Account, case.account_id)
     if account is None:
         raise NotFound(f"account {case.account_id} does not exist")
-    target = connector_account(account, settings)
+    # Weibo's rip: the replier's IP (or the unit's egress IP when theirs is not public)
+    rip = rip_for(who.client_ip, settings.weibo_fallback_rip)
+    target = connector_account(account, settings, rip=rip)
     connector = connector_for(account.platform.value, settings)
     if case.channel is Channel.weibo_comment and isinstance(connector, WeiboConnector):
-        return connector.reply_comment(target, case.remote_id, case.post_remote_id, text)
+        refused = (account.capabilities_off or {}).get(COMMENTS)
+        if refused:  # known to be refused: no call until an admin re-tests the account
+            raise Rejected(refused, platform="weibo", code="10014")
+        try:
+            return connector.reply_comment(target, case.remote_id, case.post_remote_id, text)
+        except CapabilityUnavailable as exc:
+            accounts_service.set_capability(
+                session=session, account=account, capability=COMMENTS, reason=str(exc), now=utcnow()
+            )
+            raise
     if case.channel is Channel.wechat_message and isinstance(connector, WechatConnector):
         thread = session.get(Thread, case.thread_id)
         if not rules.window_open(thread.last_inbound_at if thread else None, utcnow()):

@@ -88,6 +88,9 @@ class LiveEntry(SQLModel, table=True):
     correction_note: str = Field(default="", sa_column=Column(Text, nullable=False))
     deleted: bool = False
     approved: bool = True
+    # The IP of the console user who made it a visible key event (its author, or its approver
+    # when the session requires approval): Weibo's ``rip`` when it is fanned out.
+    client_ip: str = Field(default="", max_length=64, sa_column_kwargs={"server_default": ""})
 
 
 class EntryRevision(SQLModel, table=True):

@@ -22,6 +22,7 @@ from hub.config import get_settings
 from hub.delivery import channels
 from hub.delivery import service as engine
 from hub.delivery.models import Delivery, DeliveryStatus
+from hub.delivery.rules import valid_ip
 from hub.errors import Conflict, Forbidden, Invalid, NotFound
 from hub.live import rules
 from hub.live.broadcast import Message
@@ -384,6 +385,7 @@ def add_entry(
         author_id=who.id,
         created_at=now,
         approved=approved,
+        client_ip=valid_ip(who.client_ip),
     )
     if not entry.text:
         raise Invalid("text must not be blank", field="text")
@@ -409,6 +411,7 @@ def approve_entry(
     if entry.approved:
         raise Conflict(f"entry {seq} is already approved")
     entry.approved = True
+    entry.client_ip = valid_ip(who.client_ip) or entry.client_ip  # the approver releases it
     session.add(entry)
     _audit(session, who, "live.entry.approve", live, f"#{seq}")
     author = _names(session, {entry.author_id}).get(entry.author_id, "")
@@ -447,6 +450,8 @@ def update_entry(
         if data.text is not None:
             entry.text = data.text.strip()
         if data.key_event is not None:
+            if data.key_event and not entry.key_event:  # who makes it a key event sends it
+                entry.client_ip = valid_ip(who.client_ip) or entry.client_ip
             entry.key_event = data.key_event
         if text_changed and entry.approved:
             entry.edited_at = now
@@ -590,7 +595,10 @@ def fanout(*, session: Session, now: datetime) -> list[int]:
             )
             if isinstance(decision, rules.Send):
                 chosen = [p for p in pending if p.seq in decision.seqs]
-                to_enqueue += _send_key_events(session, live, account, chosen, now)
+                # Weibo's rip: the console user who released the latest of these key events
+                ips = [e.client_ip for e in keys if e.seq in decision.seqs and e.client_ip]
+                ip = ips[-1] if ips else ""
+                to_enqueue += _send_key_events(session, live, account, chosen, now, client_ip=ip)
     return to_enqueue
 
 
@@ -600,6 +608,8 @@ def _send_key_events(
     account: Account,
     events: list[rules.Pending],
     now: datetime,
+    *,
+    client_ip: str = "",
 ) -> list[int]:
     creator = session.get(User, live.created_by)
     assert creator is not None
@@ -652,6 +662,7 @@ def _send_key_events(
             reviewer_id=live.created_by,
             comment=f"直播要点（场次 {live.id}）按直播设置预先审定",
             at=now,
+            client_ip=client_ip,
         )
     )
     for event in events:

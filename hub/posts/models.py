@@ -107,6 +107,8 @@ class Approval(SQLModel, table=True):
     reviewer_id: int = Field(foreign_key="users.id")
     comment: str = Field(default="", sa_column=Column(Text, nullable=False))
     at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    # The approver's IP address (Weibo's ``rip``: the person on whose behalf the post goes out).
+    client_ip: str = Field(default="", max_length=64, sa_column_kwargs={"server_default": ""})
 
 
 class ForwardStatus(StrEnum):

@@ -17,6 +17,7 @@ from hub.config import get_settings
 from hub.delivery import channels
 from hub.delivery import service as engine
 from hub.delivery.models import Delivery, DeliveryStatus
+from hub.delivery.rules import valid_ip
 from hub.errors import Conflict, Forbidden, Invalid, NotFound
 from hub.orgs import service as orgs
 from hub.orgs.models import Org, OrgLevel
@@ -495,6 +496,7 @@ def approve(
             reviewer_id=who.id,
             comment=comment,
             at=now,
+            client_ip=valid_ip(who.client_ip),  # Weibo's rip: on whose behalf it goes out
         )
     )
     post.approved_version = post.current_version

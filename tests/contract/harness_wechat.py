@@ -36,6 +36,7 @@ from starlette.routing import Route
 
 from connectors.base import Account, Content, Image, Published, PublishOutcome, Rendition
 from connectors.errors import (
+    AccountBlocked,
     AuthExpired,
     Misconfigured,
     QuotaExhausted,
@@ -228,14 +229,14 @@ ERROR_CASES = [
     ErrorCase("42001", AuthExpired),
     ErrorCase("45009", QuotaExhausted),
     ErrorCase("45011", RateLimited),
-    ErrorCase("40164", Misconfigured),
-    ErrorCase("48001", Misconfigured),
-    ErrorCase("48004", Misconfigured),
+    ErrorCase("40164", AccountBlocked),
+    ErrorCase("48001", AccountBlocked),
+    ErrorCase("48004", AccountBlocked),
     ErrorCase("40007", Rejected),  # anything else: refused, with the platform's words
     ErrorCase("-1", Transient, "withdraw"),
     ErrorCase("42001", AuthExpired, "withdraw"),
     ErrorCase("45011", RateLimited, "recent"),
-    ErrorCase("48004", Misconfigured, "recent"),
+    ErrorCase("48004", AccountBlocked, "recent"),
     ErrorCase("-1", Transient, "poll"),
     ErrorCase("40014", AuthExpired, "poll"),
 ]

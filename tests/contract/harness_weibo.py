@@ -6,6 +6,7 @@ import httpx
 
 from connectors.base import Account, Content, Rendition
 from connectors.errors import (
+    AccountBlocked,
     AuthExpired,
     Misconfigured,
     RateLimited,
@@ -23,14 +24,16 @@ CAPABILITIES = frozenset({"recent", "drop"})
 PUBLIC_BASE_URL = "http://hall.test"
 APP_KEY = "contract-app"
 APP_SECRET = "contract-app-secret-5f2a"
+ACTING_IP = "203.0.113.7"  # the person on whose behalf the harness posts (share's rip)
 
 _CODES: dict[type, tuple[str, ...]] = {
     Transient: ("10001", "10002", "10003", "10009", "10010", "10011", "20016"),
     RateLimited: ("10022", "10023", "10024"),
     Unconfirmed: ("20017", "20019", "20111"),
-    Rejected: ("20005", "20006", "20008", "20012", "20018", "20020", "20021"),
+    Rejected: ("20005", "20006", "20008", "20012", "20018", "20020", "20021", "10017"),
     AuthExpired: ("21315", "21316", "21317", "21319", "21327", "21332"),
     Misconfigured: ("10006", "10014"),
+    AccountBlocked: ("21321", "20031"),
 }
 ERROR_CASES = [
     ErrorCase(code, expected) for expected, codes in _CODES.items() for code in codes
@@ -72,7 +75,7 @@ class WeiboHarness:
             handle=uid,
             name=f"微博账号{uid}",
             credentials={"access_token": minted["access_token"]},
-            extra={"uid": uid},
+            extra={"uid": uid, "rip": ACTING_IP},
         )
 
     def content(self) -> Content:

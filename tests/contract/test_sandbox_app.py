@@ -34,7 +34,9 @@ def test_weibo_and_partner_work_under_their_mounts() -> None:
                 client, api_base=f"{server.base_url}/weibo", public_base_url="http://hall.test"
             )
             token, uid = sandboxes.weibo.mint_token()
-            account = Account(1, "weibo", uid, credentials={"access_token": token})
+            account = Account(
+                1, "weibo", uid, credentials={"access_token": token}, extra={"rip": "203.0.113.7"}
+            )
             outcome = weibo.publish(
                 account, weibo.render(sample_content("http://hall.test")), idempotency_key="k"
             )

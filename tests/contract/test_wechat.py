@@ -14,6 +14,7 @@ from sqlalchemy import MetaData
 
 from connectors.base import Pending, Published
 from connectors.errors import (
+    AccountBlocked,
     AuthExpired,
     Misconfigured,
     QuotaExhausted,
@@ -250,7 +251,7 @@ def test_ip_whitelist_error_on_an_api_call_is_not_retried(wechat: WechatHarness)
         )
     )
     connector = wechat.wechat
-    with pytest.raises(Misconfigured, match=r"198\.51\.100\.7"):
+    with pytest.raises(AccountBlocked, match=r"198\.51\.100\.7"):
         connector.publish(wechat.account(), connector.render(wechat.content()), idempotency_key="k")
     assert wechat.calls()["/cgi-bin/draft/add"] == 1
 

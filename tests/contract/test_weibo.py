@@ -17,7 +17,9 @@ from PIL import Image as PILImage
 
 from connectors.base import Account, Content, Image, Pending, Published
 from connectors.errors import (
+    AccountBlocked,
     AuthExpired,
+    CapabilityUnavailable,
     ConnectorError,
     Misconfigured,
     RateLimited,
@@ -27,7 +29,15 @@ from connectors.errors import (
 )
 from connectors.weibo import WeiboConnector
 from tests.contract.harness import sample_content
-from tests.contract.harness_weibo import APP_KEY, APP_SECRET, PUBLIC_BASE_URL, WeiboHarness
+from tests.contract.harness_weibo import (
+    ACTING_IP,
+    APP_KEY,
+    APP_SECRET,
+    PUBLIC_BASE_URL,
+    WeiboHarness,
+)
+
+IP = ACTING_IP
 
 pytestmark = pytest.mark.contract
 
@@ -47,6 +57,8 @@ def h(weibo_harness: WeiboHarness) -> Iterator[WeiboHarness]:
     config = weibo_harness.sandbox.config
     config.posts_per_hour, config.rate_limit_code = 30, 10023
     config.error_code_as_string = config.errors_with_http_200 = False
+    config.require_rip = config.app_audited = config.comments_permission = True
+    config.test_uids = config.captcha_uids = ()
 
 
 def control(h: WeiboHarness, path: str, payload: dict[str, object]) -> None:
@@ -267,13 +279,17 @@ def test_the_sandbox_enforces_the_share_rules(h: WeiboHarness) -> None:
     cases = {
         "很长" * 71 + " " + link: 20012,
         f"#话题# {link}": 20021,
-        "没有链接的微博": 20018,
-        "别的网站 https://elsewhere.example/x": 20018,
+        "没有链接的微博": 10017,
+        "别的网站 https://elsewhere.example/x": 10017,
         "": 20008,
     }
     for status, code in cases.items():
-        answer = h.client.post(url, data={"status": status, "access_token": token})
+        answer = h.client.post(url, data={"status": status, "access_token": token, "rip": IP})
         assert answer.json()["error_code"] == code, status
+    no_rip = h.client.post(url, data={"status": "x " + link, "access_token": token}).json()
+    assert no_rip["error_code"] == 10016 and "rip" in no_rip["error"]
+    bad_rip = {"status": "x " + link, "access_token": token, "rip": "not-an-ip"}
+    assert h.client.post(url, data=bad_rip).json()["error_code"] == 10008
     assert h.client.post(url, data={"status": "x " + link}).json()["error_code"] == 10006
     answer = h.client.post(url, data={"status": "x " + link, "access_token": "nope"})
     assert answer.status_code == 401 and answer.json()["error_code"] == 21332
@@ -293,7 +309,13 @@ def test_oauth_authorize_and_exchange_round_trip(h: WeiboHarness) -> None:
     token = h.connector.exchange_code(query["code"][0], redirect_uri)
     assert token.uid and token.expires_at > datetime.now(UTC) + timedelta(days=1)
     assert token.access_token not in repr(token)
-    account = Account(2, "weibo", token.uid, credentials={"access_token": token.access_token})
+    account = Account(
+        2,
+        "weibo",
+        token.uid,
+        credentials={"access_token": token.access_token},
+        extra={"rip": ACTING_IP},
+    )
     published = h.connector.publish(account, h.connector.render(h.content()), idempotency_key="k")
     assert isinstance(published, Published)
     with pytest.raises(Rejected) as reused:
@@ -369,3 +391,89 @@ def test_the_simulator_refuses_knobs_for_endpoints_it_does_not_have(h: WeiboHarn
     refused = h.control.post("/latency", json={"endpoint": "statuses/share", "ms": 100})
     assert refused.status_code == 400 and "unknown endpoint" in refused.json()["error"]
     assert h.control.post("/latency", json={"endpoint": "share", "ms": 0}).status_code == 200
+
+
+# -- rip and the first-day codes (issue 13) --------------------------------------------------------
+
+
+def test_share_and_reply_carry_the_acting_persons_ip_as_rip(h: WeiboHarness) -> None:
+    account = h.new_account()
+    published = h.connector.publish(account, h.connector.render(h.content()), idempotency_key="k")
+    assert isinstance(published, Published)
+    (post,) = h.control.get(f"/users/{account.handle}/posts").json()["posts"]
+    assert post["rip"] == ACTING_IP
+    comment = h.sandbox.add_comment(published.remote_id, "请问几点开始？")
+    other = replace(account, extra={"uid": account.handle, "rip": "2001:db8::7"})
+    h.connector.reply_comment(other, str(comment.id), published.remote_id, "上午九点。")
+    (reply,) = h.sandbox.replies_to(comment.id)
+    assert reply.rip == "2001:db8::7"
+
+
+def test_a_share_without_rip_is_refused_and_names_the_fallback_setting(h: WeiboHarness) -> None:
+    account = replace(h.new_account(), extra={})
+    with pytest.raises(Misconfigured) as refused:
+        h.connector.publish(account, h.connector.render(h.content()), idempotency_key="k")
+    assert refused.value.code == "10016"
+    assert "GOVHUB_WEIBO_FALLBACK_RIP" in str(refused.value)
+    assert h.stored_ids(account) == []
+    # what is not an IP address is never sent as one
+    garbage = replace(account, extra={"rip": "evil; DROP"})
+    with pytest.raises(Misconfigured):
+        h.connector.publish(garbage, h.connector.render(h.content()), idempotency_key="k")
+
+
+def test_21321_an_unaudited_app_blocks_the_account_until_it_is_a_tester(h: WeiboHarness) -> None:
+    account = h.new_account()
+    control(h, "/config", {"app_audited": False})
+    with pytest.raises(AccountBlocked) as blocked:
+        h.connector.publish(account, h.connector.render(h.content()), idempotency_key="k")
+    assert blocked.value.code == "21321"
+    assert "open.weibo.com" in str(blocked.value) and "测试账号" in str(blocked.value)
+    with pytest.raises(AccountBlocked):  # the connection test sees it too
+        h.connector.recent(account)
+    control(h, "/config", {"test_uids": [account.handle]})
+    assert h.connector.recent(account) == []
+    published = h.connector.publish(account, h.connector.render(h.content()), idempotency_key="k")
+    assert h.stored_ids(account) == [published.remote_id]  # type: ignore[union-attr]
+
+
+def test_20031_a_captcha_blocks_posting_until_it_is_passed(h: WeiboHarness) -> None:
+    account = h.new_account()
+    control(h, "/config", {"captcha_uids": [account.handle]})
+    with pytest.raises(AccountBlocked) as blocked:
+        h.connector.publish(account, h.connector.render(h.content()), idempotency_key="k")
+    assert blocked.value.code == "20031"
+    assert "weibo.com" in str(blocked.value) and "验证码" in str(blocked.value)
+    assert h.stored_ids(account) == []
+    control(h, "/config", {"captcha_uids": []})
+    assert isinstance(
+        h.connector.publish(account, h.connector.render(h.content()), idempotency_key="k"),
+        Published,
+    )
+
+
+def test_10014_on_the_comment_apis_is_a_capability_not_a_failure(h: WeiboHarness) -> None:
+    account = h.new_account()
+    published = h.connector.publish(account, h.connector.render(h.content()), idempotency_key="k")
+    assert isinstance(published, Published)
+    comment = h.sandbox.add_comment(published.remote_id, "留言")
+    control(h, "/config", {"comments_permission": False})
+    with pytest.raises(CapabilityUnavailable) as denied:
+        h.connector.comments_to_me(account)
+    assert denied.value.capability == "comments" and denied.value.code == "10014"
+    assert "评论" in str(denied.value) and "测试连接" in str(denied.value)
+    with pytest.raises(CapabilityUnavailable):
+        h.connector.reply_comment(account, str(comment.id), published.remote_id, "答复")
+    assert h.sandbox.replies_to(comment.id) == []
+    # posting is a different permission: it still works
+    other = h.connector.render(replace(h.content(), title="另一条", body="另一条正文"))
+    assert isinstance(h.connector.publish(account, other, idempotency_key="k2"), Published)
+
+
+def test_10017_a_status_without_a_safe_domain_link_fails_with_the_reason(h: WeiboHarness) -> None:
+    account = h.new_account()
+    rendition = replace(h.connector.render(h.content()), text="没有发布厅链接的微博")
+    with pytest.raises(Rejected) as refused:
+        h.connector.publish(account, rendition, idempotency_key="k")
+    assert refused.value.code == "10017" and not isinstance(refused.value, Misconfigured)
+    assert "安全域名" in str(refused.value) and PUBLIC_BASE_URL in str(refused.value)

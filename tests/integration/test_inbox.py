@@ -352,3 +352,60 @@ def test_an_operator_ingests_and_lists_overdue_cases_from_the_command_line(
     assert "0 case(s)" in elsewhere.output
     refused = runner.invoke(app, ["inbox", "list", "--status", "open"])
     assert refused.exit_code == 1 and "unknown status 'open'" in refused.output
+
+
+def test_a_reply_carries_the_repliers_ip_to_weibo_as_rip(
+    platforms: Platforms, client: TestClient, auth: dict[str, dict[str, str]]
+) -> None:
+    status = platforms.weibo.create_post(platforms.weibo_uid, "凯里市停水通知 http://127.0.0.1/z")
+    one = platforms.weibo.add_comment(status.id, "几点恢复供水？", screen_name="王五")
+    two = platforms.weibo.add_comment(status.id, "哪里可以取水？", screen_name="赵六")
+    _ingest(client, auth)
+    cases = {c["author_handle"]: c for c in _cases(client, auth["kaili-editor"])}
+    with TestClient(create_app(), client=("211.156.0.9", 50444)) as public_desk:
+        answer = public_desk.post(
+            f"/api/v1/cases/{cases['王五']['id']}/replies",
+            headers=auth["kaili-editor"],
+            json={"text": "预计下午六点恢复。"},
+        )
+    assert answer.json()["status"] == "sent", answer.text
+    assert [r.rip for r in platforms.weibo.replies_to(one.id)] == ["211.156.0.9"]
+    # the usual test client sits at a documentation address: the unit's egress IP goes instead
+    answer = client.post(
+        f"/api/v1/cases/{cases['赵六']['id']}/replies",
+        headers=auth["kaili-editor"],
+        json={"text": "各社区服务站设有取水点。"},
+    )
+    assert answer.json()["status"] == "sent", answer.text
+    assert [r.rip for r in platforms.weibo.replies_to(two.id)] == [
+        get_settings().weibo_fallback_rip
+    ]
+
+
+def test_without_comment_permission_ingestion_skips_the_account_until_an_admin_re_tests(
+    platforms: Platforms, client: TestClient, auth: dict[str, dict[str, str]]
+) -> None:
+    weibo = platforms.weibo
+    status = weibo.create_post(platforms.weibo_uid, "凯里市交通管制通知 http://127.0.0.1/t")
+    comment = weibo.add_comment(status.id, "请问绕行路线？", screen_name="孙七")
+    weibo.config.comments_permission = False  # Weibo 10014 on comments/to_me and comments/reply
+
+    assert _ingest(client, auth) == 0
+    assert _ingest(client, auth) == 0  # skipped: no second call, no retry loop
+    assert weibo.calls("comments_to_me") == 1
+    path = f"/api/v1/accounts/{platforms.weibo_account}"
+    shown = client.get(path, headers=auth["admin"]).json()
+    assert shown["status"] == "active"  # posting still works: only the capability is off
+    assert "评论" in shown["capabilities_off"]["comments"]
+    _login(client, "admin")
+    page = client.get("/accounts").text
+    assert "评论接口不可用" in page
+
+    weibo.config.comments_permission = True  # the app got the permission on open.weibo.com
+    assert _ingest(client, auth) == 0  # still skipped until someone re-tests
+    assert weibo.calls("comments_to_me") == 1
+    tested = client.post(f"{path}/test", headers=auth["admin"]).json()
+    assert tested["ok"] is True and tested["capabilities_off"] == {}
+    assert _ingest(client, auth) == 1
+    [case] = _cases(client, auth["kaili-editor"])
+    assert case["author_handle"] == "孙七" and comment.text in str(case)
