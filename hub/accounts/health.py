@@ -45,7 +45,7 @@ class ConnectionCheck:
     capabilities_off: dict[str, str] = field(default_factory=dict)
 
 
-def _probe(account: Account, settings: Settings) -> tuple[int, str | None]:
+def probe(account: Account, settings: Settings) -> tuple[int, str | None]:
     """Read the account's latest posts (and, on Weibo, its comments): (posts, comments refusal).
 
     Raises the connector's error when the account itself does not work."""
@@ -75,7 +75,7 @@ def connection_test(
     from hub.delivery.service import resume_parked
 
     try:
-        posts, comments_refusal = _probe(account, settings)
+        posts, comments_refusal = probe(account, settings)
     except AccountBlocked as exc:
         _flag_blocked(session, account, exc, settings, now)
         return ConnectionCheck(False, str(exc), type(exc).__name__, exc.code or "")

@@ -151,7 +151,7 @@ def _subject(account: Account, org_name: str) -> str:
 def check_account(*, account: Account, org_name: str, settings: Settings) -> list[Finding]:
     """Stored configuration first, then one read call to the platform."""
     from connectors.errors import ConnectorError
-    from hub.delivery import channels
+    from hub.accounts.health import probe
     from hub.security import CredentialsError
 
     subject = _subject(account, org_name)
@@ -163,8 +163,22 @@ def check_account(*, account: Account, org_name: str, settings: Settings) -> lis
                 subject,
                 Level.error,
                 "账号需要重新授权：发往它的稿件已挂起",
-                "在「账号」页重新授权（微博）或更新凭据（公众号）",
+                account.attention or "在「账号」页重新授权（微博）或更新凭据（公众号）",
             )
+        )
+    elif account.status == AccountStatus.misconfigured:
+        out.append(
+            Finding(
+                "account",
+                subject,
+                Level.error,
+                "平台拒绝了该账号的配置：发往它的稿件已挂起，处理后自动继续",
+                account.attention or "按平台提示处理后，在「账号」页点「测试连接」",
+            )
+        )
+    for capability, reason in sorted((account.capabilities_off or {}).items()):
+        out.append(
+            Finding("account", subject, Level.warn, f"{capability} 能力不可用：{reason}", "")
         )
     if account.platform == Platform.weibo:
         out.append(check_token_expiry(subject, account.token_expires_at, now=utcnow()))
@@ -184,8 +198,7 @@ def check_account(*, account: Account, org_name: str, settings: Settings) -> lis
     if account.platform not in PROBED_PLATFORMS:
         return out
     try:
-        connector = channels.connector_for(account.platform.value, settings)
-        posts = connector.recent(channels.connector_account(account, settings))
+        posts, comments_refusal = probe(account, settings)
     except CredentialsError:
         out.append(
             Finding(
@@ -208,7 +221,9 @@ def check_account(*, account: Account, org_name: str, settings: Settings) -> lis
             )
         )
         return out
-    out.append(ok("account", subject, f"平台接口正常：读到最近 {len(posts)} 条发布"))
+    out.append(ok("account", subject, f"平台接口正常：读到最近 {posts} 条发布"))
+    if comments_refusal and "comments" not in (account.capabilities_off or {}):
+        out.append(Finding("account", subject, Level.warn, comments_refusal, ""))
     return out
 
 

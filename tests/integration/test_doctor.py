@@ -129,3 +129,38 @@ def test_a_database_behind_its_migrations_is_an_error(
     finally:
         upgrade(url)
     assert current(url) == head
+
+
+def test_an_unaudited_weibo_app_is_named_with_what_to_do(
+    sandbox: RunningServer, guizhou: dict[str, str]
+) -> None:
+    url = guizhou["GOVHUB_DATABASE_URL"]
+    with Session(engine_for(url)) as session:
+        account = session.exec(select(Account).where(Account.platform == Platform.weibo)).first()
+        assert account is not None
+    httpx.post(
+        f"{sandbox.base_url}/weibo/_sandbox/config", json={"app_audited": False}
+    ).raise_for_status()
+    code, report = _doctor("--account", str(account.id))
+    assert code == 1
+    (error,) = _findings(report, "error")
+    assert "open.weibo.com" in error["message"]
+    with Session(engine_for(url)) as session:  # the doctor only looked: nothing was flagged
+        again = session.get(Account, account.id)
+        assert again is not None and again.status == "active"
+
+
+def test_comment_permission_refused_is_a_warning_not_an_error(
+    sandbox: RunningServer, guizhou: dict[str, str]
+) -> None:
+    url = guizhou["GOVHUB_DATABASE_URL"]
+    with Session(engine_for(url)) as session:
+        account = session.exec(select(Account).where(Account.platform == Platform.weibo)).first()
+        assert account is not None
+    httpx.post(
+        f"{sandbox.base_url}/weibo/_sandbox/config", json={"comments_permission": False}
+    ).raise_for_status()
+    code, report = _doctor("--account", str(account.id))
+    assert code == 0
+    (warning,) = [f for f in _findings(report, "warn") if f"#{account.id}" in f["subject"]]
+    assert "10014" in warning["message"] or "评论" in warning["message"]
