@@ -45,6 +45,7 @@ TITLE_MAX, AUTHOR_MAX, DIGEST_MAX = 32, 16, 128
 CONTENT_MAX_CHARS, CONTENT_MAX_BYTES = 20_000, 1024 * 1024  # content must be below both
 THUMB_MAX_BYTES, UPLOADIMG_MAX_BYTES = 64 * 1024, 1024 * 1024
 LINK_MAX_BYTES, ARTICLES_MAX = 1024, 8
+STABLE_FORCE_PER_DAY, STABLE_FORCE_INTERVAL = 20, 30.0  # stable_token force_refresh limits
 CUSTOM_WINDOW_SECONDS = 48 * 3600  # customer-service messages: 48 h after the user's last one
 MMBIZ = "mmbiz.qpic.cn"
 
@@ -60,8 +61,11 @@ ERRMSG: dict[int, str] = {
     40013: "invalid appid",
     40003: "invalid openid",
     40014: "invalid access_token",
+    40125: "invalid appsecret",
     40164: "invalid ip, not in whitelist",
     41001: "access_token missing",
+    41002: "appid missing",
+    41004: "appsecret missing",
     41005: "media data missing",
     42001: "access_token expired",
     44003: "empty news data",
@@ -151,6 +155,11 @@ class TokenRecord:
     expires_at: float
     superseded_at: float = float("inf")
 
+    def state(self, now: float) -> Literal["valid", "superseded", "expired"]:
+        if now >= self.superseded_at:
+            return "superseded"
+        return "expired" if now >= self.expires_at else "valid"
+
 
 @dataclass
 class Draft:
@@ -199,7 +208,8 @@ class SandboxApp:
     mass_send_times: list[float] = field(default_factory=list)
     outcomes: deque[tuple[int, list[int]]] = field(default_factory=deque)
     callbacks: list[dict[str, Any]] = field(default_factory=list)  # delivery log
-    stable_refreshes: list[float] = field(default_factory=list)
+    stable_token: str = ""  # the stable token stable_token currently hands out
+    stable_refreshes: list[float] = field(default_factory=list)  # force_refresh times
     last_user_message: dict[str, float] = field(default_factory=dict)  # openid -> CreateTime
     user_messages: list[dict[str, Any]] = field(default_factory=list)  # delivery log
     custom_messages: list[dict[str, Any]] = field(default_factory=list)  # what reached users
@@ -279,8 +289,10 @@ class WechatSandbox:
         publish_delay: float = 0.2,
         publish_id_as_number: bool = False,
         callback_timeout: float = 5.0,
+        stable_force_interval: float = STABLE_FORCE_INTERVAL,
     ) -> None:
         self.token_ttl = token_ttl
+        self.stable_force_interval = stable_force_interval
         self.token_overlap = token_overlap
         self.publish_delay = publish_delay
         self.publish_id_as_number = publish_id_as_number
@@ -316,6 +328,7 @@ class WechatSandbox:
             Route("/_sandbox/apps/{appid}/outcomes", self._http_outcome, methods=["POST"]),
             Route("/_sandbox/apps/{appid}/expire-tokens", self._http_expire, methods=["POST"]),
             Route("/_sandbox/apps/{appid}/messages", self._http_user_message, methods=["POST"]),
+            Route("/_sandbox/apps/{appid}/call-log", self._http_call_log, methods=["GET"]),
             Route("/_sandbox/faults", self._http_fault, methods=["POST", "DELETE"]),
             Route("/_sandbox/chaos", self._http_chaos, methods=["POST"]),
             Route("/_sandbox/config", self._http_config, methods=["POST"]),
@@ -339,6 +352,7 @@ class WechatSandbox:
         self._chaos = Chaos()
         self._rng = random.Random()
         self._calls: Counter[tuple[str, str]] = Counter()
+        self._call_log: list[dict[str, Any]] = []
         self._ids = itertools.count(2_247_503_051)
         self._seq = itertools.count()
 
@@ -369,8 +383,10 @@ class WechatSandbox:
             app.callback_url, app.callback_token = url, token
 
     def configure(self, **settings: Any) -> None:
-        """Change ``publish_delay``, ``publish_id_as_number``, ``token_ttl``, ``token_overlap``."""
+        """Change ``publish_delay``, ``publish_id_as_number``, ``token_ttl``, ``token_overlap``,
+        ``stable_force_interval``."""
         allowed = {"publish_delay", "publish_id_as_number", "token_ttl", "token_overlap"}
+        allowed |= {"stable_force_interval"}
         with self._lock:
             for name, value in settings.items():
                 if name not in allowed:
@@ -413,6 +429,13 @@ class WechatSandbox:
                 if appid is None or app_key == appid:
                     totals[endpoint] += n
             return dict(totals)
+
+    def call_log(self, appid: str | None = None) -> list[dict[str, Any]]:
+        """Every API call (token calls aside) in order: ``endpoint``, ``appid``, ``token_kind``
+        (classic/stable), ``token_state`` (valid, superseded, expired, unknown, missing: the
+        token's real state on the platform when the call arrived) and ``token``."""
+        with self._lock:
+            return [dict(c) for c in self._call_log if appid is None or c["appid"] == appid]
 
     def add_publication(
         self, appid: str, *, title: str, content: str = "<p>…</p>", author: str = ""
@@ -547,13 +570,64 @@ class WechatSandbox:
     # -- tokens -------------------------------------------------------------------------------
 
     def _issue(self, app: SandboxApp, kind: Literal["classic", "stable"]) -> tuple[str, int]:
+        """Mint a token. A classic token supersedes the app's earlier *classic* tokens after
+        ``token_overlap``; stable tokens are never touched by it (and vice versa)."""
         now = time.time()
-        for record in self._tokens.values():
-            if record.appid == app.appid and record.kind == kind:
-                record.superseded_at = min(record.superseded_at, now + self.token_overlap)
+        if kind == "classic":
+            for record in self._tokens.values():
+                if record.appid == app.appid and record.kind == "classic":
+                    record.superseded_at = min(record.superseded_at, now + self.token_overlap)
         token = f"{kind[0]}{secrets.token_urlsafe(96)}"[:512]
         self._tokens[token] = TokenRecord(app.appid, kind, now + self.token_ttl)
+        if kind == "stable":
+            app.stable_token = token
         return token, round(self.token_ttl)
+
+    def _stable(self, app: SandboxApp, *, force: bool) -> tuple[str, int]:
+        """``stable_token``: the current stable token while it has more than ``token_overlap``
+        left (with its remaining lifetime); a new one in the last ``token_overlap`` seconds (the
+        old one keeps working until it expires: the platform's hand-over). ``force`` mints a new
+        one and kills the previous ones at once; at most 20 a day (Beijing), 30 s apart."""
+        now = time.time()
+        if force:
+            today = datetime.fromtimestamp(now, SHANGHAI).date()
+            used = [
+                t
+                for t in app.stable_refreshes
+                if datetime.fromtimestamp(t, SHANGHAI).date() == today
+            ]
+            if len(used) >= STABLE_FORCE_PER_DAY:
+                raise SandboxError(45009, "force_refresh is limited to 20 calls a day")
+            if used and now - used[-1] < self.stable_force_interval:
+                raise SandboxError(45011, "force_refresh needs 30 s between calls")
+            app.stable_refreshes = [*used, now]
+            for record in self._tokens.values():
+                if record.appid == app.appid and record.kind == "stable":
+                    record.superseded_at = min(record.superseded_at, now)
+            return self._issue(app, "stable")
+        current = self._tokens.get(app.stable_token)
+        if current is not None and current.state(now) == "valid":
+            left = current.expires_at - now
+            if left > self.token_overlap:
+                return app.stable_token, max(1, int(left))
+        return self._issue(app, "stable")
+
+    def _log_call(self, endpoint: str, token: str) -> None:
+        """One line per API call: which token it carried and whether that token still worked
+        on the platform at that moment (faults injected by tests do not change this)."""
+        record = self._tokens.get(token)
+        state = (
+            record.state(time.time()) if record is not None else ("unknown" if token else "missing")
+        )
+        self._call_log.append(
+            {
+                "endpoint": endpoint,
+                "appid": record.appid if record is not None else "",
+                "token_kind": record.kind if record is not None else "",
+                "token_state": state,
+                "token": token,
+            }
+        )
 
     def _check_ip(self, app: SandboxApp, ip: str) -> None:
         if app.ip_whitelist is not None and ip not in app.ip_whitelist:
@@ -565,10 +639,10 @@ class WechatSandbox:
         record = self._tokens.get(token)
         if record is None or record.appid not in self._apps:
             raise SandboxError(40014)
-        now = time.time()
-        if now >= record.superseded_at:
+        state = record.state(time.time())
+        if state == "superseded":
             raise SandboxError(40001)
-        if now >= record.expires_at:
+        if state == "expired":
             raise SandboxError(42001)
         app = self._apps[record.appid]
         self._check_ip(app, ip)
@@ -658,33 +732,20 @@ class WechatSandbox:
             with self._lock:
                 if body.get("grant_type") != "client_credential":
                     raise SandboxError(40002)
+                if not appid:
+                    raise SandboxError(41002)
                 app = self._apps.get(appid)
                 if app is None:
                     raise SandboxError(40013)
                 self._check_ip(app, ip)
+                if not body.get("secret"):
+                    raise SandboxError(41004)
                 if not hmac_equal(str(body.get("secret", "")), app.secret):
-                    raise SandboxError(40001, "AppSecret error")
-                now = time.time()
-                if body.get("force_refresh"):
-                    recent = [t for t in app.stable_refreshes if now - t < 86_400]
-                    if len(recent) >= 20:
-                        raise SandboxError(45009)
-                    if recent and now - recent[-1] < 30:
-                        raise SandboxError(45011, "force_refresh at most every 30 s")
-                    app.stable_refreshes = [*recent, now]
-                else:
-                    for token, record in self._tokens.items():
-                        if (
-                            record.appid == appid
-                            and record.kind == "stable"
-                            and record.expires_at > now
-                            and record.superseded_at == float("inf")
-                        ):
-                            return {
-                                "access_token": token,
-                                "expires_in": round(record.expires_at - now),
-                            }
-                token, expires_in = self._issue(app, "stable")
+                    raise SandboxError(40125)
+                force = body.get("force_refresh", False)
+                if not isinstance(force, bool):
+                    raise SandboxError(47001, "force_refresh must be a JSON boolean")
+                token, expires_in = self._stable(app, force=force)
                 return {"access_token": token, "expires_in": expires_in}
 
         return await self._serve("/cgi-bin/stable_token", appid or None, work)
@@ -696,6 +757,7 @@ class WechatSandbox:
         with self._lock:
             record = self._tokens.get(token)
             appid = record.appid if record else None
+            self._log_call(endpoint, token)
         handler = self._handlers.get(endpoint)
 
         async def work() -> dict[str, Any]:
@@ -1151,6 +1213,9 @@ class WechatSandbox:
 
     async def _http_calls(self, request: Request) -> Response:
         return _json(self.calls(request.query_params.get("appid")))
+
+    async def _http_call_log(self, request: Request) -> Response:
+        return _json(self.call_log(request.path_params["appid"]))
 
     async def _http_reset(self, request: Request) -> Response:
         self.reset()
