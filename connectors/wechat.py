@@ -25,7 +25,6 @@ Pure functions for the hub's callback route and for quota tracking live at the b
 from __future__ import annotations
 
 import hashlib
-import hmac
 import html
 import io
 import json
@@ -49,6 +48,7 @@ from markupsafe import Markup
 from PIL import Image as PILImage
 from PIL import ImageOps, UnidentifiedImageError
 
+from connectors import wechat_crypto
 from connectors.base import (
     Account,
     Checkpoint,
@@ -1077,20 +1077,21 @@ def _remote_post(item: Mapping[str, Any]) -> RemotePost | None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Callback (the hub's POST /callbacks/wechat/{account_id}) — plaintext mode only
+# Callback (the hub's POST /callbacks/wechat/{account_id}); the transport (plaintext,
+# compatible and safe mode) is in connectors/wechat_crypto.py
 
 
 def check_signature(token: str, timestamp: str, nonce: str, signature: str) -> bool:
-    """WeChat's callback signature: sha1 of the sorted [token, timestamp, nonce], concatenated."""
+    """WeChat's callback signature: sha1 of the sorted [token, timestamp, nonce], concatenated,
+    compared in constant time; any characters in ``signature`` give False, never an error."""
     if not token or not signature:
         return False
-    expected = hashlib.sha1("".join(sorted([token, timestamp, nonce])).encode()).hexdigest()
-    return hmac.compare_digest(expected, signature.strip().lower())
+    return wechat_crypto.same_digest(wechat_crypto.sign(token, timestamp, nonce), signature)
 
 
 def sign(token: str, timestamp: str, nonce: str) -> str:
     """The signature WeChat would send (used by the sandbox and tests)."""
-    return hashlib.sha1("".join(sorted([token, timestamp, nonce])).encode()).hexdigest()
+    return wechat_crypto.sign(token, timestamp, nonce)
 
 
 @dataclass(frozen=True)

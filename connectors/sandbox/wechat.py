@@ -40,7 +40,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from connectors.wechat_crypto import aes_key, encrypted_envelope
+
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+CallbackMode = Literal["plaintext", "compatible", "safe"]
 TITLE_MAX, AUTHOR_MAX, DIGEST_MAX = 32, 16, 128
 CONTENT_MAX_CHARS, CONTENT_MAX_BYTES = 20_000, 1024 * 1024  # content must be below both
 THUMB_MAX_BYTES, UPLOADIMG_MAX_BYTES = 64 * 1024, 1024 * 1024
@@ -199,6 +202,8 @@ class SandboxApp:
     ip_whitelist: set[str] | None = None
     callback_url: str = ""
     callback_token: str = ""
+    callback_mode: CallbackMode = "plaintext"
+    encoding_aes_key: str = field(default="", repr=False)
     thumbs: dict[str, bytes] = field(default_factory=dict)
     images: dict[str, bytes] = field(default_factory=dict)
     drafts: dict[str, Draft] = field(default_factory=dict)
@@ -377,10 +382,26 @@ class WechatSandbox:
             self._apps[appid] = app
             return app
 
-    def set_callback(self, appid: str, url: str, token: str) -> None:
+    def set_callback(
+        self,
+        appid: str,
+        url: str,
+        token: str,
+        *,
+        mode: CallbackMode = "plaintext",
+        encoding_aes_key: str = "",
+    ) -> None:
+        """Where the app's callbacks go, signed with ``token``, in message ``mode`` (the
+        console's 消息加解密方式: ``plaintext``, ``compatible`` or ``safe``; the last two need
+        the app's 43-character ``encoding_aes_key``)."""
+        if mode not in ("plaintext", "compatible", "safe"):
+            raise ValueError(f"unknown callback mode {mode!r}")
+        if mode != "plaintext":
+            aes_key(encoding_aes_key)  # raises CallbackError for a malformed key
         with self._lock:
             app = self._app(appid)
             app.callback_url, app.callback_token = url, token
+            app.callback_mode, app.encoding_aes_key = mode, encoding_aes_key
 
     def configure(self, **settings: Any) -> None:
         """Change ``publish_delay``, ``publish_id_as_number``, ``token_ttl``, ``token_overlap``,
@@ -476,7 +497,7 @@ class WechatSandbox:
             app = self._app(appid)
             msg_id = next(self._ids)
             app.last_user_message[openid] = max(app.last_user_message.get(openid, 0.0), stamp)
-            url, token = app.callback_url, app.callback_token
+            url = app.callback_url
             xml = user_message_xml(
                 to_user=app.original_id,
                 openid=openid,
@@ -489,9 +510,7 @@ class WechatSandbox:
             )
         record: dict[str, Any] = {"msg_id": msg_id, "openid": openid, "url": url}
         if url:
-            timestamp, nonce = str(int(time.time())), secrets.token_hex(8)
-            params = {"signature": _sign(token, timestamp, nonce), "timestamp": timestamp}
-            params |= {"nonce": nonce, "openid": openid}
+            params, xml = self._wire(app, xml, openid=openid)
             try:
                 response = httpx.post(
                     url,
@@ -1083,7 +1102,7 @@ class WechatSandbox:
 
     def _deliver_callback(self, app: SandboxApp, pub: Publication) -> None:
         with self._lock:
-            url, token = app.callback_url, app.callback_token
+            url = app.callback_url
             xml = publish_event_xml(
                 to_user=app.original_id,
                 publish_id=pub.publish_id,
@@ -1094,9 +1113,7 @@ class WechatSandbox:
             )
         if not url:
             return
-        timestamp, nonce = str(int(time.time())), secrets.token_hex(8)
-        params = {"signature": _sign(token, timestamp, nonce), "timestamp": timestamp}
-        params |= {"nonce": nonce, "openid": app.original_id}
+        params, xml = self._wire(app, xml, openid=app.original_id)
         record: dict[str, Any] = {"publish_id": pub.publish_id, "url": url}
         try:
             response = httpx.post(
@@ -1112,6 +1129,29 @@ class WechatSandbox:
         with self._callback_done:
             app.callbacks.append(record)
             self._callback_done.notify_all()
+
+    def _wire(self, app: SandboxApp, xml: bytes, *, openid: str) -> tuple[dict[str, str], bytes]:
+        """Query string and body of a callback POST in the app's message mode: plaintext
+        (``signature``), compatible (plaintext fields + ``<Encrypt>``) or safe (``<Encrypt>``
+        only); the last two add ``encrypt_type=aes`` and ``msg_signature``."""
+        with self._lock:
+            token, mode, aes_key = app.callback_token, app.callback_mode, app.encoding_aes_key
+        timestamp, nonce = str(int(time.time())), secrets.token_hex(8)
+        params = {"signature": _sign(token, timestamp, nonce), "timestamp": timestamp}
+        params |= {"nonce": nonce, "openid": openid}
+        if mode == "plaintext":
+            return params, xml
+        body, msg_signature = encrypted_envelope(
+            xml,
+            token=token,
+            encoding_aes_key=aes_key,
+            appid=app.appid,
+            to_user=app.original_id,
+            timestamp=timestamp,
+            nonce=nonce,
+            compatible=mode == "compatible",
+        )
+        return params | {"encrypt_type": "aes", "msg_signature": msg_signature}, body
 
     # -- control plane over HTTP --------------------------------------------------------------
 
@@ -1134,7 +1174,16 @@ class WechatSandbox:
 
     async def _http_callback(self, request: Request) -> Response:
         body = await request.json()
-        self.set_callback(request.path_params["appid"], str(body["url"]), str(body["token"]))
+        try:
+            self.set_callback(
+                request.path_params["appid"],
+                str(body["url"]),
+                str(body["token"]),
+                mode=body.get("mode", "plaintext"),
+                encoding_aes_key=str(body.get("encoding_aes_key", "")),
+            )
+        except (ValueError, KeyError) as exc:
+            return _json({"error": str(exc)}, status=400)
         return _json({"ok": True})
 
     async def _http_publication(self, request: Request) -> Response:

@@ -87,13 +87,14 @@ def _connector(platform: str, settings_json: str) -> Connector:
 
 def connector_account(account: Account, settings: Settings | None = None) -> ConnectorAccount:
     settings = settings or get_settings()
+    credentials = credentials_of(account, settings.credentials_key)
     return ConnectorAccount(
         id=account.id,  # type: ignore[arg-type]
         platform=account.platform.value,
         handle=account.handle,
         name=account.name,
-        credentials=credentials_of(account, settings.credentials_key),
-        callback_token=account.callback_token,
+        credentials=credentials,
+        callback_token=credentials.get("callback_token", ""),
     )
 
 
