@@ -268,3 +268,33 @@ def test_the_sandbox_refuses_a_malformed_key(wechat: Wechat) -> None:
             wechat.appid, "http://x", "t", mode="safe", encoding_aes_key="x"
         )
     assert encrypt(b"<xml/>", encoding_aes_key=AES_KEY, appid="wx")  # a valid key works
+
+
+# -- a third party's encryption ------------------------------------------------------------------
+
+
+def test_our_endpoint_opens_what_wechatpy_encrypts(wechat: Wechat, client: TestClient) -> None:
+    """wechatpy's WeChatCrypto (the SDK many WeChat back ends use) makes the encrypted message."""
+    from wechatpy.crypto import WeChatCrypto
+
+    _set_aes_key(wechat, AES_KEY)
+    crypto = WeChatCrypto(CALLBACK_TOKEN, AES_KEY, wechat.appid)
+    nonce, timestamp = "1320562132", str(int(time.time()))
+    envelope = crypto.encrypt_message(
+        _message("oWechatpy", "wechatpy 加密的留言").decode(), nonce, timestamp
+    )
+    encrypted = envelope.split("<Encrypt><![CDATA[")[1].split("]]>")[0]
+    signature = envelope.split("<MsgSignature><![CDATA[")[1].split("]]>")[0]
+    body = (
+        "<xml><ToUserName><![CDATA[gh_x]]></ToUserName>"
+        f"<Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>"
+    ).encode()
+    query = {"timestamp": timestamp, "nonce": nonce, "openid": "oWechatpy"}
+    query |= {"encrypt_type": "aes", "msg_signature": signature}
+    forged = client.post(
+        wechat.callback_url(), params={**query, "msg_signature": "0" * 40}, content=body
+    )
+    assert forged.status_code == 403
+    answer = client.post(wechat.callback_url(), params=query, content=body)
+    assert (answer.status_code, answer.text) == (200, "success")
+    assert [(c.author_id, c.text) for c in _cases(wechat)] == [("oWechatpy", "wechatpy 加密的留言")]
