@@ -49,6 +49,7 @@ CONTENT_MAX_CHARS, CONTENT_MAX_BYTES = 20_000, 1024 * 1024  # content must be be
 THUMB_MAX_BYTES, UPLOADIMG_MAX_BYTES = 64 * 1024, 1024 * 1024
 LINK_MAX_BYTES, ARTICLES_MAX = 1024, 8
 STABLE_FORCE_PER_DAY, STABLE_FORCE_INTERVAL = 20, 30.0  # stable_token force_refresh limits
+CALL_LOG_MAX = 20_000  # the latest API calls kept for call_log() (the demo runs for days)
 CUSTOM_WINDOW_SECONDS = 48 * 3600  # customer-service messages: 48 h after the user's last one
 MMBIZ = "mmbiz.qpic.cn"
 
@@ -357,7 +358,7 @@ class WechatSandbox:
         self._chaos = Chaos()
         self._rng = random.Random()
         self._calls: Counter[tuple[str, str]] = Counter()
-        self._call_log: list[dict[str, Any]] = []
+        self._call_log: deque[dict[str, Any]] = deque(maxlen=CALL_LOG_MAX)
         self._ids = itertools.count(2_247_503_051)
         self._seq = itertools.count()
 
@@ -452,9 +453,10 @@ class WechatSandbox:
             return dict(totals)
 
     def call_log(self, appid: str | None = None) -> list[dict[str, Any]]:
-        """Every API call (token calls aside) in order: ``endpoint``, ``appid``, ``token_kind``
-        (classic/stable), ``token_state`` (valid, superseded, expired, unknown, missing: the
-        token's real state on the platform when the call arrived) and ``token``."""
+        """The latest API calls (token calls aside; at most ``CALL_LOG_MAX``) in order:
+        ``endpoint``, ``appid``, ``token_kind`` (classic/stable), ``token_state`` (valid,
+        superseded, expired, unknown, missing: the token's real state on the platform when the
+        call arrived) and ``token`` (its first 24 characters)."""
         with self._lock:
             return [dict(c) for c in self._call_log if appid is None or c["appid"] == appid]
 
@@ -644,7 +646,7 @@ class WechatSandbox:
                 "appid": record.appid if record is not None else "",
                 "token_kind": record.kind if record is not None else "",
                 "token_state": state,
-                "token": token,
+                "token": token[:24],  # enough to tell tokens apart; the log stays small
             }
         )
 
