@@ -94,7 +94,6 @@ def seed(url: str) -> None:
                 "status": "active",
                 "kind": "",
                 "credentials_encrypted": "",
-                "callback_token": "",
                 "last_seen_remote_id": "",
                 "created_at": now,
                 "updated_at": now,

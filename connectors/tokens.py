@@ -1,8 +1,9 @@
 """Platform access tokens shared by every process of the hub.
 
-WeChat allows 2,000 ``/cgi-bin/token`` calls a day per app, and fetching a new token invalidates
-the previous one after a short overlap: web servers, workers and beat must therefore share one
-cached token per app and refresh it one at a time. A :class:`TokenStore` gives them that:
+WeChat tokens are quota-limited (``stable_token``'s ``force_refresh``: 20 a day; the classic
+``/cgi-bin/token``: 2,000 a day, and each call invalidates the previous token after a short
+overlap): web servers, workers and beat must therefore share one cached token per app and
+refresh it one at a time. A :class:`TokenStore` gives them that:
 
 - ``get(key)`` / ``put(key, token, expires_at)``: the cached token and its expiry (UTC);
 - ``lock(key)``: a context manager held while refreshing, exclusive across processes, so that

@@ -105,7 +105,8 @@ def verify_signature(
     if abs(current - sent) > max_age:
         return False
     payload = body.encode() if isinstance(body, str) else body
-    return hmac.compare_digest(sign(secret, timestamp, payload), header)
+    expected = sign(secret, timestamp, payload).encode()
+    return hmac.compare_digest(expected, header.encode("utf-8", "surrogatepass"))
 
 
 class WebhookConnector:

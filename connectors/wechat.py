@@ -11,9 +11,12 @@ Publishing an article (图文, "picture-and-text article") takes five calls, all
    ``Pending(ref="<publish_id>:<draft media_id>")``;
 5. ``freepublish/get`` (``poll``) or the ``PUBLISHJOBFINISH`` callback event tells the result.
 
-The access token is shared by every process through a :class:`~connectors.tokens.TokenStore`
-and refreshed ahead of expiry, one process at a time. A call answered with 40001/40014/42001
-(token invalid, not the latest, or expired) refreshes the token once and is replayed once.
+The access token comes from ``stable_token`` (isolated from the classic ``/cgi-bin/token``, which
+another system sharing the AppSecret may call), is shared by every process through a
+:class:`~connectors.tokens.TokenStore` and refreshed ahead of expiry, one process at a time. A
+call answered with 40001/40014/42001 (token invalid, not the latest, or expired) refreshes the
+token once (``force_refresh`` only if the platform still hands out the refused token) and is
+replayed once.
 
 Pure functions for the hub's callback route and for quota tracking live at the bottom:
 :func:`check_signature`, :func:`parse_publish_event`, :func:`mass_send_quota`.
@@ -22,7 +25,6 @@ Pure functions for the hub's callback route and for quota tracking live at the b
 from __future__ import annotations
 
 import hashlib
-import hmac
 import html
 import io
 import json
@@ -46,6 +48,7 @@ from markupsafe import Markup
 from PIL import Image as PILImage
 from PIL import ImageOps, UnidentifiedImageError
 
+from connectors import wechat_crypto
 from connectors.base import (
     Account,
     Checkpoint,
@@ -895,32 +898,66 @@ class WechatConnector:
                 cached = self._tokens.get(key)
                 if cached is not None and cached.token != stale:
                     return cached.token
-                return self._fetch_token(account, key)
+                return self._fetch_token(account, key, refused=stale)
         except TokenStoreError as exc:
             raise Transient(f"令牌缓存不可用：{exc}", platform=PLATFORM) from None
 
-    def _fetch_token(self, account: Account, key: str) -> str:
+    def _fetch_token(self, account: Account, key: str, *, refused: str = "") -> str:
+        """``stable_token`` (called under the store's lock): isolated from the classic
+        ``/cgi-bin/token``, so another system sharing the AppSecret cannot invalidate it.
+
+        Normal mode returns the platform's current token. Only when that is the very token the
+        platform just ``refused`` is ``force_refresh`` spent (20 a day, 30 s apart).
+        """
+        token, lifetime = self._stable_token(account, force=False)
+        if refused and token == refused:
+            log.info("wechat: the current stable token was refused; forcing a new one")
+            token, lifetime = self._stable_token(account, force=True)
+        # The store keeps the time the hub stops using the token: expiry minus the margin (at
+        # most half the lifetime, so short-lived tokens are still reused).
+        use_until = datetime.now(UTC) + lifetime - min(self._refresh_margin, lifetime / 2)
+        self._tokens.put(key, token, use_until)
+        log.info("wechat: access token for app %s", self._credentials(account)[0])
+        return token
+
+    def _stable_token(self, account: Account, *, force: bool) -> tuple[str, timedelta]:
         app_id, secret = self._credentials(account)
-        params = {"grant_type": "client_credential", "appid": app_id, "secret": secret}
-        data = self._send("GET", "/cgi-bin/token", params=params, secret=secret)
+        payload = {
+            "grant_type": "client_credential",
+            "appid": app_id,
+            "secret": secret,
+            "force_refresh": force,
+        }
+        data = self._send("POST", "/cgi-bin/stable_token", payload=payload)
         code = errcode_of(data)
-        if code == 40001:  # on the token call: wrong AppSecret
+        errmsg = redact(str(data.get("errmsg", ""))).replace(secret, "***")
+        if code in (40001, 40125):  # on the token call: wrong AppSecret
             raise Misconfigured(
                 "公众号AppSecret错误：请核对账号配置",
                 platform=PLATFORM,
-                code="40001",
-                platform_message=redact(str(data.get("errmsg", ""))).replace(secret, "***"),
+                code=str(code),
+                platform_message=errmsg,
+            )
+        if force and code == 45009:
+            raise QuotaExhausted(
+                "微信access_token今日强制刷新次数（20次）已用完：可能有其他系统在反复强制刷新"
+                "该公众号的令牌，请核查AppSecret是否外泄；北京时间次日零点后恢复",
+                until=next_midnight(datetime.now(UTC)),
+                platform=PLATFORM,
+                code=str(code),
+                platform_message=errmsg,
+            )
+        if force and code == 45011:
+            raise RateLimited(
+                "微信access_token强制刷新过于频繁（每30秒最多一次），稍后自动重试",
+                until=datetime.now(UTC) + timedelta(seconds=30),
+                platform=PLATFORM,
+                code=str(code),
+                platform_message=errmsg,
             )
         if code:
-            raise error_for(code, str(data.get("errmsg", "")).replace(secret, "***"))
-        token = str(data["access_token"])
-        lifetime = timedelta(seconds=int(data.get("expires_in", 7200)))
-        # The store keeps the time the hub stops using the token: expiry minus the margin (at
-        # most half the lifetime, so short-lived sandbox tokens are still reused).
-        use_until = datetime.now(UTC) + lifetime - min(self._refresh_margin, lifetime / 2)
-        self._tokens.put(key, token, use_until)
-        log.info("wechat: new access token for app %s", app_id)
-        return token
+            raise error_for(code, errmsg)
+        return str(data["access_token"]), timedelta(seconds=int(data.get("expires_in", 7200)))
 
     def _call(
         self,
@@ -957,7 +994,6 @@ class WechatConnector:
         path: str,
         *,
         token: str = "",
-        secret: str = "",
         params: Mapping[str, str] | None = None,
         payload: Mapping[str, Any] | None = None,
         files: Mapping[str, tuple[str, bytes, str]] | None = None,
@@ -1042,20 +1078,21 @@ def _remote_post(item: Mapping[str, Any]) -> RemotePost | None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Callback (the hub's POST /callbacks/wechat/{account_id}) — plaintext mode only
+# Callback (the hub's POST /callbacks/wechat/{account_id}); the transport (plaintext,
+# compatible and safe mode) is in connectors/wechat_crypto.py
 
 
 def check_signature(token: str, timestamp: str, nonce: str, signature: str) -> bool:
-    """WeChat's callback signature: sha1 of the sorted [token, timestamp, nonce], concatenated."""
+    """WeChat's callback signature: sha1 of the sorted [token, timestamp, nonce], concatenated,
+    compared in constant time; any characters in ``signature`` give False, never an error."""
     if not token or not signature:
         return False
-    expected = hashlib.sha1("".join(sorted([token, timestamp, nonce])).encode()).hexdigest()
-    return hmac.compare_digest(expected, signature.strip().lower())
+    return wechat_crypto.same_digest(wechat_crypto.sign(token, timestamp, nonce), signature)
 
 
 def sign(token: str, timestamp: str, nonce: str) -> str:
     """The signature WeChat would send (used by the sandbox and tests)."""
-    return hashlib.sha1("".join(sorted([token, timestamp, nonce])).encode()).hexdigest()
+    return wechat_crypto.sign(token, timestamp, nonce)
 
 
 @dataclass(frozen=True)

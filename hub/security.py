@@ -100,4 +100,10 @@ def new_csrf_token() -> str:
 
 
 def same_token(a: str | None, b: str | None) -> bool:
-    return bool(a) and bool(b) and hmac.compare_digest(str(a), str(b))
+    """Constant-time equality of two tokens; any characters (a forged form field) give False,
+    never an error (``compare_digest`` refuses non-ASCII ``str``, so bytes are compared)."""
+    if not a or not b:
+        return False
+    return hmac.compare_digest(
+        str(a).encode("utf-8", "surrogatepass"), str(b).encode("utf-8", "surrogatepass")
+    )

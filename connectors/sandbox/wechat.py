@@ -40,11 +40,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from connectors.wechat_crypto import aes_key, encrypted_envelope
+
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+CallbackMode = Literal["plaintext", "compatible", "safe"]
 TITLE_MAX, AUTHOR_MAX, DIGEST_MAX = 32, 16, 128
 CONTENT_MAX_CHARS, CONTENT_MAX_BYTES = 20_000, 1024 * 1024  # content must be below both
 THUMB_MAX_BYTES, UPLOADIMG_MAX_BYTES = 64 * 1024, 1024 * 1024
 LINK_MAX_BYTES, ARTICLES_MAX = 1024, 8
+STABLE_FORCE_PER_DAY, STABLE_FORCE_INTERVAL = 20, 30.0  # stable_token force_refresh limits
+CALL_LOG_MAX = 20_000  # the latest API calls kept for call_log() (the demo runs for days)
 CUSTOM_WINDOW_SECONDS = 48 * 3600  # customer-service messages: 48 h after the user's last one
 MMBIZ = "mmbiz.qpic.cn"
 
@@ -60,8 +65,11 @@ ERRMSG: dict[int, str] = {
     40013: "invalid appid",
     40003: "invalid openid",
     40014: "invalid access_token",
+    40125: "invalid appsecret",
     40164: "invalid ip, not in whitelist",
     41001: "access_token missing",
+    41002: "appid missing",
+    41004: "appsecret missing",
     41005: "media data missing",
     42001: "access_token expired",
     44003: "empty news data",
@@ -151,6 +159,11 @@ class TokenRecord:
     expires_at: float
     superseded_at: float = float("inf")
 
+    def state(self, now: float) -> Literal["valid", "superseded", "expired"]:
+        if now >= self.superseded_at:
+            return "superseded"
+        return "expired" if now >= self.expires_at else "valid"
+
 
 @dataclass
 class Draft:
@@ -190,6 +203,8 @@ class SandboxApp:
     ip_whitelist: set[str] | None = None
     callback_url: str = ""
     callback_token: str = ""
+    callback_mode: CallbackMode = "plaintext"
+    encoding_aes_key: str = field(default="", repr=False)
     thumbs: dict[str, bytes] = field(default_factory=dict)
     images: dict[str, bytes] = field(default_factory=dict)
     drafts: dict[str, Draft] = field(default_factory=dict)
@@ -199,7 +214,8 @@ class SandboxApp:
     mass_send_times: list[float] = field(default_factory=list)
     outcomes: deque[tuple[int, list[int]]] = field(default_factory=deque)
     callbacks: list[dict[str, Any]] = field(default_factory=list)  # delivery log
-    stable_refreshes: list[float] = field(default_factory=list)
+    stable_token: str = ""  # the stable token stable_token currently hands out
+    stable_refreshes: list[float] = field(default_factory=list)  # force_refresh times
     last_user_message: dict[str, float] = field(default_factory=dict)  # openid -> CreateTime
     user_messages: list[dict[str, Any]] = field(default_factory=list)  # delivery log
     custom_messages: list[dict[str, Any]] = field(default_factory=list)  # what reached users
@@ -279,8 +295,10 @@ class WechatSandbox:
         publish_delay: float = 0.2,
         publish_id_as_number: bool = False,
         callback_timeout: float = 5.0,
+        stable_force_interval: float = STABLE_FORCE_INTERVAL,
     ) -> None:
         self.token_ttl = token_ttl
+        self.stable_force_interval = stable_force_interval
         self.token_overlap = token_overlap
         self.publish_delay = publish_delay
         self.publish_id_as_number = publish_id_as_number
@@ -316,6 +334,7 @@ class WechatSandbox:
             Route("/_sandbox/apps/{appid}/outcomes", self._http_outcome, methods=["POST"]),
             Route("/_sandbox/apps/{appid}/expire-tokens", self._http_expire, methods=["POST"]),
             Route("/_sandbox/apps/{appid}/messages", self._http_user_message, methods=["POST"]),
+            Route("/_sandbox/apps/{appid}/call-log", self._http_call_log, methods=["GET"]),
             Route("/_sandbox/faults", self._http_fault, methods=["POST", "DELETE"]),
             Route("/_sandbox/chaos", self._http_chaos, methods=["POST"]),
             Route("/_sandbox/config", self._http_config, methods=["POST"]),
@@ -339,6 +358,7 @@ class WechatSandbox:
         self._chaos = Chaos()
         self._rng = random.Random()
         self._calls: Counter[tuple[str, str]] = Counter()
+        self._call_log: deque[dict[str, Any]] = deque(maxlen=CALL_LOG_MAX)
         self._ids = itertools.count(2_247_503_051)
         self._seq = itertools.count()
 
@@ -363,14 +383,32 @@ class WechatSandbox:
             self._apps[appid] = app
             return app
 
-    def set_callback(self, appid: str, url: str, token: str) -> None:
+    def set_callback(
+        self,
+        appid: str,
+        url: str,
+        token: str,
+        *,
+        mode: CallbackMode = "plaintext",
+        encoding_aes_key: str = "",
+    ) -> None:
+        """Where the app's callbacks go, signed with ``token``, in message ``mode`` (the
+        console's 消息加解密方式: ``plaintext``, ``compatible`` or ``safe``; the last two need
+        the app's 43-character ``encoding_aes_key``)."""
+        if mode not in ("plaintext", "compatible", "safe"):
+            raise ValueError(f"unknown callback mode {mode!r}")
+        if mode != "plaintext":
+            aes_key(encoding_aes_key)  # raises CallbackError for a malformed key
         with self._lock:
             app = self._app(appid)
             app.callback_url, app.callback_token = url, token
+            app.callback_mode, app.encoding_aes_key = mode, encoding_aes_key
 
     def configure(self, **settings: Any) -> None:
-        """Change ``publish_delay``, ``publish_id_as_number``, ``token_ttl``, ``token_overlap``."""
+        """Change ``publish_delay``, ``publish_id_as_number``, ``token_ttl``, ``token_overlap``,
+        ``stable_force_interval``."""
         allowed = {"publish_delay", "publish_id_as_number", "token_ttl", "token_overlap"}
+        allowed |= {"stable_force_interval"}
         with self._lock:
             for name, value in settings.items():
                 if name not in allowed:
@@ -414,6 +452,14 @@ class WechatSandbox:
                     totals[endpoint] += n
             return dict(totals)
 
+    def call_log(self, appid: str | None = None) -> list[dict[str, Any]]:
+        """The latest API calls (token calls aside; at most ``CALL_LOG_MAX``) in order:
+        ``endpoint``, ``appid``, ``token_kind`` (classic/stable), ``token_state`` (valid,
+        superseded, expired, unknown, missing: the token's real state on the platform when the
+        call arrived) and ``token`` (its first 24 characters)."""
+        with self._lock:
+            return [dict(c) for c in self._call_log if appid is None or c["appid"] == appid]
+
     def add_publication(
         self, appid: str, *, title: str, content: str = "<p>…</p>", author: str = ""
     ) -> dict[str, Any]:
@@ -453,7 +499,7 @@ class WechatSandbox:
             app = self._app(appid)
             msg_id = next(self._ids)
             app.last_user_message[openid] = max(app.last_user_message.get(openid, 0.0), stamp)
-            url, token = app.callback_url, app.callback_token
+            url = app.callback_url
             xml = user_message_xml(
                 to_user=app.original_id,
                 openid=openid,
@@ -466,9 +512,7 @@ class WechatSandbox:
             )
         record: dict[str, Any] = {"msg_id": msg_id, "openid": openid, "url": url}
         if url:
-            timestamp, nonce = str(int(time.time())), secrets.token_hex(8)
-            params = {"signature": _sign(token, timestamp, nonce), "timestamp": timestamp}
-            params |= {"nonce": nonce, "openid": openid}
+            params, xml = self._wire(app, xml, openid=openid)
             try:
                 response = httpx.post(
                     url,
@@ -547,13 +591,64 @@ class WechatSandbox:
     # -- tokens -------------------------------------------------------------------------------
 
     def _issue(self, app: SandboxApp, kind: Literal["classic", "stable"]) -> tuple[str, int]:
+        """Mint a token. A classic token supersedes the app's earlier *classic* tokens after
+        ``token_overlap``; stable tokens are never touched by it (and vice versa)."""
         now = time.time()
-        for record in self._tokens.values():
-            if record.appid == app.appid and record.kind == kind:
-                record.superseded_at = min(record.superseded_at, now + self.token_overlap)
+        if kind == "classic":
+            for record in self._tokens.values():
+                if record.appid == app.appid and record.kind == "classic":
+                    record.superseded_at = min(record.superseded_at, now + self.token_overlap)
         token = f"{kind[0]}{secrets.token_urlsafe(96)}"[:512]
         self._tokens[token] = TokenRecord(app.appid, kind, now + self.token_ttl)
+        if kind == "stable":
+            app.stable_token = token
         return token, round(self.token_ttl)
+
+    def _stable(self, app: SandboxApp, *, force: bool) -> tuple[str, int]:
+        """``stable_token``: the current stable token while it has more than ``token_overlap``
+        left (with its remaining lifetime); a new one in the last ``token_overlap`` seconds (the
+        old one keeps working until it expires: the platform's hand-over). ``force`` mints a new
+        one and kills the previous ones at once; at most 20 a day (Beijing), 30 s apart."""
+        now = time.time()
+        if force:
+            today = datetime.fromtimestamp(now, SHANGHAI).date()
+            used = [
+                t
+                for t in app.stable_refreshes
+                if datetime.fromtimestamp(t, SHANGHAI).date() == today
+            ]
+            if len(used) >= STABLE_FORCE_PER_DAY:
+                raise SandboxError(45009, "force_refresh is limited to 20 calls a day")
+            if used and now - used[-1] < self.stable_force_interval:
+                raise SandboxError(45011, "force_refresh needs 30 s between calls")
+            app.stable_refreshes = [*used, now]
+            for record in self._tokens.values():
+                if record.appid == app.appid and record.kind == "stable":
+                    record.superseded_at = min(record.superseded_at, now)
+            return self._issue(app, "stable")
+        current = self._tokens.get(app.stable_token)
+        if current is not None and current.state(now) == "valid":
+            left = current.expires_at - now
+            if left > self.token_overlap:
+                return app.stable_token, max(1, int(left))
+        return self._issue(app, "stable")
+
+    def _log_call(self, endpoint: str, token: str) -> None:
+        """One line per API call: which token it carried and whether that token still worked
+        on the platform at that moment (faults injected by tests do not change this)."""
+        record = self._tokens.get(token)
+        state = (
+            record.state(time.time()) if record is not None else ("unknown" if token else "missing")
+        )
+        self._call_log.append(
+            {
+                "endpoint": endpoint,
+                "appid": record.appid if record is not None else "",
+                "token_kind": record.kind if record is not None else "",
+                "token_state": state,
+                "token": token[:24],  # enough to tell tokens apart; the log stays small
+            }
+        )
 
     def _check_ip(self, app: SandboxApp, ip: str) -> None:
         if app.ip_whitelist is not None and ip not in app.ip_whitelist:
@@ -565,10 +660,10 @@ class WechatSandbox:
         record = self._tokens.get(token)
         if record is None or record.appid not in self._apps:
             raise SandboxError(40014)
-        now = time.time()
-        if now >= record.superseded_at:
+        state = record.state(time.time())
+        if state == "superseded":
             raise SandboxError(40001)
-        if now >= record.expires_at:
+        if state == "expired":
             raise SandboxError(42001)
         app = self._apps[record.appid]
         self._check_ip(app, ip)
@@ -658,33 +753,20 @@ class WechatSandbox:
             with self._lock:
                 if body.get("grant_type") != "client_credential":
                     raise SandboxError(40002)
+                if not appid:
+                    raise SandboxError(41002)
                 app = self._apps.get(appid)
                 if app is None:
                     raise SandboxError(40013)
                 self._check_ip(app, ip)
+                if not body.get("secret"):
+                    raise SandboxError(41004)
                 if not hmac_equal(str(body.get("secret", "")), app.secret):
-                    raise SandboxError(40001, "AppSecret error")
-                now = time.time()
-                if body.get("force_refresh"):
-                    recent = [t for t in app.stable_refreshes if now - t < 86_400]
-                    if len(recent) >= 20:
-                        raise SandboxError(45009)
-                    if recent and now - recent[-1] < 30:
-                        raise SandboxError(45011, "force_refresh at most every 30 s")
-                    app.stable_refreshes = [*recent, now]
-                else:
-                    for token, record in self._tokens.items():
-                        if (
-                            record.appid == appid
-                            and record.kind == "stable"
-                            and record.expires_at > now
-                            and record.superseded_at == float("inf")
-                        ):
-                            return {
-                                "access_token": token,
-                                "expires_in": round(record.expires_at - now),
-                            }
-                token, expires_in = self._issue(app, "stable")
+                    raise SandboxError(40125)
+                force = body.get("force_refresh", False)
+                if not isinstance(force, bool):
+                    raise SandboxError(47001, "force_refresh must be a JSON boolean")
+                token, expires_in = self._stable(app, force=force)
                 return {"access_token": token, "expires_in": expires_in}
 
         return await self._serve("/cgi-bin/stable_token", appid or None, work)
@@ -696,6 +778,7 @@ class WechatSandbox:
         with self._lock:
             record = self._tokens.get(token)
             appid = record.appid if record else None
+            self._log_call(endpoint, token)
         handler = self._handlers.get(endpoint)
 
         async def work() -> dict[str, Any]:
@@ -1021,7 +1104,7 @@ class WechatSandbox:
 
     def _deliver_callback(self, app: SandboxApp, pub: Publication) -> None:
         with self._lock:
-            url, token = app.callback_url, app.callback_token
+            url = app.callback_url
             xml = publish_event_xml(
                 to_user=app.original_id,
                 publish_id=pub.publish_id,
@@ -1032,9 +1115,7 @@ class WechatSandbox:
             )
         if not url:
             return
-        timestamp, nonce = str(int(time.time())), secrets.token_hex(8)
-        params = {"signature": _sign(token, timestamp, nonce), "timestamp": timestamp}
-        params |= {"nonce": nonce, "openid": app.original_id}
+        params, xml = self._wire(app, xml, openid=app.original_id)
         record: dict[str, Any] = {"publish_id": pub.publish_id, "url": url}
         try:
             response = httpx.post(
@@ -1050,6 +1131,29 @@ class WechatSandbox:
         with self._callback_done:
             app.callbacks.append(record)
             self._callback_done.notify_all()
+
+    def _wire(self, app: SandboxApp, xml: bytes, *, openid: str) -> tuple[dict[str, str], bytes]:
+        """Query string and body of a callback POST in the app's message mode: plaintext
+        (``signature``), compatible (plaintext fields + ``<Encrypt>``) or safe (``<Encrypt>``
+        only); the last two add ``encrypt_type=aes`` and ``msg_signature``."""
+        with self._lock:
+            token, mode, aes_key = app.callback_token, app.callback_mode, app.encoding_aes_key
+        timestamp, nonce = str(int(time.time())), secrets.token_hex(8)
+        params = {"signature": _sign(token, timestamp, nonce), "timestamp": timestamp}
+        params |= {"nonce": nonce, "openid": openid}
+        if mode == "plaintext":
+            return params, xml
+        body, msg_signature = encrypted_envelope(
+            xml,
+            token=token,
+            encoding_aes_key=aes_key,
+            appid=app.appid,
+            to_user=app.original_id,
+            timestamp=timestamp,
+            nonce=nonce,
+            compatible=mode == "compatible",
+        )
+        return params | {"encrypt_type": "aes", "msg_signature": msg_signature}, body
 
     # -- control plane over HTTP --------------------------------------------------------------
 
@@ -1072,7 +1176,16 @@ class WechatSandbox:
 
     async def _http_callback(self, request: Request) -> Response:
         body = await request.json()
-        self.set_callback(request.path_params["appid"], str(body["url"]), str(body["token"]))
+        try:
+            self.set_callback(
+                request.path_params["appid"],
+                str(body["url"]),
+                str(body["token"]),
+                mode=body.get("mode", "plaintext"),
+                encoding_aes_key=str(body.get("encoding_aes_key", "")),
+            )
+        except (ValueError, KeyError) as exc:
+            return _json({"error": str(exc)}, status=400)
         return _json({"ok": True})
 
     async def _http_publication(self, request: Request) -> Response:
@@ -1151,6 +1264,9 @@ class WechatSandbox:
 
     async def _http_calls(self, request: Request) -> Response:
         return _json(self.calls(request.query_params.get("appid")))
+
+    async def _http_call_log(self, request: Request) -> Response:
+        return _json(self.call_log(request.path_params["appid"]))
 
     async def _http_reset(self, request: Request) -> Response:
         self.reset()

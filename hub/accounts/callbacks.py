@@ -2,7 +2,9 @@
 messages (text, image, events: handed to the inbox, ``hub.inbox.service.wechat_message``).
 
 ``GET /callbacks/wechat/{account_id}`` answers the handshake WeChat makes when the callback URL is
-configured (echo ``echostr`` if the signature checks with the account's ``callback_token``).
+configured (echo ``echostr`` if the signature checks with the account's ``callback_token``, kept
+in its encrypted credentials). POSTs come in plaintext, compatible or safe mode
+(``connectors.wechat_crypto.open_callback``: ``msg_signature``, AES, AppID check).
 ``POST /callbacks/wechat/{account_id}`` receives the result of a freepublish job and completes the
 pending delivery exactly as polling would (``publish_outcome`` is shared, and completing is
 idempotent). These routes are called by the platform, not by people: no login, the signature is
@@ -20,12 +22,16 @@ from fastapi.responses import PlainTextResponse, Response
 from connectors.base import Published
 from connectors.errors import Rejected
 from connectors.wechat import EventError, check_signature, parse_publish_event
+from connectors.wechat_crypto import BadSignature, CallbackError, open_callback
 from hub.accounts.models import Account, Platform
+from hub.accounts.service import credentials_of
+from hub.config import Settings
 from hub.delivery.service import complete_pending
 from hub.errors import Forbidden, HubError, NotFound
 from hub.inbox.service import wechat_message as inbox_message
+from hub.security import CredentialsError
 from hub.sqltypes import utcnow
-from hub.web.deps import SessionDep
+from hub.web.deps import SessionDep, SettingsDep
 
 log = logging.getLogger(__name__)
 
@@ -41,22 +47,55 @@ def _wechat_account(session: SessionDep, account_id: int) -> Account:
     return account
 
 
-def _check(account: Account, timestamp: str, nonce: str, signature: str) -> None:
-    if not check_signature(account.callback_token, timestamp, nonce, signature):
+def _secrets(account: Account, settings: Settings) -> dict[str, str]:
+    """The account's decrypted credentials (callback token, EncodingAESKey, AppID)."""
+    try:
+        return credentials_of(account, settings.credentials_key)
+    except CredentialsError:
+        log.error("wechat callback, account %s: credentials cannot be decrypted", account.id)
+        raise Forbidden(
+            "该账号的凭据无法解密，无法校验签名：请核对 GOVHUB_CREDENTIALS_KEY"
+        ) from None
+
+
+def _check(secrets: dict[str, str], timestamp: str, nonce: str, signature: str) -> None:
+    if not check_signature(secrets.get("callback_token", ""), timestamp, nonce, signature):
         raise Forbidden("bad signature: check the account's callback token (消息校验Token)")
+
+
+def _open(body: bytes, secrets: dict[str, str], query: dict[str, str], account_id: int) -> bytes:
+    """Verify the callback in its mode (plaintext, compatible or safe) -> the message XML."""
+    try:
+        opened = open_callback(
+            body,
+            token=secrets.get("callback_token", ""),
+            encoding_aes_key=secrets.get("encoding_aes_key", ""),
+            appid=secrets.get("app_id", ""),
+            **query,
+        )
+    except BadSignature as exc:
+        raise Forbidden(
+            f"bad signature ({exc}): check the account's callback token (消息校验Token) "
+            "and EncodingAESKey (消息加解密密钥)"
+        ) from None
+    except CallbackError as exc:
+        log.warning("wechat callback, account %s: %s", account_id, exc)
+        raise HubError(f"unreadable callback: {exc}") from None
+    return opened.xml
 
 
 @router.get("/wechat/{account_id}", summary="WeChat server handshake (echostr)")
 def wechat_handshake(
     account_id: int,
     session: SessionDep,
+    settings: SettingsDep,
     signature: str = "",
     timestamp: str = "",
     nonce: str = "",
     echostr: str = "",
 ) -> Response:
     account = _wechat_account(session, account_id)
-    _check(account, timestamp, nonce, signature)
+    _check(_secrets(account, settings), timestamp, nonce, signature)
     return PlainTextResponse(echostr)
 
 
@@ -78,13 +117,22 @@ def wechat_event(
     account_id: int,
     body: Annotated[bytes, Depends(event_body)],
     session: SessionDep,
+    settings: SettingsDep,
     signature: str = "",
     timestamp: str = "",
     nonce: str = "",
+    msg_signature: str = "",
+    encrypt_type: str = "",
 ) -> Response:
-    """Complete the pending delivery with the job's result; always ``success`` once verified."""
+    """Complete the pending delivery with the job's result; always ``success`` once verified.
+
+    Plaintext, compatible and safe mode (``encrypt_type=aes``) are all accepted; the answer is
+    always the plaintext ``success``, which the platform takes in every mode.
+    """
     account = _wechat_account(session, account_id)
-    _check(account, timestamp, nonce, signature)
+    query = {"timestamp": timestamp, "nonce": nonce, "signature": signature}
+    query |= {"msg_signature": msg_signature, "encrypt_type": encrypt_type}
+    body = _open(body, _secrets(account, settings), query, account_id)
     if inbox_message(session=session, account=account, body=body):
         return PlainTextResponse("success")  # a follower's message: now an inbox case
     try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import string
 from datetime import date, datetime, timedelta
 
 import httpx
@@ -110,6 +111,8 @@ def bind_sandbox_accounts(
 
         app_id = "wx" + hashlib.sha256(code.encode()).hexdigest()[:16]
         app_secret, callback_token = secrets.token_hex(16), secrets.token_hex(12)
+        # Safe mode (安全模式), the console's suggestion: callbacks arrive AES-encrypted.
+        aes_key = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(43))
         client.post(
             f"{wechat_control}/apps", json={"appid": app_id, "secret": app_secret}
         ).raise_for_status()
@@ -123,11 +126,17 @@ def bind_sandbox_accounts(
                 "app_id": app_id,
                 "app_secret": app_secret,
                 "callback_token": callback_token,
+                "encoding_aes_key": aes_key,
             },
             credentials_key=credentials_key,
             kind="subscription",
         )
-        callback = {"url": f"{public}/callbacks/wechat/{wechat.id}", "token": callback_token}
+        callback = {
+            "url": f"{public}/callbacks/wechat/{wechat.id}",
+            "token": callback_token,
+            "mode": "safe",
+            "encoding_aes_key": aes_key,
+        }
         client.post(f"{wechat_control}/apps/{app_id}/callback", json=callback).raise_for_status()
         lines.append(
             f"account {weibo.id:<4} weibo  {org.code:<11} {weibo.name} (sandbox uid {uid})"

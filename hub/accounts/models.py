@@ -45,8 +45,8 @@ class Account(SQLModel, table=True):
     )
     kind: str = Field(default="", max_length=40)  # WeChat: subscription | service
     token_expires_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    # Every secret (for WeChat also the callback token and the EncodingAESKey) is in here.
     credentials_encrypted: str = Field(default="", sa_column=Column(Text, nullable=False))
-    callback_token: str = Field(default="", max_length=100)
     last_activity_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     last_seen_remote_id: str = Field(default="", max_length=100)
     # Why the account is flagged (needs_reauth, misconfigured): what the operator must do.

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from sqlmodel import Session, col, select
 
+from connectors.wechat_crypto import encoding_aes_key_problem
 from hub.accounts.models import (
     Account,
     AccountCreate,
@@ -17,14 +18,18 @@ from hub.accounts.models import (
 from hub.errors import Invalid, NotFound
 from hub.orgs import service as orgs
 from hub.orgs.models import Org
-from hub.security import decrypt_credentials, encrypt_credentials
+from hub.security import CredentialsError, decrypt_credentials, encrypt_credentials
 from hub.sqltypes import utcnow
 
 # Which credential fields each platform needs (all strings).
+# WeChat callback settings survive a credentials update that leaves them out (send "" to clear).
+KEPT_ON_UPDATE: dict[Platform, tuple[str, ...]] = {
+    Platform.wechat: ("callback_token", "encoding_aes_key"),
+}
 CREDENTIAL_FIELDS: dict[Platform, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # platform: (required, optional)
     Platform.weibo: (("access_token",), ("expires_at", "uid")),
-    Platform.wechat: (("app_id", "app_secret"), ("callback_token",)),
+    Platform.wechat: (("app_id", "app_secret"), ("callback_token", "encoding_aes_key")),
     Platform.hall: ((), ()),
     Platform.webhook: (("url", "secret"), ()),
 }
@@ -43,6 +48,9 @@ def validate_credentials(platform: Platform, credentials: dict[str, str]) -> dat
         raise Invalid(
             f"{platform.value} credentials do not take: {', '.join(unknown)}", field="credentials"
         )
+    aes_key = str(credentials.get("encoding_aes_key") or "")
+    if aes_key and (problem := encoding_aes_key_problem(aes_key)):
+        raise Invalid(problem, field="credentials.encoding_aes_key")
     expires = credentials.get("expires_at")
     if not expires:
         return None
@@ -76,7 +84,6 @@ def create(
         kind=data.kind,
         token_expires_at=expires,
         credentials_encrypted=encrypt_credentials(credentials_key, creds),
-        callback_token=creds.get("callback_token", ""),
     )
     session.add(account)
     session.flush()
@@ -104,8 +111,14 @@ def update(
     if data.credentials is not None:
         creds = {k: str(v) for k, v in data.credentials.items()}
         account.token_expires_at = validate_credentials(account.platform, creds)
+        kept = [name for name in KEPT_ON_UPDATE.get(account.platform, ()) if name not in creds]
+        if kept and account.credentials_encrypted:
+            try:
+                previous = decrypt_credentials(credentials_key, account.credentials_encrypted)
+            except CredentialsError:
+                previous = {}  # the old key is gone: nothing to keep
+            creds |= {name: previous[name] for name in kept if previous.get(name)}
         account.credentials_encrypted = encrypt_credentials(credentials_key, creds)
-        account.callback_token = creds.get("callback_token", account.callback_token)
         if account.status is AccountStatus.needs_reauth:
             account.status = AccountStatus.active
         changed.append("credentials")

@@ -91,13 +91,14 @@ def connector_account(
     """The account as a connector needs it. ``rip``: the IP of the person on whose behalf the
     call is made (Weibo's ``rip`` on share and comment replies)."""
     settings = settings or get_settings()
+    credentials = credentials_of(account, settings.credentials_key)
     return ConnectorAccount(
         id=account.id,  # type: ignore[arg-type]
         platform=account.platform.value,
         handle=account.handle,
         name=account.name,
-        credentials=credentials_of(account, settings.credentials_key),
-        callback_token=account.callback_token,
+        credentials=credentials,
+        callback_token=credentials.get("callback_token", ""),
         extra={"rip": rip} if rip else {},
     )
 

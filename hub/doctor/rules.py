@@ -295,3 +295,32 @@ def check_token_expiry(subject: str, expires_at: datetime | None, *, now: dateti
             "在「账号」页点「重新授权」",
         )
     return ok("account", subject, f"授权有效至 {expires_at:%Y-%m-%d}")
+
+
+def check_wechat_callback(subject: str, *, url: str, token: bool, aes_key: bool) -> list[Finding]:
+    """The account's server configuration (服务器配置): callback token and safe-mode key."""
+    if not token:
+        return [
+            Finding(
+                "account",
+                subject,
+                Level.warn,
+                "未配置服务器回调：发布结果只能靠轮询得知，粉丝留言收不到",
+                f"在公众号后台「设置与开发 → 基本配置 → 服务器配置」填服务器地址 {url}、令牌（Token）"
+                "和消息加解密密钥（EncodingAESKey），选「安全模式」，并把令牌和密钥填入 govhub "
+                "账号凭据（callback_token、encoding_aes_key）；注意启用服务器配置后，后台编辑的"
+                "自动回复和自定义菜单会失效",
+            )
+        ]
+    if not aes_key:
+        return [
+            Finding(
+                "account",
+                subject,
+                Level.warn,
+                "服务器回调未配置消息加解密密钥：只能用明文模式，回调内容未加密",
+                "在公众号后台生成 EncodingAESKey 并选「安全模式」，同一密钥填入 govhub 账号凭据"
+                "（encoding_aes_key）",
+            )
+        ]
+    return [ok("account", subject, "服务器回调已配置（可用安全模式）")]

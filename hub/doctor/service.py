@@ -24,6 +24,7 @@ from hub.doctor.rules import (
     check_heartbeats,
     check_migrations,
     check_token_expiry,
+    check_wechat_callback,
     ok,
 )
 from hub.sqltypes import utcnow
@@ -152,6 +153,7 @@ def check_account(*, account: Account, org_name: str, settings: Settings) -> lis
     """Stored configuration first, then one read call to the platform."""
     from connectors.errors import ConnectorError
     from hub.accounts.health import probe
+    from hub.accounts.service import credentials_of
     from hub.security import CredentialsError
 
     subject = _subject(account, org_name)
@@ -182,18 +184,16 @@ def check_account(*, account: Account, org_name: str, settings: Settings) -> lis
         )
     if account.platform == Platform.weibo:
         out.append(check_token_expiry(subject, account.token_expires_at, now=utcnow()))
-    if account.platform == Platform.wechat and not account.callback_token:
-        callback = f"{settings.public_base_url.rstrip('/')}/callbacks/wechat/{account.id}"
-        out.append(
-            Finding(
-                "account",
-                subject,
-                Level.warn,
-                "未配置服务器回调：发布结果只能靠轮询得知，粉丝留言收不到",
-                f"在公众号后台「设置与开发 → 基本配置 → 服务器配置」填服务器地址 {callback} "
-                "和令牌（Token），并把同一令牌填入 govhub 账号凭据；注意启用服务器配置后，"
-                "后台编辑的自动回复和自定义菜单会失效",
-            )
+    if account.platform == Platform.wechat:
+        try:
+            credentials = credentials_of(account, settings.credentials_key)
+        except CredentialsError:
+            credentials = {}  # reported by the probe below
+        out += check_wechat_callback(
+            subject,
+            url=f"{settings.public_base_url.rstrip('/')}/callbacks/wechat/{account.id}",
+            token=bool(credentials.get("callback_token")),
+            aes_key=bool(credentials.get("encoding_aes_key")),
         )
     if account.platform not in PROBED_PLATFORMS:
         return out

@@ -225,6 +225,7 @@ ERROR_CASES = [
     ErrorCase("-1", Transient),
     ErrorCase("40001", AuthExpired),  # token not the latest: refreshed once, replayed once
     ErrorCase(f"40001@{TOKEN_CALL}", Misconfigured),  # on the token call: wrong AppSecret
+    ErrorCase(f"40125@{TOKEN_CALL}", Misconfigured),  # stable_token's word for it
     ErrorCase("40014", AuthExpired),
     ErrorCase("42001", AuthExpired),
     ErrorCase("45009", QuotaExhausted),
@@ -300,7 +301,7 @@ class WechatContractHarness:
 
     def inject(self, case: ErrorCase, account: Account) -> None:
         code, _, where = case.name.partition("@")
-        endpoint = "/cgi-bin/token" if where == TOKEN_CALL else _ENDPOINTS[case.operation]
+        endpoint = "/cgi-bin/stable_token" if where == TOKEN_CALL else _ENDPOINTS[case.operation]
         errcode = int(code)
         fault = {
             "endpoint": endpoint,

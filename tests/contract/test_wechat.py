@@ -179,7 +179,7 @@ def test_expired_token_refreshes_once_and_replays_once(wechat: WechatHarness) ->
     )
     wechat.publish_and_wait()
     calls = wechat.calls()
-    assert calls["/cgi-bin/token"] == 2  # the first token, then one refresh
+    assert calls["/cgi-bin/stable_token"] == 3  # the first token; normal, then forced refresh
     assert calls["/cgi-bin/draft/add"] == 2  # the refused call, then one replay
     assert calls["/cgi-bin/freepublish/submit"] == 1
 
@@ -191,7 +191,7 @@ def test_token_refused_twice_is_auth_expired(wechat: WechatHarness, code: int) -
     with pytest.raises(AuthExpired):
         connector.publish(wechat.account(), connector.render(wechat.content()), idempotency_key="k")
     calls = wechat.calls()
-    assert calls["/cgi-bin/token"] == 2
+    assert calls["/cgi-bin/stable_token"] == 3
     assert calls["/cgi-bin/draft/add"] == 2
 
 
@@ -200,7 +200,7 @@ def test_token_really_expired_on_the_platform_is_replaced(wechat: WechatHarness)
     connector.recent(account)
     wechat.sandbox.expire_tokens(wechat.appid)
     connector.recent(account)
-    assert wechat.calls()["/cgi-bin/token"] == 2
+    assert wechat.calls()["/cgi-bin/stable_token"] == 2  # expired: normal mode gives a new one
     assert wechat.calls()["/cgi-bin/freepublish/batchget"] == 3
 
 
@@ -215,7 +215,7 @@ def test_token_is_fetched_once_for_two_connectors_sharing_a_sql_store(
     web.recent(account)
     worker.recent(account)
     worker.publish(account, worker.render(wechat.content()), idempotency_key="k")
-    assert wechat.calls()["/cgi-bin/token"] == 1
+    assert wechat.calls()["/cgi-bin/stable_token"] == 1
     engine.dispose()
 
 
@@ -237,7 +237,7 @@ def test_ip_whitelist_error_is_not_retried_and_names_the_ip(
     with pytest.raises(Misconfigured) as caught:
         wechat.wechat.recent(wechat.account())
     assert "127.0.0.1" in caught.value.message
-    assert wechat.calls() == {"/cgi-bin/token": 1}
+    assert wechat.calls() == {"/cgi-bin/stable_token": 1}
 
 
 def test_ip_whitelist_error_on_an_api_call_is_not_retried(wechat: WechatHarness) -> None:

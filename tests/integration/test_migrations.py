@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
+from hub.config import get_settings
 from hub.db import engine_for
 from hub.migrate import current, downgrade, include_name, upgrade
+from hub.security import decrypt_credentials, encrypt_credentials
 from hub.tables import metadata
 
 
@@ -27,7 +31,7 @@ def test_upgrade_head_then_downgrade_base(database_url: str) -> None:
 
 
 # The revisions after the domain branches were merged (0008), newest first: one straight line.
-LINE = ["0016", "0010", "0009", "0008"]
+LINE = ["0016", "0011", "0010", "0009", "0008"]
 
 
 def test_one_step_down_and_back_up(database_url: str) -> None:
@@ -50,3 +54,52 @@ def test_schema_matches_the_models(database_url: str) -> None:
             MigrationContext.configure(conn, opts={"include_name": include_name}), metadata
         )
     assert diff == [], f"models and migrations disagree (write a migration): {diff}"
+
+
+def test_callback_tokens_move_into_the_encrypted_credentials_and_back(database_url: str) -> None:
+    """0011: the plaintext accounts.callback_token column is folded into credentials_encrypted
+    (the column wins over a stale copy there); downgrading brings the column back, filled."""
+    key = get_settings().credentials_key
+    engine = engine_for(database_url)
+    downgrade(database_url, "0009")
+    now = datetime.now(UTC)
+    stale = encrypt_credentials(key, {"app_id": "wx1", "app_secret": "s", "callback_token": "old"})
+    bare = encrypt_credentials(key, {"app_id": "wx2", "app_secret": "s"})
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO orgs (id, code, name, level, path, livelihood, press_office, "
+                "created_at, updated_at) VALUES (1, '520000', '贵州省', 'province', '/1/', "
+                "false, false, :now, :now)"
+            ),
+            {"now": now},
+        )
+        for account_id, credentials, token in (
+            (1, stale, "tok-one"),
+            (2, bare, "tok-two"),
+            (3, bare, ""),
+        ):
+            conn.execute(
+                text(
+                    "INSERT INTO accounts (id, org_id, platform, name, handle, interaction_channel,"
+                    " status, kind, credentials_encrypted, callback_token, last_seen_remote_id,"
+                    " created_at, updated_at) VALUES (:id, 1, 'wechat', 'a', '', false, 'active',"
+                    " '', :credentials, :token, '', :now, :now)"
+                ),
+                {"id": account_id, "credentials": credentials, "token": token, "now": now},
+            )
+    upgrade(database_url)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT id, credentials_encrypted FROM accounts ORDER BY id"))
+        tokens = {i: decrypt_credentials(key, c).get("callback_token") for i, c in rows}
+    assert tokens == {1: "tok-one", 2: "tok-two", 3: None}
+    assert "callback_token" not in {c["name"] for c in inspect(engine).get_columns("accounts")}
+
+    downgrade(database_url, "0009")
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT id, callback_token FROM accounts ORDER BY id")).all()
+    assert [tuple(r) for r in rows] == [(1, "tok-one"), (2, "tok-two"), (3, "")]
+    upgrade(database_url)
+    with engine.begin() as conn:  # leave the database as the fixture made it
+        conn.execute(text("DELETE FROM accounts"))
+        conn.execute(text("DELETE FROM orgs"))

@@ -102,3 +102,15 @@ def test_weibo_token_expiry() -> None:
     soon = check_token_expiry("微博", NOW + timedelta(days=3), now=NOW)
     assert soon.level == Level.warn and "3 天" in soon.message
     assert check_token_expiry("微博", NOW + timedelta(days=30), now=NOW).level == Level.ok
+
+
+def test_wechat_callback_configuration() -> None:
+    from hub.doctor.rules import check_wechat_callback
+
+    url = "https://fabu.gov.cn/callbacks/wechat/7"
+    (none,) = check_wechat_callback("公众号", url=url, token=False, aes_key=False)
+    assert none.level == Level.warn and url in none.fix and "自定义菜单会失效" in none.fix
+    (plain,) = check_wechat_callback("公众号", url=url, token=True, aes_key=False)
+    assert plain.level == Level.warn and "安全模式" in plain.fix
+    (safe,) = check_wechat_callback("公众号", url=url, token=True, aes_key=True)
+    assert safe.level == Level.ok

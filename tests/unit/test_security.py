@@ -8,6 +8,7 @@ from hub.security import (
     hash_password,
     issue_token,
     read_token,
+    same_token,
     verify_password,
 )
 
@@ -32,3 +33,18 @@ def test_tokens_carry_the_user_and_reject_tampering() -> None:
     assert read_token("k", token, 60) == (7, 2)
     assert read_token("other-key", token, 60) is None
     assert read_token("k", token[:-2] + "xx", 60) is None
+
+
+def test_token_comparison_takes_any_characters_without_raising() -> None:
+    """A forged form field (CSRF token) or signature header may hold anything."""
+    from connectors.webhook import sign, verify_signature
+
+    token = "kq3V9Xz_token"
+    assert same_token(token, token)
+    for forged in ("é", "\x00", "\ud800", "令牌", token + "é"):
+        assert not same_token(forged, token)
+        assert not verify_signature("secret", "1700000000", b"{}", forged, now=1700000000)
+    assert not same_token("", "")
+    assert not same_token(None, token)
+    good = sign("secret", "1700000000", b"{}")
+    assert verify_signature("secret", "1700000000", b"{}", good, now=1700000000)
