@@ -152,7 +152,7 @@
             setTimeout(tick, body.poll_interval * 1000);
           }
         })
-        .catch(function () { setTimeout(tick, interval * 4000); });
+        .catch(function () { setTimeout(tick, (untilStarted ? interval : interval * 4) * 1000); });
     }
     document.querySelectorAll("#entries .entry").forEach(function (a) {
       after = Math.max(after, parseInt(a.getAttribute("data-seq"), 10));
@@ -186,6 +186,6 @@
 
   window.govhubLive = { upsert: upsert, render: render };
   var status = root.getAttribute("data-status");
-  if (status === "scheduled" && !isConsole) { poll(3, true); }
+  if (status === "scheduled" && !isConsole) { poll(5, true); }
   else if (status !== "ended" && status !== "archived") { connect(); }
 })();
