@@ -175,19 +175,29 @@ def test_the_audit_log_shows_the_readers_subtree_with_logins_and_refusals(
     assert seen(entries(auth["supervisor"])) == seen(everything)  # 省政府办公厅: the province
 
 
-def test_the_audit_log_page_is_scoped_too(
+def _login(client: TestClient, username: str) -> None:
+    """Log in through the login page (a fresh client: no session cookie yet)."""
+    page = client.get("/login")
+    csrf = page.text.split('name="csrf" value="')[1].split('"')[0]
+    form = {"username": username, "password": f"{username}-password", "csrf": csrf}
+    assert client.post("/login", data=form, follow_redirects=False).status_code == 303
+
+
+def test_the_audit_log_page_is_scoped_and_page_refusals_are_logged(
     client: TestClient, auth: Auth, guizhou: dict[str, str]
 ) -> None:
     url = guizhou["GOVHUB_DATABASE_URL"]
     make_user(url, "qdn-admin", Role.admin, "522600")
     _ok(_new_user(client, auth["admin"], "prov-secret-user", "editor", "520000-xwb"), 201)
-    page = client.get("/login")
-    csrf = page.text.split('name="csrf" value="')[1].split('"')[0]
-    form = {"username": "qdn-admin", "password": "qdn-admin-password", "csrf": csrf}
-    assert client.post("/login", data=form, follow_redirects=False).status_code == 303
+    _login(client, "huangping-editor")
+    assert client.get("/audit-log").status_code == 403  # a page's refusal
+    client.cookies.clear()
+    _login(client, "qdn-admin")
     log = client.get("/audit-log")
     assert log.status_code == 200
-    assert "qdn-admin" in log.text and "prov-secret-user" not in log.text
+    assert "prov-secret-user" not in log.text
+    for seen in ("auth.login", "qdn-admin", "auth.forbidden", "huangping-editor"):
+        assert seen in log.text, seen
 
 
 # -- 10. live entries by id need a login; the public reads by slug once started ---------------
