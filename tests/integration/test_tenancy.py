@@ -175,6 +175,21 @@ def test_the_audit_log_shows_the_readers_subtree_with_logins_and_refusals(
     assert seen(entries(auth["supervisor"])) == seen(everything)  # 省政府办公厅: the province
 
 
+def test_a_throttled_login_is_an_audit_event_of_the_users_org(
+    client: TestClient, auth: Auth, guizhou: dict[str, str]
+) -> None:
+    url = guizhou["GOVHUB_DATABASE_URL"]
+    make_user(url, "qdn-admin", Role.admin, "522600")
+    wrong = {"username": "huangping-editor", "password": "not-the-password"}
+    answers = [client.post("/api/v1/auth/token", data=wrong).status_code for _ in range(6)]
+    assert answers == [422] * 5 + [429]
+    body = _ok(client.get("/api/v1/audit-log", params={"actor": "huangping-editor"},
+                          headers=token_for("qdn-admin", url)))  # fmt: skip
+    assert [e["action"] for e in body["items"]] == ["auth.login_locked"] + ["auth.login_failed"] * 5
+    elsewhere = client.get("/api/v1/audit-log", headers=auth["kaili-editor"])
+    assert elsewhere.status_code == 403
+
+
 def _login(client: TestClient, username: str) -> None:
     """Log in through the login page (a fresh client: no session cookie yet)."""
     page = client.get("/login")
