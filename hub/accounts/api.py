@@ -79,7 +79,7 @@ def list_accounts(
 def get_account(account_id: int, principal: PrincipalDep, session: SessionDep) -> AccountPublic:
     account = service.get(session=session, account_id=account_id)
     org = orgs.get(session=session, org_id=account.org_id)
-    principal.require(Action.account_read, org)
+    principal.reach(Action.account_read, org, f"account {account_id} does not exist")
     return service.to_public(account, org)
 
 
@@ -94,7 +94,7 @@ def update_account(
 ) -> AccountPublic:
     account = service.get(session=session, account_id=account_id)
     org = orgs.get(session=session, org_id=account.org_id)
-    principal.require(Action.account_manage, org)
+    principal.reach(Action.account_manage, org, f"account {account_id} does not exist")
     changed = service.update(
         session=session, account=account, data=data, credentials_key=settings.credentials_key
     )
@@ -136,7 +136,7 @@ def check_connection(
 
     account = service.get(session=session, account_id=account_id)
     org = orgs.get(session=session, org_id=account.org_id)
-    principal.require(Action.account_bind, org)
+    principal.reach(Action.account_bind, org, f"account {account_id} does not exist")
     result = connection_test(session=session, account=account, settings=settings, now=utcnow())
     record(
         session=session,

@@ -115,9 +115,13 @@ def authorize(
             403,
         )
     account = service.get(session=session, account_id=account_id)
+    principal.reach(  # permission before state: 404 outside the reach, 403 without the right
+        Action.account_bind,
+        orgs.get(session=session, org_id=account.org_id),
+        f"account {account_id} does not exist",
+    )
     if account.platform is not Platform.weibo:
         raise HubError(f"account {account_id} is not a Weibo account", field="account_id")
-    principal.require(Action.account_bind, orgs.get(session=session, org_id=account.org_id))
     nonce = secrets.token_urlsafe(16)
     request.session[SESSION_KEY] = nonce
     state = sign_state(settings, BindState(account_id, principal.user.id or 0, nonce))

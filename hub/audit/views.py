@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlmodel import col, select
 
 from hub.audit import service
 from hub.audit.export import STATE_ZH, VERDICT_ZH, Grid, org_verdict_word
@@ -62,7 +63,9 @@ def _guard(request: Request, session: SessionDep) -> tuple[Any, Org | None] | Re
     if user is None:
         return RedirectResponse("/login", status_code=303)
     org = session.get(Org, user.org_id)
-    if not may(actor_of(session=session, user=user), Action.matrix_audit):
+    actor = actor_of(session=session, user=user)
+    roots = session.exec(select(Org).where(col(Org.parent_id).is_(None))).all()
+    if not all(may(actor, Action.matrix_audit, root.path) for root in roots):
         return get_templates().TemplateResponse(
             request,
             "pages/audit_denied.html",

@@ -1,4 +1,4 @@
-"""Reading the audit log (admins and supervisors)."""
+"""Reading the audit log (admins and supervisors), the entries of the reader's reach only."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from hub.auditlog import service
 from hub.auditlog.models import AuditEntryPublic
-from hub.users.rules import Action
+from hub.users.rules import Action, scope_path
 from hub.web.deps import PrincipalDep, SessionDep
 
 router = APIRouter(prefix="/api/v1/audit-log", tags=["audit log"])
@@ -39,6 +39,7 @@ def search(
     principal.require(Action.audit_log_read)
     rows, total = service.search(
         session=session,
+        scope_path=scope_path(principal.actor, Action.audit_log_read),
         action=action,
         object_type=object_type,
         actor=actor,

@@ -169,7 +169,11 @@ def get_clock(
     clock_id: int, principal: PrincipalDep, session: SessionDep, settings: SettingsDep
 ) -> ClockPublic:
     clock = service.get_clock(session=session, clock_id=clock_id)
-    principal.require(Action.clock_read, orgs.get(session=session, org_id=clock.org_id))
+    principal.reach(
+        Action.clock_read,
+        orgs.get(session=session, org_id=clock.org_id),
+        f"clock {clock_id} does not exist",
+    )
     return _one(session, clock_id, settings)
 
 
@@ -187,7 +191,11 @@ def stop_clock(
     data: ClockStop | None = None,
 ) -> ClockPublic:
     clock = service.get_clock(session=session, clock_id=clock_id)
-    principal.require(Action.clock_manage, orgs.get(session=session, org_id=clock.org_id))
+    principal.reach(
+        Action.clock_manage,
+        orgs.get(session=session, org_id=clock.org_id),
+        f"clock {clock_id} does not exist",
+    )
     now = utcnow()
     service.stop_clock(
         session=session,
@@ -216,7 +224,11 @@ def cancel_clock(
     settings: SettingsDep,
 ) -> ClockPublic:
     clock = service.get_clock(session=session, clock_id=clock_id)
-    principal.require(Action.clock_manage, orgs.get(session=session, org_id=clock.org_id))
+    principal.reach(
+        Action.clock_manage,
+        orgs.get(session=session, org_id=clock.org_id),
+        f"clock {clock_id} does not exist",
+    )
     service.cancel_clock(
         session=session,
         clock=clock,

@@ -22,7 +22,7 @@ from hub.orgs.models import Org
 from hub.security import same_token
 from hub.sqltypes import utcnow
 from hub.users.models import User
-from hub.users.rules import Action, may, scope_path
+from hub.users.rules import Action, is_root_path, may, scope_path
 from hub.users.service import actor_of
 from hub.web.deps import SessionDep, SettingsDep, client_ip
 from hub.web.templating import get_templates
@@ -112,7 +112,7 @@ def _context(session: Session, user: User, settings: Settings, request: Request)
         "user": user,
         "org": org,
         "csrf": csrf_token(request),
-        "whole_matrix": scope == "/",
+        "whole_matrix": is_root_path(scope),
         "overdue": overdue,
         "running": running,
         "met_late": met_late,

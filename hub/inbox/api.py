@@ -53,7 +53,9 @@ router = APIRouter(prefix="/api/v1", tags=["inbox"])
 
 def _case(session: Session, principal: Principal, case_id: int, action: Action) -> Case:
     case = service.get_case(session=session, case_id=case_id)
-    principal.require(action, orgs.get(session=session, org_id=case.org_id))
+    principal.reach(  # 404 outside the reach, 403 without the right, then the case's state
+        action, orgs.get(session=session, org_id=case.org_id), f"case {case_id} does not exist"
+    )
     return case
 
 
@@ -390,7 +392,11 @@ def update_routing_rule(
     rule = session.get(RoutingRule, rule_id)
     if rule is None:
         raise NotFound(f"routing rule {rule_id} does not exist")
-    principal.require(Action.org_manage, orgs.get(session=session, org_id=rule.org_id))
+    principal.reach(
+        Action.org_manage,
+        orgs.get(session=session, org_id=rule.org_id),
+        f"routing rule {rule_id} does not exist",
+    )
     if body.org_code is not None:
         org = orgs.get_by_code(session=session, code=body.org_code)
         principal.require(Action.org_manage, org)

@@ -52,6 +52,11 @@ def accepts_entries(status: LiveStatus) -> bool:
     return status in (LiveStatus.scheduled, LiveStatus.live)
 
 
+def is_public(status: LiveStatus) -> bool:
+    """The public reads entries once the session has started (before: prepared, internal text)."""
+    return status is not LiveStatus.scheduled
+
+
 def is_over(status: LiveStatus) -> bool:
     return status in (LiveStatus.ended, LiveStatus.archived)
 

@@ -45,7 +45,7 @@ from hub.posts import rules as post_rules
 from hub.posts import service as posts
 from hub.posts.models import Approval, ApprovalKind, Post, PostCreate, PostStatus, PostVersion
 from hub.users.models import User
-from hub.users.rules import Action, may
+from hub.users.rules import Action, may, sees
 
 Who = posts.Who
 
@@ -112,9 +112,18 @@ def get_by_slug(*, session: Session, slug: str) -> LiveSession:
     return live
 
 
-def require_run(session: Session, who: Who, live: LiveSession) -> Org:
-    """Action.live_run on the session's org (the one rule: users.rules.may)."""
+def require_visible(session: Session, who: Who, live: LiveSession) -> Org:
+    """404 unless the session's org is within the caller's reach (its existence must not leak)."""
     org = orgs.get(session=session, org_id=live.org_id)
+    if not sees(who.actor, org.path):
+        raise NotFound(f"live session {live.id} not found")
+    return org
+
+
+def require_run(session: Session, who: Who, live: LiveSession) -> Org:
+    """Action.live_run on the session's org (the one rule: users.rules.may): 404 outside the
+    caller's reach, 403 without the right, before anything looks at the session's state."""
+    org = require_visible(session, who, live)
     if not may(who.actor, Action.live_run, org.path):
         raise Forbidden(
             f"your role ({who.user.role.value}) may not {Action.live_run.value} for {org.name}"
@@ -404,6 +413,7 @@ def add_entry(
 def approve_entry(
     *, session: Session, who: Who, live: LiveSession, seq: int, now: datetime
 ) -> tuple[LiveEntry, list[Message]]:
+    require_visible(session, who, live)
     if not is_chief(session, who, live):
         raise Forbidden("only the session's chief editor (its creator or a reviewer) may approve")
     _require_writable(live)

@@ -263,21 +263,28 @@ def pending_entries(
 
 
 @api.get("/{live_id}/entries")
-def poll_entries(
+def entries(
     live_id: int,
     request: Request,
+    principal: PrincipalDep,
     session: SessionDep,
     after: int = Query(default=0, ge=0),
 ) -> Response:
-    """Public and cacheable: entries after ``after``, those corrected since, the poll interval.
+    """The published entries by id, for people of the session's reach (before the start too).
 
-    Readers without Server-Sent Events poll this; ``poll_interval`` is the server's kill switch
-    (raise it to shed load; 0 = stop polling).
+    The public polls ``/live/{slug}/entries`` instead (ids are sequential; slugs are not).
     """
     live = service.get(session=session, live_id=live_id)
+    _readable(session, principal, live)
+    return _entries_response(request, session, live, after, cache="private, no-store")
+
+
+def _entries_response(
+    request: Request, session: Session, live: LiveSession, after: int, cache: str
+) -> Response:
     tag = hashlib.sha256(f"{live.id}:{live.last_event_id}:{after}".encode()).hexdigest()[:20]
     etag = f'W/"{tag}"'
-    headers = {"ETag": etag, "Cache-Control": "public, max-age=2"}
+    headers = {"ETag": etag, "Cache-Control": cache}
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
     rows = service.entries_data(session=session, live=live)
@@ -291,6 +298,30 @@ def poll_entries(
         "corrected": [e for e in rows if e["seq"] <= after and e["edited_at"]],
     }
     return JSONResponse(body, headers=headers)
+
+
+def _public_live(session: Session, slug: str) -> LiveSession:
+    """The session by slug for the public: 404 until it has started (prepared text is internal)."""
+    live = service.get_by_slug(session=session, slug=slug)
+    if not rules.is_public(live.status):
+        raise NotFound(f"live session {slug!r} not found")
+    return live
+
+
+@pages.get("/live/{slug}/entries")
+def poll_entries(
+    slug: str,
+    request: Request,
+    session: SessionDep,
+    after: int = Query(default=0, ge=0),
+) -> Response:
+    """Public and cacheable: entries after ``after``, those corrected since, the poll interval.
+
+    Readers without Server-Sent Events poll this; ``poll_interval`` is the server's kill switch
+    (raise it to shed load; 0 = stop polling). 404 while the session is only scheduled.
+    """
+    live = _public_live(session, slug)
+    return _entries_response(request, session, live, after, cache="public, max-age=2")
 
 
 # -- pages ----------------------------------------------------------------------------------------
@@ -324,7 +355,8 @@ def _public_page(
     request: Request, session: Session, slug: str, *, embed: bool, key_only: bool
 ) -> Response:
     live = service.get_by_slug(session=session, slug=slug)
-    entries = service.entries_data(session=session, live=live)
+    started = rules.is_public(live.status)  # before the start: the announcement, no entries
+    entries = service.entries_data(session=session, live=live) if started else []
     url = service.public_url(live)
     shown = [e for e in entries if e["key_event"]] if key_only else entries
     response = render(
@@ -334,7 +366,7 @@ def _public_page(
         live=live,
         entries=list(reversed(shown)),
         pinned=[e for e in entries if e["pinned"] and not e["deleted"]],
-        revisions=service.revisions(session=session, live=live),
+        revisions=service.revisions(session=session, live=live) if started else {},
         json_ld=_json_ld(live, entries, url),
         url=url,
         embed=embed,
@@ -500,6 +532,8 @@ class EventStreamResponse(Response):
 def _stream_start(slug: str, request: Request | None, console: bool) -> tuple[int, LiveStatus]:
     with Session(get_engine()) as session:
         live = service.get_by_slug(session=session, slug=slug)
+        if not console and not rules.is_public(live.status):
+            raise NotFound(f"live session {slug!r} not found")  # the page polls until the start
         if console:
             user = page_user(request, session) if request is not None else None
             if user is None:

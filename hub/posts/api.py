@@ -251,11 +251,7 @@ def cosign(
     body: CommentBody | None = None,
 ) -> PostPublic:
     who = who_of(principal, request)
-    post = session.get(Post, post_id)
-    if post is None:
-        from hub.errors import NotFound
-
-        raise NotFound(f"post {post_id} does not exist")
+    post = service.get(session=session, post_id=post_id, who=who)  # 404 unless in reach or named
     service.cosign(
         session=session, who=who, post=post, now=utcnow(), comment=body.comment if body else ""
     )

@@ -19,7 +19,7 @@ from hub.orgs import service as orgs
 from hub.orgs.models import Org
 from hub.posts.models import ForwardOffer, ForwardStatus, Post, PostStatus
 from hub.posts.service import Who, _audit
-from hub.users.rules import Action, may
+from hub.users.rules import Action, may, sees
 
 FORWARDABLE = {
     PostStatus.approved,
@@ -79,6 +79,8 @@ def _offer_for(session: Session, who: Who, offer_id: int) -> tuple[ForwardOffer,
     if row is None:
         raise NotFound(f"forwarding offer {offer_id} does not exist")
     org = orgs.get(session=session, org_id=row.org_id)
+    if not sees(who.actor, org.path):  # permission before state; outside the reach: 404
+        raise NotFound(f"forwarding offer {offer_id} does not exist")
     if not may(who.actor, Action.post_write, org.path):
         raise Forbidden(f"only editors of {org.name} may answer this offer")
     if row.status is not ForwardStatus.offered:

@@ -34,7 +34,7 @@ from hub.posts.models import (
     Urgency,
 )
 from hub.users.models import Role, User
-from hub.users.rules import Action, Actor, may
+from hub.users.rules import Action, Actor, may, sees
 
 
 @dataclass(frozen=True)
@@ -79,11 +79,22 @@ def _require(who: Who, action: Action, org: Org) -> None:
 
 
 def get(*, session: Session, post_id: int, who: Who, action: Action = Action.post_read) -> Post:
+    """The post, when the caller may see it: 404 outside their reach (as if it did not exist;
+    a reviewer of an org named to co-sign it sees it too), 403 without ``action`` on its org.
+    Workflow actions check their own right next, and only then the post's state."""
     post = session.get(Post, post_id)
-    if post is None:
+    if post is None or not visible(session, who, post):
         raise NotFound(f"post {post_id} does not exist")
-    _require(who, action, orgs.get(session=session, org_id=post.org_id))
+    org = orgs.get(session=session, org_id=post.org_id)
+    if action is not Action.post_read or not _is_cosigner(session, who, post):
+        _require(who, action, org)
     return post
+
+
+def visible(session: Session, who: Who, post: Post) -> bool:
+    """Is the post within the caller's reach, or are they asked to co-sign it?"""
+    org = orgs.get(session=session, org_id=post.org_id)
+    return sees(who.actor, org.path) or _is_cosigner(session, who, post)
 
 
 def version_of(session: Session, post: Post, version: int | None = None) -> PostVersion:
@@ -435,8 +446,6 @@ def _cosign_pending(session: Session, post: Post) -> list[str]:
 
 
 def cosign(*, session: Session, who: Who, post: Post, now: datetime, comment: str = "") -> Post:
-    if post.status is not PostStatus.cosigning:
-        raise Conflict(f"post {post.id} is not waiting for co-signature")
     mine = [
         org_id
         for org_id in post.cosign_org_ids
@@ -444,6 +453,8 @@ def cosign(*, session: Session, who: Who, post: Post, now: datetime, comment: st
     ]
     if not mine:
         raise Forbidden("you are not a reviewer of any org that must co-sign this post")
+    if post.status is not PostStatus.cosigning:
+        raise Conflict(f"post {post.id} is not waiting for co-signature")
     for org_id in mine:
         session.add(
             Approval(
@@ -469,8 +480,9 @@ def approve(
     *, session: Session, who: Who, post: Post, now: datetime, comment: str = ""
 ) -> tuple[Post, list[int]]:
     """Approve the current version; create its deliveries. Returns ids to enqueue after commit."""
-    rules.next_status(rules.Move.approve, post.status)
     org = orgs.get(session=session, org_id=post.org_id)
+    _require(who, Action.post_review, org)  # permission before state
+    rules.next_status(rules.Move.approve, post.status)
     refusal = rules.approval_refusal(
         reviewer=rules.Reviewer(
             user_id=who.id,
@@ -548,10 +560,10 @@ def _org_hall_account(session: Session, org_id: int) -> int | None:
 
 
 def reject(*, session: Session, who: Who, post: Post, reason: str, now: datetime) -> Post:
-    post.status = rules.next_status(rules.Move.reject, post.status)
     org = orgs.get(session=session, org_id=post.org_id)
     if not (may(who.actor, Action.post_review, org.path) or _is_cosigner(session, who, post)):
         raise Forbidden("only a reviewer of this post's org or a co-signing org may reject it")
+    post.status = rules.next_status(rules.Move.reject, post.status)
     session.add(
         Approval(
             post_id=_pk(post),

@@ -87,7 +87,7 @@ def me(principal: PrincipalDep, session: SessionDep) -> UserPublic:
     return to_public(principal.user, org)
 
 
-@router.get("/users", summary="List users in my scope", response_model=list[UserPublic])
+@router.get("/users", summary="List users in my reach", response_model=list[UserPublic])
 def list_users(principal: PrincipalDep, session: SessionDep) -> list[UserPublic]:
     principal.require(Action.user_manage)
     rows = session.exec(
@@ -102,6 +102,7 @@ def create_user(
 ) -> UserPublic:
     org = resolve_code(session=session, code=data.org_code)
     principal.require(Action.user_manage, org)
+    service.check_assign(session=session, actor=principal.actor, role=data.role, org=org)
     user = service.create(
         session=session,
         username=data.username,

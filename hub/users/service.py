@@ -9,13 +9,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
-from hub.errors import Conflict, Invalid, NotFound, TooManyAttempts
+from hub.auditlog.service import record
+from hub.errors import Conflict, Forbidden, Invalid, NotFound, TooManyAttempts
 from hub.orgs import service as orgs
-from hub.orgs.models import Org
+from hub.orgs.models import Org, OrgLevel
 from hub.security import DUMMY_HASH, hash_password, verify_password
 from hub.users.models import LoginFailure, Role, User, UserSession
 from hub.users.passwords import password_problem
-from hub.users.rules import Actor
+from hub.users.rules import Actor, may_assign, reach_root
 
 # A session's last_seen_at is written at most this often (not on every request).
 SEEN_RESOLUTION = timedelta(seconds=30)
@@ -58,11 +59,62 @@ def create(
     return user
 
 
+def government_of(*, session: Session, org: Org) -> Org:
+    """The government an org belongs to: itself, or for a department the nearest non-department
+    ancestor (a department without one is its own government)."""
+    current = org
+    seen: set[int | None] = set()
+    while current.level is OrgLevel.department and current.parent_id is not None:
+        seen.add(current.id)
+        parent = session.get(Org, current.parent_id)
+        if parent is None or parent.id in seen:
+            break
+        current = parent
+    return current
+
+
 def actor_of(*, session: Session, user: User) -> Actor:
     org = session.get(Org, user.org_id)
     if org is None:
         raise NotFound("the user's organisation no longer exists")
-    return Actor(user_id=user.id, role=user.role, org_path=org.path)  # type: ignore[arg-type]
+    government = government_of(session=session, org=org)
+    return Actor(
+        user_id=user.id,  # type: ignore[arg-type]
+        role=user.role,
+        org_path=org.path,
+        reach=reach_root(user.role, org.path, government.path),
+    )
+
+
+def check_assign(*, session: Session, actor: Actor, role: Role, org: Org) -> None:
+    """Raise 403 unless ``actor`` may give a user ``role`` at ``org`` (users.rules.may_assign).
+
+    Call it for a new user, and for a changed one both with the user as it is and as it will be.
+    """
+    government = government_of(session=session, org=org)
+    if not may_assign(actor, role, org.path, government.path):
+        raise Forbidden(
+            f"you may not give the role {role.value} at {org.name}: "
+            "only inside your own subtree, and never a reach wider than yours"
+        )
+
+
+def _audit_login(
+    session: Session, username: str, user: User | None, action: str, client_ip: str, why: str
+) -> None:
+    """Logins, failed and throttled ones included, are audit events of the user's org (of no
+    org when the username is unknown; the typed name is kept, cut to the column's size)."""
+    record(
+        session=session,
+        actor_id=user.id if user is not None else None,
+        actor_name=(user.username if user is not None else username.strip())[:80],
+        action=action,
+        object_type="user",
+        object_id=user.id if user is not None else "",
+        org_id=user.org_id if user is not None else None,
+        summary=why,
+        client_ip=client_ip,
+    )
 
 
 def _failure(session: Session, key: str, now: datetime, window: timedelta) -> LoginFailure | None:
@@ -94,18 +146,21 @@ def authenticate(
         f"ip:{client_ip}"[:200]: max_failures_per_ip or max_failures * 4,
     }
     failures = {key: _failure(session, key, now, window) for key in limits}
+    user = session.exec(select(User).where(User.username == username.strip())).first()
     for key, failure in failures.items():
         if failure is not None and failure.count >= limits[key]:
             wait = int((failure.first_at + window - now).total_seconds()) + 1
+            _audit_login(session, username, user, "auth.login_locked", client_ip, "throttled")
             session.commit()
             raise TooManyAttempts(f"too many failed logins; try again in {wait} seconds")
-    user = session.exec(select(User).where(User.username == username.strip())).first()
     ok = verify_password(user.password_hash if user else DUMMY_HASH, password)
     if user is None or not ok or not user.is_active:
         for key, failure in failures.items():
             row = failure or LoginFailure(key=key, count=0, first_at=now)
             row.count += 1
             session.add(row)
+        why = "unknown user" if user is None else ("inactive" if ok else "wrong password")
+        _audit_login(session, username, user, "auth.login_failed", client_ip, why)
         session.commit()
         raise Invalid("wrong username or password")
     user_failure = failures[next(iter(limits))]
@@ -113,6 +168,7 @@ def authenticate(
         session.delete(user_failure)
     user.last_login_at = now
     session.add(user)
+    _audit_login(session, username, user, "auth.login", client_ip, "")
     session.commit()
     return user
 

@@ -90,6 +90,7 @@ def audit_log_page(
     page_no = max(page_no, 1)
     rows, total = auditlog.search(
         session=session,
+        scope_path=scope_path(page.actor, Action.audit_log_read),
         action=action.strip() or None,
         actor=actor.strip() or None,
         since=datetime.combine(since_day, time(), tz) if since_day else None,

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -100,9 +101,30 @@ def _readable(error: dict[str, Any]) -> dict[str, str]:
     return {"field": field, "message": f"{field}: {error.get('msg', 'invalid value')}"}
 
 
+def audit_refusal(request: Request, message: str) -> None:
+    """Every 403 is an audit event (``auth.forbidden``), in a transaction of its own (the
+    request's is rolled back), belonging to the refused user's org."""
+    from hub.auditlog.service import record_now
+    from hub.web.deps import client_ip
+
+    user_id, username, org_id = getattr(request.state, "govhub_user", (None, "", None))
+    record_now(
+        actor_id=user_id,
+        actor_name=username,
+        action="auth.forbidden",
+        object_type="request",
+        object_id=f"{request.method} {request.url.path}"[:80],
+        summary=message,
+        client_ip=client_ip(request),
+        org_id=org_id,
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HubError)
-    async def hub_error(_request: Request, exc: HubError) -> JSONResponse:
+    async def hub_error(request: Request, exc: HubError) -> JSONResponse:
+        if exc.status_code == 403:
+            await run_in_threadpool(audit_refusal, request, exc.message)
         body: dict[str, Any] = {"detail": exc.message}
         if exc.field:
             body["field"] = exc.field

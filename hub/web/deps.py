@@ -12,12 +12,12 @@ from sqlmodel import Session
 
 from hub.config import Settings, get_settings
 from hub.db import get_session
-from hub.errors import Forbidden, HubError
+from hub.errors import Forbidden, HubError, NotFound
 from hub.orgs.models import Org
 from hub.security import read_token, same_token
 from hub.sqltypes import utcnow
 from hub.users.models import User
-from hub.users.rules import Action, Actor, may
+from hub.users.rules import Access, Action, Actor, access, may
 from hub.users.service import actor_of, session_user
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -41,6 +41,15 @@ class Principal:
 
     def allows(self, action: Action, org: Org | None = None) -> bool:
         return may(self.actor, action, org.path if org is not None else None)
+
+    def reach(self, action: Action, org: Org, missing: str) -> None:
+        """Permission before state, for one object of ``org``: 404 (``missing``) when the org is
+        outside the caller's reach, so its existence does not leak; 403 without the right."""
+        verdict = access(self.actor, action, org.path)
+        if verdict is Access.hidden:
+            raise NotFound(missing)
+        if verdict is Access.forbidden:
+            self.require(action, org)
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
@@ -115,6 +124,7 @@ def _user_from_request(request: Request, session: Session, settings: Settings) -
 
 def current_principal(request: Request, session: SessionDep, settings: SettingsDep) -> Principal:
     user, via_cookie = _user_from_request(request, session, settings)
+    request.state.govhub_user = (user.id, user.username, user.org_id)  # for refusals' audit entry
     if via_cookie and request.method in UNSAFE_METHODS:
         sent = request.headers.get("x-csrf-token")
         if not same_token(sent, request.session.get("csrf")):

@@ -90,6 +90,12 @@ def render(
 def refuse(request: Request, page: Page | None, status_code: int, message: str = "") -> Response:
     """A 403/404 page in words (never whether a post outside one's scope exists)."""
     i18n.use_locale(i18n.locale_of(request, page.user.locale if page else None))
+    if status_code == 403:
+        from hub.web.app import audit_refusal
+
+        if page is not None:
+            request.state.govhub_user = (page.user.id, page.user.username, page.user.org_id)
+        audit_refusal(request, message or "forbidden page")
     titles = {403: _("无权访问"), 404: _("页面不存在")}
     return render(
         request,

@@ -79,3 +79,29 @@ def test_console_posts_with_ctrl_enter_and_the_public_page_follows(
     )
     playwright_api.expect(reader.locator("#e2")).to_be_hidden()
     playwright_api.expect(reader.locator("#e1")).to_be_visible()
+
+
+def test_the_public_page_shows_nothing_before_the_start_then_follows(
+    server: Server, browser: Any, hub_env: dict[str, str]
+) -> None:
+    headers = token_for("kaili-editor", hub_env["GOVHUB_DATABASE_URL"])
+    api = f"{server.base}/api/v1/live-sessions"
+    live = httpx.post(api, json={"title": "凯里市新闻发布会"}, headers=headers).json()
+    prepared = httpx.post(
+        f"{api}/{live['id']}/entries", json={"text": "预备稿：发言人开场白"}, headers=headers
+    )
+    assert prepared.status_code == 201
+
+    reader = browser.new_context().new_page()
+    reader.goto(f"{server.base}/live/{live['slug']}")
+    playwright_api.expect(reader.locator("#live-status")).to_have_text("即将开始")
+    playwright_api.expect(reader.locator("#empty")).to_be_visible()
+    assert "预备稿" not in reader.content()
+
+    httpx.post(f"{api}/{live['id']}/start", headers=headers)
+    playwright_api.expect(reader.locator("#e1 .text")).to_have_text(
+        "预备稿：发言人开场白", timeout=20_000
+    )
+    playwright_api.expect(reader.locator("#live-status")).to_have_text("直播中")
+    httpx.post(f"{api}/{live['id']}/entries", json={"text": "开始后的条目"}, headers=headers)
+    playwright_api.expect(reader.locator("#e2 .text")).to_have_text("开始后的条目")  # streamed

@@ -50,6 +50,8 @@ def test_entries_cross_processes_and_reconnects_replay_exactly_what_was_missed(
     ).json()
     api = f"/api/v1/live-sessions/{live['id']}"
     stream = f"/live/{live['slug']}/events"
+    assert httpx.get(f"{b.base}{stream}").status_code == 404  # the public waits for the start
+    assert httpx.post(f"{a.base}{api}/start", headers=headers).status_code == 200  # event 1
 
     def post(server: Server, text: str) -> None:
         response = httpx.post(f"{server.base}{api}/entries", json={"text": text}, headers=headers)
@@ -59,7 +61,7 @@ def test_entries_cross_processes_and_reconnects_replay_exactly_what_was_missed(
     other = SSEReader(f"{b.base}{stream}")
     post(a, "第一条")  # written through A, read through B
     [first] = reader.take(1)
-    assert (first.id, first.type, first.data["text"]) == ("1", "entry", "第一条")
+    assert (first.id, first.type, first.data["text"]) == ("2", "entry", "第一条")
     assert other.take(1)[0].data["text"] == "第一条"
     reader.close()
 
@@ -71,7 +73,7 @@ def test_entries_cross_processes_and_reconnects_replay_exactly_what_was_missed(
     post(b, "第6条")
     post(a, "第7条")
     got = back.take(6)
-    assert [e.id for e in got] == ["2", "3", "4", "5", "6", "7"]
+    assert [e.id for e in got] == ["3", "4", "5", "6", "7", "8"]
     assert [e.data["text"] for e in got] == [f"第{i}条" for i in range(2, 8)]
 
     ended = httpx.post(f"{b.base}{api}/end", headers=headers)
@@ -79,7 +81,7 @@ def test_entries_cross_processes_and_reconnects_replay_exactly_what_was_missed(
     final = back.next()
     assert final is not None and final.type == "status" and final.data["status"] == "ended"
     assert back.next() is None  # the server closed the stream after the final event
-    assert [e.id for e in other.take(3)] == ["6", "7", "8"]
+    assert [e.id for e in other.take(3)] == ["7", "8", "9"]
     assert other.next() is None
     back.close()
     other.close()

@@ -25,7 +25,10 @@ def test_audit_log_is_for_admins_and_supervisors_and_filters(
         assert client.get("/api/v1/audit-log", headers=auth[who]).status_code == 403
     everything = client.get("/api/v1/audit-log", headers=auth["supervisor"])
     assert everything.status_code == 200
-    assert everything.json()["total"] == 2
+    assert everything.json()["total"] == 4
+    refusals = [e for e in everything.json()["items"] if e["action"] == "auth.forbidden"]
+    assert sorted(e["actor_name"] for e in refusals) == ["kaili-editor", "kaili-reviewer"]
+    assert {e["object_id"] for e in refusals} == {"GET /api/v1/audit-log"}
     users_only = client.get(
         "/api/v1/audit-log", params={"object_type": "user"}, headers=auth["admin"]
     ).json()

@@ -267,7 +267,7 @@ def test_transfer_keeps_history_and_clock(
     assert seen["events"][-1]["from_org"] and seen["events"][-1]["to_org"]
     assert seen["answer_due_at"] == case["answer_due_at"]
     assert (
-        client.get(f"/api/v1/cases/{case['id']}", headers=auth["kaili-editor"]).status_code == 403
+        client.get(f"/api/v1/cases/{case['id']}", headers=auth["kaili-editor"]).status_code == 404
     )
     with Session(engine_for(platforms.url)) as session:
         row = session.get(Case, case["id"])

@@ -31,7 +31,7 @@ def test_upgrade_head_then_downgrade_base(database_url: str) -> None:
 
 
 # The revisions after the domain branches were merged (0008), newest first: one straight line.
-LINE = ["0016", "0011", "0010", "0009", "0008"]
+LINE = ["0016", "0013", "0011", "0010", "0009", "0008"]
 
 
 def test_one_step_down_and_back_up(database_url: str) -> None:
@@ -46,6 +46,41 @@ def test_one_step_down_and_back_up(database_url: str) -> None:
     assert "inbox_settings" in set(inspect(engine_for(database_url)).get_table_names())
     upgrade(database_url)
     assert current(database_url) == LINE[0]
+
+
+def test_0013_gives_old_audit_entries_the_org_of_their_actor(database_url: str) -> None:
+    engine = engine_for(database_url)
+    downgrade(database_url, "0009")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO orgs (id, code, name, level, path, livelihood, press_office, "
+                "created_at, updated_at) VALUES (7, '522600', '黔东南州', 'prefecture', "
+                "'/522600/', false, false, :now, :now)"
+            ),
+            {"now": "2026-11-01 00:00:00+00:00"},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO users (id, username, display_name, email, password_hash, role, "
+                "org_id, is_active, token_version, locale, created_at) VALUES (3, 'qdn-admin', "
+                "'', '', 'x', 'admin', 7, true, 0, 'zh-CN', :now)"
+            ),
+            {"now": "2026-11-01 00:00:00+00:00"},
+        )
+        for actor in ("3", "NULL"):
+            conn.execute(
+                text(
+                    "INSERT INTO audit_log (at, actor_id, actor_name, action, object_type, "
+                    f"object_id, summary, client_ip) VALUES (:now, {actor}, 'x', "
+                    "'calendar.override', 'calendar', '', '', '')"
+                ),
+                {"now": "2026-11-01 00:00:00+00:00"},
+            )
+    upgrade(database_url)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT actor_id, org_id FROM audit_log ORDER BY id")).all()
+    assert [tuple(r) for r in rows] == [(3, 7), (None, None)]
 
 
 def test_schema_matches_the_models(database_url: str) -> None:

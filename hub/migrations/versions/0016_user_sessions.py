@@ -1,7 +1,7 @@
 """user_sessions: server-side web sessions, so logout and revocation end a copied cookie too
 
 Revision ID: 0016
-Revises: 0011
+Revises: 0013
 Create Date: 2026-11-29
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 from hub.sqltypes import UTCDateTime
 
 revision = "0016"
-down_revision = "0011"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 

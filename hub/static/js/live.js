@@ -126,20 +126,33 @@
     });
   }
 
-  function poll(interval) {
+  // The public poll is by slug; it answers 404 until the session starts. Before the start the
+  // page waits this way (untilStarted), then switches to the event stream.
+  function poll(interval, untilStarted) {
     var after = 0;
     function tick() {
-      fetch("/api/v1/live-sessions/" + root.getAttribute("data-id") + "/entries?after=" + after)
-        .then(function (r) { return r.json(); })
+      var url = isConsole
+        ? "/api/v1/live-sessions/" + root.getAttribute("data-id") + "/entries?after=" + after
+        : "/live/" + root.getAttribute("data-slug") + "/entries?after=" + after;
+      fetch(url, { credentials: "same-origin" })
+        .then(function (r) {
+          if (!r.ok) { throw new Error("HTTP " + r.status); }
+          return r.json();
+        })
         .then(function (body) {
           body.entries.concat(body.corrected).forEach(upsert);
           body.entries.forEach(function (e) { after = Math.max(after, e.seq); });
           setStatus(body);
+          if (untilStarted) {
+            lastEvent = String(body.last_event_id);
+            if (body.status !== "ended" && body.status !== "archived") { connect(); }
+            return;
+          }
           if (body.poll_interval > 0 && body.status !== "ended" && body.status !== "archived") {
             setTimeout(tick, body.poll_interval * 1000);
           }
         })
-        .catch(function () { setTimeout(tick, interval * 4000); });
+        .catch(function () { setTimeout(tick, (untilStarted ? interval : interval * 4) * 1000); });
     }
     document.querySelectorAll("#entries .entry").forEach(function (a) {
       after = Math.max(after, parseInt(a.getAttribute("data-seq"), 10));
@@ -173,5 +186,6 @@
 
   window.govhubLive = { upsert: upsert, render: render };
   var status = root.getAttribute("data-status");
-  if (status !== "ended" && status !== "archived") { connect(); }
+  if (status === "scheduled" && !isConsole) { poll(5, true); }
+  else if (status !== "ended" && status !== "archived") { connect(); }
 })();
