@@ -107,6 +107,12 @@ def authorize(
         principal = current_principal(request, session, settings)
     except NotAuthenticated:
         return RedirectResponse("/login", status_code=303)
+    account = service.get(session=session, account_id=account_id)
+    principal.reach(  # permission before state: 404 outside the reach, 403 without the right
+        Action.account_bind,
+        orgs.get(session=session, org_id=account.org_id),
+        f"account {account_id} does not exist",
+    )
     if not principal.via_cookie:
         return _page(
             request,
@@ -114,12 +120,6 @@ def authorize(
             "使用 API 令牌不能发起绑定。",
             403,
         )
-    account = service.get(session=session, account_id=account_id)
-    principal.reach(  # permission before state: 404 outside the reach, 403 without the right
-        Action.account_bind,
-        orgs.get(session=session, org_id=account.org_id),
-        f"account {account_id} does not exist",
-    )
     if account.platform is not Platform.weibo:
         raise HubError(f"account {account_id} is not a Weibo account", field="account_id")
     nonce = secrets.token_urlsafe(16)
