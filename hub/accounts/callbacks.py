@@ -19,7 +19,7 @@ from fastapi.responses import PlainTextResponse, Response
 
 from connectors.base import Published
 from connectors.errors import Rejected
-from connectors.wechat import EventError, check_signature, parse_publish_event
+from connectors.wechat import EventError, check_signature, parse_mass_event, parse_publish_event
 from hub.accounts.models import Account, Platform
 from hub.delivery.service import complete_pending
 from hub.errors import Forbidden, HubError, NotFound
@@ -73,6 +73,36 @@ async def event_body(request: Request) -> bytes:
     return bytes(body)
 
 
+def mass_send_event(*, session: SessionDep, account: Account, body: bytes) -> bool:
+    """``MASSSENDJOBFINISH``: settle the pushed delivery as ``message/mass/get`` would.
+
+    Returns False when the body is not that event. Idempotent with polling (an already settled
+    delivery is left as it is); an unknown ``MsgID`` is logged and acknowledged.
+    """
+    event = parse_mass_event(body)
+    if event is None:
+        return False
+    outcome: Published | str
+    try:
+        result = event.outcome()
+    except Rejected as exc:  # "send fail", "err(num)": the reason in words
+        outcome = exc.message
+    else:
+        if not isinstance(result, Published):
+            return True
+        outcome = result
+    delivery_id = complete_pending(
+        session=session,
+        account_id=account.id,  # type: ignore[arg-type]
+        ref_prefix=f"mass:{event.msg_id}",
+        outcome=outcome,
+        now=utcnow(),
+    )
+    if delivery_id is None:
+        log.info("wechat callback, account %s: unknown mass MsgID %s", account.id, event.msg_id)
+    return True
+
+
 @router.post("/wechat/{account_id}", summary="WeChat PUBLISHJOBFINISH event")
 def wechat_event(
     account_id: int,
@@ -85,6 +115,8 @@ def wechat_event(
     """Complete the pending delivery with the job's result; always ``success`` once verified."""
     account = _wechat_account(session, account_id)
     _check(account, timestamp, nonce, signature)
+    if mass_send_event(session=session, account=account, body=body):
+        return PlainTextResponse("success")  # a push (群发) ended
     if inbox_message(session=session, account=account, body=body):
         return PlainTextResponse("success")  # a follower's message: now an inbox case
     try:
