@@ -1286,9 +1286,9 @@ def mass_outcome(status: str, *, msg_id: str, article_urls: Sequence[str] = ()) 
     else:
         match = _MASS_ERR.search(status)
         detail = _MASS_ERRORS.get(match.group(1), f"错误码{match.group(1)}") if match else ""
-        reason = "群发失败" + (f"：{detail}" if detail else "")
+        reason = "群发失败" + (f"：{detail}" if detail else "") + f"（{status.strip()}）"
         code = "wechat.mass_failed"
-    raise Rejected(reason, platform=PLATFORM, code=code, platform_message=status)
+    raise Rejected(reason, platform=PLATFORM, code=code, platform_message=reason)
 
 
 @dataclass(frozen=True)
