@@ -67,4 +67,5 @@ class OrgPublic(BaseModel):
     parent_code: str | None
     livelihood: bool
     press_office: bool
+    wechat_comments: str = "closed"  # default for its posts' WeChat comments: closed|open|fans
     former_names: list[str] = []

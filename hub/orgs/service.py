@@ -26,6 +26,10 @@ class OrgRow:
     parent_code: str | None
     livelihood: bool = False
     press_office: bool = False
+    wechat_comments: str | None = None  # closed | open | fans; None: leave as it is
+
+
+WECHAT_COMMENTS = ("closed", "open", "fans")
 
 
 @dataclass
@@ -37,7 +41,8 @@ class ImportReport:
 
 
 def parse_csv(text: str) -> list[OrgRow]:
-    """Rows of a divisions CSV (``code,name,level,parent_code[,livelihood][,press_office]``)."""
+    """Rows of a divisions CSV
+    (``code,name,level,parent_code[,livelihood][,press_office][,wechat_comments]``)."""
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
@@ -60,6 +65,11 @@ def parse_csv(text: str) -> list[OrgRow]:
             raise Invalid(
                 f"line {line_no}: unknown level {level_text!r} (use one of {allowed})"
             ) from None
+        comments = (raw.get("wechat_comments") or "").strip().lower() or None
+        if comments is not None and comments not in WECHAT_COMMENTS:
+            raise Invalid(
+                f"line {line_no}: wechat_comments must be one of {', '.join(WECHAT_COMMENTS)}"
+            )
         rows.append(
             OrgRow(
                 code=code,
@@ -68,6 +78,7 @@ def parse_csv(text: str) -> list[OrgRow]:
                 parent_code=(raw.get("parent_code") or "").strip() or None,
                 livelihood=(raw.get("livelihood") or "").strip().lower() in TRUE_WORDS,
                 press_office=(raw.get("press_office") or "").strip().lower() in TRUE_WORDS,
+                wechat_comments=comments,
             )
         )
     return rows
@@ -110,6 +121,7 @@ def import_rows(*, session: Session, rows: Iterable[OrgRow], today: date) -> Imp
                 path=path,
                 livelihood=row.livelihood,
                 press_office=row.press_office,
+                wechat_comments=row.wechat_comments or "closed",
             )
             session.add(org)
             session.flush()
@@ -126,6 +138,7 @@ def import_rows(*, session: Session, rows: Iterable[OrgRow], today: date) -> Imp
                 ("path", path),
                 ("livelihood", row.livelihood),
                 ("press_office", row.press_office),
+                ("wechat_comments", row.wechat_comments or org.wechat_comments),
             ):
                 if getattr(org, attr) != value:
                     setattr(org, attr, value)
@@ -241,6 +254,7 @@ def to_public(*, session: Session, orgs: list[Org]) -> list[OrgPublic]:
             parent_code=parents.get(org.parent_id) if org.parent_id else None,
             livelihood=org.livelihood,
             press_office=org.press_office,
+            wechat_comments=org.wechat_comments,
             former_names=former.get(org.id, []),  # type: ignore[arg-type]
         )
         for org in orgs

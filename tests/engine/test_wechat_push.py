@@ -283,3 +283,35 @@ def test_a_person_may_retry_an_unconfirmed_delivery(
     )
     assert retried.status_code == 200, retried.text
     assert retried.json()["status"] == "queued"
+
+
+def test_comments_default_to_the_orgs_setting_and_reach_draft_add(
+    matrix: Matrix, newsroom: Newsroom, sandbox: WechatSandbox
+) -> None:
+    from datetime import date
+
+    from sqlmodel import select
+
+    from hub.orgs.models import Org
+    from hub.orgs.service import import_rows, parse_csv
+
+    account = one_account(matrix)
+    with Session(engine_for(matrix.database_url)) as session:
+        province = session.exec(select(Org).where(Org.code == "520000")).one()
+        csv = (
+            f"code,name,level,parent_code,wechat_comments\n520000,{province.name},province,,fans\n"
+        )
+        import_rows(session=session, rows=parse_csv(csv), today=date(2026, 11, 29))
+        session.commit()
+    org = newsroom.client.get("/api/v1/orgs/520000", headers=newsroom.editor).json()
+    assert org["wechat_comments"] == "fans"
+
+    post_id = newsroom.publish([account])  # no choice made: the org's setting
+    post = newsroom.client.get(f"/api/v1/posts/{post_id}", headers=newsroom.editor).json()
+    assert post["wechat_comments"] == "fans"
+    delivery = delivery_of(matrix, post_id, account)
+    assert delivery.id is not None
+    assert run_worker(delivery.id) == "pending"
+    [publication] = sandbox.state(matrix.wechat_apps[account])["publications"]
+    received = publication["received"][0]
+    assert (received["need_open_comment"], received["only_fans_can_comment"]) == (1, 1)
