@@ -91,3 +91,22 @@ def test_a_push_over_the_allowance_is_refused_and_publishing_goes_through(
     assert post["wechat_modes"] == {}
     assert post["wechat_comments"] == "fans"
     context.close()
+
+
+def test_an_admin_sets_a_wechat_accounts_kind_on_the_accounts_page(
+    hub: RunningServer, matrix: Matrix, browser: Any
+) -> None:
+    (account,) = matrix.add_accounts(["520000-xwb"], ("wechat",))
+    context, page, _watch = open_page(browser, hub.base_url)
+    log_in(page, "admin")
+    page.goto("/accounts?platform=wechat")
+    page.select_option(f"#kind-{account}", "service")
+    page.locator(f"#account-{account} .result", has_text="已保存公众号类型").wait_for()
+    with TestClient(create_app()) as client:
+        shown = client.get(
+            f"/api/v1/accounts/{account}", headers=token_for("admin", matrix.database_url)
+        ).json()
+    assert shown["kind"] == "service"
+    page.reload()
+    assert page.locator(f"#kind-{account}").input_value() == "service"
+    context.close()
