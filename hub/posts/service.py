@@ -744,6 +744,15 @@ def delivery_action(
     if refusal:
         raise Conflict(refusal)
     enqueue: list[int] = []
+    if (
+        action == "retry"
+        and delivery.status is DeliveryStatus.unconfirmed
+        and delivery.next_attempt_at is not None
+    ):
+        raise Conflict(
+            "该投递仍在核对平台是否已发出（最长"
+            f"{get_settings().wechat_reconcile_grace_minutes}分钟）：核对结束前不能重试，以免重复发布"
+        )
     if action == "retry":
         account = session.get(Account, delivery.account_id)
         if account is not None and account.status is not AccountStatus.active:

@@ -276,6 +276,11 @@ def test_a_person_may_retry_an_unconfirmed_delivery(
     matrix: Matrix, newsroom: Newsroom, audited: WechatSandbox
 ) -> None:
     delivery_id = lose_the_submit_answer(matrix, newsroom, audited)
+    too_soon = newsroom.client.post(
+        f"/api/v1/deliveries/{delivery_id}/retry", headers=newsroom.editor
+    )
+    assert too_soon.status_code == 409
+    assert "核对结束前不能重试" in too_soon.text
     grace = timedelta(minutes=get_settings().wechat_reconcile_grace_minutes)
     assert run_worker(delivery_id, later=grace + timedelta(seconds=30)) == "unconfirmed"
     retried = newsroom.client.post(
