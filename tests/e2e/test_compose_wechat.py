@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from connectors.sandbox.server import RunningServer
 from hub.web.app import create_app
+from tests.e2e.browser import screenshots
 from tests.e2e.test_editor_ui import hub, log_in, open_page, png_bytes
 from tests.engine.conftest import (  # noqa: F401  (fixtures)
     Matrix,
@@ -78,6 +79,7 @@ def test_a_push_over_the_allowance_is_refused_and_publishing_goes_through(
     page.click("#submit")
     page.locator("#form-message", has_text="今日群发次数已用完").wait_for()
     assert "/board" not in page.url
+    page.screenshot(path=str(screenshots() / "compose-wechat-push.png"), full_page=True)
 
     page.select_option(f"#wechat-mode-{account}", "publish")
     page.click("#submit")
