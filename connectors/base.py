@@ -112,9 +112,14 @@ class Published:
 
 @dataclass(frozen=True)
 class Pending:
-    """Accepted by the platform, result to come: poll ``ref`` (or wait for a callback)."""
+    """Accepted by the platform, result to come: poll ``ref`` (or wait for a callback).
+
+    ``meta`` carries what the platform answered that the hub keeps with the delivery
+    (WeChat: ``msg_data_id``, which article comments are addressed by).
+    """
 
     ref: str
+    meta: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,12 @@ Publishing an article (图文, "picture-and-text article") takes five calls, all
    ``Pending(ref="<publish_id>:<draft media_id>")``;
 5. ``freepublish/get`` (``poll``) or the ``PUBLISHJOBFINISH`` callback event tells the result.
 
+"Publish and push" (群发, ``rendition.meta["wechat.mode"] == "push"``) replaces steps 4-5 with
+``message/mass/sendall`` of the draft (``clientmsgid`` = the delivery's idempotency key) ->
+``Pending(ref="mass:<msg_id>")``, settled by ``message/mass/get`` or ``MASSSENDJOBFINISH``.
+A lost ``freepublish/submit`` answer is never answered by submitting again: the hub looks for
+the article with :meth:`WechatConnector.find_publication` (title, digest, time window).
+
 The access token comes from ``stable_token`` (isolated from the classic ``/cgi-bin/token``, which
 another system sharing the AppSecret may call), is shared by every process through a
 :class:`~connectors.tokens.TokenStore` and refreshed ahead of expiry, one process at a time. A
@@ -87,6 +93,9 @@ CONTENT_MAX_BYTES = 1024 * 1024  # content must also be < 1 MB
 TOKEN_ERRORS = frozenset({40001, 40014, 42001})
 CUSTOM_WINDOW_CLOSED = 45015  # customer-service message outside 48 h of the user's last message
 INVALID_MEDIA_ID = 40007  # a media_id (draft, material) the platform does not know
+MASS_SENT_ALREADY = 45065  # a mass send with this clientmsgid exists: it is the one we sent
+MASS_REF = "mass:"  # Pending.ref / remote_id prefix of a mass send (群发): "mass:<msg_id>"
+COMMENTS = {"closed": (0, 0), "open": (1, 0), "fans": (1, 1)}  # need_open_comment, only_fans
 
 # Tags and attributes the rendered article keeps (the platform keeps more, e.g. inline styles;
 # we keep a plain, predictable subset and no style attributes at all).
@@ -139,9 +148,9 @@ def install_log_redaction() -> None:
 class SubmitUnconfirmed(Unconfirmed):
     """``freepublish/submit`` was sent but its answer was lost.
 
-    ``draft_media_id`` names the draft: if :meth:`WechatConnector.draft_exists` still finds it in
-    the draft box, the submission did not take and :meth:`WechatConnector.submit_draft` may be
-    called again; if it is gone, the publication is under way and shows up in ``recent``.
+    ``draft_media_id`` names the draft. Whether the draft is still in the draft box proves
+    nothing (it may stay there while the job is under audit): never submit it again; look for
+    the article with :meth:`WechatConnector.find_publication` over a grace period instead.
     """
 
     def __init__(self, message: str, *, draft_media_id: str, **kw: Any) -> None:
@@ -182,6 +191,11 @@ def error_for(
     if code == 45009:
         return QuotaExhausted(
             "微信接口今日调用次数已用完，将于北京时间次日零点后继续", until=next_midnight(now), **kw
+        )
+    if code == 45028:  # mass send: no quota left (subscription 1/day, service 4/month)
+        return Rejected(
+            "该公众号本期群发次数已用完（订阅号每天1次，服务号每月4次）：可改为「仅发布」或择期群发",
+            **kw,
         )
     if code == 45066:  # mass send: same clientmsgid retried too fast
         return Transient("群发请求重试过快，一分钟后重试", retry_after=60.0, **kw)
@@ -584,16 +598,17 @@ class WechatConnector:
                 thumb.exception()  # let the cover's upload finish; the first error is reported
             raise
         thumb_media_id = cached_thumb or (thumb.result() if thumb is not None else "")
-        article = {
+        article: dict[str, Any] = {
             "title": rendition.title.strip(),
             "author": rendition.author,
             "digest": rendition.digest,
             "content": content,
             "content_source_url": rendition.link,
             "thumb_media_id": thumb_media_id,
-            "need_open_comment": 0,
-            "only_fans_can_comment": 0,
         }
+        open_comment, fans_only = COMMENTS.get(rendition.meta.get("wechat.comments", ""), (0, 0))
+        article["need_open_comment"] = open_comment
+        article["only_fans_can_comment"] = fans_only
         # Image URLs changed length: enforce the limits on what is actually sent.
         self._enforce(
             Rendition(
@@ -618,6 +633,10 @@ class WechatConnector:
             article["thumb_media_id"] = self.upload_thumb(account, cover, fresh=True)
             data = self._call(account, "/cgi-bin/draft/add", payload={"articles": [article]})
         draft_media_id = str(data["media_id"])
+        if rendition.meta.get("wechat.mode") == "push":
+            if checkpoint is not None:
+                checkpoint("")  # still ours? (a resend is safe: clientmsgid de-duplicates)
+            return self.mass_send_job(account, draft_media_id, idempotency_key)
         if checkpoint is not None:
             # Written ahead: if this worker dies after submitting, the hub sees the draft gone
             # from the box and waits for the publication instead of sending a second copy.
@@ -641,7 +660,8 @@ class WechatConnector:
                 code=exc.code,
                 http_status=exc.http_status,
             ) from None
-        return Pending(ref=make_ref(str(data["publish_id"]), draft_media_id))
+        meta = {"msg_data_id": str(data["msg_data_id"])} if data.get("msg_data_id") else {}
+        return Pending(ref=make_ref(str(data["publish_id"]), draft_media_id), meta=meta)
 
     def poll(self, account: Account, ref: str) -> PublishOutcome:
         """``freepublish/get`` for a publication ref (its publish_id is digits).
@@ -650,6 +670,8 @@ class WechatConnector:
         ``freepublish/getarticle``: ``Published`` while it is online, ``Rejected`` once deleted
         or unknown (53600).
         """
+        if ref.startswith(MASS_REF):
+            return self._poll_mass(account, ref)
         publish_id, _ = parse_ref(ref)
         if not publish_id.isdigit():
             return self._poll_article(account, ref)
@@ -664,6 +686,16 @@ class WechatConnector:
             fail_idx=[int(i) for i in data.get("fail_idx") or []],
         )
 
+    def _poll_mass(self, account: Account, ref: str) -> PublishOutcome:
+        """``message/mass/get`` for ``"mass:<msg_id>"``; the same answer as MASSSENDJOBFINISH."""
+        msg_id = ref.removeprefix(MASS_REF)
+        data = self._call(
+            account,
+            "/cgi-bin/message/mass/get",
+            payload={"msg_id": int(msg_id) if msg_id.isdigit() else msg_id},
+        )
+        return mass_outcome(str(data.get("msg_status", "")), msg_id=msg_id)
+
     def _poll_article(self, account: Account, article_id: str) -> PublishOutcome:
         data = self._call(
             account, "/cgi-bin/freepublish/getarticle", payload={"article_id": article_id}
@@ -675,7 +707,20 @@ class WechatConnector:
         return Published(remote_id=article_id, remote_url=url)
 
     def withdraw(self, account: Account, remote_id: str) -> None:
-        """Delete every article of the publication ``remote_id`` (irreversible)."""
+        """Delete every article of the publication ``remote_id`` (irreversible).
+
+        A mass send (``"mass:<msg_id>"``) is deleted with ``message/mass/delete``: its article
+        pages go; the messages already in followers' chats stay (the platform's rule).
+        """
+        if remote_id.startswith(MASS_REF):
+            msg_id = remote_id.removeprefix(MASS_REF)
+            self._call(
+                account,
+                "/cgi-bin/message/mass/delete",
+                payload={"msg_id": int(msg_id) if msg_id.isdigit() else msg_id, "article_idx": 0},
+                state_changing=True,
+            )
+            return
         self._call(
             account,
             "/cgi-bin/freepublish/delete",
@@ -717,8 +762,63 @@ class WechatConnector:
 
     # -- reconciliation and other calls -------------------------------------------------------
 
+    def find_publication(
+        self,
+        account: Account,
+        *,
+        title: str,
+        digest: str,
+        since: datetime,
+        until: datetime,
+        exclude: frozenset[str] = frozenset(),
+    ) -> RemotePost | None:
+        """The published article that a lost ``freepublish/submit`` answer made, if listed.
+
+        Reads ``freepublish/batchget`` (newest first) back to ``since`` and returns the first
+        article whose title and digest are ours and whose creation time lies in
+        ``[since, until]`` (:func:`matches_submission`); ``exclude`` are article ids the hub
+        already holds for other deliveries. ``None`` when nothing matches (yet).
+        """
+        offset = 0
+        for _page in range(50):  # at most 1,000 articles
+            data = self._call(
+                account,
+                "/cgi-bin/freepublish/batchget",
+                payload={"offset": offset, "count": 20, "no_content": 1},
+            )
+            items = data.get("item") or []
+            for item in items:
+                post = _remote_post(item)
+                if post is None:
+                    continue
+                if post.created_at < since:
+                    return None
+                news = (item.get("content") or {}).get("news_item") or [{}]
+                if (
+                    post.remote_id not in exclude
+                    and not _is_deleted(item)
+                    and matches_submission(
+                        listed_title=str(news[0].get("title", "")),
+                        listed_digest=str(news[0].get("digest", "")),
+                        listed_at=post.created_at,
+                        title=title,
+                        digest=digest,
+                        since=since,
+                        until=until,
+                    )
+                ):
+                    return post
+            offset += len(items)
+            if not items or offset >= int(data.get("total_count", 0)):
+                break
+        return None
+
     def draft_exists(self, account: Account, media_id: str) -> bool:
-        """Is the draft still in the draft box? (It leaves it once submitted for publication.)"""
+        """Is the draft still in the draft box?
+
+        Not evidence either way after ``freepublish/submit``: the draft may stay in the box
+        while the job is under audit. Kept for diagnostics only.
+        """
         try:
             self._call(account, "/cgi-bin/draft/get", payload={"media_id": media_id})
         except Rejected as exc:
@@ -768,6 +868,14 @@ class WechatConnector:
         45065 (already sent with this clientmsgid) returns the earlier ``msg_id``; 45066 asks to
         retry in a minute. Mass-send quota is tracked by the hub (:func:`mass_send_quota`).
         """
+        return self.mass_send_job(account, media_id, clientmsgid).ref.removeprefix(MASS_REF)
+
+    def mass_send_job(self, account: Account, media_id: str, clientmsgid: str) -> Pending:
+        """``message/mass/sendall`` of a draft -> ``Pending(ref="mass:<msg_id>")``.
+
+        A lost answer is :class:`Transient` (not Unconfirmed): the same ``clientmsgid`` sent
+        again is answered 45065 with the first send's ``msg_id``, never a second push.
+        """
         payload = {
             "filter": {"is_to_all": True},
             "mpnews": {"media_id": media_id},
@@ -776,9 +884,18 @@ class WechatConnector:
             "clientmsgid": clientmsgid,
         }
         data = self._call(
-            account, "/cgi-bin/message/mass/sendall", payload=payload, accept=frozenset({45065})
+            account,
+            "/cgi-bin/message/mass/sendall",
+            payload=payload,
+            accept=frozenset({MASS_SENT_ALREADY}),
         )
-        return str(data.get("msg_id", ""))
+        msg_id = str(data.get("msg_id", ""))
+        if not msg_id:
+            raise Rejected(
+                "群发请求未返回msg_id", platform=PLATFORM, code=str(errcode_of(data) or "")
+            )
+        meta = {"msg_data_id": str(data["msg_data_id"])} if data.get("msg_data_id") else {}
+        return Pending(ref=MASS_REF + msg_id, meta=meta)
 
     def send_custom_message(self, account: Account, openid: str, text: str) -> None:
         """Reply to a follower with a customer-service text message (客服消息).
@@ -1154,6 +1271,110 @@ def parse_publish_event(xml_bytes: bytes) -> PublishJobFinish:
     )
 
 
+def matches_submission(
+    *,
+    listed_title: str,
+    listed_digest: str,
+    listed_at: datetime,
+    title: str,
+    digest: str,
+    since: datetime,
+    until: datetime,
+) -> bool:
+    """Is a listed article the one our lost ``freepublish/submit`` made? Same title, same
+    digest (an empty one on either side is not compared: the platform fills it in), created in
+    the window ``[since, until]`` around the submission."""
+    if listed_title.strip() != title.strip():
+        return False
+    if listed_digest.strip() and digest.strip() and listed_digest.strip() != digest.strip():
+        return False
+    return since <= listed_at <= until
+
+
+# -- mass send (群发): message/mass/get and the MASSSENDJOBFINISH event agree -------------------
+
+_MASS_ERRORS = {
+    "10001": "涉嫌广告",
+    "20001": "涉嫌政治",
+    "20004": "涉嫌社会",
+    "20002": "涉嫌色情",
+    "20006": "涉嫌违法犯罪",
+    "20008": "涉嫌欺诈",
+    "20013": "涉嫌版权",
+    "22000": "涉嫌互推（互相宣传）",
+    "21000": "涉嫌其他",
+    "30001": "原创校验出现系统错误且用户选择了被判为转载就不群发",
+    "30002": "原创校验被判定为不能群发",
+    "30003": "原创校验被判定为转载文且用户选择了被判为转载就不群发",
+}
+_MASS_ERR = re.compile(r"err\((\d+)\)")
+
+
+def mass_outcome(status: str, *, msg_id: str, article_urls: Sequence[str] = ()) -> PublishOutcome:
+    """A mass send's status (``msg_status`` of mass/get, or the event's ``Status``) ->
+    Published / Pending, or raise Rejected. ``remote_id`` is ``"mass:<msg_id>"``."""
+    word = status.strip().upper().replace(" ", "_")
+    ref = MASS_REF + msg_id
+    if word == "SEND_SUCCESS":
+        return Published(remote_id=ref, remote_url=article_urls[0] if article_urls else "")
+    if word in ("SENDING", ""):
+        return Pending(ref=ref)
+    if word == "DELETE":
+        reason, code = "群发后已被删除", "wechat.mass_deleted"
+    else:
+        match = _MASS_ERR.search(status)
+        detail = _MASS_ERRORS.get(match.group(1), f"错误码{match.group(1)}") if match else ""
+        reason = "群发失败" + (f"：{detail}" if detail else "") + f"（{status.strip()}）"
+        code = "wechat.mass_failed"
+    raise Rejected(reason, platform=PLATFORM, code=code, platform_message=reason)
+
+
+@dataclass(frozen=True)
+class MassSendJobFinish:
+    """The ``MASSSENDJOBFINISH`` event: a mass send (群发) ended."""
+
+    msg_id: str
+    status: str  # "send success", "send fail", "err(num)"
+    total_count: int = 0
+    sent_count: int = 0
+    error_count: int = 0
+    article_urls: tuple[str, ...] = ()
+
+    def outcome(self) -> PublishOutcome:
+        """The same answer ``poll`` (``message/mass/get``) would give; raises Rejected."""
+        return mass_outcome(self.status, msg_id=self.msg_id, article_urls=self.article_urls)
+
+
+def parse_mass_event(xml_bytes: bytes) -> MassSendJobFinish | None:
+    """A MASSSENDJOBFINISH event, or ``None`` for any other body (DOCTYPEs refused)."""
+    try:
+        root = SafeElementTree.fromstring(xml_bytes, forbid_dtd=True)
+    except Exception:  # ParseError and defusedxml's DTDForbidden/EntitiesForbidden
+        return None
+    if (root.findtext("Event") or "").strip().upper() != "MASSSENDJOBFINISH":
+        return None
+    msg_id = (root.findtext("MsgID") or root.findtext("MsgId") or "").strip()
+    if not msg_id:
+        return None
+
+    def number(tag: str) -> int:
+        text = (root.findtext(tag) or "0").strip()
+        return int(text) if text.isdigit() else 0
+
+    urls = tuple(
+        (item.findtext("ArticleUrl") or "").strip()
+        for item in root.findall("ArticleUrlResult/ResultList/item")
+    )
+    return MassSendJobFinish(
+        msg_id=msg_id,
+        status=(root.findtext("Status") or "").strip(),
+        total_count=number("TotalCount"),
+        sent_count=number("SentCount"),
+        error_count=number("ErrorCount"),
+        article_urls=urls,
+    )
+
+
 @dataclass(frozen=True)
 class UserMessage:
     """A follower's message (``text``, ``image``) or event POSTed to the callback URL."""
@@ -1182,7 +1403,7 @@ def parse_user_message(xml_bytes: bytes) -> UserMessage | None:
     msg_type = (root.findtext("MsgType") or "").strip().lower()
     event = (root.findtext("Event") or "").strip()
     openid = (root.findtext("FromUserName") or "").strip()
-    if not msg_type or not openid or event.upper() == "PUBLISHJOBFINISH":
+    if not msg_type or not openid or event.upper() in ("PUBLISHJOBFINISH", "MASSSENDJOBFINISH"):
         return None
     create_time = (root.findtext("CreateTime") or "0").strip()
     return UserMessage(

@@ -141,6 +141,13 @@ class Settings(BaseSettings):
     missed_window_minutes: int = Field(
         default=120, description="A scheduled post this late is marked missed instead of sent."
     )
+    wechat_reconcile_grace_minutes: int = Field(
+        default=10,
+        ge=1,
+        le=24 * 60,
+        description="How long a lost freepublish/submit answer is looked for in the published "
+        "list before the delivery is left to a person (it is never submitted again).",
+    )
     smtp_host: str | None = Field(
         default=None, description="SMTP server for reminder e-mails (unset: e-mail off)."
     )

@@ -196,6 +196,26 @@ class Publication:
 
 
 @dataclass
+class MassJob:
+    """A mass send (群发) to every follower; ``status`` as ``message/mass/get`` words it."""
+
+    msg_id: int
+    msg_data_id: int
+    media_id: str
+    clientmsgid: str
+    articles: list[dict[str, Any]]
+    ready_at: float
+    status: str = "SENDING"  # SENDING | SEND_SUCCESS | SEND_FAIL | DELETE
+    event_status: str = ""  # MASSSENDJOBFINISH <Status>: "send success", "err(num)"
+    callback_sent: bool = False
+
+    def urls(self) -> list[str]:
+        return [
+            f"http://mp.weixin.qq.com/s/mass-{self.msg_id}-{i}" for i in range(len(self.articles))
+        ]
+
+
+@dataclass
 class SandboxApp:
     appid: str
     secret: str
@@ -212,6 +232,8 @@ class SandboxApp:
     submitted_media: set[str] = field(default_factory=set)
     mass_sends: dict[str, int] = field(default_factory=dict)  # clientmsgid -> msg_id
     mass_send_times: list[float] = field(default_factory=list)
+    mass_jobs: dict[int, MassJob] = field(default_factory=dict)  # msg_id -> job
+    mass_outcomes: deque[str] = field(default_factory=deque)  # next jobs' <Status>
     outcomes: deque[tuple[int, list[int]]] = field(default_factory=deque)
     callbacks: list[dict[str, Any]] = field(default_factory=list)  # delivery log
     stable_token: str = ""  # the stable token stable_token currently hands out
@@ -296,11 +318,15 @@ class WechatSandbox:
         publish_id_as_number: bool = False,
         callback_timeout: float = 5.0,
         stable_force_interval: float = STABLE_FORCE_INTERVAL,
+        draft_leaves: Literal["submit", "finish"] = "submit",
     ) -> None:
         self.token_ttl = token_ttl
         self.stable_force_interval = stable_force_interval
         self.token_overlap = token_overlap
         self.publish_delay = publish_delay
+        # When a submitted draft leaves the draft box: at once ("submit"), or only when its
+        # publish job ends ("finish"; the platform does not say which, see platforms.md).
+        self.draft_leaves = draft_leaves
         self.publish_id_as_number = publish_id_as_number
         self.callback_timeout = callback_timeout
         self._lock = threading.RLock()
@@ -321,6 +347,8 @@ class WechatSandbox:
             "/cgi-bin/freepublish/batchget": self._publish_batchget,
             "/cgi-bin/freepublish/getarticle": self._getarticle,
             "/cgi-bin/message/mass/sendall": self._sendall,
+            "/cgi-bin/message/mass/get": self._mass_get,
+            "/cgi-bin/message/mass/delete": self._mass_delete,
             "/cgi-bin/message/custom/send": self._custom_send,
         }
         routes = [
@@ -333,6 +361,10 @@ class WechatSandbox:
             Route("/_sandbox/apps/{appid}/publications", self._http_publication, methods=["POST"]),
             Route("/_sandbox/apps/{appid}/outcomes", self._http_outcome, methods=["POST"]),
             Route("/_sandbox/apps/{appid}/expire-tokens", self._http_expire, methods=["POST"]),
+            Route("/_sandbox/apps/{appid}/finish-jobs", self._http_finish_jobs, methods=["POST"]),
+            Route(
+                "/_sandbox/apps/{appid}/mass-outcomes", self._http_mass_outcome, methods=["POST"]
+            ),
             Route("/_sandbox/apps/{appid}/messages", self._http_user_message, methods=["POST"]),
             Route("/_sandbox/apps/{appid}/call-log", self._http_call_log, methods=["GET"]),
             Route("/_sandbox/faults", self._http_fault, methods=["POST", "DELETE"]),
@@ -406,14 +438,63 @@ class WechatSandbox:
 
     def configure(self, **settings: Any) -> None:
         """Change ``publish_delay``, ``publish_id_as_number``, ``token_ttl``, ``token_overlap``,
-        ``stable_force_interval``."""
+        ``stable_force_interval``, ``draft_leaves`` (``"submit"`` or ``"finish"``)."""
         allowed = {"publish_delay", "publish_id_as_number", "token_ttl", "token_overlap"}
-        allowed |= {"stable_force_interval"}
+        allowed |= {"stable_force_interval", "draft_leaves"}
         with self._lock:
             for name, value in settings.items():
                 if name not in allowed:
                     raise ValueError(f"unknown sandbox setting {name!r}")
+                if name == "draft_leaves" and value not in ("submit", "finish"):
+                    raise ValueError("draft_leaves is 'submit' or 'finish'")
                 setattr(self, name, value)
+
+    def finish_jobs(self, appid: str) -> int:
+        """Clock control: every running publish and mass-send job of ``appid`` ends now (with
+        its queued outcome) and its callback is sent. Returns how many jobs ended."""
+        ended: list[Publication | MassJob] = []
+        with self._lock:
+            app = self._app(appid)
+            for pub in app.publications.values():
+                if pub.status == 1:
+                    pub.ready_at = 0.0
+                    if self._finish(app, pub) and not pub.callback_sent:
+                        pub.callback_sent = True
+                        ended.append(pub)
+            for job in app.mass_jobs.values():
+                if job.status == "SENDING":
+                    job.ready_at = 0.0
+                    if self._finish_mass(app, job) and not job.callback_sent:
+                        job.callback_sent = True
+                        ended.append(job)
+        for item in ended:
+            if isinstance(item, MassJob):
+                self._deliver_mass_callback(app, item)
+            else:
+                self._deliver_callback(app, item)
+        return len(ended)
+
+    def queue_mass_outcome(self, appid: str, status: str) -> None:
+        """The next mass send of ``appid`` ends with ``status`` as MASSSENDJOBFINISH words it:
+        ``"send success"`` (default), ``"send fail"`` or ``"err(num)"``."""
+        with self._lock:
+            self._app(appid).mass_outcomes.append(status)
+
+    def mass_jobs(self, appid: str) -> list[dict[str, Any]]:
+        """Every mass send the platform accepted for ``appid`` (one per clientmsgid)."""
+        with self._lock:
+            return [
+                {
+                    "msg_id": j.msg_id,
+                    "msg_data_id": j.msg_data_id,
+                    "media_id": j.media_id,
+                    "clientmsgid": j.clientmsgid,
+                    "status": j.status,
+                    "titles": [str(a.get("title", "")) for a in j.articles],
+                    "need_open_comment": [a.get("need_open_comment", 0) for a in j.articles],
+                }
+                for j in self._app(appid).mass_jobs.values()
+            ]
 
     def add_fault(self, fault: Fault) -> None:
         with self._lock:
@@ -558,6 +639,7 @@ class WechatSandbox:
                     for p in app.publications.values()
                 ],
                 "mass_sends": dict(app.mass_sends),
+                "mass_jobs": {str(j.msg_id): j.status for j in app.mass_jobs.values()},
                 "callbacks": list(app.callbacks),
             }
 
@@ -934,7 +1016,11 @@ class WechatSandbox:
         return pub
 
     def _submit(self, call: _Call) -> dict[str, Any]:
-        draft = call.app.drafts.pop(str(call.body.get("media_id", "")), None)
+        media_id = str(call.body.get("media_id", ""))
+        if self.draft_leaves == "submit":
+            draft = call.app.drafts.pop(media_id, None)
+        else:  # the draft stays in the box until its job ends (and may be submitted again)
+            draft = call.app.drafts.get(media_id)
         if draft is None:
             raise SandboxError(40007)
         pub = self._new_publication(call.app, draft.media_id, draft.articles, draft.received)
@@ -960,6 +1046,7 @@ class WechatSandbox:
             return False
         status, fail_idx = outcome or (app.outcomes.popleft() if app.outcomes else (0, []))
         pub.status, pub.fail_idx = status, fail_idx
+        app.drafts.pop(pub.media_id, None)  # gone from the box once the job has ended
         if status == 0:
             pub.article_id = self._new_id("article-")
         return True
@@ -1074,12 +1161,62 @@ class WechatSandbox:
         app.mass_send_times.append(time.time())
         if clientmsgid:
             app.mass_sends[clientmsgid] = msg_id
+        draft = app.drafts.get(media_id)
+        job = MassJob(
+            msg_id=msg_id,
+            msg_data_id=next(self._ids),
+            media_id=media_id,
+            clientmsgid=clientmsgid,
+            articles=list(draft.articles) if draft else [],
+            ready_at=time.time() + self.publish_delay,
+        )
+        app.mass_jobs[msg_id] = job
+        timer = threading.Timer(self.publish_delay, self._finish_mass_later, (app, job))
+        timer.daemon = True
+        self._timers.append(timer)
+        timer.start()
         return {
             "errcode": 0,
             "errmsg": "send job submission success",
             "msg_id": msg_id,
-            "msg_data_id": next(self._ids),
+            "msg_data_id": job.msg_data_id,
         }
+
+    def _finish_mass(self, app: SandboxApp, job: MassJob) -> bool:
+        """End a mass-send job if it is due; True if this call ended it."""
+        if job.status != "SENDING" or time.time() < job.ready_at:
+            return False
+        job.event_status = app.mass_outcomes.popleft() if app.mass_outcomes else "send success"
+        job.status = "SEND_SUCCESS" if job.event_status == "send success" else "SEND_FAIL"
+        return True
+
+    def _finish_mass_later(self, app: SandboxApp, job: MassJob) -> None:
+        with self._lock:
+            self._finish_mass(app, job)
+            deliver = not job.callback_sent and job.status != "SENDING"
+            job.callback_sent = job.callback_sent or deliver
+        if deliver:
+            self._deliver_mass_callback(app, job)
+
+    def _mass_job(self, call: _Call) -> MassJob:
+        try:
+            return call.app.mass_jobs[int(str(call.body.get("msg_id")))]
+        except (KeyError, ValueError):
+            raise SandboxError(40007, "invalid msg_id") from None
+
+    def _mass_get(self, call: _Call) -> dict[str, Any]:
+        job = self._mass_job(call)
+        if self._finish_mass(call.app, job) and not job.callback_sent:
+            job.callback_sent = True
+            threading.Thread(
+                target=self._deliver_mass_callback, args=(call.app, job), daemon=True
+            ).start()
+        return {"msg_id": job.msg_id, "msg_status": job.status}
+
+    def _mass_delete(self, call: _Call) -> dict[str, Any]:
+        job = self._mass_job(call)
+        job.status = "DELETE"
+        return {"errcode": 0, "errmsg": "ok"}
 
     def _custom_send(self, call: _Call) -> dict[str, Any]:
         app, body = call.app, call.body
@@ -1155,7 +1292,50 @@ class WechatSandbox:
         )
         return params | {"encrypt_type": "aes", "msg_signature": msg_signature}, body
 
+    def _deliver_mass_callback(self, app: SandboxApp, job: MassJob) -> None:
+        with self._lock:
+            url = app.callback_url
+            ok = job.status == "SEND_SUCCESS"
+            xml = mass_event_xml(
+                to_user=app.original_id,
+                msg_id=job.msg_id,
+                status=job.event_status or "send success",
+                total=100 if ok else 0,
+                sent=100 if ok else 0,
+                urls=job.urls() if ok else [],
+            )
+        if not url:
+            return
+        params, xml = self._wire(app, xml, openid=app.original_id)  # plaintext/compatible/safe
+        record: dict[str, Any] = {"msg_id": job.msg_id, "url": url}
+        try:
+            response = httpx.post(
+                url,
+                params=params,
+                content=xml,
+                headers={"Content-Type": "text/xml"},
+                timeout=self.callback_timeout,
+            )
+            record |= {"status_code": response.status_code, "body": response.text[:200]}
+        except httpx.HTTPError as exc:
+            record["error"] = type(exc).__name__
+        with self._callback_done:
+            app.callbacks.append(record)
+            self._callback_done.notify_all()
+
     # -- control plane over HTTP --------------------------------------------------------------
+
+    async def _http_finish_jobs(self, request: Request) -> Response:
+        try:
+            ended = await asyncio.to_thread(self.finish_jobs, request.path_params["appid"])
+        except KeyError as exc:
+            return _json({"error": str(exc)}, status=404)
+        return _json({"ended": ended})
+
+    async def _http_mass_outcome(self, request: Request) -> Response:
+        body = await request.json()
+        self.queue_mass_outcome(request.path_params["appid"], str(body["status"]))
+        return _json({"ok": True})
 
     async def _http_add_app(self, request: Request) -> Response:
         body = await request.json()
@@ -1368,6 +1548,36 @@ def publish_event_xml(
         f"<publish_status>{status}</publish_status>"
         f"{article}{detail}{fails}"
         "</PublishEventInfo>"
+        "</xml>"
+    ).encode()
+
+
+def mass_event_xml(
+    *, to_user: str, msg_id: int, status: str, total: int, sent: int, urls: list[str]
+) -> bytes:
+    """The ``MASSSENDJOBFINISH`` event the platform POSTs when a mass send has ended."""
+    items = "".join(
+        f"<item><ArticleIdx>{i + 1}</ArticleIdx><ArticleUrl><![CDATA[{u}]]></ArticleUrl></item>"
+        for i, u in enumerate(urls)
+    )
+    result = (
+        f"<ArticleUrlResult><Count>{len(urls)}</Count><ResultList>{items}</ResultList>"
+        "</ArticleUrlResult>"
+        if urls
+        else ""
+    )
+    return (
+        "<xml>"
+        f"<ToUserName><![CDATA[{xml_escape(to_user)}]]></ToUserName>"
+        "<FromUserName><![CDATA[oSandboxSystem]]></FromUserName>"
+        f"<CreateTime>{int(time.time())}</CreateTime>"
+        "<MsgType><![CDATA[event]]></MsgType>"
+        "<Event><![CDATA[MASSSENDJOBFINISH]]></Event>"
+        f"<MsgID>{msg_id}</MsgID>"
+        f"<Status><![CDATA[{xml_escape(status)}]]></Status>"
+        f"<TotalCount>{total}</TotalCount><FilterCount>{total}</FilterCount>"
+        f"<SentCount>{sent}</SentCount><ErrorCount>{total - sent}</ErrorCount>"
+        f"{result}"
         "</xml>"
     ).encode()
 

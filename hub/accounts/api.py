@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
 from hub.accounts import service
 from hub.accounts.models import AccountCreate, AccountPublic, AccountStatus, AccountUpdate, Platform
 from hub.auditlog.service import record
+from hub.errors import Invalid
 from hub.orgs import service as orgs
 from hub.users.rules import Action, scope_path
 from hub.web.deps import PrincipalDep, SessionDep, SettingsDep, client_ip
@@ -73,6 +76,55 @@ def list_accounts(
         session=session, scope_path=scope, org_code=org_code, platform=platform, status=status
     )
     return [service.to_public(a, o) for a, o in rows]
+
+
+class PushQuotaPublic(BaseModel):
+    """What is left of a WeChat account's mass-send (群发) allowance."""
+
+    account_id: int
+    kind: str  # subscription | service | "" (not set: no push possible)
+    allowed: int
+    used: int
+    remaining: int
+    period: str  # day | month (in GOVHUB_TIMEZONE)
+    renews_at: datetime
+    words: str  # e.g. 今日剩余 1 次
+
+
+@router.get(
+    "/push-quota",
+    summary="Mass sends (群发) left per WeChat account in my scope",
+    response_model=list[PushQuotaPublic],
+)
+def push_quota(
+    principal: PrincipalDep, session: SessionDep, at: datetime | None = None
+) -> list[PushQuotaPublic]:
+    """Per WeChat account: pushes left in the day (订阅号) or month (服务号) of ``at`` (default
+    now), counting pushes sent, under way and scheduled."""
+    from hub.delivery.service import push_quotas
+    from hub.sqltypes import utcnow
+
+    principal.require(Action.account_read)
+    if at is not None and at.tzinfo is None:
+        raise Invalid("at needs a time zone, e.g. 2026-12-01T09:00:00+08:00", field="at")
+    scope = scope_path(principal.actor, Action.account_read)
+    rows = service.list_accounts(
+        session=session, scope_path=scope, org_code=None, platform=Platform.wechat, status=None
+    )
+    quotas = push_quotas(session=session, accounts=[a for a, _ in rows], at=at or utcnow())
+    return [
+        PushQuotaPublic(
+            account_id=account_id,
+            kind=q.kind,
+            allowed=q.allowed,
+            used=q.used,
+            remaining=q.remaining,
+            period=q.period,
+            renews_at=q.renews_at,
+            words=q.words if q.allowed else "未设置公众号类型，不能群发",
+        )
+        for account_id, q in quotas.items()
+    ]
 
 
 @router.get("/{account_id}", summary="One account", response_model=AccountPublic)

@@ -21,7 +21,7 @@ from fastapi.responses import PlainTextResponse, Response
 
 from connectors.base import Published
 from connectors.errors import Rejected
-from connectors.wechat import EventError, check_signature, parse_publish_event
+from connectors.wechat import EventError, check_signature, parse_mass_event, parse_publish_event
 from connectors.wechat_crypto import BadSignature, CallbackError, open_callback
 from hub.accounts.models import Account, Platform
 from hub.accounts.service import credentials_of
@@ -112,6 +112,36 @@ async def event_body(request: Request) -> bytes:
     return bytes(body)
 
 
+def mass_send_event(*, session: SessionDep, account: Account, body: bytes) -> bool:
+    """``MASSSENDJOBFINISH``: settle the pushed delivery as ``message/mass/get`` would.
+
+    Returns False when the body is not that event. Idempotent with polling (an already settled
+    delivery is left as it is); an unknown ``MsgID`` is logged and acknowledged.
+    """
+    event = parse_mass_event(body)
+    if event is None:
+        return False
+    outcome: Published | str
+    try:
+        result = event.outcome()
+    except Rejected as exc:  # "send fail", "err(num)": the reason in words
+        outcome = exc.message
+    else:
+        if not isinstance(result, Published):
+            return True
+        outcome = result
+    delivery_id = complete_pending(
+        session=session,
+        account_id=account.id,  # type: ignore[arg-type]
+        ref_prefix=f"mass:{event.msg_id}",
+        outcome=outcome,
+        now=utcnow(),
+    )
+    if delivery_id is None:
+        log.info("wechat callback, account %s: unknown mass MsgID %s", account.id, event.msg_id)
+    return True
+
+
 @router.post("/wechat/{account_id}", summary="WeChat PUBLISHJOBFINISH event")
 def wechat_event(
     account_id: int,
@@ -133,6 +163,8 @@ def wechat_event(
     query = {"timestamp": timestamp, "nonce": nonce, "signature": signature}
     query |= {"msg_signature": msg_signature, "encrypt_type": encrypt_type}
     body = _open(body, _secrets(account, settings), query, account_id)
+    if mass_send_event(session=session, account=account, body=body):
+        return PlainTextResponse("success")  # a push (群发) ended
     if inbox_message(session=session, account=account, body=body):
         return PlainTextResponse("success")  # a follower's message: now an inbox case
     try:

@@ -35,6 +35,16 @@ CREDENTIAL_FIELDS: dict[Platform, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 
 
+WECHAT_KINDS = {"subscription": "订阅号", "service": "服务号"}
+
+
+def check_kind(platform: Platform, kind: str) -> None:
+    """A WeChat account is a subscription (订阅号) or a service account (服务号), or not yet said
+    (""): the kind sets its mass-send allowance (1 a day, or 4 a month)."""
+    if platform is Platform.wechat and kind not in ("", *WECHAT_KINDS):
+        raise Invalid("公众号类型须为 subscription（订阅号）或 service（服务号）", field="kind")
+
+
 def validate_credentials(platform: Platform, credentials: dict[str, str]) -> datetime | None:
     """Check the fields for ``platform``; return the token expiry when the credentials carry one."""
     required, optional = CREDENTIAL_FIELDS[platform]
@@ -70,6 +80,7 @@ def create(
     org = org or orgs.get_by_code(session=session, code=data.org_code)
     if not data.name.strip():
         raise Invalid("the account needs a display name", field="name")
+    check_kind(data.platform, data.kind)
     creds = {k: str(v) for k, v in (data.credentials or {}).items()}
     expires = validate_credentials(data.platform, creds) if creds else None
     if data.platform in (Platform.weibo, Platform.wechat, Platform.webhook) and not creds:
@@ -95,6 +106,8 @@ def update(
 ) -> list[str]:
     """Apply a partial update; return the names of the fields that changed (never values)."""
     changed: list[str] = []
+    if data.kind is not None:
+        check_kind(account.platform, data.kind)
     for name in (
         "name",
         "handle",

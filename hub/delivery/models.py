@@ -40,6 +40,11 @@ class Delivery(SQLModel, table=True):
     remote_id: str = Field(default="", max_length=200)
     remote_url: str = Field(default="", max_length=1000)
     pending_ref: str = Field(default="", max_length=400)
+    mode: str = Field(default="", max_length=10)  # WeChat: "" publish (freepublish) | "push" (群发)
+    msg_data_id: str = Field(default="", max_length=64)  # WeChat: comments are addressed by it
+    # When the call that makes the copy public was (about to be) sent: the reconciliation grace
+    # period of a lost freepublish/submit answer counts from here.
+    submitted_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     error: str = Field(default="", sa_column=Column(Text, nullable=False))
     error_code: str = Field(default="", max_length=40)
     attempts: int = 0

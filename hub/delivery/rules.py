@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import ipaddress
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta, tzinfo
 
 from connectors.errors import (
     AccountBlocked,
@@ -91,7 +92,15 @@ def decide(
 
 # Who may do what to a delivery by hand (the delivery board).
 MANUAL: dict[str, frozenset[DeliveryStatus]] = {
-    "retry": frozenset({DeliveryStatus.failed, DeliveryStatus.parked, DeliveryStatus.cancelled}),
+    # unconfirmed: once a person has checked the platform and found nothing went out
+    "retry": frozenset(
+        {
+            DeliveryStatus.failed,
+            DeliveryStatus.parked,
+            DeliveryStatus.cancelled,
+            DeliveryStatus.unconfirmed,
+        }
+    ),
     "cancel": frozenset({DeliveryStatus.queued, DeliveryStatus.parked, DeliveryStatus.failed}),
     "mark_published": frozenset(
         {
@@ -142,3 +151,82 @@ def rip_for(person_ip: str, fallback: str) -> str:
 def recheck_delay(failures: int, *, base_seconds: float, max_seconds: float) -> timedelta:
     """How long beat waits before re-testing a misconfigured account: doubling, capped."""
     return timedelta(seconds=min(max_seconds, base_seconds * 2 ** max(0, min(failures, 30))))
+
+
+# -- WeChat: publish and push (群发) -------------------------------------------------------------
+
+PUSH_ALLOWANCE: dict[str, tuple[int, str]] = {
+    "subscription": (1, "day"),  # 订阅号: one mass send a day
+    "service": (4, "month"),  # 服务号: four a month per follower, counted per account
+}
+KIND_WORDS = {"subscription": "订阅号", "service": "服务号"}
+
+
+@dataclass(frozen=True)
+class PushQuota:
+    """Mass sends an account has left in the current day or month (in the hub's time zone)."""
+
+    kind: str
+    allowed: int
+    used: int
+    period: str  # "day" | "month"
+    renews_at: datetime  # start of the next period (aware)
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.allowed - self.used)
+
+    @property
+    def words(self) -> str:
+        """``今日剩余 1 次`` / ``本月剩余 3 次``: shown next to the account in compose."""
+        return f"{'今日' if self.period == 'day' else '本月'}剩余 {self.remaining} 次"
+
+
+def push_quota(kind: str, pushes: Iterable[datetime], *, now: datetime, tz: tzinfo) -> PushQuota:
+    """What is left of an account's mass-send allowance at ``now``.
+
+    ``pushes`` are the moments of the account's pushes that count (sent, under way or planned;
+    aware datetimes). A subscription account (订阅号) has one a calendar day, a service account
+    (服务号) four a calendar month, both in ``tz``. An account of unknown kind has none: an
+    administrator must say which it is first (:func:`push_refusal` says so).
+    """
+    local = now.astimezone(tz)
+    allowed, period = PUSH_ALLOWANCE.get(kind, (0, "day"))
+    if period == "day":
+        start = datetime.combine(local.date(), time(0), tz)
+        renews = datetime.combine(local.date() + timedelta(days=1), time(0), tz)
+    else:
+        start = datetime(local.year, local.month, 1, tzinfo=tz)
+        renews = datetime(local.year + local.month // 12, local.month % 12 + 1, 1, tzinfo=tz)
+    used = sum(1 for at in pushes if start <= at.astimezone(tz) < renews)
+    return PushQuota(kind=kind, allowed=allowed, used=used, period=period, renews_at=renews)
+
+
+def push_refusal(account_name: str, quota: PushQuota) -> str | None:
+    """Why a push to this account cannot be accepted now (Chinese, for the editor), or None."""
+    if quota.kind not in PUSH_ALLOWANCE:
+        return f"公众号「{account_name}」尚未设置类型（订阅号或服务号），无法群发：请管理员先在账号设置中选择"
+    if quota.remaining > 0:
+        return None
+    if quota.period == "day":
+        return (
+            f"公众号「{account_name}」（订阅号）今日群发次数已用完（每天1次）："
+            "请改为「仅发布」，或定时到明天再群发"
+        )
+    return (
+        f"公众号「{account_name}」（服务号）本月群发次数已用完（每月4次）："
+        "请改为「仅发布」，或定时到下月再群发"
+    )
+
+
+def reconcile_submit(
+    *, found: bool, submitted_at: datetime, now: datetime, grace: timedelta
+) -> str:
+    """A WeChat submit whose answer was lost: ``"published"`` (found in the published list),
+    ``"look_again"`` (within the grace period) or ``"ask_a_person"``. Never ``"resubmit"``: a
+    draft still in the draft box may be under audit, so a second submit could publish twice."""
+    if found:
+        return "published"
+    if now < submitted_at + grace:
+        return "look_again"
+    return "ask_a_person"

@@ -5,13 +5,15 @@ row is the outbox. Work is enqueued after commit, and the sweeper re-enqueues an
 ran out, so a crash between commit and enqueue, a lost broker message or a killed worker loses
 nothing. A delivery is claimed with a conditional update before any call (two workers never send
 the same row), and a call whose outcome is unknown is never repeated blindly: the engine first
-looks at the platform (``recent()``; for WeChat, whether the draft is still in the draft box).
+looks at the platform (``recent()``; for a WeChat submit, ``freepublish/batchget`` over a grace
+period, after which a person decides; a WeChat push is resent with the same ``clientmsgid``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -29,7 +31,15 @@ from hub.config import get_settings
 from hub.delivery import channels
 from hub.delivery.models import Attempt, Delivery, DeliveryStatus
 from hub.delivery.pacing import Pacer
-from hub.delivery.rules import Decision, decide, recheck_delay, rip_for
+from hub.delivery.rules import (
+    Decision,
+    PushQuota,
+    decide,
+    push_quota,
+    recheck_delay,
+    reconcile_submit,
+    rip_for,
+)
 from hub.orgs.models import Org
 from hub.posts.models import Approval, ApprovalKind, Post, PostStatus, PostVersion
 from hub.posts.rules import IN_FLIGHT, settled_status
@@ -45,7 +55,8 @@ NO_RESEND = "!no-resend"  # the platform called it a duplicate: if ours is absen
 # Parked while its outcome was still unknown: when it resumes, it looks before it sends.
 LOOK_FIRST = "!look-first"
 RECONCILE_EVERY = timedelta(seconds=10)
-RECONCILE_LOOKS = 30  # an asynchronous publication is looked for this long, then left to a person
+SUBMIT_CLOCK_SKEW = timedelta(minutes=5)  # the platform's create_time vs our clock
+PUSH = "push"  # Delivery.mode of a WeChat mass send (群发)
 
 
 def _decide(exc: ConnectorError, *, attempt: int, now: datetime) -> Decision:
@@ -139,7 +150,7 @@ _FENCE = (
     .where(*_FENCE_WHERE)
     .values(lease_until=bindparam("t_lease"), updated_at=bindparam("t_now"))
 )
-_FENCE_REF = _FENCE.values(pending_ref=bindparam("s_ref"))
+_FENCE_REF = _FENCE.values(pending_ref=bindparam("s_ref"), submitted_at=bindparam("t_now"))
 _RECORD_PUBLISHED = (
     update(_DT)
     .where(_DT.c.id == bindparam("d_id"))
@@ -246,8 +257,13 @@ def create_deliveries(
     version: int,
     account_ids: Iterable[int],
     not_before: datetime | None,
+    modes: Mapping[int, str] | None = None,
 ) -> list[Delivery]:
-    """One queued delivery per account for this post version (existing ones are kept)."""
+    """One queued delivery per account for this post version (existing ones are kept).
+
+    ``modes``: account id -> ``"push"`` for a WeChat mass send (群发); others publish.
+    """
+    modes = modes or {}
     existing = {
         d.account_id: d
         for d in session.exec(
@@ -264,6 +280,7 @@ def create_deliveries(
                 account_id=account_id,
                 status=D.queued,
                 next_attempt_at=not_before,
+                mode=PUSH if modes.get(account_id) == PUSH else "",
             )
             session.add(row)
         rows.append(row)
@@ -422,6 +439,7 @@ class Fence:
         }
         if ref:
             values["pending_ref"] = params["s_ref"] = ref
+            values["submitted_at"] = now
         held = _conn(self.session).execute(_FENCE_REF if ref else _FENCE, params)
         if _rowcount(held) != 1:
             post_status = (
@@ -557,6 +575,19 @@ def _rip(session: Session, job: Job) -> str:
     return rip_for(str(approver_ip or ""), get_settings().weibo_fallback_rip)
 
 
+def with_delivery_options(rendition: Rendition, job: Job) -> Rendition:
+    """The cached rendition plus this delivery's own choices (WeChat: push or publish, and
+    whether readers may comment), which are not part of the post's content."""
+    if job.account.platform.value != "wechat":
+        return rendition
+    meta = {
+        **rendition.meta,
+        "wechat.mode": PUSH if job.delivery.mode == PUSH else "publish",
+        "wechat.comments": job.post.wechat_comments or "closed",
+    }
+    return dataclasses.replace(rendition, meta=meta)
+
+
 def publish(
     *, session: Session, delivery_id: int, pacer: Pacer, now: datetime | None = None
 ) -> str:
@@ -575,7 +606,7 @@ def publish(
         )
     connector = channels.connector_for(job.account.platform.value)
     account = channels.connector_account(job.account, rip=_rip(session, job))
-    rendition = rendition_for(session, job)
+    rendition = with_delivery_options(rendition_for(session, job), job)
 
     if claim == "reconcile":
         found = _reconcile(session, job, account, rendition, now)
@@ -689,6 +720,12 @@ def _record_outcome(
             "lease_until": None,
             "next_attempt_at": next_at,
         }
+        msg_data_id = outcome.meta.get("msg_data_id", "")
+        if msg_data_id:
+            _conn(session).execute(
+                update(_DT).where(_DT.c.id == delivery_id).values(msg_data_id=msg_data_id)
+            )
+            changes["msg_data_id"] = msg_data_id
         excerpt = outcome.ref
     changes["updated_at"] = now
     _attempt(session, delivery_id, now, action, str(changes["status"]), excerpt=excerpt[:500])
@@ -832,55 +869,31 @@ def _reconcile(
 ) -> str | None:
     """Look for the post on the platform and record it if it is there.
 
-    Returns None only when the post is certainly absent and may be sent. Platforms that publish
-    synchronously (Weibo) answer at once from ``recent()``. For WeChat, a draft still in the draft
-    box means the submission did not take (submit it again); a draft gone from the box means the
-    publication is under way: it is looked for until it appears, never sent again.
+    Returns None only when the post is certainly absent and may be sent (or sending again is
+    harmless). Platforms that publish synchronously (Weibo) answer at once from ``recent()``.
+    A WeChat push is sent again: the platform de-duplicates it by ``clientmsgid``. A WeChat
+    submit whose answer was lost is never submitted again (:func:`_reconcile_submit`).
     """
     from connectors.base import Account as ConnectorAccount
 
     assert isinstance(account, ConnectorAccount)
     connector = channels.connector_for(job.account.platform.value)
     delivery = job.delivery
+    if delivery.mode == PUSH:
+        excerpt = "push: sent again with the same clientmsgid (the platform de-duplicates)"
+        _attempt(session, _id(delivery), now, "reconcile", "resend", excerpt=excerpt)
+        session.commit()
+        return None
     draft_id = delivery.pending_ref.partition(":")[2]
+    if draft_id and hasattr(connector, "find_publication"):
+        return _reconcile_submit(session, job, connector, account, rendition, now)
     try:
-        # the draft still in the box: the submission did not take, so submit it again
-        draft_exists = getattr(connector, "draft_exists", None)
-        if draft_id and draft_exists is not None and draft_exists(account, draft_id):
-            return _resubmit(session, job, connector, account, draft_id, now)
         copy = find_copy(connector.recent(account), rendition)
     except ConnectorError as exc:
-        decision = _decide(exc, attempt=delivery.attempts, now=now)
-        if decision.status is D.queued:  # transient: look again later, never send blindly
-            decision = Decision(
-                D.unconfirmed, retry_at=decision.retry_at, reconcile=True, message=decision.message
-            )
-        ref = LOOK_FIRST if decision.status is D.parked and not delivery.pending_ref else None
-        return _finish(session, job, decision, now, error=exc, action="reconcile", pending_ref=ref)
+        return _look_again_later(session, job, exc, now)
     if copy is not None:
         outcome = Published(copy.remote_id, copy.url, copy.created_at)
         return _record_outcome(session, job, outcome, now, action="reconcile")
-    if draft_id:
-        looks = len(
-            session.exec(
-                select(Attempt.id).where(
-                    Attempt.delivery_id == delivery.id, Attempt.action == "reconcile"
-                )
-            ).all()
-        )
-        if looks + 1 < RECONCILE_LOOKS:
-            decision = Decision(
-                D.unconfirmed,
-                retry_at=now + RECONCILE_EVERY,
-                reconcile=True,
-                message="已提交发布，平台尚未列出；稍后再查",
-            )
-        else:
-            decision = Decision(
-                D.unconfirmed,
-                message="已提交发布但平台始终未列出：请在公众号后台核实，再标记为已发布或重试",
-            )
-        return _finish(session, job, decision, now, action="reconcile")
     if delivery.pending_ref == NO_RESEND:
         decision = Decision(
             D.failed,
@@ -894,27 +907,82 @@ def _reconcile(
     return None
 
 
-def _resubmit(
-    session: Session, job: Job, connector: object, account: object, draft_id: str, now: datetime
-) -> str:
-    try:
-        Fence(session, job.delivery)(f":{draft_id}")
-        outcome = connector.submit_draft(account, draft_id)  # type: ignore[attr-defined]
-    except PostWithdrawn:
-        return _cancel_withdrawn(session, job, utcnow())
-    except ClaimLost as lost:
-        log.warning("%s", lost)
-        return "lost"
-    except ConnectorError as exc:
-        return _finish(
-            session,
-            job,
-            _decide(exc, attempt=job.delivery.attempts, now=now),
-            now,
-            error=exc,
-            action="reconcile",
+def _look_again_later(session: Session, job: Job, exc: ConnectorError, now: datetime) -> str:
+    """The look at the platform failed: look again later, never send blindly. A look refused
+    because of the account (parked) keeps its mark, so the resumed delivery looks first too."""
+    decision = _decide(exc, attempt=job.delivery.attempts, now=now)
+    if decision.status is D.queued:
+        decision = Decision(
+            D.unconfirmed, retry_at=decision.retry_at, reconcile=True, message=decision.message
         )
-    return _record_outcome(session, job, outcome, now, action="reconcile")
+    ref = LOOK_FIRST if decision.status is D.parked and not job.delivery.pending_ref else None
+    return _finish(session, job, decision, now, error=exc, action="reconcile", pending_ref=ref)
+
+
+def _reconcile_submit(
+    session: Session,
+    job: Job,
+    connector: object,
+    account: object,
+    rendition: Rendition,
+    now: datetime,
+) -> str:
+    """A WeChat ``freepublish/submit`` may have gone out: find it, wait for it, or ask a person.
+
+    The draft may stay in the draft box while the publish job is under audit, so its presence
+    proves nothing: the article is looked for in ``freepublish/batchget`` (same title and
+    digest, created around the submit) until ``GOVHUB_WECHAT_RECONCILE_GRACE_MINUTES`` after the
+    submit; then the delivery stays ``unconfirmed`` with the reason, for a person to mark it
+    published or retry it from the delivery board.
+    """
+    delivery = job.delivery
+    submitted_at = delivery.submitted_at or delivery.updated_at
+    grace = timedelta(minutes=get_settings().wechat_reconcile_grace_minutes)
+    held = frozenset(
+        remote_id
+        for remote_id in session.exec(
+            select(Delivery.remote_id).where(
+                Delivery.account_id == delivery.account_id,
+                Delivery.id != delivery.id,
+                Delivery.remote_id != "",
+            )
+        ).all()
+    )
+    try:
+        copy = connector.find_publication(  # type: ignore[attr-defined]
+            account,
+            title=rendition.title,
+            digest=rendition.digest,
+            since=submitted_at - SUBMIT_CLOCK_SKEW,
+            until=max(now, submitted_at + grace) + SUBMIT_CLOCK_SKEW,
+            exclude=held,
+        )
+    except ConnectorError as exc:
+        return _look_again_later(session, job, exc, now)
+    verdict = reconcile_submit(
+        found=copy is not None, submitted_at=submitted_at, now=now, grace=grace
+    )
+    if verdict == "published":
+        assert copy is not None
+        outcome = Published(copy.remote_id, copy.url, copy.created_at)
+        return _record_outcome(session, job, outcome, now, action="reconcile")
+    minutes = get_settings().wechat_reconcile_grace_minutes
+    if verdict == "look_again":
+        decision = Decision(
+            D.unconfirmed,
+            retry_at=now + RECONCILE_EVERY,
+            reconcile=True,
+            message=f"已提交发布但未收到平台答复：正在已发布列表中核对（最长{minutes}分钟），不会重复提交",
+        )
+    else:
+        decision = Decision(
+            D.unconfirmed,
+            message=(
+                f"已提交发布但未收到平台答复，{minutes}分钟内已发布列表中也未找到（可能仍在审核中）："
+                "请在公众号后台「发表记录」核实——已发出请「标记为已发布」，确未发出请「重试」"
+            ),
+        )
+    return _finish(session, job, decision, now, action="reconcile")
 
 
 # -- pending deliveries (WeChat freepublish) ------------------------------------------------------
@@ -1091,3 +1159,40 @@ def resume_parked(*, session: Session, account_id: int, now: datetime) -> list[i
         ).scalars()
     )
     return sorted(look_first + fresh)
+
+
+# -- WeChat mass-send quota ------------------------------------------------------------------------
+
+
+def push_quotas(
+    *, session: Session, accounts: Iterable[Account], at: datetime
+) -> dict[int, PushQuota]:
+    """Each WeChat account's mass sends left in the day or month of ``at`` (GOVHUB_TIMEZONE).
+
+    A push counts from the moment it went out (``published_at``), else when it is due to go
+    (``next_attempt_at``: scheduled), else when it was created; failed and cancelled pushes do
+    not count. Pushes of posts not yet approved have no delivery yet and do not count either.
+    """
+    wanted = {a.id: a for a in accounts if a.id is not None and a.platform.value == "wechat"}
+    if not wanted:
+        return {}
+    rows = session.exec(
+        select(
+            Delivery.account_id,
+            Delivery.published_at,
+            Delivery.next_attempt_at,
+            Delivery.created_at,
+        ).where(
+            col(Delivery.account_id).in_(list(wanted)),
+            Delivery.mode == PUSH,
+            col(Delivery.status).not_in([D.failed, D.cancelled]),
+        )
+    ).all()
+    pushes: dict[int, list[datetime]] = {account_id: [] for account_id in wanted}
+    for account_id, published_at, next_attempt_at, created_at in rows:
+        pushes[account_id].append(published_at or next_attempt_at or created_at)
+    tz = get_settings().tz
+    return {
+        account_id: push_quota(account.kind, pushes[account_id], now=at, tz=tz)
+        for account_id, account in wanted.items()
+    }

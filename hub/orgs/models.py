@@ -34,6 +34,9 @@ class Org(SQLModel, table=True):
     path: str = Field(max_length=400)
     livelihood: bool = Field(default=False)
     press_office: bool = Field(default=False)
+    wechat_comments: str = Field(
+        default="closed", max_length=10
+    )  # posts' default: closed|open|fans
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )
@@ -64,4 +67,5 @@ class OrgPublic(BaseModel):
     parent_code: str | None
     livelihood: bool
     press_office: bool
+    wechat_comments: str = "closed"  # default for its posts' WeChat comments: closed|open|fans
     former_names: list[str] = []

@@ -27,6 +27,10 @@ class OrgRow:
     parent_code: str | None
     livelihood: bool = False
     press_office: bool = False
+    wechat_comments: str | None = None  # closed | open | fans; None: leave as it is
+
+
+WECHAT_COMMENTS = ("closed", "open", "fans")
 
 
 @dataclass
@@ -61,7 +65,8 @@ def parse_flag(value: str | None, *, column: str, line_no: int) -> bool:
 
 
 def parse_csv(text: str) -> list[OrgRow]:
-    """Rows of a divisions CSV (``code,name,level,parent_code[,livelihood][,press_office]``)."""
+    """Rows of a divisions CSV
+    (``code,name,level,parent_code[,livelihood][,press_office][,wechat_comments]``)."""
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
@@ -84,6 +89,11 @@ def parse_csv(text: str) -> list[OrgRow]:
             raise Invalid(
                 f"line {line_no}: unknown level {level_text!r} (use one of {allowed})"
             ) from None
+        comments = (raw.get("wechat_comments") or "").strip().lower() or None
+        if comments is not None and comments not in WECHAT_COMMENTS:
+            raise Invalid(
+                f"line {line_no}: wechat_comments must be one of {', '.join(WECHAT_COMMENTS)}"
+            )
         rows.append(
             OrgRow(
                 code=code,
@@ -94,6 +104,7 @@ def parse_csv(text: str) -> list[OrgRow]:
                 press_office=parse_flag(
                     raw.get("press_office"), column="press_office", line_no=line_no
                 ),
+                wechat_comments=comments,
             )
         )
     return rows
@@ -136,6 +147,7 @@ def import_rows(*, session: Session, rows: Iterable[OrgRow], today: date) -> Imp
                 path=path,
                 livelihood=row.livelihood,
                 press_office=row.press_office,
+                wechat_comments=row.wechat_comments or "closed",
             )
             session.add(org)
             session.flush()
@@ -152,6 +164,7 @@ def import_rows(*, session: Session, rows: Iterable[OrgRow], today: date) -> Imp
                 ("path", path),
                 ("livelihood", row.livelihood),
                 ("press_office", row.press_office),
+                ("wechat_comments", row.wechat_comments or org.wechat_comments),
             ):
                 if getattr(org, attr) != value:
                     setattr(org, attr, value)
@@ -267,6 +280,7 @@ def to_public(*, session: Session, orgs: list[Org]) -> list[OrgPublic]:
             parent_code=parents.get(org.parent_id) if org.parent_id else None,
             livelihood=org.livelihood,
             press_office=org.press_office,
+            wechat_comments=org.wechat_comments,
             former_names=former.get(org.id, []),  # type: ignore[arg-type]
         )
         for org in orgs

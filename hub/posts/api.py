@@ -66,6 +66,8 @@ def deliveries_of(session: Session, post_ids: list[int]) -> dict[int, list[Deliv
                 attempts=delivery.attempts,
                 next_attempt_at=delivery.next_attempt_at,
                 updated_at=delivery.updated_at,
+                mode=delivery.mode or "publish",
+                msg_data_id=delivery.msg_data_id,
             )
         )
     return out
@@ -92,6 +94,8 @@ def to_public(session: Session, post: Post, *, with_deliveries: bool = True) -> 
         target_account_ids=post.target_account_ids,
         target_groups=post.target_groups,
         cosign_org_codes=cosign,
+        wechat_modes=post.wechat_modes,
+        wechat_comments=post.wechat_comments,
         reason=post.reason,
         link=version.link,
         created_at=post.created_at,

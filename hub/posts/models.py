@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PydanticField
@@ -54,6 +54,11 @@ class Post(SQLModel, table=True):
         default_factory=list, sa_column=Column(JSON, nullable=False)
     )
     cosign_org_ids: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # WeChat per account: {"<account id>": "push"} pushes to followers (群发); absent = publish
+    wechat_modes: dict[str, str] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )
+    wechat_comments: str = Field(default="closed", max_length=10)  # closed | open | fans
     reason: str = Field(default="", sa_column=Column(Text, nullable=False))  # rejection/withdrawal
     parent_post_id: int | None = Field(default=None, foreign_key="posts.id")
     created_at: datetime = Field(
@@ -139,6 +144,10 @@ class ForwardOffer(SQLModel, table=True):
 # -- API schemas ---------------------------------------------------------------------------------
 
 
+WechatMode = Literal["publish", "push"]
+WechatComments = Literal["closed", "open", "fans"]
+
+
 class TargetGroup(BaseModel):
     """A named group of accounts resolved at approval time within the author's scope.
 
@@ -168,6 +177,8 @@ class PostCreate(BaseModel):
     scheduled_at: datetime | None = None
     overrides: dict[str, str] = PydanticField(default_factory=dict)
     org_code: str | None = None
+    wechat_modes: dict[int, WechatMode] = PydanticField(default_factory=dict)
+    wechat_comments: WechatComments | None = None  # None: the org's setting
 
 
 class PostUpdate(BaseModel):
@@ -184,6 +195,8 @@ class PostUpdate(BaseModel):
     scheduled_at: datetime | None = None
     clear_schedule: bool = False
     overrides: dict[str, str] | None = None
+    wechat_modes: dict[int, WechatMode] | None = None
+    wechat_comments: WechatComments | None = None
 
 
 class ReasonBody(BaseModel):
@@ -214,6 +227,8 @@ class DeliveryPublic(BaseModel):
     attempts: int
     next_attempt_at: datetime | None
     updated_at: datetime
+    mode: str = ""
+    msg_data_id: str = ""
 
 
 class PostPublic(BaseModel):
@@ -232,6 +247,8 @@ class PostPublic(BaseModel):
     target_account_ids: list[int]
     target_groups: list[dict[str, Any]]
     cosign_org_codes: list[str]
+    wechat_modes: dict[str, str] = {}
+    wechat_comments: str = "closed"
     reason: str
     link: str
     created_at: datetime

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -17,7 +18,7 @@ from hub.config import get_settings
 from hub.delivery import channels
 from hub.delivery import service as engine
 from hub.delivery.models import Delivery, DeliveryStatus
-from hub.delivery.rules import valid_ip
+from hub.delivery.rules import push_refusal, valid_ip
 from hub.errors import Conflict, Forbidden, Invalid, NotFound
 from hub.orgs import service as orgs
 from hub.orgs.models import Org, OrgLevel
@@ -160,6 +161,40 @@ def _validate_groups(session: Session, groups: list[TargetGroup]) -> list[dict[s
     return out
 
 
+def _wechat_modes(session: Session, who: Who, modes: Mapping[int, str]) -> dict[str, str]:
+    """The editor's WeChat choice per account, checked: only WeChat accounts within reach.
+    Stored as ``{"<account id>": "push"}``; "publish" is the default and is not stored."""
+    out: dict[str, str] = {}
+    for account in _check_accounts(session, who, list(modes)):
+        if account.platform is not Platform.wechat:
+            raise Invalid(
+                f"账号「{account.name}」不是微信公众号，不能选择群发", field="wechat_modes"
+            )
+        if modes[account.id] == "push":  # type: ignore[index]
+            out[str(account.id)] = "push"
+    return out
+
+
+def push_refusals(
+    *, session: Session, post: Post, accounts: list[Account], now: datetime
+) -> list[str]:
+    """Why the post's pushes (群发) cannot go out, one line per account (empty: they can).
+
+    The quota is that of the day or month the post goes out in (its schedule, or now).
+    """
+    pushing = [a for a in accounts if post.wechat_modes.get(str(a.id)) == "push"]
+    if not pushing:
+        return []
+    at = post.scheduled_at if post.scheduled_at and post.scheduled_at > now else now
+    quotas = engine.push_quotas(session=session, accounts=pushing, at=at)
+    refusals = []
+    for account in pushing:
+        refusal = push_refusal(account.name, quotas[account.id])  # type: ignore[index]
+        if refusal:
+            refusals.append(refusal)
+    return refusals
+
+
 def _images(paths: list[str]) -> list[dict[str, str]]:
     media = Path(get_settings().media_dir).resolve()
     images = []
@@ -196,6 +231,8 @@ def create(*, session: Session, who: Who, data: PostCreate, now: datetime) -> Po
         target_account_ids=list(dict.fromkeys(data.target_account_ids)),
         target_groups=_validate_groups(session, data.target_groups),
         cosign_org_ids=_cosign_orgs(session, data.cosign_org_codes),
+        wechat_modes=_wechat_modes(session, who, data.wechat_modes),
+        wechat_comments=data.wechat_comments or org.wechat_comments or "closed",
         created_at=now,
         updated_at=now,
     )
@@ -315,6 +352,10 @@ def update_post(*, session: Session, who: Who, post: Post, data: PostUpdate, now
         post.target_groups = _validate_groups(session, data.target_groups)
     if data.cosign_org_codes is not None:
         post.cosign_org_ids = _cosign_orgs(session, data.cosign_org_codes)
+    if data.wechat_modes is not None:
+        post.wechat_modes = _wechat_modes(session, who, data.wechat_modes)
+    if data.wechat_comments is not None:
+        post.wechat_comments = data.wechat_comments
     if data.urgency is not None:
         post.urgency = data.urgency
     if data.clear_schedule:
@@ -408,8 +449,12 @@ def preview(*, session: Session, post: Post) -> list[ChannelPreview]:
 def submit(*, session: Session, who: Who, post: Post, now: datetime) -> Post:
     _require(who, Action.post_write, orgs.get(session=session, org_id=post.org_id))
     rules.next_status(rules.Move.submit, post.status)
-    if not target_accounts(session, post):
+    targets = target_accounts(session, post)
+    if not targets:
         raise Invalid("choose at least one target account before submitting")
+    refusals = push_refusals(session=session, post=post, accounts=targets, now=now)
+    if refusals:
+        raise Invalid("；".join(refusals), field="wechat_modes")
     blocking = [
         f"{p.platform}: {problem.message}"
         for p in preview(session=session, post=post)
@@ -523,6 +568,7 @@ def approve(
         version=post.current_version,
         account_ids=ids,
         not_before=post.scheduled_at if future else None,
+        modes={int(k): v for k, v in post.wechat_modes.items()},
     )
     if future:
         post.status = PostStatus.scheduled
@@ -711,6 +757,15 @@ def delivery_action(
     if refusal:
         raise Conflict(refusal)
     enqueue: list[int] = []
+    if (
+        action == "retry"
+        and delivery.status is DeliveryStatus.unconfirmed
+        and delivery.next_attempt_at is not None
+    ):
+        raise Conflict(
+            "该投递仍在核对平台是否已发出（最长"
+            f"{get_settings().wechat_reconcile_grace_minutes}分钟）：核对结束前不能重试，以免重复发布"
+        )
     if action == "retry":
         account = session.get(Account, delivery.account_id)
         if account is not None and account.status is not AccountStatus.active:

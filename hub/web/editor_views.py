@@ -81,6 +81,8 @@ def _compose(request: Request, session: Session, page: Page, post: Post | None) 
             "timezone": settings.timezone,
             "publicBase": settings.public_base_url.rstrip("/"),
             "editable": post is None or post.status in EDITABLE,
+            "wechatComments": (post.wechat_comments if post else None)
+            or (org.wechat_comments if org else "closed"),
         },
     )
 

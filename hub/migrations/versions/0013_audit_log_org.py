@@ -6,7 +6,7 @@ tenancy"). An entry belongs to the org of the object it is about; entries writte
 Entries with neither (system jobs) stay without an org: only a root's readers see them.
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 Create Date: 2026-11-29
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0013"
-down_revision = "0011"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 

@@ -1,4 +1,5 @@
-/* Accounts: test the connection; write-only credentials (PATCH {"credentials"}). */
+/* Accounts: test the connection; write-only credentials (PATCH {"credentials"}); a WeChat
+   account's kind (PATCH {"kind"}: subscription 订阅号 / service 服务号, its mass-send allowance). */
 (function () {
   "use strict";
   var hub = window.hub;
@@ -15,6 +16,19 @@
         out.className = "result error";
       } finally {
         button.disabled = false;
+      }
+    });
+  });
+  document.querySelectorAll("select[data-kind]").forEach(function (select) {
+    select.addEventListener("change", async function () {
+      var out = select.closest("tr").querySelector(".result");
+      try {
+        await hub.api("PATCH", "/api/v1/accounts/" + select.dataset.kind, { kind: select.value });
+        out.textContent = hub.t("已保存公众号类型");
+        out.className = "result ok";
+      } catch (e) {
+        out.textContent = e.message;
+        out.className = "result error";
       }
     });
   });

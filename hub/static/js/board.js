@@ -14,7 +14,7 @@
     failed: "失败", rejected: "已驳回", missed: "错过发布时间", withdrawn: "已撤回" };
   var PLATFORM = { weibo: "微博", wechat: "微信公众号", hall: "发布厅", webhook: "合作网站" };
   var ACTIONS = {
-    retry: ["failed", "parked", "cancelled"],
+    retry: ["failed", "parked", "cancelled", "unconfirmed"],
     cancel: ["queued", "parked", "failed"],
     "mark-published": ["unconfirmed", "failed", "parked", "pending"]
   };
@@ -38,6 +38,8 @@
     var cell = hub.el("td", { class: "acts" });
     Object.keys(ACTIONS).forEach(function (action) {
       if (ACTIONS[action].indexOf(delivery.status) === -1) return;
+      // an unconfirmed copy is retried by hand only once the engine has stopped looking for it
+      if (action === "retry" && delivery.status === "unconfirmed" && delivery.next_attempt_at) return;
       if (action === "mark-published") {
         var details = hub.el("details", { class: "inline" });
         details.appendChild(hub.el("summary", {}, hub.t(WORDS[action])));
@@ -67,7 +69,8 @@
       if (FINISHED.indexOf(d.status) !== -1) finished += 1;
       var tr = hub.el("tr", { "data-delivery": String(d.id), "data-status": d.status });
       tr.appendChild(hub.el("td", {}, d.account_name));
-      tr.appendChild(hub.el("td", {}, hub.t(PLATFORM[d.platform] || d.platform)));
+      var platform = hub.t(PLATFORM[d.platform] || d.platform);
+      tr.appendChild(hub.el("td", {}, d.mode === "push" ? platform + " · " + hub.t("群发") : platform));
       var st = hub.el("td", { class: "st" }); st.appendChild(badge(d.status)); tr.appendChild(st);
       tr.appendChild(hub.el("td", {}, String(d.attempts)));
       var detail = hub.el("td", { class: "detail" });

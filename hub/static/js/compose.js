@@ -10,7 +10,8 @@
   var $ = function (id) { return document.getElementById(id); };
   var state = {
     id: cfg.postId, dirty: false, saving: null, images: [], targets: new Set(),
-    overrides: {}, groups: [], editable: cfg.editable
+    overrides: {}, groups: [], editable: cfg.editable,
+    modes: {}, wechat: {}, quota: {}
   };
   var saveState = $("save-state");
   var message = $("form-message");
@@ -27,6 +28,7 @@
     $("weibo-override").value = state.overrides["weibo.text"] || "";
     post.target_account_ids.forEach(function (id) { state.targets.add(id); });
     state.groups = post.target_groups || [];
+    state.modes = Object.assign({}, post.wechat_modes || {});
   }
 
   function payload(creating) {
@@ -46,6 +48,12 @@
     if (when) data.scheduled_at = when;
     else if (!creating) data.clear_schedule = true;
     if (creating && cfg.orgCode) data.org_code = cfg.orgCode;
+    var modes = {};
+    state.targets.forEach(function (id) {
+      if (state.wechat[id]) modes[id] = state.modes[id] === "push" ? "push" : "publish";
+    });
+    data.wechat_modes = modes;
+    data.wechat_comments = $("wechat-comments").value;
     return data;
   }
 
@@ -176,6 +184,45 @@
   var PLATFORM = { weibo: "微博", wechat: "微信公众号", hall: "发布厅", webhook: "合作网站" };
   function updateCount() {
     $("target-count").textContent = hub.t("已选 %(n)s 个账号", { n: state.targets.size });
+    renderModes();
+  }
+  /* WeChat accounts chosen: publish only, or push to followers (群发) with the allowance left */
+  function quotaWords(q) {
+    if (!q) return "";
+    if (!q.kind) return hub.t("未设置公众号类型，不能群发");
+    return hub.t(q.period === "day" ? "今日剩余 %(n)s 次" : "本月剩余 %(n)s 次", { n: q.remaining });
+  }
+  function renderModes() {
+    var box = $("wechat-modes");
+    var chosen = Array.from(state.targets).filter(function (id) { return state.wechat[id]; });
+    box.textContent = "";
+    if (!chosen.length) { box.appendChild(hub.el("p", { class: "muted" }, hub.t("未选择微信公众号"))); return; }
+    chosen.forEach(function (id) {
+      var row = hub.el("div", { class: "wechat-mode", "data-account": String(id) });
+      var selectId = "wechat-mode-" + id;
+      row.appendChild(hub.el("label", { for: selectId }, state.wechat[id].name));
+      var select = hub.el("select", { id: selectId });
+      select.appendChild(hub.el("option", { value: "publish" }, hub.t("仅发布（不推送）")));
+      select.appendChild(hub.el("option", { value: "push" }, hub.t("群发（推送给关注者）")));
+      select.value = state.modes[id] === "push" ? "push" : "publish";
+      select.disabled = !state.editable;
+      var q = state.quota[id];
+      var left = hub.el("span", { class: "quota" + (q && q.remaining < 1 ? " warn" : "") }, quotaWords(q));
+      select.addEventListener("change", function () {
+        state.modes[id] = select.value;
+        markDirty();
+      });
+      row.appendChild(select);
+      row.appendChild(left);
+      box.appendChild(row);
+    });
+  }
+  async function loadQuota() {
+    var at = hub.zonedToIso($("scheduled").value, cfg.timezone);
+    var rows = await hub.api("GET", "/api/v1/accounts/push-quota" + (at ? "?at=" + encodeURIComponent(at) : ""));
+    state.quota = {};
+    rows.forEach(function (q) { state.quota[q.account_id] = q; });
+    renderModes();
   }
   async function loadTargets() {
     var results = await Promise.all([
@@ -184,6 +231,7 @@
       cfg.scopeCode ? hub.api("GET", "/api/v1/orgs/" + encodeURIComponent(cfg.scopeCode)).then(function (o) { return [o]; }) : Promise.resolve([])
     ]);
     var accounts = results[0].filter(function (a) { return a.status !== "closed"; });
+    accounts.forEach(function (a) { if (a.platform === "wechat") state.wechat[a.id] = a; });
     var orgs = {};
     results[2].concat(results[1]).forEach(function (o) { orgs[o.code] = o; });
     accounts.forEach(function (a) {
@@ -306,6 +354,9 @@
     markDirty();
   });
   $("urgency").addEventListener("change", markDirty);
+  $("wechat-comments").value = cfg.wechatComments || "closed";
+  $("wechat-comments").disabled = !state.editable;
+  $("scheduled").addEventListener("change", function () { loadQuota().catch(function () {}); });
   var countOverride = hub.debounce(function () {
     var text = $("weibo-override").value;
     if (text.trim()) hub.countWeibo(text, $("weibo-counter"));
@@ -339,6 +390,6 @@
   renderImages();
   renderGroups();
   $("body-count").textContent = String($("body").value.length);
-  loadTargets().catch(function (e) { tree.textContent = e.message; });
+  loadTargets().then(loadQuota).catch(function (e) { tree.textContent = e.message; });
   refreshPreviews();
 })();
