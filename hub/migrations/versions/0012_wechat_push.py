@@ -50,12 +50,14 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("orgs", schema=None) as batch_op:
-        batch_op.drop_column("wechat_comments")
-    with op.batch_alter_table("posts", schema=None) as batch_op:
-        batch_op.drop_column("wechat_comments")
-        batch_op.drop_column("wechat_modes")
-    with op.batch_alter_table("deliveries", schema=None) as batch_op:
-        batch_op.drop_column("submitted_at")
-        batch_op.drop_column("msg_data_id")
-        batch_op.drop_column("mode")
+    # Plain ALTER TABLE ... DROP COLUMN (SQLite 3.35+, PostgreSQL): batch mode would copy and drop
+    # ``orgs``, which SQLite refuses while accounts reference it (foreign keys are on).
+    for table, column in (
+        ("orgs", "wechat_comments"),
+        ("posts", "wechat_comments"),
+        ("posts", "wechat_modes"),
+        ("deliveries", "submitted_at"),
+        ("deliveries", "msg_data_id"),
+        ("deliveries", "mode"),
+    ):
+        op.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
