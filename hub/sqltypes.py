@@ -4,11 +4,26 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
+from annotated_types import Ge, Le
 from sqlalchemy import DateTime, Enum
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
+
+# The largest integer a BIGINT column (and SQLite) holds. A larger number in a URL or a body would
+# make the database driver raise OverflowError (a 500), so every id and count read from a request
+# is bounded: a 422 names the field instead.
+MAX_INT = 2**63 - 1
+
+Id = Annotated[int, Ge(1), Le(MAX_INT)]
+"""A row id read from a request (path, query, form or JSON body): 1 .. 2^63-1."""
+
+Int64 = Annotated[int, Ge(-MAX_INT - 1), Le(MAX_INT)]
+"""Any integer a BIGINT column holds (priorities and other signed numbers from a request)."""
+
+Count = Annotated[int, Ge(0), Le(MAX_INT)]
+"""A non-negative number read from a request (offsets, cursors, sequence numbers)."""
 
 
 class UTCDateTime(TypeDecorator[datetime]):

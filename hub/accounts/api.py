@@ -10,6 +10,7 @@ from hub.accounts import service
 from hub.accounts.models import AccountCreate, AccountPublic, AccountStatus, AccountUpdate, Platform
 from hub.auditlog.service import record
 from hub.orgs import service as orgs
+from hub.sqltypes import Id
 from hub.users.rules import Action, scope_path
 from hub.web.deps import PrincipalDep, SessionDep, SettingsDep, client_ip
 
@@ -74,7 +75,7 @@ def list_accounts(
 
 
 @router.get("/{account_id}", summary="One account", response_model=AccountPublic)
-def get_account(account_id: int, principal: PrincipalDep, session: SessionDep) -> AccountPublic:
+def get_account(account_id: Id, principal: PrincipalDep, session: SessionDep) -> AccountPublic:
     account = service.get(session=session, account_id=account_id)
     org = orgs.get(session=session, org_id=account.org_id)
     principal.require(Action.account_read, org)
@@ -83,7 +84,7 @@ def get_account(account_id: int, principal: PrincipalDep, session: SessionDep) -
 
 @router.patch("/{account_id}", summary="Change an account", response_model=AccountPublic)
 def update_account(
-    account_id: int,
+    account_id: Id,
     data: AccountUpdate,
     request: Request,
     principal: PrincipalDep,
@@ -118,7 +119,7 @@ def update_account(
     response_model=ConnectionTest,
 )
 def check_connection(
-    account_id: int, principal: PrincipalDep, session: SessionDep, settings: SettingsDep
+    account_id: Id, principal: PrincipalDep, session: SessionDep, settings: SettingsDep
 ) -> ConnectionTest:
     """Read the account's latest posts from its platform (``recent``); report ok or the error."""
     from hub.delivery import channels

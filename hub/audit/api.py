@@ -19,7 +19,7 @@ from hub.audit.models import (
 from hub.auditlog.service import record
 from hub.config import Settings
 from hub.orgs import service as orgs
-from hub.sqltypes import utcnow
+from hub.sqltypes import Id, utcnow
 from hub.users.rules import Action
 from hub.web.deps import PrincipalDep, SessionDep, SettingsDep, client_ip
 
@@ -150,7 +150,7 @@ def list_runs(principal: PrincipalDep, session: SessionDep) -> list[AuditRunPubl
 
 
 @router.get("/runs/{run_id}", summary="One saved audit, in full")
-def get_run(run_id: int, principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
+def get_run(run_id: Id, principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
     principal.require(Action.matrix_audit)
     run = service.get_run(session=session, run_id=run_id)
     return {**_run_public(run).model_dump(mode="json"), "result": run.result}
@@ -160,8 +160,8 @@ def get_run(run_id: int, principal: PrincipalDep, session: SessionDep) -> dict[s
 def compare_runs(
     principal: PrincipalDep,
     session: SessionDep,
-    from_id: Annotated[int, Query(alias="from", description="the older run's id")],
-    to_id: Annotated[int, Query(alias="to", description="the newer run's id")],
+    from_id: Annotated[Id, Query(alias="from", description="the older run's id")],
+    to_id: Annotated[Id, Query(alias="to", description="the newer run's id")],
 ) -> dict[str, Any]:
     principal.require(Action.matrix_audit)
     return service.compare_runs(session=session, from_id=from_id, to_id=to_id)
@@ -216,7 +216,7 @@ def appoint_spokesperson(
 )
 def update_spokesperson(
     code: str,
-    person_id: int,
+    person_id: Id,
     data: SpokespersonUpdate,
     request: Request,
     principal: PrincipalDep,

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub.config import Settings, get_settings
 from hub.errors import HubError
+from hub.web.hardening import NulGuard, OriginGuard, SecurityHeaders
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
@@ -100,7 +101,17 @@ def _readable(error: dict[str, Any]) -> dict[str, str]:
     return {"field": field, "message": f"{field}: {error.get('msg', 'invalid value')}"}
 
 
+OVERFLOW_MESSAGE = "数值超出范围（a number in the request is too large）"
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(OverflowError)
+    async def overflow(_request: Request, _exc: OverflowError) -> JSONResponse:
+        # Backstop: ids and counts are bounded where they are read (hub.sqltypes.Id), but a
+        # number the database driver cannot bind must never become a 500.
+        body = {"detail": OVERFLOW_MESSAGE, "errors": [{"field": "", "message": OVERFLOW_MESSAGE}]}
+        return JSONResponse(body, status_code=422)
+
     @app.exception_handler(HubError)
     async def hub_error(_request: Request, exc: HubError) -> JSONResponse:
         body: dict[str, Any] = {"detail": exc.message}
@@ -113,6 +124,62 @@ def install_error_handlers(app: FastAPI) -> None:
         errors = [_readable(dict(e)) for e in exc.errors()]
         summary = "; ".join(e["message"] for e in errors) or "invalid request"
         return JSONResponse({"detail": summary, "errors": errors}, status_code=422)
+
+
+VALIDATION_ERROR_SCHEMA: dict[str, Any] = {
+    "title": "HTTPValidationError",
+    "type": "object",
+    "description": (
+        "Every 422: `detail` is one readable sentence; `errors` lists each problem (request "
+        "validation); `field` names the field a domain rule refused."
+    ),
+    "required": ["detail"],
+    "properties": {
+        "detail": {"type": "string", "title": "Detail"},
+        "errors": {
+            "type": "array",
+            "title": "Errors",
+            "items": {
+                "type": "object",
+                "required": ["field", "message"],
+                "properties": {
+                    "field": {"type": "string", "title": "Field"},
+                    "message": {"type": "string", "title": "Message"},
+                },
+            },
+        },
+        "field": {"type": "string", "title": "Field"},
+    },
+}
+
+
+def _document_real_422(app: FastAPI) -> None:
+    """Make the OpenAPI document describe the 422 the handlers above really send.
+
+    FastAPI documents its own list-shaped ``detail``; ours is ``{"detail": str, "errors": [...]}``
+    (and ``field`` for a domain rule), for every operation that can answer 422.
+    """
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        schemas["HTTPValidationError"] = VALIDATION_ERROR_SCHEMA
+        schemas.pop("ValidationError", None)
+        ref = {"$ref": "#/components/schemas/HTTPValidationError"}
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                if not isinstance(operation, dict) or "responses" not in operation:
+                    continue
+                answer = operation["responses"].setdefault("422", {})
+                answer.setdefault("description", "Validation Error")
+                answer["content"] = {"application/json": {"schema": ref}}
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _freeze_gc_after_startup(app: FastAPI) -> None:
@@ -163,6 +230,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json",
     )
     install_error_handlers(app)
+    _document_real_422(app)
 
     from hub.accounts.api import router as accounts_router
     from hub.accounts.callbacks import router as callbacks_router
@@ -232,6 +300,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         https_only=settings.public_base_url.startswith("https://"),
         max_age=settings.token_ttl_minutes * 60,
     )
+    app.add_middleware(OriginGuard, public_base_url=settings.public_base_url)
+    app.add_middleware(NulGuard)
+    app.add_middleware(SecurityHeaders, hsts=settings.public_base_url.startswith("https://"))
     from hub.media.api import UPLOAD_BODY_MAX
 
     app.add_middleware(
