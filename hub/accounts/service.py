@@ -56,6 +56,15 @@ def validate_credentials(platform: Platform, credentials: dict[str, str]) -> dat
     return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
 
 
+def check_webhook_target(url: str) -> None:
+    """A webhook account's URL passes the partners' SSRF guard at registration, not only when
+    a worker first sends to it (GOVHUB_WEBHOOK_ALLOW_PRIVATE lifts it)."""
+    from hub.config import get_settings
+    from hub.hall.partners import check_url
+
+    check_url(url, settings=get_settings(), field="credentials")
+
+
 def create(
     *, session: Session, data: AccountCreate, credentials_key: str, org: Org | None = None
 ) -> Account:
@@ -66,6 +75,8 @@ def create(
     expires = validate_credentials(data.platform, creds) if creds else None
     if data.platform in (Platform.weibo, Platform.wechat, Platform.webhook) and not creds:
         raise Invalid(f"a {data.platform.value} account needs credentials", field="credentials")
+    if data.platform is Platform.webhook:
+        check_webhook_target(creds.get("url") or data.handle.strip())
     account = Account(
         org_id=org.id,  # type: ignore[arg-type]
         platform=data.platform,
@@ -101,6 +112,11 @@ def update(
         if value is not None and getattr(account, name) != value:
             setattr(account, name, value)
             changed.append(name)
+    if account.platform is Platform.webhook and (data.credentials is not None or data.handle):
+        url = (data.credentials or {}).get("url") or ""
+        if not url and data.credentials is None:
+            url = str(credentials_of(account, credentials_key).get("url") or "")
+        check_webhook_target(url or account.handle)
     if data.credentials is not None:
         creds = {k: str(v) for k, v in data.credentials.items()}
         account.token_expires_at = validate_credentials(account.platform, creds)
