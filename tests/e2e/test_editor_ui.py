@@ -375,9 +375,10 @@ def test_every_page_runs_under_the_csp_and_inline_script_is_blocked(
 ) -> None:
     context, page, watch = open_page(browser, hub.base_url)
     log_in(page, "prov-editor")
-    for path in ("/", "/compose", "/review", "/calendar", "/deliveries", "/clocks", "/hall"):
+    pages = ("/", "/compose", "/review", "/calendar", "/deliveries", "/clocks", "/hall", "/inbox")
+    for path in (*pages, "/accounts", "/audit", "/audit-log"):  # the last ones may say 403
         answer = page.goto(path)
-        assert answer is not None and answer.status == 200, path
+        assert answer is not None and (answer.status == 200 or path not in pages), path
         assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
     assert watch.csp_violations == [] and watch.script_errors == []
     # An injected inline script (what an XSS would be) does not run, and the browser says why.
