@@ -22,7 +22,7 @@ from pydantic import Field as PydanticField
 from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from hub.sqltypes import Id, Int64, UTCDateTime, str_enum, utcnow
+from hub.sqltypes import Id, Int32, UTCDateTime, str_enum, utcnow
 
 
 class Channel(StrEnum):
@@ -254,7 +254,7 @@ class RoutingRuleCreate(BaseModel):
     account_id: Id | None = None
     keywords: list[str] = []
     org_code: str
-    priority: Int64 = 100
+    priority: Int32 = 100
 
 
 class RoutingRuleUpdate(BaseModel):
@@ -262,7 +262,7 @@ class RoutingRuleUpdate(BaseModel):
 
     keywords: list[str] | None = None
     org_code: str | None = None
-    priority: Int64 | None = None
+    priority: Int32 | None = None
     active: bool | None = None
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DataError
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -20,6 +22,7 @@ from hub.config import Settings, get_settings
 from hub.errors import HubError
 from hub.web.hardening import NulGuard, OriginGuard, SecurityHeaders
 
+log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 
@@ -101,14 +104,17 @@ def _readable(error: dict[str, Any]) -> dict[str, str]:
     return {"field": field, "message": f"{field}: {error.get('msg', 'invalid value')}"}
 
 
-OVERFLOW_MESSAGE = "数值超出范围（a number in the request is too large）"
+OVERFLOW_MESSAGE = "数值超出范围（a value in the request is out of range）"
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OverflowError)
-    async def overflow(_request: Request, _exc: OverflowError) -> JSONResponse:
+    @app.exception_handler(DataError)
+    async def out_of_range(request: Request, exc: Exception) -> JSONResponse:
         # Backstop: ids and counts are bounded where they are read (hub.sqltypes.Id), but a
-        # number the database driver cannot bind must never become a 500.
+        # value the database cannot hold (SQLite: OverflowError; PostgreSQL: "integer out of
+        # range", a DataError) must never become a 500. Logged: it means a bound is missing.
+        log.warning("%s %s: value out of range: %s", request.method, request.url.path, exc)
         body = {"detail": OVERFLOW_MESSAGE, "errors": [{"field": "", "message": OVERFLOW_MESSAGE}]}
         return JSONResponse(body, status_code=422)
 

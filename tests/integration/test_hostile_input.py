@@ -17,7 +17,8 @@ from tests.integration.test_editor_pages import login
 
 pytestmark = pytest.mark.integration
 
-TOO_BIG = 2**63  # one more than a BIGINT holds
+TOO_BIG = 2**63  # one more than SQLite (and a BIGINT) holds
+INT4_PLUS_ONE = 2**31  # one more than an INTEGER column (every id) holds on PostgreSQL
 
 
 def upload(
@@ -82,6 +83,9 @@ def test_a_truncated_image_is_refused_at_upload(
         f"/api/v1/audit-log?offset={TOO_BIG}",
         f"/api/v1/posts?offset={TOO_BIG}",
         f"/posts/{TOO_BIG}/edit",
+        f"/api/v1/accounts/{INT4_PLUS_ONE}",
+        f"/api/v1/live-sessions/{INT4_PLUS_ONE}/entries?after={INT4_PLUS_ONE}",
+        f"/api/v1/posts?offset={INT4_PLUS_ONE}",
     ],
 )
 def test_numbers_beyond_a_bigint_are_a_422_not_a_500(
