@@ -104,7 +104,10 @@ def _readable(error: dict[str, Any]) -> dict[str, str]:
     return {"field": field, "message": f"{field}: {error.get('msg', 'invalid value')}"}
 
 
-OVERFLOW_MESSAGE = "数值超出范围（a value in the request is out of range）"
+OVERFLOW_MESSAGE = (
+    "请求中的数值超出范围或含有无法保存的字符（a value in the request is out of range or cannot be "
+    "stored）"
+)
 
 
 def install_error_handlers(app: FastAPI) -> None:

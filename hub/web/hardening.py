@@ -52,9 +52,7 @@ def content_security_policy(*, frame_ancestors: str = "'none'") -> str:
     )
 
 
-PERMISSIONS_POLICY = (
-    "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()"
-)
+PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
 
 
 def _has_nul_in_json(value: Any) -> bool:

@@ -194,3 +194,12 @@ def test_a_cookie_write_from_another_origin_is_refused(client: TestClient) -> No
     assert same_host.status_code == 201, same_host.text
     no_origin = client.post("/api/v1/posts", json=body, headers=headers)
     assert no_origin.status_code == 201, no_origin.text
+
+
+def test_like_wildcards_in_a_search_are_plain_characters(
+    client: TestClient, auth: dict[str, dict[str, str]]
+) -> None:
+    everything = client.get("/api/v1/orgs?q=%25", headers=auth["admin"])  # q = "%"
+    assert everything.status_code == 200 and everything.json() == []
+    kaili = client.get("/api/v1/orgs?q=凯里", headers=auth["admin"]).json()
+    assert [org["code"] for org in kaili] == ["522601"]
