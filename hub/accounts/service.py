@@ -98,6 +98,16 @@ def update(
     *, session: Session, account: Account, data: AccountUpdate, credentials_key: str
 ) -> list[str]:
     """Apply a partial update; return the names of the fields that changed (never values)."""
+    if account.platform is Platform.webhook and (
+        data.credentials is not None or data.handle is not None
+    ):  # the URL it will send to (credentials' url, else the handle) is checked before any change
+        creds = (
+            data.credentials
+            if data.credentials is not None
+            else credentials_of(account, credentials_key)
+        )
+        handle = data.handle if data.handle is not None else account.handle
+        check_webhook_target(str(creds.get("url") or "") or handle.strip())
     changed: list[str] = []
     for name in (
         "name",
@@ -112,11 +122,6 @@ def update(
         if value is not None and getattr(account, name) != value:
             setattr(account, name, value)
             changed.append(name)
-    if account.platform is Platform.webhook and (data.credentials is not None or data.handle):
-        url = (data.credentials or {}).get("url") or ""
-        if not url and data.credentials is None:
-            url = str(credentials_of(account, credentials_key).get("url") or "")
-        check_webhook_target(url or account.handle)
     if data.credentials is not None:
         creds = {k: str(v) for k, v in data.credentials.items()}
         account.token_expires_at = validate_credentials(account.platform, creds)
