@@ -8,18 +8,17 @@ Each delivery POSTs a JSON entry to the partner's URL (``credentials["url"]``, e
 
 Partners check them with :func:`verify_signature`. Withdrawing POSTs a ``post.withdrawn`` event
 to the same URL. Targets resolving to loopback, link-local, private, multicast or reserved
-addresses are refused unless ``allow_private`` (SSRF guard; every resolved address is checked).
-Redirects are never followed. Partners have no listing API: ``recent`` returns ``[]``.
+addresses (also wrapped in 6to4, NAT64, Teredo or IPv4-mapped IPv6) are refused unless
+``allow_private`` (SSRF guard, :mod:`connectors.outbound`; every resolved address is checked,
+and the POST goes to the address that was checked). Redirects are never followed. Partners have no listing API: ``recent`` returns ``[]``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
-import socket
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -48,6 +47,18 @@ from connectors.errors import (
     Unconfirmed,
 )
 from connectors.markup import markdown_to_html, markdown_to_text
+from connectors.outbound import (
+    Resolver,
+    Target,
+    Unresolvable,
+    UnsafeTarget,
+    check_target,
+    is_public_address,
+    pinned_request,
+    resolve,
+)
+
+__all__ = ["WebhookConnector", "is_public_address", "resolve", "sign", "verify_signature"]
 
 PLATFORM = "webhook"
 log = logging.getLogger(__name__)
@@ -56,29 +67,6 @@ TIMESTAMP_HEADER = "X-Govhub-Timestamp"
 SIGNATURE_HEADER = "X-Govhub-Signature"
 DELIVERY_HEADER = "X-Govhub-Delivery"
 DEFAULT_TIMEOUT = httpx.Timeout(connect=3.0, read=10.0, write=10.0, pool=3.0)
-
-Resolver = Callable[[str, int], list[str]]
-
-
-def resolve(host: str, port: int) -> list[str]:
-    """Every address ``host`` resolves to."""
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return sorted({str(info[4][0]) for info in infos})
-
-
-def is_public_address(address: str) -> bool:
-    """False for loopback, link-local, private, multicast, reserved and unspecified addresses."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not (
-        ip.is_loopback
-        or ip.is_link_local
-        or ip.is_private
-        or ip.is_multicast
-        or ip.is_reserved
-        or ip.is_unspecified
-    )
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -203,33 +191,34 @@ class WebhookConnector:
 
     def target(self, account: Account) -> str:
         """The partner URL, refused when it points at a non-public address (unless allowed)."""
+        return self.checked_target(account).url
+
+    def checked_target(self, account: Account) -> Target:
+        """The partner URL checked once and pinned to the address that passed the check."""
         url = account.credentials.get("url") or account.handle
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise Misconfigured(
-                "合作网站的推送地址无效，须为 http(s):// 开头的网址", platform=PLATFORM
-            )
-        if self.allow_private:
-            return url
-        port = parts.port or (443 if parts.scheme == "https" else 80)
         try:
-            addresses = self._resolve(parts.hostname, port)
-        except (OSError, UnicodeError):
+            return check_target(url, allow_private=self.allow_private, resolver=self._resolve)
+        except Unresolvable:
             raise Transient(
-                f"无法解析合作网站域名 {parts.hostname}", platform=PLATFORM, retry_after=60.0
-            ) from None
-        blocked = [a for a in addresses if not is_public_address(a)]
-        if blocked or not addresses:
-            raise Misconfigured(
-                f"合作网站推送地址 {parts.hostname} 指向内网或本机地址，已拒绝发送",
+                f"无法解析合作网站域名 {urlsplit(url).hostname or url}",
                 platform=PLATFORM,
-            )
-        return url
+                retry_after=60.0,
+            ) from None
+        except UnsafeTarget as exc:
+            if exc.kind == "userinfo":
+                message = "合作网站的推送地址不能包含用户名或密码"
+            elif exc.kind == "private":
+                message = (
+                    f"合作网站推送地址 {urlsplit(url).hostname} 指向内网或本机地址，已拒绝发送"
+                )
+            else:
+                message = "合作网站的推送地址无效，须为 http(s):// 开头的网址"
+            raise Misconfigured(message, platform=PLATFORM) from None
 
     def _deliver(
         self, account: Account, entry: dict[str, Any], delivery_id: str, *, ambiguous: bool
     ) -> dict[str, Any]:
-        url = self.target(account)
+        target = self.checked_target(account)
         secret = account.credentials.get("secret", "")
         if not secret:
             raise Misconfigured("合作网站账号缺少签名密钥，请在账号设置中填写", platform=PLATFORM)
@@ -242,10 +231,10 @@ class WebhookConnector:
             DELIVERY_HEADER: delivery_id,
         }
         log.info("webhook %s account=%s delivery=%s", entry["event"], account.id, delivery_id)
-        host = urlsplit(url).hostname
+        host = target.host
         try:
-            response = self._client.post(
-                url, content=body, headers=headers, timeout=self._timeout, follow_redirects=False
+            response = pinned_request(
+                self._client, "POST", target, content=body, headers=headers, timeout=self._timeout
             )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise Transient(

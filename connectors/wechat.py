@@ -35,8 +35,10 @@ import html
 import io
 import json
 import logging
+import math
 import re
 import threading
+import warnings
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -319,14 +321,50 @@ class ImageFile:
     content_type: str
 
 
-def _open_image(data: bytes) -> PILImage.Image:
+MAX_PIXELS = 40_000_000
+"""Pixels (all frames) an image may declare; uploads are refused above GOVHUB_MEDIA_MAX_PIXELS
+(default the same), this guards images that reach the connector any other way."""
+
+
+def _bad_image() -> Rejected:
+    return Rejected("图片无法识别，请上传JPG或PNG图片", platform=PLATFORM, code="wechat.bad_image")
+
+
+def _peek_image(data: bytes) -> PILImage.Image:
+    """The image opened lazily (header only), refused when it declares too many pixels."""
     try:
-        image = PILImage.open(io.BytesIO(data))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
+            image = PILImage.open(io.BytesIO(data))
+        frames = int(getattr(image, "n_frames", 1) or 1)
+    except PILImage.DecompressionBombError as exc:
+        raise _too_many_pixels() from exc
+    except (UnidentifiedImageError, OSError, EOFError) as exc:
+        raise _bad_image() from exc
+    if image.width * image.height * frames > MAX_PIXELS:
+        raise _too_many_pixels(f"（{image.width}×{image.height}）")
+    return image
+
+
+def _too_many_pixels(size: str = "") -> Rejected:
+    return Rejected(
+        f"图片像素过多{size}，请缩小后再上传", platform=PLATFORM, code="wechat.bad_image"
+    )
+
+
+def _open_image(data: bytes, *, fit: int | None = None) -> PILImage.Image:
+    """The image decoded; with ``fit``, a JPEG is decoded at the smallest DCT scale (1/2 .. 1/8)
+    whose longer side stays at least ``fit``, so a thumb never decodes the full picture."""
+    image = _peek_image(data)
+    try:
+        if fit is not None and max(image.size) > fit:
+            scale = fit / max(image.size)
+            image.draft(
+                "RGB", (max(1, math.ceil(image.width * scale)), math.ceil(image.height * scale))
+            )
         image.load()
-    except (UnidentifiedImageError, OSError) as exc:
-        raise Rejected(
-            "图片无法识别，请上传JPG或PNG图片", platform=PLATFORM, code="wechat.bad_image"
-        ) from exc
+    except (OSError, EOFError, ValueError) as exc:
+        raise _bad_image() from exc
     return image
 
 
@@ -342,7 +380,7 @@ def _rgb(image: PILImage.Image) -> PILImage.Image:
 
 def jpeg_within(data: bytes, max_bytes: int, *, max_side: int = 1280, min_side: int = 64) -> bytes:
     """Re-encode an image as a JPEG of at most ``max_bytes``: lower quality, then downscale."""
-    image = _rgb(_open_image(data))
+    image = _rgb(_open_image(data, fit=max_side))
     scale = min(1.0, max_side / max(image.size))
     while True:
         size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
@@ -387,14 +425,14 @@ def _thumb_file(digest: str, data: bytes, max_bytes: int) -> ImageFile:
 
 
 def _convert_thumb(data: bytes, max_bytes: int) -> ImageFile:
-    if _open_image(data).format == "JPEG" and len(data) <= max_bytes:
+    if _peek_image(data).format == "JPEG" and len(data) <= max_bytes:
         return ImageFile(data, "cover.jpg", "image/jpeg")
     return ImageFile(jpeg_within(data, max_bytes, max_side=900), "cover.jpg", "image/jpeg")
 
 
 def body_image_file(data: bytes, max_bytes: int) -> ImageFile:
     """An in-body image for ``uploadimg``: JPEG/PNG under ``max_bytes`` as is, else a JPEG."""
-    kind = _open_image(data).format
+    kind = _peek_image(data).format
     if kind in ("JPEG", "PNG") and len(data) <= max_bytes:
         ext = "jpg" if kind == "JPEG" else "png"
         return ImageFile(data, f"image.{ext}", f"image/{'jpeg' if kind == 'JPEG' else 'png'}")

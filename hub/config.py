@@ -87,6 +87,11 @@ class Settings(BaseSettings):
         description="Policy presets in force, applied left to right (later ones override).",
     )
     media_dir: str = Field(default=str(VAR_DIR / "media"), description="Uploaded images.")
+    media_max_pixels: int = Field(
+        default=40_000_000,
+        ge=1,
+        description="Largest uploaded image in pixels (width x height, all frames counted).",
+    )
     webhook_allow_private: bool = Field(
         default=False,
         description="Allow partner webhooks to loopback/private addresses (SSRF guard off).",

@@ -12,6 +12,7 @@ from hub.accounts.models import AccountCreate, AccountPublic, AccountStatus, Acc
 from hub.auditlog.service import record
 from hub.errors import Invalid
 from hub.orgs import service as orgs
+from hub.sqltypes import Id
 from hub.users.rules import Action, scope_path
 from hub.web.deps import PrincipalDep, SessionDep, SettingsDep, client_ip
 
@@ -128,7 +129,7 @@ def push_quota(
 
 
 @router.get("/{account_id}", summary="One account", response_model=AccountPublic)
-def get_account(account_id: int, principal: PrincipalDep, session: SessionDep) -> AccountPublic:
+def get_account(account_id: Id, principal: PrincipalDep, session: SessionDep) -> AccountPublic:
     account = service.get(session=session, account_id=account_id)
     org = orgs.get(session=session, org_id=account.org_id)
     principal.reach(Action.account_read, org, f"account {account_id} does not exist")
@@ -137,7 +138,7 @@ def get_account(account_id: int, principal: PrincipalDep, session: SessionDep) -
 
 @router.patch("/{account_id}", summary="Change an account", response_model=AccountPublic)
 def update_account(
-    account_id: int,
+    account_id: Id,
     data: AccountUpdate,
     request: Request,
     principal: PrincipalDep,
@@ -172,7 +173,7 @@ def update_account(
     response_model=ConnectionTest,
 )
 def check_connection(
-    account_id: int,
+    account_id: Id,
     request: Request,
     principal: PrincipalDep,
     session: SessionDep,

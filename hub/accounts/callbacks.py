@@ -30,7 +30,7 @@ from hub.delivery.service import complete_pending
 from hub.errors import Forbidden, HubError, NotFound
 from hub.inbox.service import wechat_message as inbox_message
 from hub.security import CredentialsError
-from hub.sqltypes import utcnow
+from hub.sqltypes import Id, utcnow
 from hub.web.deps import SessionDep, SettingsDep
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ def _open(body: bytes, secrets: dict[str, str], query: dict[str, str], account_i
 
 @router.get("/wechat/{account_id}", summary="WeChat server handshake (echostr)")
 def wechat_handshake(
-    account_id: int,
+    account_id: Id,
     session: SessionDep,
     settings: SettingsDep,
     signature: str = "",
@@ -144,7 +144,7 @@ def mass_send_event(*, session: SessionDep, account: Account, body: bytes) -> bo
 
 @router.post("/wechat/{account_id}", summary="WeChat PUBLISHJOBFINISH event")
 def wechat_event(
-    account_id: int,
+    account_id: Id,
     body: Annotated[bytes, Depends(event_body)],
     session: SessionDep,
     settings: SettingsDep,

@@ -31,7 +31,7 @@ from hub.delivery import channels
 from hub.delivery.service import enqueue, resume_parked
 from hub.errors import HubError
 from hub.orgs import service as orgs
-from hub.sqltypes import utcnow
+from hub.sqltypes import Id, utcnow
 from hub.users.models import User
 from hub.users.rules import Action, may
 from hub.users.service import actor_of
@@ -100,7 +100,7 @@ def _page(request: Request, message: str, status_code: int) -> Response:
 
 @router.get("/accounts/{account_id}/weibo/authorize")
 def authorize(
-    account_id: int, request: Request, session: SessionDep, settings: SettingsDep
+    account_id: Id, request: Request, session: SessionDep, settings: SettingsDep
 ) -> Response:
     """Send the account owner to Weibo to approve the hub's app."""
     try:

@@ -74,6 +74,15 @@ def validate_credentials(platform: Platform, credentials: dict[str, str]) -> dat
     return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
 
 
+def check_webhook_target(url: str) -> None:
+    """A webhook account's URL passes the partners' SSRF guard at registration, not only when
+    a worker first sends to it (GOVHUB_WEBHOOK_ALLOW_PRIVATE lifts it)."""
+    from hub.config import get_settings
+    from hub.hall.partners import check_url
+
+    check_url(url, settings=get_settings(), field="credentials")
+
+
 def create(
     *, session: Session, data: AccountCreate, credentials_key: str, org: Org | None = None
 ) -> Account:
@@ -85,6 +94,8 @@ def create(
     expires = validate_credentials(data.platform, creds) if creds else None
     if data.platform in (Platform.weibo, Platform.wechat, Platform.webhook) and not creds:
         raise Invalid(f"a {data.platform.value} account needs credentials", field="credentials")
+    if data.platform is Platform.webhook:
+        check_webhook_target(creds.get("url") or data.handle.strip())
     account = Account(
         org_id=org.id,  # type: ignore[arg-type]
         platform=data.platform,
@@ -105,6 +116,16 @@ def update(
     *, session: Session, account: Account, data: AccountUpdate, credentials_key: str
 ) -> list[str]:
     """Apply a partial update; return the names of the fields that changed (never values)."""
+    if account.platform is Platform.webhook and (
+        data.credentials is not None or data.handle is not None
+    ):  # the URL it will send to (credentials' url, else the handle) is checked before any change
+        creds = (
+            data.credentials
+            if data.credentials is not None
+            else credentials_of(account, credentials_key)
+        )
+        handle = data.handle if data.handle is not None else account.handle
+        check_webhook_target(str(creds.get("url") or "") or handle.strip())
     changed: list[str] = []
     if data.kind is not None:
         check_kind(account.platform, data.kind)

@@ -20,7 +20,7 @@ from hub.auditlog.service import record
 from hub.config import Settings
 from hub.orgs import service as orgs
 from hub.orgs.models import Org
-from hub.sqltypes import utcnow
+from hub.sqltypes import Id, utcnow
 from hub.users.rules import Action
 from hub.web.deps import Principal, PrincipalDep, SessionDep, SettingsDep, client_ip
 
@@ -159,7 +159,7 @@ def list_runs(principal: PrincipalDep, session: SessionDep) -> list[AuditRunPubl
 
 
 @router.get("/runs/{run_id}", summary="One saved audit, in full")
-def get_run(run_id: int, principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
+def get_run(run_id: Id, principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
     require_matrix(session, principal)
     run = service.get_run(session=session, run_id=run_id)
     return {**_run_public(run).model_dump(mode="json"), "result": run.result}
@@ -169,8 +169,8 @@ def get_run(run_id: int, principal: PrincipalDep, session: SessionDep) -> dict[s
 def compare_runs(
     principal: PrincipalDep,
     session: SessionDep,
-    from_id: Annotated[int, Query(alias="from", description="the older run's id")],
-    to_id: Annotated[int, Query(alias="to", description="the newer run's id")],
+    from_id: Annotated[Id, Query(alias="from", description="the older run's id")],
+    to_id: Annotated[Id, Query(alias="to", description="the newer run's id")],
 ) -> dict[str, Any]:
     require_matrix(session, principal)
     return service.compare_runs(session=session, from_id=from_id, to_id=to_id)
@@ -225,7 +225,7 @@ def appoint_spokesperson(
 )
 def update_spokesperson(
     code: str,
-    person_id: int,
+    person_id: Id,
     data: SpokespersonUpdate,
     request: Request,
     principal: PrincipalDep,

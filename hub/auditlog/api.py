@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from hub.auditlog import service
 from hub.auditlog.models import AuditEntryPublic
+from hub.sqltypes import MAX_INT
 from hub.users.rules import Action, scope_path
 from hub.web.deps import PrincipalDep, SessionDep
 
@@ -34,7 +35,7 @@ def search(
     since: datetime | None = None,
     until: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
 ) -> AuditPage:
     principal.require(Action.audit_log_read)
     rows, total = service.search(

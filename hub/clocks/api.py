@@ -30,7 +30,7 @@ from hub.clocks.rules import ClockStatus, ObligationState
 from hub.config import Settings
 from hub.orgs import service as orgs
 from hub.orgs.models import Org
-from hub.sqltypes import utcnow
+from hub.sqltypes import Id, utcnow
 from hub.users.rules import Action, scope_path
 from hub.web.deps import Principal, PrincipalDep, SessionDep, SettingsDep, client_ip
 
@@ -166,7 +166,7 @@ def summary_xlsx(
 
 @router.get("/clocks/{clock_id}", summary="One clock", response_model=ClockPublic)
 def get_clock(
-    clock_id: int, principal: PrincipalDep, session: SessionDep, settings: SettingsDep
+    clock_id: Id, principal: PrincipalDep, session: SessionDep, settings: SettingsDep
 ) -> ClockPublic:
     clock = service.get_clock(session=session, clock_id=clock_id)
     principal.reach(
@@ -183,7 +183,7 @@ def get_clock(
     response_model=ClockPublic,
 )
 def stop_clock(
-    clock_id: int,
+    clock_id: Id,
     request: Request,
     principal: PrincipalDep,
     session: SessionDep,
@@ -216,7 +216,7 @@ def stop_clock(
     response_model=ClockPublic,
 )
 def cancel_clock(
-    clock_id: int,
+    clock_id: Id,
     data: ClockCancel,
     request: Request,
     principal: PrincipalDep,

@@ -20,7 +20,7 @@ from hub.errors import HubError, Invalid
 from hub.orgs import service as orgs
 from hub.orgs.models import Org
 from hub.security import same_token
-from hub.sqltypes import utcnow
+from hub.sqltypes import Id, utcnow
 from hub.users.models import User
 from hub.users.rules import Action, is_root_path, may, scope_path
 from hub.users.service import actor_of
@@ -130,7 +130,7 @@ def _context(session: Session, user: User, settings: Settings, request: Request)
 
 @router.get("/clocks", response_class=HTMLResponse)
 def clocks_page(
-    request: Request, session: SessionDep, settings: SettingsDep, created: int | None = None
+    request: Request, session: SessionDep, settings: SettingsDep, created: Id | None = None
 ) -> Response:
     user = page_user(request, session)
     if user is None:

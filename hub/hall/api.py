@@ -15,6 +15,7 @@ from hub.errors import NotFound
 from hub.hall import partners
 from hub.hall.models import PartnerCreate, PartnerPublic
 from hub.orgs.models import Org
+from hub.sqltypes import Id
 from hub.users.rules import Action
 from hub.web.deps import Principal, PrincipalDep, SessionDep, SettingsDep, client_ip
 
@@ -69,7 +70,7 @@ def list_partners(principal: PrincipalDep, session: SessionDep) -> list[PartnerP
 
 @router.delete("/{partner_id}", summary="Stop sending to a partner", response_model=PartnerPublic)
 def delete_partner(
-    partner_id: int, request: Request, principal: PrincipalDep, session: SessionDep
+    partner_id: Id, request: Request, principal: PrincipalDep, session: SessionDep
 ) -> PartnerPublic:
     root = _require_matrix_admin(session, principal)
     partner = partners.delete_partner(session=session, partner_id=partner_id)

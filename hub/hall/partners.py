@@ -84,16 +84,26 @@ def _connector_account(partner: Partner, settings: Settings) -> ConnectorAccount
     )
 
 
-def check_url(url: str, *, settings: Settings, connector: WebhookConnector | None = None) -> None:
-    """Refuse a URL the webhook connector would refuse (scheme, SSRF guard) with a clear 422."""
+def check_url(
+    url: str,
+    *,
+    settings: Settings,
+    connector: WebhookConnector | None = None,
+    field: str = "url",
+) -> None:
+    """Refuse a URL the webhook connector would refuse (scheme, SSRF guard) with a clear 422.
+
+    The one check for every outbound URL people register: partner sites here, and accounts
+    with ``platform=webhook`` (hub.accounts.service); see connectors.outbound.
+    """
     connector = connector or _connector(settings)
     probe = ConnectorAccount(id=0, platform="webhook", handle=url, credentials={"url": url})
     try:
-        connector.target(probe)
+        connector.checked_target(probe)
     except Misconfigured as exc:
-        raise Invalid(str(exc.args[0]) if exc.args else "推送地址无效", field="url") from None
+        raise Invalid(str(exc.args[0]) if exc.args else "推送地址无效", field=field) from None
     except Transient as exc:
-        raise Invalid(str(exc.args[0]) if exc.args else "无法解析推送地址", field="url") from None
+        raise Invalid(str(exc.args[0]) if exc.args else "无法解析推送地址", field=field) from None
 
 
 def create_partner(

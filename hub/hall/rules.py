@@ -48,8 +48,11 @@ def public_url(value: str) -> str:
 
 
 def search_terms(q: str) -> list[str]:
-    """The whitespace-separated terms of a query (at most five, each cut to 100 characters)."""
-    return [term[:MAX_TERM_CHARS] for term in q.split()][:MAX_TERMS]
+    """The whitespace-separated terms of a query (at most five, each cut to 100 characters).
+
+    NUL separates terms too: neither PostgreSQL text nor SQLite's FTS5 phrase can carry one.
+    """
+    return [term[:MAX_TERM_CHARS] for term in q.replace("\x00", " ").split()][:MAX_TERMS]
 
 
 def uses_trigram(term: str) -> bool:
@@ -64,8 +67,11 @@ def like_pattern(term: str) -> str:
 
 
 def fts_phrase(term: str) -> str:
-    """``term`` as one FTS5 phrase (quotes doubled), so operators in it are plain text."""
-    return '"' + term.replace('"', '""') + '"'
+    """``term`` as one FTS5 phrase (quotes doubled), so operators in it are plain text.
+
+    A NUL would end the phrase inside SQLite's parser ("unterminated string"): dropped.
+    """
+    return '"' + term.replace("\x00", "").replace('"', '""') + '"'
 
 
 def backoff(attempts: int) -> timedelta:

@@ -44,7 +44,7 @@ from hub.inbox.models import (
 )
 from hub.orgs import service as orgs
 from hub.orgs.models import Org
-from hub.sqltypes import utcnow
+from hub.sqltypes import MAX_INT, Id, utcnow
 from hub.users.rules import Action, scope_path
 from hub.web.deps import Principal, PrincipalDep, SessionDep, SettingsDep, client_ip
 
@@ -88,7 +88,7 @@ def list_cases(
     overdue: bool = False,
     q: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
 ) -> list[CasePublic]:
     """Cases in my scope, newest first (spam and abuse only when asked by category)."""
     principal.require(Action.case_read)
@@ -213,13 +213,13 @@ def bulk_triage(
 
 
 @router.get("/cases/{case_id}", response_model=CaseDetail)
-def get_case(case_id: int, session: SessionDep, principal: PrincipalDep) -> CaseDetail:
+def get_case(case_id: Id, session: SessionDep, principal: PrincipalDep) -> CaseDetail:
     return detail(session, _case(session, principal, case_id, Action.case_read))
 
 
 @router.post("/cases/{case_id}/triage", response_model=CaseDetail)
 def triage(
-    case_id: int, body: TriageBody, request: Request, session: SessionDep, principal: PrincipalDep
+    case_id: Id, body: TriageBody, request: Request, session: SessionDep, principal: PrincipalDep
 ) -> CaseDetail:
     case = _case(session, principal, case_id, Action.case_handle)
     service.triage(session=session, case=case, category=body.category, who=_who(principal, request))
@@ -229,7 +229,7 @@ def triage(
 
 @router.post("/cases/{case_id}/assign", response_model=CaseDetail)
 def assign(
-    case_id: int, body: AssignBody, request: Request, session: SessionDep, principal: PrincipalDep
+    case_id: Id, body: AssignBody, request: Request, session: SessionDep, principal: PrincipalDep
 ) -> CaseDetail:
     case = _case(session, principal, case_id, Action.case_handle)
     org = orgs.get_by_code(session=session, code=body.org_code)
@@ -241,7 +241,7 @@ def assign(
 
 @router.post("/cases/{case_id}/transfer", response_model=CaseDetail)
 def transfer(
-    case_id: int,
+    case_id: Id,
     body: TransferBody,
     request: Request,
     session: SessionDep,
@@ -259,7 +259,7 @@ def transfer(
 
 @router.post("/cases/{case_id}/notes", response_model=CaseDetail, status_code=201)
 def add_note(
-    case_id: int, body: NoteBody, request: Request, session: SessionDep, principal: PrincipalDep
+    case_id: Id, body: NoteBody, request: Request, session: SessionDep, principal: PrincipalDep
 ) -> CaseDetail:
     case = _case(session, principal, case_id, Action.case_handle)
     service.add_note(session=session, case=case, text=body.text, who=_who(principal, request))
@@ -269,7 +269,7 @@ def add_note(
 
 @router.post("/cases/{case_id}/replies", response_model=ReplyPublic, status_code=201)
 def reply(
-    case_id: int,
+    case_id: Id,
     body: ReplyBody,
     request: Request,
     session: SessionDep,
@@ -313,8 +313,8 @@ def _send(
 
 @router.post("/cases/{case_id}/replies/{reply_id}/approve", response_model=ReplyPublic)
 def approve(
-    case_id: int,
-    reply_id: int,
+    case_id: Id,
+    reply_id: Id,
     request: Request,
     session: SessionDep,
     principal: PrincipalDep,
@@ -336,7 +336,7 @@ def _reply_public(session: Session, case: Case, made: Reply) -> ReplyPublic:
 
 @router.post("/cases/{case_id}/close", response_model=CaseDetail)
 def close(
-    case_id: int, body: CloseBody, request: Request, session: SessionDep, principal: PrincipalDep
+    case_id: Id, body: CloseBody, request: Request, session: SessionDep, principal: PrincipalDep
 ) -> CaseDetail:
     case = _case(session, principal, case_id, Action.case_handle)
     service.close(session=session, case=case, reason=body.reason, who=_who(principal, request))
@@ -387,7 +387,7 @@ def create_routing_rule(
 
 @router.patch("/inbox/routing-rules/{rule_id}", response_model=RoutingRulePublic)
 def update_routing_rule(
-    rule_id: int, body: RoutingRuleUpdate, session: SessionDep, principal: PrincipalDep
+    rule_id: Id, body: RoutingRuleUpdate, session: SessionDep, principal: PrincipalDep
 ) -> RoutingRulePublic:
     rule = session.get(RoutingRule, rule_id)
     if rule is None:

@@ -22,7 +22,7 @@ from pydantic import Field as PydanticField
 from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from hub.sqltypes import UTCDateTime, str_enum, utcnow
+from hub.sqltypes import Id, Int32, UTCDateTime, str_enum, utcnow
 
 
 class Channel(StrEnum):
@@ -195,7 +195,7 @@ class InboxCursor(SQLModel, table=True):
 class CaseCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    account_id: int | None = None
+    account_id: Id | None = None
     org_code: str | None = None
     author_handle: str = PydanticField(min_length=1, max_length=200)
     text: str = PydanticField(min_length=1, max_length=5000)
@@ -211,7 +211,7 @@ class TriageBody(BaseModel):
 class BulkTriageBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    case_ids: list[int] = PydanticField(min_length=1, max_length=500)
+    case_ids: list[Id] = PydanticField(min_length=1, max_length=500)
     category: Category
 
 
@@ -251,10 +251,10 @@ class CloseBody(BaseModel):
 class RoutingRuleCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    account_id: int | None = None
+    account_id: Id | None = None
     keywords: list[str] = []
     org_code: str
-    priority: int = 100
+    priority: Int32 = 100
 
 
 class RoutingRuleUpdate(BaseModel):
@@ -262,7 +262,7 @@ class RoutingRuleUpdate(BaseModel):
 
     keywords: list[str] | None = None
     org_code: str | None = None
-    priority: int | None = None
+    priority: Int32 | None = None
     active: bool | None = None
 
 

@@ -449,7 +449,7 @@ def list_cases(
     if channel is not None:
         query = query.where(Case.channel == channel)
     if q:
-        query = query.where(col(Case.text).contains(q))
+        query = query.where(col(Case.text).contains(q, autoescape=True))
     if overdue_at is not None:
         query = query.join(Clock, col(Clock.id) == col(Case.answer_clock_id)).where(
             Clock.state == ClockState.running, col(Clock.due_at) < overdue_at

@@ -15,7 +15,7 @@ from hub.inbox import rules, service
 from hub.inbox.models import Case, CaseStatus, Category, Channel, ReplyStatus
 from hub.orgs import service as orgs
 from hub.orgs.models import Org
-from hub.sqltypes import utcnow
+from hub.sqltypes import Id, utcnow
 from hub.users.models import User
 from hub.users.rules import Action, may, scope_path
 from hub.users.service import actor_of
@@ -91,7 +91,7 @@ def inbox_bulk_triage(
     request: Request,
     session: SessionDep,
     category: Annotated[str, Form()] = "",
-    case_ids: Annotated[list[int] | None, Form()] = None,
+    case_ids: Annotated[list[Id] | None, Form()] = None,
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
     user = page_user(request, session)
@@ -150,7 +150,7 @@ def _case_context(
 
 
 @router.get("/inbox/cases/{case_id}", response_class=HTMLResponse)
-def case_page(request: Request, session: SessionDep, case_id: int, notice: str = "") -> Response:
+def case_page(request: Request, session: SessionDep, case_id: Id, notice: str = "") -> Response:
     user = page_user(request, session)
     if user is None:
         return RedirectResponse("/login", status_code=303)
@@ -166,7 +166,7 @@ def case_action(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
-    case_id: int,
+    case_id: Id,
     action: Annotated[str, Form()] = "",
     text: Annotated[str, Form()] = "",
     category: Annotated[str, Form()] = "",

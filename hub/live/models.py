@@ -17,7 +17,7 @@ from pydantic import Field as PydanticField
 from sqlalchemy import JSON, Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from hub.sqltypes import UTCDateTime, str_enum, utcnow
+from hub.sqltypes import Id, UTCDateTime, str_enum, utcnow
 
 
 class LiveStatus(StrEnum):
@@ -153,10 +153,10 @@ class LiveSessionCreate(BaseModel):
 
     title: str = PydanticField(min_length=1, max_length=200)
     org_code: str | None = None
-    target_account_ids: list[int] = PydanticField(default_factory=list, max_length=50)
+    target_account_ids: list[Id] = PydanticField(default_factory=list, max_length=50)
     starts_at: datetime | None = None
     meeting_kind: MeetingKind = MeetingKind.other
-    editor_ids: list[int] = PydanticField(default_factory=list, max_length=50)
+    editor_ids: list[Id] = PydanticField(default_factory=list, max_length=50)
     approval_required: bool = False
     poll_interval_seconds: int = PydanticField(default=5, ge=0, le=3600)
 

@@ -38,9 +38,10 @@ from hub.live.models import (
     LiveSessionUpdate,
     LiveStatus,
 )
-from hub.sqltypes import utcnow
+from hub.sqltypes import MAX_INT, Count, Id, utcnow
 from hub.users.service import actor_of
 from hub.web.deps import Principal, PrincipalDep, SessionDep, client_ip
+from hub.web.hardening import content_security_policy
 from hub.web.pages import page_of, page_user, render, to_login
 
 api = APIRouter(prefix="/api/v1/live-sessions", tags=["live"])
@@ -123,7 +124,7 @@ def create_session(
 
 
 @api.get("/{live_id}", response_model=LiveSessionPublic)
-def get_session(live_id: int, principal: PrincipalDep, session: SessionDep) -> LiveSessionPublic:
+def get_session(live_id: Id, principal: PrincipalDep, session: SessionDep) -> LiveSessionPublic:
     live = service.get(session=session, live_id=live_id)
     _readable(session, principal, live)
     return service.to_public(live)
@@ -131,7 +132,7 @@ def get_session(live_id: int, principal: PrincipalDep, session: SessionDep) -> L
 
 @api.patch("/{live_id}", response_model=LiveSessionPublic)
 def update_session(
-    live_id: int,
+    live_id: Id,
     data: LiveSessionUpdate,
     principal: PrincipalDep,
     session: SessionDep,
@@ -155,7 +156,7 @@ def update_session(
 
 @api.post("/{live_id}/start", response_model=LiveSessionPublic)
 def start_session(
-    live_id: int, principal: PrincipalDep, session: SessionDep, request: Request
+    live_id: Id, principal: PrincipalDep, session: SessionDep, request: Request
 ) -> LiveSessionPublic:
     live = service.get(session=session, live_id=live_id)
     messages = service.start(session=session, who=_who(principal, request), live=live, now=utcnow())
@@ -166,7 +167,7 @@ def start_session(
 
 @api.post("/{live_id}/end")
 def end_session(
-    live_id: int, principal: PrincipalDep, session: SessionDep, request: Request
+    live_id: Id, principal: PrincipalDep, session: SessionDep, request: Request
 ) -> dict[str, Any]:
     live = service.get(session=session, live_id=live_id)
     messages, summary = service.end(
@@ -185,7 +186,7 @@ def end_session(
 
 @api.post("/{live_id}/entries", status_code=201)
 def add_entry(
-    live_id: int, data: EntryCreate, principal: PrincipalDep, session: SessionDep, request: Request
+    live_id: Id, data: EntryCreate, principal: PrincipalDep, session: SessionDep, request: Request
 ) -> dict[str, Any]:
     live = service.get(session=session, live_id=live_id)
     who = _who(principal, request)
@@ -199,8 +200,8 @@ def add_entry(
 
 @api.patch("/{live_id}/entries/{seq}")
 def update_entry(
-    live_id: int,
-    seq: int,
+    live_id: Id,
+    seq: Count,
     data: EntryUpdate,
     principal: PrincipalDep,
     session: SessionDep,
@@ -217,8 +218,8 @@ def update_entry(
 
 @api.delete("/{live_id}/entries/{seq}")
 def delete_entry(
-    live_id: int,
-    seq: int,
+    live_id: Id,
+    seq: Count,
     data: EntryDelete,
     principal: PrincipalDep,
     session: SessionDep,
@@ -240,7 +241,7 @@ def delete_entry(
 
 @api.post("/{live_id}/entries/{seq}/approve")
 def approve_entry(
-    live_id: int, seq: int, principal: PrincipalDep, session: SessionDep, request: Request
+    live_id: Id, seq: Count, principal: PrincipalDep, session: SessionDep, request: Request
 ) -> dict[str, Any]:
     live = service.get(session=session, live_id=live_id)
     entry, messages = service.approve_entry(
@@ -253,7 +254,7 @@ def approve_entry(
 
 @api.get("/{live_id}/pending")
 def pending_entries(
-    live_id: int, principal: PrincipalDep, session: SessionDep, request: Request
+    live_id: Id, principal: PrincipalDep, session: SessionDep, request: Request
 ) -> list[dict[str, Any]]:
     """Entries waiting for the chief editor (approval mode), for the console."""
     live = service.get(session=session, live_id=live_id)
@@ -264,11 +265,11 @@ def pending_entries(
 
 @api.get("/{live_id}/entries")
 def entries(
-    live_id: int,
+    live_id: Id,
     request: Request,
     principal: PrincipalDep,
     session: SessionDep,
-    after: int = Query(default=0, ge=0),
+    after: int = Query(default=0, ge=0, le=MAX_INT),
 ) -> Response:
     """The published entries by id, for people of the session's reach (before the start too).
 
@@ -313,7 +314,7 @@ def poll_entries(
     slug: str,
     request: Request,
     session: SessionDep,
-    after: int = Query(default=0, ge=0),
+    after: int = Query(default=0, ge=0, le=MAX_INT),
 ) -> Response:
     """Public and cacheable: entries after ``after``, those corrected since, the poll interval.
 
@@ -373,22 +374,20 @@ def _public_page(
         key_only=key_only,
         over=rules.is_over(live.status),
     )
-    if embed:
-        response.headers["Content-Security-Policy"] = "frame-ancestors *"
-    else:
-        response.headers["X-Frame-Options"] = "SAMEORIGIN"
+    if embed:  # the one page other sites may frame; everything else is frame-ancestors 'none'
+        response.headers["Content-Security-Policy"] = content_security_policy(frame_ancestors="*")
     if rules.is_over(live.status):  # the archive is a static page
         response.headers["Cache-Control"] = "public, max-age=300"
     return response
 
 
 @pages.get("/live/{slug}", response_class=HTMLResponse)
-def live_page(request: Request, session: SessionDep, slug: str, key: int = 0) -> Response:
+def live_page(request: Request, session: SessionDep, slug: str, key: Count = 0) -> Response:
     return _public_page(request, session, slug, embed=False, key_only=bool(key))
 
 
 @pages.get("/live/{slug}/embed", response_class=HTMLResponse)
-def live_embed(request: Request, session: SessionDep, slug: str, key: int = 0) -> Response:
+def live_embed(request: Request, session: SessionDep, slug: str, key: Count = 0) -> Response:
     return _public_page(request, session, slug, embed=True, key_only=bool(key))
 
 
@@ -579,7 +578,7 @@ async def live_events(
     slug: str,
     request: Request,
     last_event_id: str | None = Query(default=None),
-    console: int = 0,
+    console: Count = 0,
 ) -> Response:
     """SSE: ``id`` is the event's number, so ``Last-Event-ID`` replays exactly what was missed.
 

@@ -28,10 +28,13 @@ class MediaPublic(BaseModel):
 
 @router.post(
     "/api/v1/media",
-    summary="Upload an image (JPEG, PNG or GIF, at most 10 MB)",
+    summary="Upload an image (JPEG, PNG or GIF, at most 10 MB and GOVHUB_MEDIA_MAX_PIXELS)",
     status_code=201,
     response_model=MediaPublic,
-    responses={413: {"description": "too large"}, 422: {"description": "not an image we take"}},
+    responses={
+        413: {"description": "too large"},
+        422: {"description": "not an image we take, too many pixels, or truncated"},
+    },
 )
 async def upload(
     principal: PrincipalDep,
@@ -42,7 +45,7 @@ async def upload(
     if not (principal.allows(Action.post_write) or principal.allows(Action.live_run)):
         raise Forbidden(f"your role ({principal.user.role.value}) may not upload images")
     data = await file.read(rules.MAX_BYTES + 1)
-    verdict = rules.judge(data)
+    verdict = rules.judge(data, max_pixels=settings.media_max_pixels)
     if not verdict.ok:
         return JSONResponse({"detail": verdict.message}, status_code=verdict.status_code)
     name = f"{secrets.token_hex(16)}.{verdict.extension}"

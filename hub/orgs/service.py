@@ -258,7 +258,10 @@ def list_orgs(
     if livelihood is not None:
         query = query.where(Org.livelihood == livelihood)
     if q:
-        query = query.where(col(Org.name).contains(q) | col(Org.code).startswith(q))
+        query = query.where(
+            col(Org.name).contains(q, autoescape=True)
+            | col(Org.code).startswith(q, autoescape=True)
+        )
     return list(session.exec(query.order_by(col(Org.path))).all())
 
 

@@ -31,7 +31,7 @@ from hub.posts.models import (
     PostUpdate,
     ReasonBody,
 )
-from hub.sqltypes import utcnow
+from hub.sqltypes import MAX_INT, Id, utcnow
 from hub.users.models import User
 from hub.users.rules import Action, scope_path
 from hub.web.deps import Principal, PrincipalDep, SessionDep, client_ip
@@ -120,7 +120,7 @@ def list_posts(
     status: PostStatus | None = None,
     org: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
 ) -> list[PostPublic]:
     principal.require(Action.post_read)
     query = (
@@ -138,7 +138,7 @@ def list_posts(
 
 @router.get("/posts/{post_id}", summary="One post with its deliveries", response_model=PostPublic)
 def get_post(
-    post_id: int, request: Request, principal: PrincipalDep, session: SessionDep
+    post_id: Id, request: Request, principal: PrincipalDep, session: SessionDep
 ) -> PostPublic:
     post = service.get(session=session, post_id=post_id, who=who_of(principal, request))
     return to_public(session, post)
@@ -146,7 +146,7 @@ def get_post(
 
 @router.patch("/posts/{post_id}", summary="Edit a post (a new version)", response_model=PostPublic)
 def update_post(
-    post_id: int, data: PostUpdate, request: Request, principal: PrincipalDep, session: SessionDep
+    post_id: Id, data: PostUpdate, request: Request, principal: PrincipalDep, session: SessionDep
 ) -> PostPublic:
     who = who_of(principal, request)
     post = service.get(session=session, post_id=post_id, who=who)
@@ -178,7 +178,7 @@ class ChannelPreviewPublic(BaseModel):
     response_model=list[ChannelPreviewPublic],
 )
 def preview(
-    post_id: int, request: Request, principal: PrincipalDep, session: SessionDep
+    post_id: Id, request: Request, principal: PrincipalDep, session: SessionDep
 ) -> list[ChannelPreviewPublic]:
     post = service.get(session=session, post_id=post_id, who=who_of(principal, request))
     return [
@@ -200,7 +200,7 @@ def preview(
 
 @router.post("/posts/{post_id}/submit", summary="Submit for review", response_model=PostPublic)
 def submit(
-    post_id: int, request: Request, principal: PrincipalDep, session: SessionDep
+    post_id: Id, request: Request, principal: PrincipalDep, session: SessionDep
 ) -> PostPublic:
     who = who_of(principal, request)
     post = service.get(session=session, post_id=post_id, who=who)
@@ -217,7 +217,7 @@ class CommentBody(BaseModel):
     "/posts/{post_id}/approve", summary="Approve the current version", response_model=PostPublic
 )
 def approve(
-    post_id: int,
+    post_id: Id,
     request: Request,
     principal: PrincipalDep,
     session: SessionDep,
@@ -235,7 +235,7 @@ def approve(
 
 @router.post("/posts/{post_id}/reject", summary="Reject with a reason", response_model=PostPublic)
 def reject(
-    post_id: int, body: ReasonBody, request: Request, principal: PrincipalDep, session: SessionDep
+    post_id: Id, body: ReasonBody, request: Request, principal: PrincipalDep, session: SessionDep
 ) -> PostPublic:
     who = who_of(principal, request)
     post = service.get(session=session, post_id=post_id, who=who)
@@ -248,7 +248,7 @@ def reject(
     "/posts/{post_id}/cosign", summary="Co-sign (会签) as a named org", response_model=PostPublic
 )
 def cosign(
-    post_id: int,
+    post_id: Id,
     request: Request,
     principal: PrincipalDep,
     session: SessionDep,
@@ -267,7 +267,7 @@ def cosign(
     "/posts/{post_id}/withdraw", summary="Withdraw every published copy", response_model=PostPublic
 )
 def withdraw(
-    post_id: int, body: ReasonBody, request: Request, principal: PrincipalDep, session: SessionDep
+    post_id: Id, body: ReasonBody, request: Request, principal: PrincipalDep, session: SessionDep
 ) -> PostPublic:
     who = who_of(principal, request)
     post = service.get(session=session, post_id=post_id, who=who)
@@ -283,7 +283,7 @@ def withdraw(
     response_model=PostPublic,
 )
 def correct(
-    post_id: int, body: CorrectBody, request: Request, principal: PrincipalDep, session: SessionDep
+    post_id: Id, body: CorrectBody, request: Request, principal: PrincipalDep, session: SessionDep
 ) -> PostPublic:
     who = who_of(principal, request)
     post = service.get(session=session, post_id=post_id, who=who)
@@ -334,7 +334,7 @@ def _delivery_action(
     "/deliveries/{delivery_id}/retry", summary="Retry a delivery", response_model=DeliveryPublic
 )
 def retry(
-    delivery_id: int, request: Request, principal: PrincipalDep, session: SessionDep
+    delivery_id: Id, request: Request, principal: PrincipalDep, session: SessionDep
 ) -> DeliveryPublic:
     return _delivery_action(delivery_id, "retry", request, principal, session)
 
@@ -343,7 +343,7 @@ def retry(
     "/deliveries/{delivery_id}/cancel", summary="Cancel a delivery", response_model=DeliveryPublic
 )
 def cancel(
-    delivery_id: int, request: Request, principal: PrincipalDep, session: SessionDep
+    delivery_id: Id, request: Request, principal: PrincipalDep, session: SessionDep
 ) -> DeliveryPublic:
     return _delivery_action(delivery_id, "cancel", request, principal, session)
 
@@ -354,7 +354,7 @@ def cancel(
     response_model=DeliveryPublic,
 )
 def mark_published(
-    delivery_id: int,
+    delivery_id: Id,
     body: MarkPublishedBody,
     request: Request,
     principal: PrincipalDep,
@@ -380,7 +380,7 @@ class AttemptPublic(BaseModel):
     response_model=list[AttemptPublic],
 )
 def attempts(
-    delivery_id: int, request: Request, principal: PrincipalDep, session: SessionDep
+    delivery_id: Id, request: Request, principal: PrincipalDep, session: SessionDep
 ) -> list[AttemptPublic]:
     delivery = session.get(Delivery, delivery_id)
     if delivery is None:
@@ -411,7 +411,7 @@ def _snapshot(post_id: int) -> tuple[str, dict[str, Any]]:
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def events(
-    post_id: int, request: Request, principal: PrincipalDep, session: SessionDep
+    post_id: Id, request: Request, principal: PrincipalDep, session: SessionDep
 ) -> EventSourceResponse:
     service.get(session=session, post_id=post_id, who=who_of(principal, request))
     session.close()

@@ -12,7 +12,7 @@ from hub.delivery import service as engine
 from hub.posts import forwarding, service
 from hub.posts.api import who_of
 from hub.posts.models import ForwardStatus
-from hub.sqltypes import utcnow
+from hub.sqltypes import Id, utcnow
 from hub.users.rules import Action, scope_path
 from hub.web.deps import PrincipalDep, SessionDep
 
@@ -29,7 +29,7 @@ class OfferBody(BaseModel):
 class AcceptBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    account_ids: list[int] = Field(min_length=1)
+    account_ids: list[Id] = Field(min_length=1)
 
 
 class DeclineBody(BaseModel):
@@ -60,7 +60,7 @@ def _public(rows: list[forwarding.ForwardingRow]) -> list[ForwardingPublic]:
     response_model=list[ForwardingPublic],
 )
 def offer(
-    post_id: int, body: OfferBody, request: Request, principal: PrincipalDep, session: SessionDep
+    post_id: Id, body: OfferBody, request: Request, principal: PrincipalDep, session: SessionDep
 ) -> list[ForwardingPublic]:
     who = who_of(principal, request)
     post = service.get(session=session, post_id=post_id, who=who)
@@ -84,7 +84,7 @@ def offer(
     response_model=list[ForwardingPublic],
 )
 def post_forwarding(
-    post_id: int, request: Request, principal: PrincipalDep, session: SessionDep
+    post_id: Id, request: Request, principal: PrincipalDep, session: SessionDep
 ) -> list[ForwardingPublic]:
     service.get(session=session, post_id=post_id, who=who_of(principal, request))
     return _public(
@@ -118,7 +118,7 @@ def my_offers(
     response_model=ForwardingPublic,
 )
 def accept(
-    offer_id: int, body: AcceptBody, request: Request, principal: PrincipalDep, session: SessionDep
+    offer_id: Id, body: AcceptBody, request: Request, principal: PrincipalDep, session: SessionDep
 ) -> ForwardingPublic:
     row, to_enqueue = forwarding.accept(
         session=session,
@@ -139,7 +139,7 @@ def accept(
     response_model=ForwardingPublic,
 )
 def decline(
-    offer_id: int, body: DeclineBody, request: Request, principal: PrincipalDep, session: SessionDep
+    offer_id: Id, body: DeclineBody, request: Request, principal: PrincipalDep, session: SessionDep
 ) -> ForwardingPublic:
     row = forwarding.decline(
         session=session,

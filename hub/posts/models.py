@@ -11,7 +11,7 @@ from pydantic import Field as PydanticField
 from sqlalchemy import JSON, Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from hub.sqltypes import UTCDateTime, str_enum, utcnow
+from hub.sqltypes import Id, UTCDateTime, str_enum, utcnow
 
 
 class PostStatus(StrEnum):
@@ -171,7 +171,7 @@ class PostCreate(BaseModel):
     summary: str = PydanticField(default="", max_length=2000)
     urgency: Urgency = Urgency.routine
     images: list[str] = PydanticField(default_factory=list, max_length=9)
-    target_account_ids: list[int] = PydanticField(default_factory=list)
+    target_account_ids: list[Id] = PydanticField(default_factory=list)
     target_groups: list[TargetGroup] = PydanticField(default_factory=list)
     cosign_org_codes: list[str] = PydanticField(default_factory=list)
     scheduled_at: datetime | None = None
@@ -189,7 +189,7 @@ class PostUpdate(BaseModel):
     summary: str | None = PydanticField(default=None, max_length=2000)
     urgency: Urgency | None = None
     images: list[str] | None = PydanticField(default=None, max_length=9)
-    target_account_ids: list[int] | None = None
+    target_account_ids: list[Id] | None = None
     target_groups: list[TargetGroup] | None = None
     cosign_org_codes: list[str] | None = None
     scheduled_at: datetime | None = None

@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 
 from hub.posts import service
 from hub.posts.models import Approval, ApprovalKind, Post, PostVersion
+from hub.sqltypes import Id
 from hub.users.models import User
 from hub.web.deps import PrincipalDep, SessionDep, client_ip
 
@@ -92,7 +93,7 @@ def diff_table(
     response_model=list[VersionPublic],
 )
 def list_versions(
-    post_id: int, request: Request, principal: PrincipalDep, session: SessionDep
+    post_id: Id, request: Request, principal: PrincipalDep, session: SessionDep
 ) -> list[VersionPublic]:
     who = service.Who(user=principal.user, actor=principal.actor, client_ip=client_ip(request))
     post = service.get(session=session, post_id=post_id, who=who)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
+from typing import Annotated
 from urllib.parse import urlencode
 
+from annotated_types import Le
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
@@ -78,7 +80,7 @@ def audit_log_page(
     actor: str = "",
     since: str = "",
     until: str = "",
-    page_no: int = 1,
+    page_no: Annotated[int, Le(1_000_000)] = 1,
 ) -> Response:
     page = page_of(request, session)
     if page is None:

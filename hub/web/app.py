@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,12 +15,15 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DataError
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub.config import Settings, get_settings
 from hub.errors import HubError
+from hub.web.hardening import NulGuard, OriginGuard, SecurityHeaders
 
+log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 
@@ -120,7 +124,23 @@ def audit_refusal(request: Request, message: str) -> None:
     )
 
 
+OVERFLOW_MESSAGE = (
+    "请求中的数值超出范围或含有无法保存的字符（a value in the request is out of range or cannot be "
+    "stored）"
+)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(DataError)
+    async def out_of_range(request: Request, exc: Exception) -> JSONResponse:
+        # Backstop: ids and counts are bounded where they are read (hub.sqltypes.Id), but a
+        # value the database cannot hold (SQLite: OverflowError; PostgreSQL: "integer out of
+        # range", a DataError) must never become a 500. Logged: it means a bound is missing.
+        log.warning("%s %s: value out of range: %s", request.method, request.url.path, exc)
+        body = {"detail": OVERFLOW_MESSAGE, "errors": [{"field": "", "message": OVERFLOW_MESSAGE}]}
+        return JSONResponse(body, status_code=422)
+
     @app.exception_handler(HubError)
     async def hub_error(request: Request, exc: HubError) -> JSONResponse:
         if exc.status_code == 403:
@@ -135,6 +155,62 @@ def install_error_handlers(app: FastAPI) -> None:
         errors = [_readable(dict(e)) for e in exc.errors()]
         summary = "; ".join(e["message"] for e in errors) or "invalid request"
         return JSONResponse({"detail": summary, "errors": errors}, status_code=422)
+
+
+VALIDATION_ERROR_SCHEMA: dict[str, Any] = {
+    "title": "HTTPValidationError",
+    "type": "object",
+    "description": (
+        "Every 422: `detail` is one readable sentence; `errors` lists each problem (request "
+        "validation); `field` names the field a domain rule refused."
+    ),
+    "required": ["detail"],
+    "properties": {
+        "detail": {"type": "string", "title": "Detail"},
+        "errors": {
+            "type": "array",
+            "title": "Errors",
+            "items": {
+                "type": "object",
+                "required": ["field", "message"],
+                "properties": {
+                    "field": {"type": "string", "title": "Field"},
+                    "message": {"type": "string", "title": "Message"},
+                },
+            },
+        },
+        "field": {"type": "string", "title": "Field"},
+    },
+}
+
+
+def _document_real_422(app: FastAPI) -> None:
+    """Make the OpenAPI document describe the 422 the handlers above really send.
+
+    FastAPI documents its own list-shaped ``detail``; ours is ``{"detail": str, "errors": [...]}``
+    (and ``field`` for a domain rule), for every operation that can answer 422.
+    """
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        schemas["HTTPValidationError"] = VALIDATION_ERROR_SCHEMA
+        schemas.pop("ValidationError", None)
+        ref = {"$ref": "#/components/schemas/HTTPValidationError"}
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                if not isinstance(operation, dict) or "responses" not in operation:
+                    continue
+                answer = operation["responses"].setdefault("422", {})
+                answer.setdefault("description", "Validation Error")
+                answer["content"] = {"application/json": {"schema": ref}}
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _freeze_gc_after_startup(app: FastAPI) -> None:
@@ -185,6 +261,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json",
     )
     install_error_handlers(app)
+    _document_real_422(app)
 
     from hub.accounts.api import router as accounts_router
     from hub.accounts.callbacks import router as callbacks_router
@@ -256,6 +333,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         https_only=settings.public_base_url.startswith("https://"),
         max_age=settings.session_max_hours * 3600,
     )
+    app.add_middleware(OriginGuard, public_base_url=settings.public_base_url)
+    app.add_middleware(NulGuard)
+    app.add_middleware(SecurityHeaders, hsts=settings.public_base_url.startswith("https://"))
     from hub.media.api import UPLOAD_BODY_MAX
 
     app.add_middleware(

@@ -23,7 +23,7 @@ from hub.posts import service
 from hub.posts.api import deliveries_of, to_public
 from hub.posts.models import Post, PostStatus
 from hub.posts.versions_api import baseline, diff_table, versions_of
-from hub.sqltypes import utcnow
+from hub.sqltypes import Id, utcnow
 from hub.users.rules import Action, may, scope_path
 from hub.web.dashboard import review_queue
 from hub.web.deps import SessionDep, client_ip
@@ -98,7 +98,7 @@ def compose(request: Request, session: SessionDep) -> Response:
 
 
 @router.get("/posts/{post_id}/edit", response_class=HTMLResponse)
-def edit(post_id: int, request: Request, session: SessionDep) -> Response:
+def edit(post_id: Id, request: Request, session: SessionDep) -> Response:
     page = page_of(request, session)
     if page is None:
         return to_login(request)
@@ -129,7 +129,7 @@ def _is_cosigner(session: Session, page: Page, post: Post) -> bool:
 
 
 @router.get("/review/{post_id}", response_class=HTMLResponse)
-def review_page(post_id: int, request: Request, session: SessionDep) -> Response:
+def review_page(post_id: Id, request: Request, session: SessionDep) -> Response:
     page = page_of(request, session)
     if page is None:
         return to_login(request)
@@ -305,7 +305,7 @@ def deliveries(request: Request, session: SessionDep) -> Response:
 
 
 @router.get("/posts/{post_id}/board", response_class=HTMLResponse)
-def board(post_id: int, request: Request, session: SessionDep) -> Response:
+def board(post_id: Id, request: Request, session: SessionDep) -> Response:
     page = page_of(request, session)
     if page is None:
         return to_login(request)

@@ -49,15 +49,29 @@ def hub(matrix: Matrix, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningServ
     server.stop()
 
 
+WATCHES: list[Watch] = []
+
+
 class Watch:
     """What a page did that a user (or an attacker) would care about."""
 
     def __init__(self, page: Any, base_url: str) -> None:
         self.dialogs: list[str] = []
         self.hosts: set[str] = set()
+        self.csp_violations: list[str] = []
+        self.script_errors: list[str] = []
         self.own = urlsplit(base_url).netloc
         page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
         page.on("request", self._request)
+        page.on("console", self._console)
+        page.on("pageerror", lambda error: self.script_errors.append(str(error)))
+        WATCHES.append(self)
+
+    def _console(self, message: Any) -> None:
+        # Chromium reports a CSP violation as a console error "Refused to ... Content Security
+        # Policy ...": a page that broke under the policy fails its test.
+        if message.type == "error" and "Content Security Policy" in message.text:
+            self.csp_violations.append(message.text)
 
     def _request(self, request: Any) -> None:
         parts = urlsplit(request.url)
@@ -66,6 +80,18 @@ class Watch:
 
     def assert_only_own_host(self) -> None:
         assert self.hosts <= {self.own}, f"requests to other hosts: {self.hosts - {self.own}}"
+
+
+@pytest.fixture(autouse=True)
+def no_csp_violations() -> Iterator[None]:
+    """Every page a test opened ran under the CSP without a violation or a script error."""
+    WATCHES.clear()
+    yield
+    violations = [v for watch in WATCHES for v in watch.csp_violations]
+    errors = [e for watch in WATCHES for e in watch.script_errors]
+    WATCHES.clear()
+    assert violations == [], violations
+    assert errors == [], errors
 
 
 def open_page(browser: Any, base_url: str, **options: Any) -> tuple[Any, Any, Watch]:
@@ -151,7 +177,9 @@ def test_an_editor_composes_a_reviewer_approves_and_the_board_goes_live(
     page.get_by_text("已保存").wait_for(timeout=20_000)
 
     counter = page.locator("#weibo-counter")
-    page.wait_for_function("document.querySelector('#weibo-counter').dataset.count")
+    page.wait_for_function(
+        "() => document.querySelector('#weibo-counter').dataset.count"
+    )  # a function: CSP forbids eval
     weibo_text = page.locator("#weibo-text").inner_text()
     assert int(counter.get_attribute("data-count") or "-1") == weibo_length(weibo_text)
     assert "/ 140" in counter.inner_text()
@@ -277,7 +305,9 @@ def test_markup_in_a_post_is_shown_as_text(
     log_in(page, "prov-editor")
     page.goto(f"/posts/{post_id}/edit")
     assert NASTY in page.input_value("#body")
-    page.wait_for_function("document.querySelector('#weibo-counter').dataset.count")
+    page.wait_for_function(
+        "() => document.querySelector('#weibo-counter').dataset.count"
+    )  # a function: CSP forbids eval
     page.frame_locator("#wechat-frame").locator("body").get_by_text("改过的").wait_for()
     context.close()
 
@@ -337,4 +367,25 @@ def test_an_editor_cannot_open_another_countys_post(
         assert answer is not None and answer.status == 404, path
         assert page.inner_text("main") == missing.replace(str(post_id + 1000), str(post_id))
         assert "黄平县内部稿件" not in page.content()
+    context.close()
+
+
+def test_every_page_runs_under_the_csp_and_inline_script_is_blocked(
+    hub: RunningServer,
+    matrix: Matrix,
+    browser: Any,
+) -> None:
+    context, page, watch = open_page(browser, hub.base_url)
+    log_in(page, "prov-editor")
+    pages = ("/", "/compose", "/review", "/calendar", "/deliveries", "/clocks", "/hall", "/inbox")
+    for path in (*pages, "/accounts", "/audit", "/audit-log"):  # the last ones may say 403
+        answer = page.goto(path)
+        assert answer is not None and (answer.status == 200 or path not in pages), path
+        assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+    assert watch.csp_violations == [] and watch.script_errors == []
+    # An injected inline script (what an XSS would be) does not run, and the browser says why.
+    with pytest.raises(Exception, match="violates the following Content Security Policy"):
+        page.add_script_tag(content="window.injected = true;")
+    assert page.evaluate("window.injected === undefined")
+    watch.csp_violations.clear()  # the violation this test caused on purpose
     context.close()

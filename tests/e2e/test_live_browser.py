@@ -52,7 +52,7 @@ def test_console_posts_with_ctrl_enter_and_the_public_page_follows(
     reader = browser.new_context().new_page()
     reader.goto(f"{server.base}/live/{live['slug']}")
     playwright_api.expect(reader.locator("#live-status")).to_have_text("直播中")
-    reader.wait_for_function("document.documentElement.classList.contains('js')")
+    reader.wait_for_function("() => document.documentElement.classList.contains('js')")
 
     console.fill("#text", "会议审议通过《凯里市营商环境优化方案》。")
     console.check("#key_event")

@@ -226,9 +226,13 @@ def test_the_console_needs_a_login(client: TestClient, auth: dict[str, dict[str,
     assert response.status_code == 303 and response.headers["location"].startswith("/login")
     assert client.get("/live/no-such-session").status_code == 404
     embed = client.get(f"/live/{live['slug']}/embed")
-    assert (
-        embed.status_code == 200 and "frame-ancestors" in embed.headers["content-security-policy"]
-    )
+    assert embed.status_code == 200
+    assert "frame-ancestors *" in embed.headers["content-security-policy"]  # other sites frame it
+    assert "script-src 'self'" in embed.headers["content-security-policy"]
+    assert "x-frame-options" not in embed.headers
+    page = client.get(f"/live/{live['slug']}")
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert page.headers["x-frame-options"] == "DENY"
 
 
 def test_event_streams_replay_from_the_last_event_id_and_refuse_what_they_should(

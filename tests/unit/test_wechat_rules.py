@@ -29,6 +29,7 @@ from connectors.wechat import (
     sign,
     thumb_file,
 )
+from tests.images import png_declaring
 
 SHANGHAI = timedelta(hours=8)
 
@@ -320,6 +321,30 @@ def test_small_jpeg_cover_is_uploaded_unchanged() -> None:
 def test_unreadable_image_is_rejected_for_the_editor() -> None:
     with pytest.raises(Rejected):
         thumb_file(b"not an image", 64 * 1024)
+
+
+def test_a_large_jpeg_cover_is_decoded_at_a_fraction_of_its_size(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """6000 x 6000 is allowed (36 million pixels), but a 64 KB thumb must not decode it whole."""
+    buffer = io.BytesIO()
+    PILImage.linear_gradient("L").resize((6000, 6000)).save(buffer, "JPEG", quality=50)
+    decoded: list[tuple[int, int]] = []
+    real_load = PILImage.Image.load
+
+    def load(image: PILImage.Image):  # type: ignore[no-untyped-def]
+        decoded.append(image.size)
+        return real_load(image)
+
+    monkeypatch.setattr(PILImage.Image, "load", load)
+    thumb = thumb_file(buffer.getvalue(), 64 * 1024)
+    assert thumb.data[:3] == b"\xff\xd8\xff" and len(thumb.data) <= 64 * 1024
+    assert decoded and max(w * h for w, h in decoded) <= 1500 * 1500  # 1/4 scale at most
+
+
+def test_a_cover_declaring_too_many_pixels_is_rejected_before_decoding() -> None:
+    with pytest.raises(Rejected, match="像素"):
+        thumb_file(png_declaring(20000, 20000), 64 * 1024)
 
 
 # -- error classes ---------------------------------------------------------------------------

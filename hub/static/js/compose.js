@@ -257,7 +257,8 @@
     function add(code, depth) {
       if (!hasAccounts[code]) return;
       var org = orgs[code];
-      var block = hub.el("div", { class: "org", "data-name": org.name + " " + org.code, style: "--depth:" + depth });
+      var block = hub.el("div", { class: "org", "data-name": org.name + " " + org.code });
+      block.style.setProperty("--depth", String(depth)); // CSSOM: a style="" attribute breaks the CSP
       var head = hub.el("div", { class: "orghead" });
       head.appendChild(hub.el("span", { class: "orgname" }, org.name));
       if (byOrg[code]) {

@@ -8,10 +8,9 @@
 
   function frameDoc(html, publicBase) {
     var local = (html || "").split(publicBase + "/media/").join("/media/");
-    return '<!doctype html><html><head><meta charset="utf-8"><style>' +
-      'body{font:15px/1.75 "PingFang SC","Microsoft YaHei","WenQuanYi Micro Hei","Noto Sans CJK SC",sans-serif;' +
-      'color:#222;margin:12px;word-break:break-word}img{max-width:100%;height:auto}h1{font-size:20px}h2{font-size:17px}' +
-      'a{color:#576b95}</style></head><body>' + local + "</body></html>";
+    // A stylesheet from /static, not an inline <style>: the CSP allows styles from our origin only.
+    return '<!doctype html><html><head><meta charset="utf-8">' +
+      '<link rel="stylesheet" href="/static/css/preview-frame.css"></head><body>' + local + "</body></html>";
   }
 
   function escapeHtml(text) {
