@@ -182,7 +182,7 @@ def test_arbitrary_characters_in_the_query_are_403_never_500(
 ) -> None:
     _set_aes_key(wechat, AES_KEY)
     url = wechat.callback_url()
-    hostile = "%C3%A9%00%FF\u202e"
+    hostile = "%C3%A9%FF\u202e"  # (a NUL byte is refused before any route: 422, below)
     signed = _signed()
     # msg_signature only counts in safe/compatible mode (encrypt_type=aes)
     modes = ("&encrypt_type=aes",) if field == "msg_signature" else ("", "&encrypt_type=aes")
@@ -198,6 +198,7 @@ def test_arbitrary_characters_in_the_query_are_403_never_500(
         )
         assert client.post(f"{url}?{query}", content=body).status_code == 403
     assert client.get(f"{url}?signature=%C3%A9&timestamp=1&nonce=2&echostr=1").status_code == 403
+    assert client.get(f"{url}?signature=%00&timestamp=1&nonce=2&echostr=1").status_code == 422
     assert _cases(wechat) == []
 
 
