@@ -169,9 +169,11 @@ class Processes:
                 with suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGTERM)
         deadline = time.monotonic() + 15
-        for proc in self.running.values():
-            with suppress(subprocess.TimeoutExpired):
+        for name, proc in self.running.items():
+            try:
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                step(f"govhub {name} did not stop within 15 s of SIGTERM: killed")
             with suppress(ProcessLookupError):  # the group: a worker's pool children too
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
