@@ -1,5 +1,7 @@
 # govhub — the two commands a newcomer needs are `make demo` and `make test`.
 # Only Python 3.11+ and make are assumed; everything else is installed into .venv.
+# `make test` also needs PostgreSQL and Redis for `make smoke` (127.0.0.1:5432 user postgres and
+# 127.0.0.1:6379 by default; .ci/run starts them).
 
 PYTHON ?= python3
 VENV   := .venv
@@ -7,9 +9,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 CODE   := hub connectors scheduler
 
-.PHONY: install demo test lint format bench clean browser i18n
+.PHONY: install demo test lint smoke format bench clean browser i18n
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "govhub needs Python 3.11 or newer (set PYTHON=...)")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
@@ -30,7 +32,14 @@ browser:
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update && apt-get install -y chromium fonts-wqy-microhei) \
 	  || echo "chromium is missing: apt-get install -y chromium fonts-wqy-microhei (as root)" >&2; }
 
-test: lint browser
+# the production install as compose.yaml's image does it: build the wheel, install it alone (no
+# extras) into a fresh venv under a temporary folder, and from there run db upgrade, sandbox,
+# serve, worker and beat on PostgreSQL (database govhub_smoke, reset) + Redis (db 14, flushed);
+# one post goes to Weibo, WeChat and the hall. GOVHUB_SMOKE_DATABASE_URL / _REDIS_URL override.
+smoke: install
+	$(BIN)/python tests/smoke/run.py
+
+test: lint browser smoke
 	$(BIN)/pytest
 
 # re-extract interface messages and merge them into the catalogs (hub/i18n/<locale>/LC_MESSAGES)

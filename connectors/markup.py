@@ -9,13 +9,24 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 
 import jinja2
 import nh3
 from markdown_it import MarkdownIt
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+
+def installed_templates() -> Path:
+    """The repository's templates/ folder wherever the hub is installed: the ``hub.templates``
+    package (setup.py maps the folder onto it; a wheel carries it inside ``hub/``)."""
+    found = resources.files("hub.templates")
+    if not isinstance(found, Path):  # only a zipped install would give something else
+        raise RuntimeError(f"the templates must be installed as files, not {found!r}")
+    return found
+
+
+TEMPLATES_DIR = installed_templates()
 
 ALLOWED_TAGS = {
     "p", "br", "strong", "em", "b", "i", "u", "s", "h1", "h2", "h3", "h4", "h5", "h6",
@@ -30,7 +41,7 @@ _BLOCK_ENDS = {"paragraph_close", "heading_close", "list_item_close", "blockquot
 
 
 def template_environment(templates_dir: str | Path | None = None) -> jinja2.Environment:
-    """Templates from ``templates_dir`` first (an admin's overrides), then the repository's.
+    """Templates from ``templates_dir`` first (an admin's overrides), then the installed ones.
 
     ``*.html.j2`` templates are autoescaped; ``*.txt.j2`` are not. One environment per folder
     per process, so templates are compiled once (Jinja2 environments are safe to share).

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import lru_cache
-from pathlib import Path
 
 from fastapi.templating import Jinja2Templates
 
+from connectors.markup import TEMPLATES_DIR
 from hub.config import get_settings
 from hub.users.models import User
 from hub.users.rules import Action, Actor, may
 from hub.web import i18n
-
-TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 
 
 def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
