@@ -1252,13 +1252,16 @@ class WechatSandbox:
             )
         if not url:
             return
-        params, xml = self._wire(app, xml, openid=app.original_id)
-        record: dict[str, Any] = {"publish_id": pub.publish_id, "url": url}
+        self._post_event(app, url, xml, {"publish_id": pub.publish_id, "url": url})
+
+    def _post_event(self, app: SandboxApp, url: str, xml: bytes, record: dict[str, Any]) -> None:
+        """POST one event to the app's callback URL in its message mode; record the answer."""
+        params, body = self._wire(app, xml, openid=app.original_id)
         try:
             response = httpx.post(
                 url,
                 params=params,
-                content=xml,
+                content=body,
                 headers={"Content-Type": "text/xml"},
                 timeout=self.callback_timeout,
             )
@@ -1306,22 +1309,7 @@ class WechatSandbox:
             )
         if not url:
             return
-        params, xml = self._wire(app, xml, openid=app.original_id)  # plaintext/compatible/safe
-        record: dict[str, Any] = {"msg_id": job.msg_id, "url": url}
-        try:
-            response = httpx.post(
-                url,
-                params=params,
-                content=xml,
-                headers={"Content-Type": "text/xml"},
-                timeout=self.callback_timeout,
-            )
-            record |= {"status_code": response.status_code, "body": response.text[:200]}
-        except httpx.HTTPError as exc:
-            record["error"] = type(exc).__name__
-        with self._callback_done:
-            app.callbacks.append(record)
-            self._callback_done.notify_all()
+        self._post_event(app, url, xml, {"msg_id": job.msg_id, "url": url})
 
     # -- control plane over HTTP --------------------------------------------------------------
 
