@@ -17,6 +17,7 @@ from typing import Annotated
 import typer
 
 from hub.audit.cli import activity_app, audit_command
+from hub.backup.cli import backup_command, restore_command
 from hub.config import get_settings
 from hub.doctor.cli import doctor_command, status_command
 from hub.posts.cli import deliveries_app, posts_app
@@ -39,6 +40,8 @@ app.add_typer(activity_app, name="activity")
 app.command("audit")(audit_command)
 app.command("doctor")(doctor_command)
 app.command("status")(status_command)
+app.command("backup")(backup_command)
+app.command("restore")(restore_command)
 app.add_typer(clocks_app, name="clocks")
 app.add_typer(inbox_app, name="inbox")
 app.add_typer(secrets_app, name="secrets")
