@@ -21,6 +21,7 @@ from hub.backup.cli import backup_command, restore_command
 from hub.config import get_settings
 from hub.doctor.cli import doctor_command, status_command
 from hub.posts.cli import deliveries_app, posts_app
+from hub.records.cli import archive_command
 
 app = typer.Typer(
     help="govhub — publishing hub for government press offices.", no_args_is_help=True
@@ -42,6 +43,7 @@ app.command("doctor")(doctor_command)
 app.command("status")(status_command)
 app.command("backup")(backup_command)
 app.command("restore")(restore_command)
+app.command("archive")(archive_command)
 app.add_typer(clocks_app, name="clocks")
 app.add_typer(inbox_app, name="inbox")
 app.add_typer(secrets_app, name="secrets")
