@@ -122,6 +122,9 @@ def create_backup(*, settings: Settings, target: Path, now: datetime) -> Manifes
         raise BackupUsageError(f"no database at {database} (GOVHUB_DATABASE_URL)")
     if not target.parent.is_dir():
         raise BackupUsageError(f"{target.parent}: no such directory")
+    media_dir = Path(settings.media_dir).resolve()
+    if target.parent.resolve().is_relative_to(media_dir):
+        raise BackupUsageError(f"{target}: write the backup outside the media folder {media_dir}")
     partial = target.with_name(target.name + ".partial")
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".govhub-backup-") as work:
         snapshot = Path(work) / rules.DATABASE

@@ -264,3 +264,15 @@ def test_postgresql_is_pointed_to_pg_dump(monkeypatch: pytest.MonkeyPatch, tmp_p
         assert "docs/operations.md" in answer.output
         assert len(answer.output.strip().splitlines()) == 1
     get_settings.cache_clear()
+
+
+def test_a_backup_inside_the_media_folder_or_a_missing_folder_is_refused(
+    guizhou: dict[str, str], tmp_path: Path
+) -> None:
+    media = Path(guizhou["GOVHUB_MEDIA_DIR"])
+    media.mkdir(parents=True, exist_ok=True)
+    inside = runner.invoke(app, ["backup", str(media / "b.zip")])
+    assert inside.exit_code == 2 and "outside the media folder" in inside.output
+    missing = runner.invoke(app, ["backup", str(tmp_path / "no" / "b.zip")])
+    assert missing.exit_code == 2 and "no such directory" in missing.output
+    assert list(media.iterdir()) == []
