@@ -606,6 +606,20 @@ def clocks_obligations(
 
 # -- processes ----------------------------------------------------------------------------------
 
+LogLevel = Annotated[
+    str,
+    typer.Option(
+        "--log-level",
+        help="debug | info | warning | error (warning and above also hide Celery's banner)",
+    ),
+]
+
+
+def _celery_args(log_level: str) -> list[str]:
+    """Celery's global flags for ``log_level``: quiet (no banner) from warning up."""
+    quiet = log_level.lower() not in {"debug", "info"}
+    return ["--quiet"] if quiet else []
+
 
 @app.command()
 def serve(
@@ -617,6 +631,7 @@ def serve(
     gc_freeze: Annotated[
         bool, typer.Option(help="after startup, keep startup objects out of full collections")
     ] = True,
+    log_level: LogLevel = "info",
 ) -> None:
     """Run the web server (API, pages, release hall)."""
     import uvicorn
@@ -632,7 +647,7 @@ def serve(
         host=host,
         port=port,
         workers=workers,
-        log_level="info",
+        log_level=log_level.lower(),
         access_log=access_log,
         backlog=backlog,
         proxy_headers=False,  # X-Forwarded-For: only from GOVHUB_TRUSTED_PROXIES (client_ip)
@@ -662,6 +677,7 @@ def worker(
         bool,
         typer.Option(help="restart the Celery worker when it dies of an unrecoverable error"),
     ] = True,
+    log_level: LogLevel = "info",
 ) -> None:
     """Run a Celery worker (publishing, polling, ingestion).
 
@@ -679,11 +695,12 @@ def worker(
             raise typer.BadParameter("--processes needs supervision (drop --no-supervise)")
         get_celery().worker_main(
             [
+                *_celery_args(log_level),
                 "worker",
                 f"--pool={pool}",
                 f"--concurrency={concurrency}",
                 f"--queues={queues}",
-                "--loglevel=INFO",
+                f"--loglevel={log_level}",
                 "--without-gossip",
                 "--without-mingle",
                 # worker-heartbeat events feed monitors such as Flower, which the hub does not
@@ -709,6 +726,8 @@ def worker(
         pool,
         "--queues",
         queues,
+        "--log-level",
+        log_level,
     ]
     host = socket.gethostname()
     names = [f"worker{n}@{host}" if processes > 1 else "" for n in range(1, processes + 1)]
@@ -779,6 +798,7 @@ def _supervise(cmds: list[list[str]], *, name: str, names: list[str] | None = No
 def beat(
     schedule: Annotated[Path, typer.Option(help="beat's state file")] = Path("var")
     / "celerybeat-schedule",
+    log_level: LogLevel = "info",
 ) -> None:
     """Run Celery beat (scheduled posts, sweeps, ingestion, reminders)."""
     from scheduler.app import get_celery, prepare_broker
@@ -786,7 +806,9 @@ def beat(
     checked_settings()
     prepare_broker(get_settings())
     schedule.parent.mkdir(parents=True, exist_ok=True)
-    get_celery().start(["beat", f"--schedule={schedule}", "--loglevel=INFO"])
+    get_celery().start(
+        [*_celery_args(log_level), "beat", f"--schedule={schedule}", f"--loglevel={log_level}"]
+    )
 
 
 # Every demo user's password (it passes the password rule: hub/users/passwords.py).
@@ -899,6 +921,23 @@ def sandbox(
         sandboxes.close()
 
 
+def _ready(readyz: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(readyz, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _print_ready(url: str, logins: list[str]) -> None:
+    """The last thing on the demo's console: where to go and how to log in."""
+    typer.secho(f"\ngovhub is ready: open {url}  (API docs {url}docs)", fg="green", bold=True)
+    for line in logins:
+        typer.echo(f"  {line}")
+    typer.secho("Ctrl+C stops it.", fg="green")
+
+
 @app.command()
 def demo(host: str = "127.0.0.1", port: int = 8000, sandbox_port: int = 0) -> None:
     """Set up demo data and run web server + worker + beat together; Ctrl+C stops all of it.
@@ -909,8 +948,10 @@ def demo(host: str = "127.0.0.1", port: int = 8000, sandbox_port: int = 0) -> No
     from connectors.sandbox.app import start_sandboxes
 
     Path("var").mkdir(exist_ok=True)
-    for line in _demo_data():
+    setup = _demo_data()
+    for line in setup:
         typer.echo(line)
+    logins = [line for line in setup if line.startswith("user ")]
     env = dict(os.environ)
     env.setdefault("GOVHUB_PUBLIC_BASE_URL", f"http://{host}:{port}")
     # Weibo's rip for sends with no person's IP (a documentation address: simulators only)
@@ -924,13 +965,27 @@ def demo(host: str = "127.0.0.1", port: int = 8000, sandbox_port: int = 0) -> No
         typer.echo(line)
     typer.echo(f"sandboxes at {sandbox_server.base_url}: /weibo /wechat /partner")
     python = sys.executable
+    quiet = ["--log-level", "warning"]  # warnings and errors only: the console stays readable
     parts = {
-        "web": [python, "-m", "hub", "serve", "--host", host, "--port", str(port)],
-        "worker": [python, "-m", "hub", "worker", "--concurrency", "8"],
-        "beat": [python, "-m", "hub", "beat"],
+        "web": [
+            python,
+            "-m",
+            "hub",
+            "serve",
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--no-access-log",
+            *quiet,
+        ],
+        "worker": [python, "-m", "hub", "worker", "--concurrency", "8", *quiet],
+        "beat": [python, "-m", "hub", "beat", *quiet],
     }
     procs = {name: subprocess.Popen(cmd, env=env) for name, cmd in parts.items()}
-    typer.secho(f"\ngovhub is starting at http://{host}:{port}/ (Ctrl+C stops it)", fg="green")
+    url = f"http://{host}:{port}/"
+    typer.secho(f"\ngovhub is starting at {url} ...", fg="green")
+    ready_by: float | None = time.monotonic() + 120
     stopping = False
 
     def stop(*_args: object) -> None:
@@ -947,6 +1002,13 @@ def demo(host: str = "127.0.0.1", port: int = 8000, sandbox_port: int = 0) -> No
                     typer.secho(f"{name} exited with {proc.returncode}; stopping", fg="red")
                     exit_code = 1
                     stopping = True
+            if ready_by is not None and not stopping:
+                if _ready(f"{url}readyz"):
+                    ready_by = None
+                    _print_ready(url, logins)
+                elif time.monotonic() > ready_by:
+                    ready_by = None
+                    typer.secho(f"not ready after 2 minutes: see {url}readyz", fg="red")
             time.sleep(0.3)
     finally:
         for proc in procs.values():

@@ -71,7 +71,13 @@ def test_demo_starts_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None:
             output, _ = proc.communicate()
     assert re.search(r"user kaili-editor +password Govhub-Demo-2026", output)
     assert "/weibo /wechat /partner" in output
-    assert f"http://127.0.0.1:{port}/" in output
+    # quiet: no Celery banner or INFO lines, no access log; the last thing said before Ctrl+C
+    # is where to go and how to log in
+    assert " INFO" not in output and "celery@" not in output and "GET /readyz" not in output
+    before_stop = output[: output.rfind("Ctrl+C stops it.")]
+    tail = before_stop[before_stop.rfind("govhub is ready") :]
+    assert f"open http://127.0.0.1:{port}/" in tail
+    assert re.search(r"user kaili-editor +password Govhub-Demo-2026", tail)
     # every child (web, worker, beat) has gone with it
     leftover = subprocess.run(
         ["pgrep", "-f", f"--port {port}"], capture_output=True, text=True
