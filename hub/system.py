@@ -159,16 +159,19 @@ def stop_worker(thread: WorkerHeartbeat | None) -> None:
             log.warning("worker %s could not remove its row", worker_id, exc_info=True)
 
 
-def live_workers(now: datetime | None = None, *, dead_seconds: float) -> list[Worker]:
-    """The workers whose own heartbeat is fresh (``govhub status``)."""
+def worker_states(now: datetime | None = None, *, dead_seconds: float) -> list[tuple[Worker, str]]:
+    """Each recorded worker process with ``"ok"`` or how long it has been silent (``govhub
+    status``). Silent ones are dead to the sweeper, which takes their claims over."""
     from sqlmodel import select
 
     now = now or utcnow()
     with session_scope() as session:
-        rows = session.exec(
-            select(Worker).where(Worker.last_seen >= now - timedelta(seconds=dead_seconds))
-        ).all()
-        return sorted(rows, key=lambda w: w.node)
+        rows = session.exec(select(Worker)).all()
+    stale_after = timedelta(seconds=dead_seconds)
+    return [
+        (row, heartbeat_state(row.last_seen, now=now, stale_after=stale_after))
+        for row in sorted(rows, key=lambda w: (w.node, w.started_at))
+    ]
 
 
 # -- readiness: what /readyz, `govhub status` and the admins' banner report ----------------------
