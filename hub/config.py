@@ -127,6 +127,15 @@ class Settings(BaseSettings):
     delivery_lease_seconds: int = Field(
         default=300, description="How long a worker owns a delivery it is sending."
     )
+    worker_dead_seconds: int = Field(
+        default=30,
+        ge=5,
+        le=3600,
+        description=(
+            "A worker whose own heartbeat (every third of this, at most 10 s) is older than this "
+            "is dead: the sweeper takes its copies over without waiting for their lease."
+        ),
+    )
     enqueue_lease_seconds: int = Field(
         default=60,
         description="How long an enqueued delivery waits before the sweeper re-sends it.",

@@ -30,7 +30,7 @@ from hub.inbox.models import (
 from hub.live.models import EntryRevision, LiveEntry, LiveEvent, LiveFanout, LiveSession
 from hub.orgs.models import Org, OrgName
 from hub.posts.models import Approval, ForwardOffer, Post, PostVersion
-from hub.system import Heartbeat
+from hub.system import Heartbeat, Worker
 from hub.users.models import LoginFailure, User
 
 metadata = SQLModel.metadata
@@ -76,5 +76,6 @@ __all__ = [
     "Spokesperson",
     "Thread",
     "User",
+    "Worker",
     "metadata",
 ]

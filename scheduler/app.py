@@ -88,8 +88,10 @@ def create_celery(settings: Settings) -> Celery:
     if settings.broker_url.startswith("redis"):
         conf["broker_transport_options"] = {"visibility_timeout": 600}
     app.conf.update(conf)
-    from celery.signals import worker_ready
+    from celery.signals import worker_init, worker_ready, worker_shutdown
 
+    worker_init.connect(_start_worker_heartbeat, weak=False)
+    worker_shutdown.connect(_stop_worker_heartbeat, weak=False)
     worker_ready.connect(_freeze_startup_heap, weak=False)
     worker_ready.connect(_first_heartbeat, weak=False)
     app.conf.imports = (
@@ -114,6 +116,33 @@ def _first_heartbeat(**_: Any) -> None:
         record_heartbeat("worker")
     except Exception:  # the database is away: the heartbeat task will report later
         logging.getLogger(__name__).warning("worker could not record its heartbeat", exc_info=True)
+
+
+_worker_heartbeat: Any = None
+
+
+def _start_worker_heartbeat(sender: Any = None, **_: Any) -> None:
+    """Before it consumes, the worker process records itself and starts its own heartbeat
+    thread (every few seconds, independent of the broker): the sweeper takes the claims of a
+    worker that went silent over within ``GOVHUB_WORKER_DEAD_SECONDS`` (docs/delivery.md)."""
+    import os
+    import socket
+
+    from hub.system import start_worker
+
+    global _worker_heartbeat
+    node = str(getattr(sender, "hostname", "") or os.environ.get("GOVHUB_WORKER_NAME") or "")
+    node = node or f"celery@{socket.gethostname()}"
+    _worker_heartbeat = start_worker(node, dead_seconds=get_settings().worker_dead_seconds)
+
+
+def _stop_worker_heartbeat(**_: Any) -> None:
+    """A worker stopping cleanly (after its running tasks finished) removes its row."""
+    from hub.system import stop_worker
+
+    global _worker_heartbeat
+    stop_worker(_worker_heartbeat)
+    _worker_heartbeat = None
 
 
 def _freeze_startup_heap(**_: Any) -> None:

@@ -50,6 +50,9 @@ class Delivery(SQLModel, table=True):
     attempts: int = 0
     next_attempt_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     lease_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    # The worker process (``workers.id``) that last claimed it: when that worker stops showing
+    # it is alive, the sweeper takes its claim over without waiting for the lease to run out.
+    claimed_by: str = Field(default="", max_length=120)
     published_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)

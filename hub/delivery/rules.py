@@ -230,3 +230,39 @@ def reconcile_submit(
     if now < submitted_at + grace:
         return "look_again"
     return "ask_a_person"
+
+
+# -- claims of workers that died ------------------------------------------------------------------
+
+
+def lease_reclaimable(
+    *,
+    lease_until: datetime | None,
+    holder: str,
+    holder_seen: datetime | None,
+    last_touched: datetime,
+    now: datetime,
+    dead_after: timedelta,
+) -> bool:
+    """Whether the sweeper may take a claimed delivery (``sending``, or a ``pending`` one being
+    polled) away from the worker that holds it.
+
+    - Its lease ran out: always (the backstop, whoever the holder was).
+    - Claimed by no named worker (an older version, an in-process run): only the lease decides.
+    - Its worker's own heartbeat (``holder_seen``; None when its row is gone: stopped cleanly, or
+      never recorded) is fresher than ``dead_after``: never, the worker is alive.
+    - Otherwise the worker is dead, and the delivery is taken once it has also not been touched
+      for ``dead_after`` (``last_touched``: its claim, or its fence right before the public call).
+      A worker that passed its fence just before it went silent thus has ``dead_after`` to finish
+      that one call before anyone looks at the platform in its place.
+
+    Taking over never sends blindly: a ``sending`` delivery becomes ``unconfirmed`` and is
+    reconciled with the platform first, and the old worker's fence no longer matches.
+    """
+    if lease_until is None or lease_until < now:
+        return True
+    if not holder:
+        return False
+    if holder_seen is not None and now - holder_seen <= dead_after:
+        return False
+    return now - last_touched > dead_after

@@ -35,6 +35,7 @@ from hub.delivery.rules import (
     Decision,
     PushQuota,
     decide,
+    lease_reclaimable,
     push_quota,
     recheck_delay,
     reconcile_submit,
@@ -44,6 +45,7 @@ from hub.orgs.models import Org
 from hub.posts.models import Approval, ApprovalKind, Post, PostStatus, PostVersion
 from hub.posts.rules import IN_FLIGHT, settled_status
 from hub.sqltypes import utcnow
+from hub.system import Worker, current_worker
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +94,7 @@ def idempotency_key(delivery: Delivery) -> str:
 _DT: Table = Delivery.__table__  # type: ignore[attr-defined]
 _AT: Table = Attempt.__table__  # type: ignore[attr-defined]
 _PT: Table = Post.__table__  # type: ignore[attr-defined]
+_WT: Table = Worker.__table__  # type: ignore[attr-defined]
 
 _CLAIM_SEND = (
     update(_DT)
@@ -103,6 +106,7 @@ _CLAIM_SEND = (
     .values(
         status=D.sending,
         lease_until=bindparam("t_lease"),
+        claimed_by=bindparam("s_worker"),
         attempts=_DT.c.attempts + 1,
         updated_at=bindparam("t_now"),
     )
@@ -125,7 +129,12 @@ _CLAIM_STALE = (
             ),
         ),
     )
-    .values(status=D.sending, lease_until=bindparam("t_lease"), updated_at=bindparam("t_now"))
+    .values(
+        status=D.sending,
+        lease_until=bindparam("t_lease"),
+        claimed_by=bindparam("s_worker"),
+        updated_at=bindparam("t_now"),
+    )
 )
 _CLAIM_POLL = (
     update(_DT)
@@ -134,7 +143,7 @@ _CLAIM_POLL = (
         _DT.c.status == D.pending,
         or_(_DT.c.lease_until.is_(None), _DT.c.lease_until < bindparam("t_now")),
     )
-    .values(lease_until=bindparam("t_lease"))
+    .values(lease_until=bindparam("t_lease"), claimed_by=bindparam("s_worker"))
 )
 _FENCE_WHERE = (
     _DT.c.id == bindparam("d_id"),
@@ -326,6 +335,9 @@ def sweep(*, session: Session, now: datetime, limit: int = 500) -> dict[str, lis
     # First, in a transaction of its own (post locks before any delivery lock, as everywhere):
     _settle_stragglers(session, now)
     session.commit()
+    # Claims of workers that stopped showing they are alive, long before their lease runs out.
+    take_over_from_dead_workers(session=session, now=now)
+    session.commit()
     lease_free = or_(col(Delivery.lease_until).is_(None), col(Delivery.lease_until) < now)
     due = or_(col(Delivery.next_attempt_at).is_(None), col(Delivery.next_attempt_at) <= now)
     # A worker that stopped mid-send (killed, crashed) may or may not have reached the platform.
@@ -379,6 +391,80 @@ def sweep(*, session: Session, now: datetime, limit: int = 500) -> dict[str, lis
             ).scalars()
         )
     return {"publish": publish_ids, "poll": poll_ids}
+
+
+# Claims still under lease that name a worker: the candidates for a takeover.
+_HELD = sa_select(
+    _DT.c.id, _DT.c.status, _DT.c.lease_until, _DT.c.claimed_by, _DT.c.updated_at
+).where(
+    _DT.c.status.in_([D.sending, D.pending]),
+    _DT.c.lease_until >= bindparam("t_now"),
+    _DT.c.claimed_by != "",
+)
+
+
+def take_over_from_dead_workers(*, session: Session, now: datetime) -> list[int]:
+    """Release the claims of workers whose own heartbeat went stale (``rules.lease_reclaimable``).
+
+    A ``sending`` delivery becomes ``unconfirmed`` (due now), so the same sweep hands it to a
+    live worker, which reconciles with the platform before it sends anything; a ``pending`` one
+    loses its poll lease and is polled again. Each update re-checks the status and the lease the
+    decision saw: a worker that claimed it or passed its fence in between keeps it. Returns the
+    ids taken over (the caller commits).
+    """
+    held = session.execute(_HELD, {"t_now": now}).all()
+    if not held:
+        return []
+    dead_after = timedelta(seconds=get_settings().worker_dead_seconds)
+    holders = {row.claimed_by for row in held}
+    seen: dict[str, datetime] = {
+        worker_id: last_seen
+        for worker_id, last_seen in session.execute(
+            sa_select(_WT.c.id, _WT.c.last_seen).where(_WT.c.id.in_(holders))
+        ).all()
+    }
+    taken: list[int] = []
+    for row in held:
+        last_seen = seen.get(row.claimed_by)
+        if not lease_reclaimable(
+            lease_until=row.lease_until,
+            holder=row.claimed_by,
+            holder_seen=last_seen,
+            last_touched=row.updated_at,
+            now=now,
+            dead_after=dead_after,
+        ):
+            continue
+        silent = (
+            f"上次心跳 {int((now - last_seen).total_seconds())} 秒前" if last_seen else "已停止"
+        )
+        values: dict[str, object]
+        if row.status == D.sending:
+            values = {
+                "status": D.unconfirmed,
+                "next_attempt_at": now,
+                "lease_until": None,
+                "error": f"发送中断（工作进程 {row.claimed_by} {silent}），先核对平台再决定是否重发",
+                "updated_at": now,
+            }
+        else:  # a poll in progress: looking again is harmless
+            values = {"lease_until": None}
+        released = session.execute(
+            update(_DT)
+            .where(
+                _DT.c.id == row.id,
+                _DT.c.status == row.status,
+                _DT.c.lease_until == row.lease_until,
+            )
+            .values(**values)
+        )
+        if _rowcount(released) == 1:
+            taken.append(row.id)
+            outcome = str(values.get("status", row.status))
+            excerpt = f"worker {row.claimed_by} silent ({silent}): taken over"
+            _attempt(session, row.id, now, "takeover", outcome, excerpt=excerpt[:500])
+            log.warning("delivery %s: %s", row.id, excerpt)
+    return taken
 
 
 def _settle_stragglers(session: Session, now: datetime, limit: int = 50) -> None:
@@ -462,9 +548,20 @@ class Job:
     content_hash: str  # of the delivery's version: the rendition cache's key
 
 
+def _claim_params(delivery_id: int, now: datetime) -> dict[str, object]:
+    """A claim's parameters: the lease, and this worker's name (the sweeper's takeover looks
+    at that worker's own heartbeat; "" outside a worker process: only the lease applies)."""
+    return {
+        "d_id": delivery_id,
+        "t_now": now,
+        "t_lease": now + send_lease(),
+        "s_worker": current_worker(),
+    }
+
+
 def _claim(session: Session, delivery_id: int, now: datetime) -> str | None:
     """Take the delivery for this worker. Returns 'send', 'reconcile' or None (not ours)."""
-    params = {"d_id": delivery_id, "t_now": now, "t_lease": now + send_lease()}
+    params = _claim_params(delivery_id, now)
     if _rowcount(_conn(session).execute(_CLAIM_SEND, params)) == 1:
         session.commit()
         return "send"
@@ -990,7 +1087,7 @@ def _reconcile_submit(
 
 def poll(*, session: Session, delivery_id: int, now: datetime | None = None) -> str:
     now = now or utcnow()
-    params = {"d_id": delivery_id, "t_now": now, "t_lease": now + send_lease()}
+    params = _claim_params(delivery_id, now)
     if _rowcount(_conn(session).execute(_CLAIM_POLL, params)) != 1:
         session.rollback()
         return "skipped"

@@ -74,6 +74,20 @@ STATUS_LABELS = {
 }
 
 
+def _worker_processes() -> None:
+    """Each worker process's own heartbeat (informational: readiness is the task heartbeat)."""
+    from hub.system import worker_states
+
+    states = worker_states(dead_seconds=get_settings().worker_dead_seconds)
+    alive = sum(1 for _worker, state in states if state == "ok")
+    typer.echo(f"发布进程（各进程自身心跳）：{alive} 个在线")
+    for worker, state in states:
+        words = (
+            "在线" if state == "ok" else f"已无心跳（{state}），其发送中的稿件由清扫任务接管核对"
+        )
+        typer.echo(f"  · {worker.node}（{worker.host}，pid {worker.pid}）：{words}")
+
+
 def status_command() -> None:
     """What /readyz reports, in words: exit 1 when publishing or the schedule is stalled."""
     from hub.system import readiness
@@ -85,6 +99,8 @@ def status_command() -> None:
             f"{'✓' if good else '✗'} {STATUS_LABELS.get(name, name)}：{'正常' if good else value}",
             fg=typer.colors.GREEN if good else typer.colors.RED,
         )
+    if checks.get("database") == "ok":
+        _worker_processes()
     if any(value != "ok" for value in checks.values()):
         typer.echo("未就绪：稿件可能不会按时发出（govhub doctor 给出修复建议）")
         raise typer.Exit(code=1)

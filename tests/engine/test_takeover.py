@@ -222,3 +222,42 @@ def test_a_copy_not_yet_sent_when_its_post_is_withdrawn_never_goes_out(
     state = matrix.platforms.wechat.state(matrix.wechat_apps[account])
     assert state["publications"] == [], "nothing may be submitted for a withdrawn post"
     assert matrix.copies(account, title) == 0
+
+
+def test_a_silent_workers_claim_is_taken_over_and_reconciled_long_before_its_lease_ends(
+    matrix: Matrix, wechat: Wrapped, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hub import system
+    from hub.config import get_settings
+
+    monkeypatch.setenv("GOVHUB_DELIVERY_LEASE_SECONDS", "300")  # production's lease
+    get_settings.cache_clear()
+    delivery_id, account, title = one_wechat_delivery(matrix, tmp_path)
+    worker = "worker9@hub-b:4242:abcdef"
+    monkeypatch.setattr(system, "_current_worker", worker)  # this "process" is a named worker
+    system.beat_worker(worker, node="worker9@hub-b")
+
+    def die() -> None:
+        raise Killed
+
+    wechat.after_publish = die  # WeChat accepted the submission; the worker dies before recording
+    with pytest.raises(Killed):
+        run_worker(delivery_id)
+    assert status(delivery_id).claimed_by == worker
+    monkeypatch.setattr(system, "_current_worker", "")  # whoever comes next is another process
+    wait_for(lambda: finished(matrix, account) == 1, 30, "the publication to finish")
+
+    # 40 s later the worker still beats (say, a long call of another thread): its claim stands.
+    system.beat_worker(worker, now=utcnow() + timedelta(seconds=40))
+    with Session(engine_for_env(), expire_on_commit=False) as session:
+        assert service.sweep(session=session, now=utcnow() + timedelta(seconds=40))["publish"] == []
+    assert status(delivery_id).status is DeliveryStatus.sending
+
+    # Then it falls silent: 31 s after its last beat the sweeper takes the copy over, four
+    # minutes before the lease would end, and the platform is asked before anything is sent.
+    assert run_worker(delivery_id, later=timedelta(seconds=72)) == "published"
+    assert attempts(delivery_id)[-2:] == ["takeover:unconfirmed", "reconcile:published"]
+    assert status(delivery_id).remote_url
+    state = matrix.platforms.wechat.state(matrix.wechat_apps[account])
+    assert len(state["publications"]) == 1, "exactly one freepublish/submit reached WeChat"
+    assert matrix.copies(account, title) == 1

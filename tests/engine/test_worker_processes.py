@@ -8,7 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from sqlmodel import Session, select
 
+from hub.db import engine_for
+from hub.system import Worker
 from tests.engine.conftest import Process, wait_for
 
 pytestmark = pytest.mark.integration
@@ -52,6 +55,7 @@ def test_two_worker_processes_are_each_started_again_when_they_die(
     pid = supervisor.proc.pid
     first = wait_for(lambda: len(workers(pid)) == 2 and workers(pid), 60, "two worker processes")
     victim = min(first)
+    victim_name = name_of(victim)
     os.kill(victim, signal.SIGKILL)
     again = wait_for(
         lambda: len(workers(pid)) == 2 and victim not in workers(pid) and workers(pid),
@@ -63,6 +67,27 @@ def test_two_worker_processes_are_each_started_again_when_they_die(
     assert "worker 1 exited with -9" in log or "worker 2 exited with -9" in log
     names = {name_of(child) for child in again}
     assert {n.split("@")[0] for n in names} == {"worker1", "worker2"}, "one node name each"
+
+    # each process records itself, with its own heartbeat, before it consumes anything
+    def recorded() -> dict[int, str]:
+        return {w.pid: w.node for w in worker_rows(hub_env) if w.pid in again}
+
+    wait_for(lambda: set(recorded()) == again, 60, "a row for each worker process")
+    assert set(recorded().values()) == names
+    log_file = tmp_path / "worker-0.log"
+
+    def restarted_up() -> bool:  # a worker stopped before it is up dies without clean-up
+        after_kill = log_file.read_text().partition("exited with -9")[2]
+        return f"{victim_name} ready." in after_kill
+
+    wait_for(restarted_up, 60, "the restarted worker up")
     supervisor.proc.send_signal(signal.SIGTERM)
     assert supervisor.proc.wait(30) is not None
     assert all(not Path(f"/proc/{child}").exists() for child in again)
+    # stopped cleanly: their rows are gone
+    assert not {w.pid for w in worker_rows(hub_env)} & again
+
+
+def worker_rows(hub_env: dict[str, str]) -> list[Worker]:
+    with Session(engine_for(hub_env["GOVHUB_DATABASE_URL"])) as session:
+        return list(session.exec(select(Worker)).all())

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -108,6 +109,26 @@ def test_admins_see_a_banner_when_publishing_stalls_and_status_says_why(
     beating(url)
     assert "发布可能已停滞" not in client.get("/").text
     assert CliRunner().invoke(app, ["status"]).exit_code == 0
+
+
+def test_status_lists_each_worker_process_and_which_went_silent(
+    client: TestClient, guizhou: dict[str, str]
+) -> None:
+    from typer.testing import CliRunner
+
+    from hub.cli import app
+    from hub.sqltypes import utcnow
+    from hub.system import beat_worker
+
+    beating(guizhou["GOVHUB_DATABASE_URL"])
+    beat_worker("worker1@hub-a:101:aa", node="worker1@hub-a")
+    beat_worker("worker2@hub-a:102:bb", node="worker2@hub-a", now=utcnow() - timedelta(minutes=2))
+    status = CliRunner().invoke(app, ["status"])
+    assert status.exit_code == 0, status.stdout  # readiness is the task heartbeat's matter
+    assert "发布进程（各进程自身心跳）：1 个在线" in status.stdout
+    assert "worker1@hub-a" in status.stdout and "：在线" in status.stdout
+    silent = next(line for line in status.stdout.splitlines() if "worker2@hub-a" in line)
+    assert re.search(r"已无心跳（stale: last seen 12\d s ago）", silent) and "接管" in silent
 
 
 def test_editors_are_not_shown_the_operations_banner(
