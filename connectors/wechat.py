@@ -61,14 +61,17 @@ from connectors.base import (
     Account,
     Checkpoint,
     Content,
+    CredentialField,
     Image,
     Limits,
     Pending,
+    PlatformInfo,
     Problem,
     Published,
     PublishOutcome,
     RemotePost,
     Rendition,
+    Wiring,
 )
 from connectors.errors import (
     AccountBlocked,
@@ -156,7 +159,7 @@ class SubmitUnconfirmed(Unconfirmed):
     """
 
     def __init__(self, message: str, *, draft_media_id: str, **kw: Any) -> None:
-        super().__init__(message, **kw)
+        super().__init__(message, lookup_ref=draft_media_id, **kw)
         self.draft_media_id = draft_media_id
 
 
@@ -507,6 +510,23 @@ class WechatConnector:
         concurrency=4,
         calls_per_publish=6,  # token, cover, body images, draft/add, freepublish/submit, get
     )
+    info: ClassVar[PlatformInfo] = PlatformInfo(
+        key=PLATFORM,
+        label_zh="微信公众号",
+        label_en="WeChat",
+        audit_label_zh="微信公众号",
+        audit_label_en="WeChat official account",
+        credentials=(
+            CredentialField("app_id", secret=False, label="AppID"),
+            CredentialField("app_secret", label="AppSecret"),
+            CredentialField("callback_token", required=False, kept=True, label="Token"),
+            CredentialField("encoding_aes_key", required=False, kept=True, label="EncodingAESKey"),
+        ),
+        settings_keys=("wechat_api_base", "wechat_reconcile_grace_minutes"),
+        templates=("wechat.html.j2",),
+        order=20,
+        kinds=("subscription", "service"),
+    )
 
     def __init__(
         self,
@@ -527,6 +547,15 @@ class WechatConnector:
         self._refresh_margin = refresh_margin
         self._templates = template_environment(templates_dir)
         install_log_redaction()
+
+    @classmethod
+    def from_wiring(cls, wiring: Wiring) -> WechatConnector:
+        return cls(
+            wiring.client,
+            api_base=wiring.settings.wechat_api_base,
+            public_base_url=wiring.settings.public_base_url,
+            token_store=wiring.service("token_store", PLATFORM),
+        )
 
     def __repr__(self) -> str:
         return f"WechatConnector(api_base={self._api_base!r})"

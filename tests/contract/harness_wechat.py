@@ -274,6 +274,16 @@ class WechatContractHarness:
         self._cover.write_bytes(jpeg())
         self._ids = iter(range(1, 1_000_000))
 
+    # capability hooks (test_contract.py: DirectMessages)
+    def follower_writes(self, account: Account, text: str) -> str:
+        openid = f"o{uuid.uuid4().hex[:20]}"
+        self.sandbox.send_user_message(account.credentials["app_id"], openid, text)
+        return openid
+
+    def messages_to(self, account: Account, user_id: str) -> list[str]:
+        sent = self.sandbox.custom_messages(account.credentials["app_id"], user_id)
+        return [str(m["content"]) for m in sent]
+
     def new_account(self) -> Account:
         appid, secret = f"wx{uuid.uuid4().hex[:16]}", uuid.uuid4().hex
         self.control.post("/apps", json={"appid": appid, "secret": secret}).raise_for_status()
