@@ -49,6 +49,8 @@ class CredentialField:
     required: bool = True
     kept: bool = False
     label: str = ""
+    # What is wrong with a given value, in Chinese for the operator (None: fine).
+    check: Callable[[str], str | None] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,19 @@ class PlatformInfo:
     needs_credentials: bool = True
     builtin_channel: bool = False
     audited: bool = True
-    kinds: tuple[str, ...] = ()  # account kinds the platform knows (WeChat: subscription, service)
+    # Account kinds the platform knows, (key, Chinese label) (WeChat: subscription, service).
+    kinds: tuple[tuple[str, str], ...] = ()
+    # Its copies are public pages the release hall lists and links to (partner webhooks: no).
+    public_copies: bool = True
+    # Calls carry the IP of the person on whose behalf they are made (Weibo's ``rip``): the hub
+    # puts the approver's IP (or GOVHUB_WEIBO_FALLBACK_RIP) on the account as ``extra["rip"]``.
+    acts_for_person: bool = False
+    # Pushes to followers (``DeliveryOptions`` mode "push") count against an allowance set by the
+    # account's kind (WeChat mass sends: 1 a day for 订阅号, 4 a month for 服务号).
+    push_quota: bool = False
+    # The credential naming a URL the connector POSTs to (webhooks: "url", else the account's
+    # handle): the hub runs its SSRF guard on it when the account is saved.
+    outbound_url: str = ""
     # How the matrix coverage audit names one account of the platform (「政务微博」, "Weibo
     # account"); the labels by default.
     audit_label_zh: str = ""
@@ -306,7 +320,7 @@ class Comments(Protocol):
     """Readers comment on the account's posts; the hub ingests them and replies in the thread.
 
     ``comments_to_me`` returns objects with ``remote_id``, ``post_id``, ``author_id``,
-    ``author_name``, ``text``, ``created_at`` and ``post_text``, newest first.
+    ``author_name``, ``text``, ``created_at``, ``post_text`` and ``post_url``, newest first.
     """
 
     def comments_to_me(
@@ -323,11 +337,22 @@ class DirectMessages(Protocol):
     def send_custom_message(self, account: Account, openid: str, text: str) -> None: ...
 
 
+@runtime_checkable
+class DeliveryOptions(Protocol):
+    """Each delivery of a post to the platform carries choices of its own, which are not part of
+    the post's content: ``mode`` ("publish" or "push" to followers) and whether readers may
+    comment (``comments``: "closed", "open" or "fans"). Returns the rendition ``meta`` entries
+    that carry them to ``publish``."""
+
+    def delivery_options(self, *, mode: str, comments: str) -> Mapping[str, str]: ...
+
+
 CAPABILITIES: dict[str, type[Any]] = {
     "reconciles": Reconciles,
     "binds": Binds,
     "comments": Comments,
     "direct_messages": DirectMessages,
+    "delivery_options": DeliveryOptions,
 }
 """Every optional capability by name (docs and the contract suite)."""
 

@@ -141,6 +141,7 @@ class HallConnector:
         audit_label_en="release hall page",
         templates=("hall.html.j2",),
         order=30,
+        audited=False,
         needs_credentials=False,
         builtin_channel=True,
     )

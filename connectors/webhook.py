@@ -108,12 +108,15 @@ class WebhookConnector:
     info: ClassVar[PlatformInfo] = PlatformInfo(
         key=PLATFORM,
         label_zh="合作网站",
-        label_en="Partner site",
+        label_en="Partner sites",
         audit_label_zh="推送接口",
         audit_label_en="webhook",
         credentials=(CredentialField("url", secret=False), CredentialField("secret")),
         settings_keys=("webhook_allow_private",),
+        outbound_url="url",
         order=40,
+        audited=False,
+        public_copies=False,
     )
 
     def __init__(

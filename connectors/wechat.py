@@ -520,12 +520,19 @@ class WechatConnector:
             CredentialField("app_id", secret=False, label="AppID"),
             CredentialField("app_secret", label="AppSecret"),
             CredentialField("callback_token", required=False, kept=True, label="Token"),
-            CredentialField("encoding_aes_key", required=False, kept=True, label="EncodingAESKey"),
+            CredentialField(
+                "encoding_aes_key",
+                required=False,
+                kept=True,
+                label="EncodingAESKey",
+                check=wechat_crypto.encoding_aes_key_problem,
+            ),
         ),
         settings_keys=("wechat_api_base", "wechat_reconcile_grace_minutes"),
         templates=("wechat.html.j2",),
         order=20,
-        kinds=("subscription", "service"),
+        push_quota=True,
+        kinds=(("subscription", "订阅号"), ("service", "服务号")),
     )
 
     def __init__(
@@ -547,6 +554,13 @@ class WechatConnector:
         self._refresh_margin = refresh_margin
         self._templates = template_environment(templates_dir)
         install_log_redaction()
+
+    def delivery_options(self, *, mode: str, comments: str) -> dict[str, str]:
+        """``wechat.mode`` (publish, or push: 群发) and ``wechat.comments`` for ``publish``."""
+        return {
+            "wechat.mode": "push" if mode == "push" else "publish",
+            "wechat.comments": comments or "closed",
+        }
 
     @classmethod
     def from_wiring(cls, wiring: Wiring) -> WechatConnector:

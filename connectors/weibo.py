@@ -190,6 +190,7 @@ class WeiboConnector:
         settings_keys=("weibo_api_base", "weibo_app_key", "weibo_app_secret", "weibo_fallback_rip"),
         templates=("weibo.txt.j2",),
         order=10,
+        acts_for_person=True,
     )
 
     def __init__(

@@ -23,7 +23,7 @@ from connectors.base import Published
 from connectors.errors import Rejected
 from connectors.wechat import EventError, check_signature, parse_mass_event, parse_publish_event
 from connectors.wechat_crypto import BadSignature, CallbackError, open_callback
-from hub.accounts.models import Account, Platform
+from hub.accounts.models import Account
 from hub.accounts.service import credentials_of
 from hub.config import Settings
 from hub.delivery.service import complete_pending
@@ -42,7 +42,7 @@ MAX_EVENT_BYTES = 64 * 1024  # a PUBLISHJOBFINISH event is well under 2 KB
 
 def _wechat_account(session: SessionDep, account_id: int) -> Account:
     account = session.get(Account, account_id)
-    if account is None or account.platform is not Platform.wechat:
+    if account is None or account.platform != "wechat":
         raise NotFound(f"no WeChat account {account_id}")
     return account
 

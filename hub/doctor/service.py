@@ -27,10 +27,10 @@ from hub.doctor.rules import (
     check_wechat_callback,
     ok,
 )
+from hub.platforms import label as platform_label
 from hub.sqltypes import utcnow
 
-PROBED_PLATFORMS = {Platform.weibo, Platform.wechat}
-PLATFORM_LABELS = {"weibo": "微博", "wechat": "微信公众号", "hall": "发布厅", "webhook": "推送接口"}
+PROBED_PLATFORMS = {Platform("weibo"), Platform("wechat")}
 
 
 def _credentials_key_valid(key: str) -> bool:
@@ -146,7 +146,9 @@ def check_processes(settings: Settings) -> list[Finding]:
 
 
 def _subject(account: Account, org_name: str) -> str:
-    return f"{PLATFORM_LABELS.get(account.platform.value, account.platform.value)} · {org_name} · {account.name}（#{account.id}）"
+    return (
+        f"{platform_label(account.platform.value)} · {org_name} · {account.name}（#{account.id}）"
+    )
 
 
 def check_account(*, account: Account, org_name: str, settings: Settings) -> list[Finding]:
@@ -182,9 +184,9 @@ def check_account(*, account: Account, org_name: str, settings: Settings) -> lis
         out.append(
             Finding("account", subject, Level.warn, f"{capability} 能力不可用：{reason}", "")
         )
-    if account.platform == Platform.weibo:
+    if account.platform == Platform("weibo"):
         out.append(check_token_expiry(subject, account.token_expires_at, now=utcnow()))
-    if account.platform == Platform.wechat:
+    if account.platform == Platform("wechat"):
         try:
             credentials = credentials_of(account, settings.credentials_key)
         except CredentialsError:

@@ -312,7 +312,28 @@ def _check_direct_messages(harness: Harness) -> None:
     assert harness.messages_to(account, user_id) == ["您好，请拨打12345。"]  # type: ignore[attr-defined]
 
 
+def _check_delivery_options(harness: Harness) -> None:
+    import dataclasses
+
+    from connectors.base import DeliveryOptions
+
+    connector = harness.connector
+    assert isinstance(connector, DeliveryOptions)
+    published_mode = connector.delivery_options(mode="publish", comments="closed")
+    pushed_mode = connector.delivery_options(mode="push", comments="open")
+    assert published_mode and all(isinstance(v, str) for v in published_mode.values())
+    assert published_mode != pushed_mode, "the options must reach publish() distinguishably"
+    account = harness.new_account()
+    rendition = connector.render(harness.content())
+    with_options = dataclasses.replace(rendition, meta={**rendition.meta, **published_mode})
+    published = settle(
+        harness, account, connector.publish(account, with_options, idempotency_key="do-1")
+    )
+    assert harness.stored_ids(account) == [published.remote_id]
+
+
 CAPABILITY_CHECKS: dict[str, Callable[[Harness], None]] = {
+    "delivery_options": _check_delivery_options,
     "reconciles": _check_reconciles,
     "binds": _check_binds,
     "comments": _check_comments,
