@@ -347,12 +347,75 @@ class DeliveryOptions(Protocol):
     def delivery_options(self, *, mode: str, comments: str) -> Mapping[str, str]: ...
 
 
+@dataclass(frozen=True)
+class CallbackRequest:
+    """What the platform sent to ``/callbacks/{platform}/{account id}`` and the account's
+    decrypted credentials (to verify it)."""
+
+    method: str  # "GET" (a handshake) or "POST" (an event)
+    query: Mapping[str, str]
+    body: bytes
+    credentials: Mapping[str, str] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A pending delivery the platform settled: ``ref_prefix`` is how the delivery's
+    ``pending_ref`` starts; ``outcome`` the copy, or the reason it failed in words."""
+
+    ref_prefix: str
+    outcome: Published | str
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """A follower's message to the account, for the inbox. ``opens_case`` False: an event
+    (subscribe, a menu click) that only re-opens the reply window."""
+
+    remote_id: str
+    author_id: str
+    text: str
+    received_at: datetime
+    msg_type: str = "text"
+    media_url: str = ""
+    opens_case: bool = True
+
+
+@dataclass(frozen=True)
+class CallbackResult:
+    """What the hub answers (``answer`` as text/plain) and what it must record."""
+
+    answer: str = "success"
+    completions: tuple[Completion, ...] = ()
+    messages: tuple[InboundMessage, ...] = ()
+
+
+class CallbackRefused(Exception):
+    """The callback is not verified (``status`` 403) or not readable (400); never a 500."""
+
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+@runtime_checkable
+class Callbacks(Protocol):
+    """The platform calls the hub back (handshakes, job results, followers' messages). The hub
+    routes ``GET``/``POST /callbacks/{platform}/{account id}`` of an existing account of the
+    platform here, bounds the body, then applies the result (completes pending deliveries,
+    hands messages to the inbox) and answers ``answer``."""
+
+    def handle_callback(self, request: CallbackRequest) -> CallbackResult: ...
+
+
 CAPABILITIES: dict[str, type[Any]] = {
     "reconciles": Reconciles,
     "binds": Binds,
     "comments": Comments,
     "direct_messages": DirectMessages,
     "delivery_options": DeliveryOptions,
+    "callbacks": Callbacks,
 }
 """Every optional capability by name (docs and the contract suite)."""
 

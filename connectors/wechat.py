@@ -59,10 +59,15 @@ from PIL import ImageOps, UnidentifiedImageError
 from connectors import wechat_crypto
 from connectors.base import (
     Account,
+    CallbackRefused,
+    CallbackRequest,
+    CallbackResult,
     Checkpoint,
+    Completion,
     Content,
     CredentialField,
     Image,
+    InboundMessage,
     Limits,
     Pending,
     PlatformInfo,
@@ -561,6 +566,46 @@ class WechatConnector:
             "wechat.mode": "push" if mode == "push" else "publish",
             "wechat.comments": comments or "closed",
         }
+
+    def handle_callback(self, request: CallbackRequest) -> CallbackResult:
+        """The server handshake (GET: echo ``echostr``), and events in plaintext, compatible or
+        safe mode (POST): ``MASSSENDJOBFINISH``, a follower's message or event, or
+        ``PUBLISHJOBFINISH``. The answer is ``success`` in every verified case (an unknown job
+        too), so the platform does not retry."""
+        secrets = request.credentials
+        query = request.query
+        if request.method == "GET":
+            if not check_signature(
+                secrets.get("callback_token", ""),
+                query.get("timestamp", ""),
+                query.get("nonce", ""),
+                query.get("signature", ""),
+            ):
+                raise CallbackRefused(
+                    "bad signature: check the account's callback token (消息校验Token)", status=403
+                )
+            return CallbackResult(answer=query.get("echostr", ""))
+        try:
+            opened = wechat_crypto.open_callback(
+                request.body,
+                token=secrets.get("callback_token", ""),
+                encoding_aes_key=secrets.get("encoding_aes_key", ""),
+                appid=secrets.get("app_id", ""),
+                timestamp=query.get("timestamp", ""),
+                nonce=query.get("nonce", ""),
+                signature=query.get("signature", ""),
+                msg_signature=query.get("msg_signature", ""),
+                encrypt_type=query.get("encrypt_type", ""),
+            )
+        except wechat_crypto.BadSignature as exc:
+            raise CallbackRefused(
+                f"bad signature ({exc}): check the account's callback token (消息校验Token) "
+                "and EncodingAESKey (消息加解密密钥)",
+                status=403,
+            ) from None
+        except wechat_crypto.CallbackError as exc:
+            raise CallbackRefused(f"unreadable callback: {exc}", status=400) from None
+        return _callback_result(opened.xml)
 
     @classmethod
     def from_wiring(cls, wiring: Wiring) -> WechatConnector:
@@ -1473,6 +1518,48 @@ class UserMessage:
     def remote_id(self) -> str:
         """``MsgId``; events have none, WeChat's advice is ``FromUserName`` + ``CreateTime``."""
         return self.msg_id or f"{self.openid}:{self.create_time}"
+
+
+def _settled(event: PublishJobFinish | MassSendJobFinish) -> Published | str | None:
+    """The event's outcome as the hub records it: the copy, the failure in words, or None
+    while the job is still running."""
+    try:
+        result = event.outcome()
+    except Rejected as exc:
+        return exc.message
+    return result if isinstance(result, Published) else None
+
+
+def _callback_result(xml: bytes) -> CallbackResult:
+    mass = parse_mass_event(xml)
+    if mass is not None:  # a push (群发) ended
+        outcome = _settled(mass)
+        done = () if outcome is None else (Completion(f"{MASS_REF}{mass.msg_id}", outcome),)
+        return CallbackResult(completions=done)
+    message = parse_user_message(xml)
+    if message is not None:  # a follower's message: an inbox case (events re-open the window)
+        received = (
+            datetime.fromtimestamp(message.create_time, tz=UTC)
+            if message.create_time
+            else datetime.now(UTC)
+        )
+        inbound = InboundMessage(
+            remote_id=message.remote_id,
+            author_id=message.openid,
+            text=message.content if message.msg_type == "text" else "［图片］",
+            received_at=received,
+            msg_type=message.msg_type,
+            media_url=message.pic_url,
+            opens_case=message.msg_type in ("text", "image"),
+        )
+        return CallbackResult(messages=(inbound,))
+    try:
+        event = parse_publish_event(xml)
+    except EventError as exc:
+        raise CallbackRefused(f"not a PUBLISHJOBFINISH event: {exc}", status=400) from None
+    outcome = _settled(event)  # None: 1, still publishing; the final event follows
+    done = () if outcome is None else (Completion(event.publish_id, outcome),)
+    return CallbackResult(completions=done)
 
 
 def parse_user_message(xml_bytes: bytes) -> UserMessage | None:

@@ -18,9 +18,8 @@ from sqlalchemy import func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from connectors.base import Comments, DirectMessages
+from connectors.base import Comments, DirectMessages, InboundMessage
 from connectors.errors import CapabilityUnavailable, ConnectorError, Rejected, Unconfirmed
-from connectors.wechat import UserMessage, parse_user_message
 from hub.accounts import service as accounts_service
 from hub.accounts.health import COMMENTS
 from hub.accounts.models import Account, AccountStatus, Platform
@@ -263,47 +262,36 @@ def receive_once(
         return None
 
 
-def wechat_message(*, session: Session, account: Account, body: bytes) -> bool:
-    """The callback hook: a follower's message or event (``False``: not one, e.g. a publish
-    event). Text and images become cases; every message and event opens the 48-hour window."""
-    message = parse_user_message(body)
-    if message is None:
-        return False
-    settings = get_settings()
-    if message.msg_type in ("text", "image"):
+def receive_message(*, session: Session, account: Account, message: InboundMessage) -> None:
+    """The callback hook: a follower's message or event to the account (a ``Callbacks``
+    connector parsed it). Messages become cases; every message and event opens the reply
+    window. Commits."""
+    channel = message_channel(account.platform.value)
+    if channel is None:
+        log.warning("account %s: its platform has no inbox message channel", account.id)
+        return
+    if message.opens_case:
         receive_once(
-            session=session, incoming=_from_wechat(message), account=account, settings=settings
+            session=session,
+            incoming=Incoming(
+                channel=channel,
+                remote_id=message.remote_id,
+                author_id=message.author_id,
+                author_handle=message.author_id,
+                text=message.text,
+                received_at=message.received_at,
+                msg_type=message.msg_type,
+                media_url=message.media_url,
+            ),
+            account=account,
+            settings=get_settings(),
         )
     else:  # subscribe, menu clicks...: no case, but the user reached out
-        at = _wechat_time(message)
-        thread = _thread(session, Channel.wechat_message, account.id, message.openid, "")
-        if thread.last_inbound_at is None or at > thread.last_inbound_at:
-            thread.last_inbound_at = at
+        thread = _thread(session, channel, account.id, message.author_id, "")
+        if thread.last_inbound_at is None or message.received_at > thread.last_inbound_at:
+            thread.last_inbound_at = message.received_at
             session.add(thread)
     session.commit()
-    return True
-
-
-def _wechat_time(message: UserMessage) -> datetime:
-    return (
-        datetime.fromtimestamp(message.create_time, tz=utcnow().tzinfo)
-        if message.create_time
-        else utcnow()
-    )
-
-
-def _from_wechat(message: UserMessage) -> Incoming:
-    text = message.content if message.msg_type == "text" else "［图片］"
-    return Incoming(
-        channel=Channel.wechat_message,
-        remote_id=message.remote_id,
-        author_id=message.openid,
-        author_handle=message.openid,
-        text=text,
-        received_at=_wechat_time(message),
-        msg_type=message.msg_type,
-        media_url=message.pic_url,
-    )
 
 
 def comment_channel(platform: str) -> Channel | None:

@@ -332,7 +332,31 @@ def _check_delivery_options(harness: Harness) -> None:
     assert harness.stored_ids(account) == [published.remote_id]
 
 
+def _check_callbacks(harness: Harness) -> None:
+    """A signed handshake is answered; a forged one is refused (403), an unreadable event 400."""
+    import dataclasses
+
+    from connectors.base import CallbackRefused, Callbacks
+
+    connector = harness.connector
+    assert isinstance(connector, Callbacks)
+    account = harness.new_account()
+    request, answer = harness.callback_handshake(account)  # type: ignore[attr-defined]
+    assert connector.handle_callback(request).answer == answer
+    forged = dataclasses.replace(
+        request, credentials={**request.credentials, "callback_token": "x"}
+    )
+    with pytest.raises(CallbackRefused) as refused:
+        connector.handle_callback(forged)
+    assert refused.value.status == 403
+    garbled = harness.callback_event(account, b"<xml><not-closed>")  # type: ignore[attr-defined]
+    with pytest.raises(CallbackRefused) as unreadable:
+        connector.handle_callback(garbled)
+    assert unreadable.value.status == 400
+
+
 CAPABILITY_CHECKS: dict[str, Callable[[Harness], None]] = {
+    "callbacks": _check_callbacks,
     "delivery_options": _check_delivery_options,
     "reconciles": _check_reconciles,
     "binds": _check_binds,

@@ -29,10 +29,6 @@ KEYS = frozenset({"weibo", "wechat", "hall", "webhook"})
 EXCLUDED = {"hub/accounts/demo.py"}
 
 STILL_NAMED: dict[str, tuple[int, str]] = {
-    "hub/accounts/callbacks.py": (
-        1,
-        "WeChat's callback routes are still the hub's, not a Callbacks router",
-    ),
     "hub/doctor/rules.py": (2, "the doctor's official API bases per platform"),
     "hub/doctor/service.py": (6, "the doctor's per-platform probes and settings"),
     "hub/hall/partners.py": (3, "partner sites are signed webhooks by design"),
