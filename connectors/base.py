@@ -79,6 +79,11 @@ class PlatformInfo:
     audited: bool = True
     # Account kinds the platform knows, (key, Chinese label) (WeChat: subscription, service).
     kinds: tuple[tuple[str, str], ...] = ()
+    # The setting holding the platform's API base URL (a ``Settings`` field name) and the
+    # platform's official one: ``govhub doctor`` warns when a deployment points elsewhere and
+    # probes accounts of platforms that have an API.
+    api_base_setting: str = ""
+    official_api_base: str = ""
     # Its copies are public pages the release hall lists and links to (partner webhooks: no).
     public_copies: bool = True
     # Calls carry the IP of the person on whose behalf they are made (Weibo's ``rip``): the hub

@@ -536,6 +536,8 @@ class WechatConnector:
         settings_keys=("wechat_api_base", "wechat_reconcile_grace_minutes"),
         templates=("wechat.html.j2",),
         order=20,
+        api_base_setting="wechat_api_base",
+        official_api_base="https://api.weixin.qq.com",
         push_quota=True,
         kinds=(("subscription", "订阅号"), ("service", "服务号")),
     )

@@ -190,6 +190,8 @@ class WeiboConnector:
         settings_keys=("weibo_api_base", "weibo_app_key", "weibo_app_secret", "weibo_fallback_rip"),
         templates=("weibo.txt.j2",),
         order=10,
+        api_base_setting="weibo_api_base",
+        official_api_base="https://api.weibo.com",
         acts_for_person=True,
     )
 

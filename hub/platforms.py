@@ -143,6 +143,20 @@ def builtin_channel() -> Platform:
     return found[0]
 
 
+def api_bases(settings: Any) -> dict[str, str]:
+    """``{platform: its API base in these settings}`` for platforms that have an API."""
+    return {
+        i.key: str(getattr(settings, i.api_base_setting))
+        for i in registry.infos()
+        if i.api_base_setting
+    }
+
+
+def official_api_bases() -> dict[str, str]:
+    """``{platform: the platform's official API base}``."""
+    return {i.key: i.official_api_base for i in registry.infos() if i.official_api_base}
+
+
 def needs_credentials(platform: str) -> bool:
     return registry.info(str(platform)).needs_credentials
 

@@ -191,6 +191,9 @@ def test_the_platform_declares_its_info(harness: Harness) -> None:
     assert not (declared.needs_credentials and not declared.required_credentials)
     settings_fields = set(Settings.model_fields)
     assert set(declared.settings_keys) <= settings_fields
+    if declared.api_base_setting:
+        assert declared.api_base_setting in declared.settings_keys
+        assert declared.official_api_base.startswith("https://")
     templates = Path(__file__).resolve().parents[2] / "templates" / "channels"
     for name in declared.templates:
         assert (templates / name).is_file(), f"{name} is not in templates/channels"

@@ -29,9 +29,6 @@ KEYS = frozenset({"weibo", "wechat", "hall", "webhook"})
 EXCLUDED = {"hub/accounts/demo.py"}
 
 STILL_NAMED: dict[str, tuple[int, str]] = {
-    "hub/doctor/rules.py": (2, "the doctor's official API bases per platform"),
-    "hub/doctor/service.py": (6, "the doctor's per-platform probes and settings"),
-    "hub/hall/partners.py": (3, "partner sites are signed webhooks by design"),
     "hub/live/service.py": (4, "live streams: Weibo fan-out, WeChat and hall summaries"),
     "hub/clocks/service.py": (1, '"webhook" here is the reminder channel, not the platform'),
 }
