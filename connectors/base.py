@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import httpx
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,105 @@ class Limits:
     # Platform round trips one publication takes. A fan-out starts its costliest copies first,
     # so the slow ones (and their asynchronous completion) overlap the quick ones behind them.
     calls_per_publish: int = 1
+
+
+@dataclass(frozen=True)
+class CredentialField:
+    """One credential an account of the platform holds (stored encrypted with the account).
+
+    ``secret`` fields never leave through the API or a page; ``required`` ones must be given when
+    the account is created; ``kept`` ones survive an update that does not name them (WeChat's
+    callback token: the platform keeps using it).
+    """
+
+    name: str
+    secret: bool = True
+    required: bool = True
+    kept: bool = False
+    label: str = ""
+    # What is wrong with a given value, in Chinese for the operator (None: fine).
+    check: Callable[[str], str | None] | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class PlatformInfo:
+    """Everything the hub knows about a platform, declared once on its connector class.
+
+    ``key`` is the value stored in ``accounts.platform`` and used in the REST API (a public
+    contract: never rename it). ``label_zh`` / ``label_en`` are what editors read;
+    ``settings_keys`` the ``GOVHUB_*`` settings (lower-case field names of ``hub.config.Settings``)
+    the connector reads in :meth:`ConnectorFactory.from_wiring`; ``templates`` the channel
+    templates under ``templates/channels/`` it renders with. ``order`` sorts platforms on pages
+    (smaller first). ``needs_credentials`` is False for a platform whose accounts hold none (the
+    release hall). ``builtin_channel``: the platform every post also goes to without a target
+    (the release hall). ``audited``: counted by the matrix coverage audit.
+    """
+
+    key: str
+    label_zh: str
+    label_en: str
+    credentials: tuple[CredentialField, ...] = ()
+    settings_keys: tuple[str, ...] = ()
+    templates: tuple[str, ...] = ()
+    order: int = 100
+    needs_credentials: bool = True
+    builtin_channel: bool = False
+    audited: bool = True
+    # Account kinds the platform knows, (key, Chinese label) (WeChat: subscription, service).
+    kinds: tuple[tuple[str, str], ...] = ()
+    # The setting holding the platform's API base URL (a ``Settings`` field name) and the
+    # platform's official one: ``govhub doctor`` warns when a deployment points elsewhere and
+    # probes accounts of platforms that have an API.
+    api_base_setting: str = ""
+    official_api_base: str = ""
+    # Its copies are public pages the release hall lists and links to (partner webhooks: no).
+    public_copies: bool = True
+    # Calls carry the IP of the person on whose behalf they are made (Weibo's ``rip``): the hub
+    # puts the approver's IP (or GOVHUB_WEIBO_FALLBACK_RIP) on the account as ``extra["rip"]``.
+    acts_for_person: bool = False
+    # Pushes to followers (``DeliveryOptions`` mode "push") count against an allowance set by the
+    # account's kind (WeChat mass sends: 1 a day for 订阅号, 4 a month for 服务号).
+    push_quota: bool = False
+    # The credential naming a URL the connector POSTs to (webhooks: "url", else the account's
+    # handle): the hub runs its SSRF guard on it when the account is saved.
+    outbound_url: str = ""
+    # How the matrix coverage audit names one account of the platform (「政务微博」, "Weibo
+    # account"); the labels by default.
+    audit_label_zh: str = ""
+    audit_label_en: str = ""
+
+    @property
+    def required_credentials(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.credentials if f.required)
+
+    @property
+    def optional_credentials(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.credentials if not f.required)
+
+    @property
+    def kept_credentials(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.credentials if f.kept)
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """What the hub hands a connector class to build one (:meth:`ConnectorFactory.from_wiring`).
+
+    ``settings`` is the hub's settings object: the connector reads the attributes named in its
+    ``PlatformInfo.settings_keys`` (and ``public_base_url``). ``services`` holds shared objects
+    some connectors need, by name: ``"hall_store"`` (a ``HallStore``), ``"token_store"`` (a
+    ``TokenStore`` for shared access tokens).
+    """
+
+    client: httpx.Client
+    settings: Any
+    services: Mapping[str, Any] = field(default_factory=dict)
+
+    def service(self, name: str, platform: str) -> Any:
+        found = self.services.get(name)
+        if found is None:
+            raise ValueError(f"the {platform} connector needs a {name}")
+        return found
 
 
 @dataclass(frozen=True)
@@ -149,6 +251,7 @@ that nothing is sent twice. Connectors whose publish call is idempotent by key n
 class Connector(Protocol):
     platform: ClassVar[str]
     limits: ClassVar[Limits]
+    info: ClassVar[PlatformInfo]
 
     def render(self, content: Content) -> Rendition: ...
 
@@ -168,3 +271,160 @@ class Connector(Protocol):
     def withdraw(self, account: Account, remote_id: str) -> None: ...
 
     def recent(self, account: Account, since: str | None = None) -> list[RemotePost]: ...
+
+
+class ConnectorFactory(Protocol):
+    """A connector class as the registry sees it: its platform, and how to build one."""
+
+    platform: ClassVar[str]
+    limits: ClassVar[Limits]
+    info: ClassVar[PlatformInfo]
+
+    @classmethod
+    def from_wiring(cls, wiring: Wiring) -> Connector: ...
+
+
+# -- optional capabilities ---------------------------------------------------------------------
+# A connector declares what it can do beyond the protocol by implementing these; the hub asks
+# with ``isinstance(connector, Capability)``, never by the platform's name, and the contract
+# suite runs every capability a harness's connector implements.
+
+
+@runtime_checkable
+class Reconciles(Protocol):
+    """After ``Unconfirmed`` whose ``lookup_ref`` is set (the call that makes a post public was
+    sent but its answer lost), the platform can find the copy it made: ``None`` when it is not
+    listed (yet). ``exclude`` are remote ids the hub already holds for other deliveries."""
+
+    def find_publication(
+        self,
+        account: Account,
+        *,
+        title: str,
+        digest: str,
+        since: datetime,
+        until: datetime,
+        exclude: frozenset[str] = frozenset(),
+    ) -> RemotePost | None: ...
+
+
+@runtime_checkable
+class Binds(Protocol):
+    """Accounts are bound by OAuth: the owner consents on the platform, the hub trades the code.
+
+    ``exchange_code`` returns an object with ``access_token``, ``expires_at`` and ``uid``.
+    """
+
+    def authorize_url(self, redirect_uri: str, state: str) -> str: ...
+
+    def exchange_code(self, code: str, redirect_uri: str) -> Any: ...
+
+
+@runtime_checkable
+class Comments(Protocol):
+    """Readers comment on the account's posts; the hub ingests them and replies in the thread.
+
+    ``comments_to_me`` returns objects with ``remote_id``, ``post_id``, ``author_id``,
+    ``author_name``, ``text``, ``created_at``, ``post_text`` and ``post_url``, newest first.
+    """
+
+    def comments_to_me(
+        self, account: Account, since_id: str | None = None, *, max_pages: int = 5
+    ) -> list[Any]: ...
+
+    def reply_comment(self, account: Account, comment_id: str, post_id: str, text: str) -> str: ...
+
+
+@runtime_checkable
+class DirectMessages(Protocol):
+    """Followers write to the account (by callback); the hub answers one of them by id."""
+
+    def send_custom_message(self, account: Account, openid: str, text: str) -> None: ...
+
+
+@runtime_checkable
+class DeliveryOptions(Protocol):
+    """Each delivery of a post to the platform carries choices of its own, which are not part of
+    the post's content: ``mode`` ("publish" or "push" to followers) and whether readers may
+    comment (``comments``: "closed", "open" or "fans"). Returns the rendition ``meta`` entries
+    that carry them to ``publish``."""
+
+    def delivery_options(self, *, mode: str, comments: str) -> Mapping[str, str]: ...
+
+
+@dataclass(frozen=True)
+class CallbackRequest:
+    """What the platform sent to ``/callbacks/{platform}/{account id}`` and the account's
+    decrypted credentials (to verify it)."""
+
+    method: str  # "GET" (a handshake) or "POST" (an event)
+    query: Mapping[str, str]
+    body: bytes
+    credentials: Mapping[str, str] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A pending delivery the platform settled: ``ref_prefix`` is how the delivery's
+    ``pending_ref`` starts; ``outcome`` the copy, or the reason it failed in words."""
+
+    ref_prefix: str
+    outcome: Published | str
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """A follower's message to the account, for the inbox. ``opens_case`` False: an event
+    (subscribe, a menu click) that only re-opens the reply window."""
+
+    remote_id: str
+    author_id: str
+    text: str
+    received_at: datetime
+    msg_type: str = "text"
+    media_url: str = ""
+    opens_case: bool = True
+
+
+@dataclass(frozen=True)
+class CallbackResult:
+    """What the hub answers (``answer`` as text/plain) and what it must record."""
+
+    answer: str = "success"
+    completions: tuple[Completion, ...] = ()
+    messages: tuple[InboundMessage, ...] = ()
+
+
+class CallbackRefused(Exception):
+    """The callback is not verified (``status`` 403) or not readable (400); never a 500."""
+
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+@runtime_checkable
+class Callbacks(Protocol):
+    """The platform calls the hub back (handshakes, job results, followers' messages). The hub
+    routes ``GET``/``POST /callbacks/{platform}/{account id}`` of an existing account of the
+    platform here, bounds the body, then applies the result (completes pending deliveries,
+    hands messages to the inbox) and answers ``answer``."""
+
+    def handle_callback(self, request: CallbackRequest) -> CallbackResult: ...
+
+
+CAPABILITIES: dict[str, type[Any]] = {
+    "reconciles": Reconciles,
+    "binds": Binds,
+    "comments": Comments,
+    "direct_messages": DirectMessages,
+    "delivery_options": DeliveryOptions,
+    "callbacks": Callbacks,
+}
+"""Every optional capability by name (docs and the contract suite)."""
+
+
+def capabilities_of(connector: object) -> tuple[str, ...]:
+    """The names of the optional capabilities ``connector`` implements."""
+    return tuple(name for name, proto in CAPABILITIES.items() if isinstance(connector, proto))

@@ -107,11 +107,17 @@ class CapabilityUnavailable(Misconfigured):
 class Unconfirmed(ConnectorError):
     """The outcome is unknown (timeout after sending, duplicate-content codes).
 
-    Never re-send blindly: look at the account's recent posts first. ``resend_if_absent`` is
+    Never re-send blindly: look at the account's recent posts first (or, when ``lookup_ref`` is
+    set, with the connector's ``Reconciles.find_publication``). ``resend_if_absent`` is
     False when the platform refused the content as a duplicate: if our post is not there, the
     duplicate is someone else's post and sending again would only be refused again.
     """
 
-    def __init__(self, message: str, *, resend_if_absent: bool = True, **kw: object) -> None:
+    def __init__(
+        self, message: str, *, resend_if_absent: bool = True, lookup_ref: str = "", **kw: object
+    ) -> None:
         super().__init__(message, **kw)  # type: ignore[arg-type]
         self.resend_if_absent = resend_if_absent
+        # What the hub keeps to find the copy again (WeChat: the draft's media_id); when set,
+        # the connector implements ``Reconciles`` and the engine looks with it, never re-sends.
+        self.lookup_ref = lookup_ref

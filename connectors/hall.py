@@ -23,11 +23,13 @@ from connectors.base import (
     Checkpoint,
     Content,
     Limits,
+    PlatformInfo,
     Problem,
     Published,
     PublishOutcome,
     RemotePost,
     Rendition,
+    Wiring,
 )
 from connectors.errors import Rejected
 from connectors.markup import markdown_to_html, markdown_to_text, sanitize_html
@@ -131,6 +133,18 @@ class HallConnector:
         image_max_bytes=10 * MB,
         image_types=("image/jpeg", "image/png", "image/gif", "image/webp"),
     )
+    info: ClassVar[PlatformInfo] = PlatformInfo(
+        key=PLATFORM,
+        label_zh="发布厅",
+        label_en="Release hall",
+        audit_label_zh="发布厅",
+        audit_label_en="release hall page",
+        templates=("hall.html.j2",),
+        order=30,
+        audited=False,
+        needs_credentials=False,
+        builtin_channel=True,
+    )
 
     def __init__(
         self,
@@ -142,6 +156,13 @@ class HallConnector:
         self._store = store
         self.public_base_url = public_base_url.rstrip("/")
         self._templates = _template_environment(templates_dir)
+
+    @classmethod
+    def from_wiring(cls, wiring: Wiring) -> HallConnector:
+        return cls(
+            wiring.service("hall_store", PLATFORM),
+            public_base_url=wiring.settings.public_base_url,
+        )
 
     def __repr__(self) -> str:
         return f"HallConnector(public_base_url={self.public_base_url!r})"

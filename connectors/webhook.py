@@ -31,12 +31,15 @@ from connectors.base import (
     Account,
     Checkpoint,
     Content,
+    CredentialField,
     Limits,
+    PlatformInfo,
     Problem,
     Published,
     PublishOutcome,
     RemotePost,
     Rendition,
+    Wiring,
 )
 from connectors.errors import (
     ConnectorError,
@@ -102,6 +105,19 @@ class WebhookConnector:
 
     platform: ClassVar[str] = PLATFORM
     limits: ClassVar[Limits] = Limits(content_max=1_000_000, concurrency=4)
+    info: ClassVar[PlatformInfo] = PlatformInfo(
+        key=PLATFORM,
+        label_zh="合作网站",
+        label_en="Partner sites",
+        audit_label_zh="推送接口",
+        audit_label_en="webhook",
+        credentials=(CredentialField("url", secret=False), CredentialField("secret")),
+        settings_keys=("webhook_allow_private",),
+        outbound_url="url",
+        order=40,
+        audited=False,
+        public_copies=False,
+    )
 
     def __init__(
         self,
@@ -117,6 +133,10 @@ class WebhookConnector:
         self._timeout = timeout
         self._resolve = resolver
         self._clock = clock or (lambda: datetime.now(UTC))
+
+    @classmethod
+    def from_wiring(cls, wiring: Wiring) -> WebhookConnector:
+        return cls(wiring.client, allow_private=wiring.settings.webhook_allow_private)
 
     def __repr__(self) -> str:
         return f"WebhookConnector(allow_private={self.allow_private})"

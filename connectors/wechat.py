@@ -59,16 +59,24 @@ from PIL import ImageOps, UnidentifiedImageError
 from connectors import wechat_crypto
 from connectors.base import (
     Account,
+    CallbackRefused,
+    CallbackRequest,
+    CallbackResult,
     Checkpoint,
+    Completion,
     Content,
+    CredentialField,
     Image,
+    InboundMessage,
     Limits,
     Pending,
+    PlatformInfo,
     Problem,
     Published,
     PublishOutcome,
     RemotePost,
     Rendition,
+    Wiring,
 )
 from connectors.errors import (
     AccountBlocked,
@@ -156,7 +164,7 @@ class SubmitUnconfirmed(Unconfirmed):
     """
 
     def __init__(self, message: str, *, draft_media_id: str, **kw: Any) -> None:
-        super().__init__(message, **kw)
+        super().__init__(message, lookup_ref=draft_media_id, **kw)
         self.draft_media_id = draft_media_id
 
 
@@ -507,6 +515,32 @@ class WechatConnector:
         concurrency=4,
         calls_per_publish=6,  # token, cover, body images, draft/add, freepublish/submit, get
     )
+    info: ClassVar[PlatformInfo] = PlatformInfo(
+        key=PLATFORM,
+        label_zh="微信公众号",
+        label_en="WeChat",
+        audit_label_zh="微信公众号",
+        audit_label_en="WeChat official account",
+        credentials=(
+            CredentialField("app_id", secret=False, label="AppID"),
+            CredentialField("app_secret", label="AppSecret"),
+            CredentialField("callback_token", required=False, kept=True, label="Token"),
+            CredentialField(
+                "encoding_aes_key",
+                required=False,
+                kept=True,
+                label="EncodingAESKey",
+                check=wechat_crypto.encoding_aes_key_problem,
+            ),
+        ),
+        settings_keys=("wechat_api_base", "wechat_reconcile_grace_minutes"),
+        templates=("wechat.html.j2",),
+        order=20,
+        api_base_setting="wechat_api_base",
+        official_api_base="https://api.weixin.qq.com",
+        push_quota=True,
+        kinds=(("subscription", "订阅号"), ("service", "服务号")),
+    )
 
     def __init__(
         self,
@@ -527,6 +561,62 @@ class WechatConnector:
         self._refresh_margin = refresh_margin
         self._templates = template_environment(templates_dir)
         install_log_redaction()
+
+    def delivery_options(self, *, mode: str, comments: str) -> dict[str, str]:
+        """``wechat.mode`` (publish, or push: 群发) and ``wechat.comments`` for ``publish``."""
+        return {
+            "wechat.mode": "push" if mode == "push" else "publish",
+            "wechat.comments": comments or "closed",
+        }
+
+    def handle_callback(self, request: CallbackRequest) -> CallbackResult:
+        """The server handshake (GET: echo ``echostr``), and events in plaintext, compatible or
+        safe mode (POST): ``MASSSENDJOBFINISH``, a follower's message or event, or
+        ``PUBLISHJOBFINISH``. The answer is ``success`` in every verified case (an unknown job
+        too), so the platform does not retry."""
+        secrets = request.credentials
+        query = request.query
+        if request.method == "GET":
+            if not check_signature(
+                secrets.get("callback_token", ""),
+                query.get("timestamp", ""),
+                query.get("nonce", ""),
+                query.get("signature", ""),
+            ):
+                raise CallbackRefused(
+                    "bad signature: check the account's callback token (消息校验Token)", status=403
+                )
+            return CallbackResult(answer=query.get("echostr", ""))
+        try:
+            opened = wechat_crypto.open_callback(
+                request.body,
+                token=secrets.get("callback_token", ""),
+                encoding_aes_key=secrets.get("encoding_aes_key", ""),
+                appid=secrets.get("app_id", ""),
+                timestamp=query.get("timestamp", ""),
+                nonce=query.get("nonce", ""),
+                signature=query.get("signature", ""),
+                msg_signature=query.get("msg_signature", ""),
+                encrypt_type=query.get("encrypt_type", ""),
+            )
+        except wechat_crypto.BadSignature as exc:
+            raise CallbackRefused(
+                f"bad signature ({exc}): check the account's callback token (消息校验Token) "
+                "and EncodingAESKey (消息加解密密钥)",
+                status=403,
+            ) from None
+        except wechat_crypto.CallbackError as exc:
+            raise CallbackRefused(f"unreadable callback: {exc}", status=400) from None
+        return _callback_result(opened.xml)
+
+    @classmethod
+    def from_wiring(cls, wiring: Wiring) -> WechatConnector:
+        return cls(
+            wiring.client,
+            api_base=wiring.settings.wechat_api_base,
+            public_base_url=wiring.settings.public_base_url,
+            token_store=wiring.service("token_store", PLATFORM),
+        )
 
     def __repr__(self) -> str:
         return f"WechatConnector(api_base={self._api_base!r})"
@@ -1430,6 +1520,48 @@ class UserMessage:
     def remote_id(self) -> str:
         """``MsgId``; events have none, WeChat's advice is ``FromUserName`` + ``CreateTime``."""
         return self.msg_id or f"{self.openid}:{self.create_time}"
+
+
+def _settled(event: PublishJobFinish | MassSendJobFinish) -> Published | str | None:
+    """The event's outcome as the hub records it: the copy, the failure in words, or None
+    while the job is still running."""
+    try:
+        result = event.outcome()
+    except Rejected as exc:
+        return exc.message
+    return result if isinstance(result, Published) else None
+
+
+def _callback_result(xml: bytes) -> CallbackResult:
+    mass = parse_mass_event(xml)
+    if mass is not None:  # a push (群发) ended
+        outcome = _settled(mass)
+        done = () if outcome is None else (Completion(f"{MASS_REF}{mass.msg_id}", outcome),)
+        return CallbackResult(completions=done)
+    message = parse_user_message(xml)
+    if message is not None:  # a follower's message: an inbox case (events re-open the window)
+        received = (
+            datetime.fromtimestamp(message.create_time, tz=UTC)
+            if message.create_time
+            else datetime.now(UTC)
+        )
+        inbound = InboundMessage(
+            remote_id=message.remote_id,
+            author_id=message.openid,
+            text=message.content if message.msg_type == "text" else "［图片］",
+            received_at=received,
+            msg_type=message.msg_type,
+            media_url=message.pic_url,
+            opens_case=message.msg_type in ("text", "image"),
+        )
+        return CallbackResult(messages=(inbound,))
+    try:
+        event = parse_publish_event(xml)
+    except EventError as exc:
+        raise CallbackRefused(f"not a PUBLISHJOBFINISH event: {exc}", status=400) from None
+    outcome = _settled(event)  # None: 1, still publishing; the final event follows
+    done = () if outcome is None else (Completion(event.publish_id, outcome),)
+    return CallbackResult(completions=done)
 
 
 def parse_user_message(xml_bytes: bytes) -> UserMessage | None:

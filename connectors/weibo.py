@@ -33,13 +33,16 @@ from connectors.base import (
     Account,
     Checkpoint,
     Content,
+    CredentialField,
     Limits,
     Pending,
+    PlatformInfo,
     Problem,
     Published,
     PublishOutcome,
     RemotePost,
     Rendition,
+    Wiring,
 )
 from connectors.errors import (
     AccountBlocked,
@@ -173,6 +176,24 @@ class WeiboConnector:
         image_types=("image/jpeg", "image/gif", "image/png"),
         posts_per_hour=30,
     )
+    info: ClassVar[PlatformInfo] = PlatformInfo(
+        key=PLATFORM,
+        label_zh="微博",
+        label_en="Weibo",
+        audit_label_zh="政务微博",
+        audit_label_en="Weibo account",
+        credentials=(
+            CredentialField("access_token", label="access token"),
+            CredentialField("expires_at", secret=False, required=False),
+            CredentialField("uid", secret=False, required=False),
+        ),
+        settings_keys=("weibo_api_base", "weibo_app_key", "weibo_app_secret", "weibo_fallback_rip"),
+        templates=("weibo.txt.j2",),
+        order=10,
+        api_base_setting="weibo_api_base",
+        official_api_base="https://api.weibo.com",
+        acts_for_person=True,
+    )
 
     def __init__(
         self,
@@ -198,6 +219,17 @@ class WeiboConnector:
         self._timeout = timeout
         self._connect_attempts = max(1, connect_attempts)
         self._clock = clock
+
+    @classmethod
+    def from_wiring(cls, wiring: Wiring) -> WeiboConnector:
+        settings = wiring.settings
+        return cls(
+            wiring.client,
+            api_base=settings.weibo_api_base,
+            public_base_url=settings.public_base_url,
+            app_key=settings.weibo_app_key,
+            app_secret=settings.weibo_app_secret,
+        )
 
     def __repr__(self) -> str:
         return f"WeiboConnector(api_base={self.api_base!r})"

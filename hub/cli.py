@@ -819,11 +819,12 @@ def _demo_data() -> list[str]:
     """Migrate, import Guizhou and its departments, create users and accounts. Idempotent."""
     from sqlmodel import select
 
-    from hub.accounts.models import Account, AccountCreate, Platform
+    from hub.accounts.models import Account, AccountCreate
     from hub.accounts.service import create as create_account
     from hub.db import session_scope
     from hub.migrate import upgrade
     from hub.orgs.service import get_by_code
+    from hub.platforms import builtin_channel
     from hub.users.models import Role, User
     from hub.users.service import create as create_user
     from scheduler.app import prepare_broker
@@ -867,7 +868,7 @@ def _demo_data() -> list[str]:
                     session=session,
                     data=AccountCreate(
                         org_code=code,
-                        platform=Platform.hall,
+                        platform=builtin_channel(),
                         name=f"{org.name}发布厅",
                         opened_on=date(2014, 1, 1),
                         interaction_channel=True,

@@ -109,9 +109,14 @@ def push_quota(
     if at is not None and at.tzinfo is None:
         raise Invalid("at needs a time zone, e.g. 2026-12-01T09:00:00+08:00", field="at")
     scope = scope_path(principal.actor, Action.account_read)
-    rows = service.list_accounts(
-        session=session, scope_path=scope, org_code=None, platform=Platform.wechat, status=None
-    )
+    rows = [
+        row
+        for platform in Platform.all()
+        if platform.info.push_quota
+        for row in service.list_accounts(
+            session=session, scope_path=scope, org_code=None, platform=platform, status=None
+        )
+    ]
     quotas = push_quotas(session=session, accounts=[a for a, _ in rows], at=at or utcnow())
     return [
         PushQuotaPublic(

@@ -1,14 +1,16 @@
-"""Platform callbacks: WeChat's server handshake, its ``PUBLISHJOBFINISH`` event and followers'
-messages (text, image, events: handed to the inbox, ``hub.inbox.service.wechat_message``).
+"""Platform callbacks: ``GET``/``POST /callbacks/{platform}/{account_id}``.
 
-``GET /callbacks/wechat/{account_id}`` answers the handshake WeChat makes when the callback URL is
-configured (echo ``echostr`` if the signature checks with the account's ``callback_token``, kept
-in its encrypted credentials). POSTs come in plaintext, compatible or safe mode
-(``connectors.wechat_crypto.open_callback``: ``msg_signature``, AES, AppID check).
-``POST /callbacks/wechat/{account_id}`` receives the result of a freepublish job and completes the
-pending delivery exactly as polling would (``publish_outcome`` is shared, and completing is
-idempotent). These routes are called by the platform, not by people: no login, the signature is
-the authentication.
+Any platform whose connector implements ``connectors.base.Callbacks`` is called back here
+(WeChat: the server handshake, ``PUBLISHJOBFINISH``, ``MASSSENDJOBFINISH`` and followers'
+messages, in plaintext, compatible or safe mode). The hub finds the account (404 when it does not
+exist or is on another platform), bounds the body (64 KB), decrypts the account's credentials and
+hands the request to the connector, which verifies and parses it (``CallbackRefused``: 403 for a
+bad signature, 400 for an unreadable body). Then the hub applies the result: pending deliveries
+are completed exactly as polling would (``complete_pending`` is idempotent, so a repeated or late
+event and polling agree), followers' messages go to the inbox
+(``hub.inbox.service.receive_message``), and the connector's answer is sent (``success``; the
+handshake's ``echostr``). These routes are called by the platform, not by people: no login, the
+signature is the authentication.
 """
 
 from __future__ import annotations
@@ -19,16 +21,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import PlainTextResponse, Response
 
-from connectors.base import Published
-from connectors.errors import Rejected
-from connectors.wechat import EventError, check_signature, parse_mass_event, parse_publish_event
-from connectors.wechat_crypto import BadSignature, CallbackError, open_callback
-from hub.accounts.models import Account, Platform
+from connectors.base import CallbackRefused, CallbackRequest, CallbackResult, Callbacks
+from connectors.registry import UnknownPlatform
+from hub.accounts.models import Account
 from hub.accounts.service import credentials_of
 from hub.config import Settings
 from hub.delivery.service import complete_pending
 from hub.errors import Forbidden, HubError, NotFound
-from hub.inbox.service import wechat_message as inbox_message
+from hub.inbox.service import receive_message
 from hub.security import CredentialsError
 from hub.sqltypes import Id, utcnow
 from hub.web.deps import SessionDep, SettingsDep
@@ -40,11 +40,21 @@ router = APIRouter(prefix="/callbacks", tags=["callbacks"])
 MAX_EVENT_BYTES = 64 * 1024  # a PUBLISHJOBFINISH event is well under 2 KB
 
 
-def _wechat_account(session: SessionDep, account_id: int) -> Account:
+def _called_back(
+    session: SessionDep, settings: Settings, platform: str, account_id: int
+) -> tuple[Account, Callbacks]:
+    from hub.delivery.channels import connector_for
+
     account = session.get(Account, account_id)
-    if account is None or account.platform is not Platform.wechat:
-        raise NotFound(f"no WeChat account {account_id}")
-    return account
+    if account is None or account.platform != platform:
+        raise NotFound(f"no {platform} account {account_id}")
+    try:
+        connector = connector_for(platform, settings)
+    except UnknownPlatform:
+        raise NotFound(f"no {platform} account {account_id}") from None
+    if not isinstance(connector, Callbacks):
+        raise NotFound(f"{platform} does not call the hub back")
+    return account, connector
 
 
 def _secrets(account: Account, settings: Settings) -> dict[str, str]:
@@ -52,51 +62,37 @@ def _secrets(account: Account, settings: Settings) -> dict[str, str]:
     try:
         return credentials_of(account, settings.credentials_key)
     except CredentialsError:
-        log.error("wechat callback, account %s: credentials cannot be decrypted", account.id)
+        log.error("callback, account %s: credentials cannot be decrypted", account.id)
         raise Forbidden(
             "该账号的凭据无法解密，无法校验签名：请核对 GOVHUB_CREDENTIALS_KEY"
         ) from None
 
 
-def _check(secrets: dict[str, str], timestamp: str, nonce: str, signature: str) -> None:
-    if not check_signature(secrets.get("callback_token", ""), timestamp, nonce, signature):
-        raise Forbidden("bad signature: check the account's callback token (消息校验Token)")
-
-
-def _open(body: bytes, secrets: dict[str, str], query: dict[str, str], account_id: int) -> bytes:
-    """Verify the callback in its mode (plaintext, compatible or safe) -> the message XML."""
+def _handle(
+    connector: Callbacks, account: Account, settings: Settings, request: CallbackRequest
+) -> CallbackResult:
     try:
-        opened = open_callback(
-            body,
-            token=secrets.get("callback_token", ""),
-            encoding_aes_key=secrets.get("encoding_aes_key", ""),
-            appid=secrets.get("app_id", ""),
-            **query,
-        )
-    except BadSignature as exc:
-        raise Forbidden(
-            f"bad signature ({exc}): check the account's callback token (消息校验Token) "
-            "and EncodingAESKey (消息加解密密钥)"
-        ) from None
-    except CallbackError as exc:
-        log.warning("wechat callback, account %s: %s", account_id, exc)
-        raise HubError(f"unreadable callback: {exc}") from None
-    return opened.xml
+        return connector.handle_callback(request)
+    except CallbackRefused as exc:
+        if exc.status == 403:
+            raise Forbidden(exc.message) from None
+        log.warning("callback, account %s: %s", account.id, exc.message)
+        raise HubError(exc.message) from None
 
 
-@router.get("/wechat/{account_id}", summary="WeChat server handshake (echostr)")
-def wechat_handshake(
-    account_id: Id,
-    session: SessionDep,
-    settings: SettingsDep,
-    signature: str = "",
-    timestamp: str = "",
-    nonce: str = "",
-    echostr: str = "",
+@router.get("/{platform}/{account_id}", summary="Platform server handshake (WeChat: echostr)")
+def handshake(
+    platform: str, account_id: Id, request: Request, session: SessionDep, settings: SettingsDep
 ) -> Response:
-    account = _wechat_account(session, account_id)
-    _check(_secrets(account, settings), timestamp, nonce, signature)
-    return PlainTextResponse(echostr)
+    account, connector = _called_back(session, settings, platform, account_id)
+    query = dict(request.query_params)
+    answer = _handle(
+        connector,
+        account,
+        settings,
+        CallbackRequest("GET", query, b"", _secrets(account, settings)),
+    )
+    return PlainTextResponse(answer.answer)
 
 
 async def event_body(request: Request) -> bytes:
@@ -112,81 +108,35 @@ async def event_body(request: Request) -> bytes:
     return bytes(body)
 
 
-def mass_send_event(*, session: SessionDep, account: Account, body: bytes) -> bool:
-    """``MASSSENDJOBFINISH``: settle the pushed delivery as ``message/mass/get`` would.
-
-    Returns False when the body is not that event. Idempotent with polling (an already settled
-    delivery is left as it is); an unknown ``MsgID`` is logged and acknowledged.
-    """
-    event = parse_mass_event(body)
-    if event is None:
-        return False
-    outcome: Published | str
-    try:
-        result = event.outcome()
-    except Rejected as exc:  # "send fail", "err(num)": the reason in words
-        outcome = exc.message
-    else:
-        if not isinstance(result, Published):
-            return True
-        outcome = result
-    delivery_id = complete_pending(
-        session=session,
-        account_id=account.id,  # type: ignore[arg-type]
-        ref_prefix=f"mass:{event.msg_id}",
-        outcome=outcome,
-        now=utcnow(),
-    )
-    if delivery_id is None:
-        log.info("wechat callback, account %s: unknown mass MsgID %s", account.id, event.msg_id)
-    return True
-
-
-@router.post("/wechat/{account_id}", summary="WeChat PUBLISHJOBFINISH event")
-def wechat_event(
+@router.post("/{platform}/{account_id}", summary="Platform event (WeChat: PUBLISHJOBFINISH ...)")
+def event(
+    platform: str,
     account_id: Id,
+    request: Request,
     body: Annotated[bytes, Depends(event_body)],
     session: SessionDep,
     settings: SettingsDep,
-    signature: str = "",
-    timestamp: str = "",
-    nonce: str = "",
-    msg_signature: str = "",
-    encrypt_type: str = "",
 ) -> Response:
-    """Complete the pending delivery with the job's result; always ``success`` once verified.
-
-    Plaintext, compatible and safe mode (``encrypt_type=aes``) are all accepted; the answer is
-    always the plaintext ``success``, which the platform takes in every mode.
-    """
-    account = _wechat_account(session, account_id)
-    query = {"timestamp": timestamp, "nonce": nonce, "signature": signature}
-    query |= {"msg_signature": msg_signature, "encrypt_type": encrypt_type}
-    body = _open(body, _secrets(account, settings), query, account_id)
-    if mass_send_event(session=session, account=account, body=body):
-        return PlainTextResponse("success")  # a push (群发) ended
-    if inbox_message(session=session, account=account, body=body):
-        return PlainTextResponse("success")  # a follower's message: now an inbox case
-    try:
-        event = parse_publish_event(body)
-    except EventError as exc:
-        raise HubError(f"not a PUBLISHJOBFINISH event: {exc}") from None
-    outcome: Published | str
-    try:
-        result = event.outcome()
-    except Rejected as exc:  # statuses 2-6: the reason in words, as polling would record it
-        outcome = exc.message
-    else:
-        if not isinstance(result, Published):  # 1: still publishing, the final event follows
-            return PlainTextResponse("success")
-        outcome = result
-    delivery_id = complete_pending(
-        session=session,
-        account_id=account_id,
-        ref_prefix=event.publish_id,
-        outcome=outcome,
-        now=utcnow(),
+    """Complete pending deliveries with the platform's results, hand followers' messages to the
+    inbox; answer what the connector says (always ``success`` once verified, for WeChat)."""
+    account, connector = _called_back(session, settings, platform, account_id)
+    query = dict(request.query_params)
+    result = _handle(
+        connector,
+        account,
+        settings,
+        CallbackRequest("POST", query, body, _secrets(account, settings)),
     )
-    if delivery_id is None:  # not ours (or already cleaned up): WeChat must not retry
-        log.info("wechat callback, account %s: unknown publish_id %s", account_id, event.publish_id)
-    return PlainTextResponse("success")
+    for message in result.messages:
+        receive_message(session=session, account=account, message=message)
+    for done in result.completions:
+        delivery_id = complete_pending(
+            session=session,
+            account_id=account_id,
+            ref_prefix=done.ref_prefix,
+            outcome=done.outcome,
+            now=utcnow(),
+        )
+        if delivery_id is None:  # not ours (or already cleaned up): the platform must not retry
+            log.info("callback, account %s: unknown job %s", account_id, done.ref_prefix)
+    return PlainTextResponse(result.answer)

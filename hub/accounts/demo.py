@@ -98,7 +98,7 @@ def bind_sandbox_accounts(
         weibo = _ensure(
             session=session,
             org=org,
-            platform=Platform.weibo,
+            platform=Platform("weibo"),
             name=f"{org.name}微博",
             handle=uid,
             credentials={
@@ -119,7 +119,7 @@ def bind_sandbox_accounts(
         wechat = _ensure(
             session=session,
             org=org,
-            platform=Platform.wechat,
+            platform=Platform("wechat"),
             name=f"{org.name}微信公众号",
             handle=f"gh_{app_id}",
             credentials={

@@ -21,9 +21,10 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
+from connectors.base import Comments
 from connectors.errors import AccountBlocked, CapabilityUnavailable, ConnectorError
 from hub.accounts import service
-from hub.accounts.models import Account, AccountStatus, Platform
+from hub.accounts.models import Account, AccountStatus
 from hub.config import Settings
 from hub.delivery.rules import recheck_delay
 from hub.security import CredentialsError
@@ -45,8 +46,16 @@ class ConnectionCheck:
     capabilities_off: dict[str, str] = field(default_factory=dict)
 
 
+def reads_comments(account: Account, settings: Settings) -> bool:
+    """Does the account's connector read comments (the ``Comments`` capability)?"""
+    from hub.delivery import channels
+
+    return isinstance(channels.connector_for(account.platform.value, settings), Comments)
+
+
 def probe(account: Account, settings: Settings) -> tuple[int, str | None]:
-    """Read the account's latest posts (and, on Weibo, its comments): (posts, comments refusal).
+    """Read the account's latest posts (and, where the connector reads comments, its comments):
+    (posts, comments refusal).
 
     Raises the connector's error when the account itself does not work."""
     from hub.delivery import channels
@@ -55,10 +64,9 @@ def probe(account: Account, settings: Settings) -> tuple[int, str | None]:
     target = channels.connector_account(account, settings)
     posts = connector.recent(target)
     refusal: str | None = None
-    comments_to_me = getattr(connector, "comments_to_me", None)
-    if account.platform is Platform.weibo and comments_to_me is not None:
+    if isinstance(connector, Comments):
         try:
-            comments_to_me(target, max_pages=1)
+            connector.comments_to_me(target, max_pages=1)
         except CapabilityUnavailable as exc:
             refusal = str(exc)
         except ConnectorError as exc:  # anything else is not about the capability: keep as is
@@ -84,7 +92,7 @@ def connection_test(
     except CredentialsError as exc:
         return ConnectionCheck(False, str(exc), type(exc).__name__)
     result = ConnectionCheck(True, f"连接正常：读到该账号最近 {posts} 条发布", recent_posts=posts)
-    if account.platform is Platform.weibo:
+    if reads_comments(account, settings):
         service.set_capability(
             session=session, account=account, capability=COMMENTS, reason=comments_refusal, now=now
         )

@@ -9,14 +9,9 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import JSON, Column, Text
 from sqlmodel import Field, SQLModel
 
+from hub.platforms import Platform as Platform
+from hub.platforms import PlatformType
 from hub.sqltypes import UTCDateTime, str_enum, utcnow
-
-
-class Platform(StrEnum):
-    weibo = "weibo"
-    wechat = "wechat"
-    hall = "hall"
-    webhook = "webhook"
 
 
 class AccountStatus(StrEnum):
@@ -34,7 +29,7 @@ class Account(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     org_id: int = Field(foreign_key="orgs.id", index=True)
-    platform: Platform = Field(sa_type=str_enum(Platform), index=True)
+    platform: Platform = Field(sa_type=PlatformType(), index=True)
     name: str = Field(max_length=200)
     handle: str = Field(default="", max_length=200)
     opened_on: date | None = None

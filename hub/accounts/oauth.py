@@ -1,9 +1,12 @@
-"""Binding a Weibo account by OAuth (授权绑定): the authorization-code flow, pages only.
+"""Binding an account by OAuth (授权绑定): the authorization-code flow, pages only.
 
-1. ``GET /accounts/{id}/weibo/authorize`` (logged in *in a browser*: a bearer token is refused;
+Any platform whose connector implements ``connectors.base.Binds`` (Weibo) is bound this way;
+``{platform}`` below is its key, and the words come from its label. Other platforms: 404.
+
+1. ``GET /accounts/{id}/{platform}/authorize`` (logged in *in a browser*: a bearer token is refused;
    ``account.bind`` on the account's org) redirects to Weibo's consent page with a signed
    ``state`` (account, user, a random nonce also kept in that browser's session; 10 minutes).
-2. Weibo sends the browser to ``GET /oauth/weibo/callback?code=..&state=..``: the state is
+2. The platform sends the browser to ``GET /oauth/{platform}/callback?code=..&state=..``: the state is
    checked, and so is the browser: it must hold the same nonce in its session and be logged in
    as the user who started the flow (a stolen callback URL opened elsewhere binds nothing). Then
    the code is exchanged for a token, the token and its expiry stored (encrypted) on the
@@ -21,16 +24,17 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
+from connectors.base import Binds
 from connectors.errors import ConnectorError
-from connectors.weibo import WeiboConnector
 from hub.accounts import service
-from hub.accounts.models import Account, AccountStatus, AccountUpdate, Platform
+from hub.accounts.models import Account, AccountStatus, AccountUpdate
 from hub.auditlog.service import record
 from hub.config import Settings
 from hub.delivery import channels
 from hub.delivery.service import enqueue, resume_parked
-from hub.errors import HubError
+from hub.errors import HubError, NotFound
 from hub.orgs import service as orgs
+from hub.platforms import label as platform_label
 from hub.sqltypes import Id, utcnow
 from hub.users.models import User
 from hub.users.rules import Action, may
@@ -47,10 +51,20 @@ from hub.web.templating import get_templates
 
 router = APIRouter(include_in_schema=False)
 
-STATE_SALT = "govhub.weibo-oauth"
 STATE_MAX_AGE_SECONDS = 10 * 60
-CALLBACK_PATH = "/oauth/weibo/callback"
-SESSION_KEY = "weibo_oauth_nonce"
+
+
+def state_salt(platform: str) -> str:
+    return f"govhub.{platform}-oauth"
+
+
+def callback_path(platform: str) -> str:
+    return f"/oauth/{platform}/callback"
+
+
+def session_key(platform: str) -> str:
+    """Where the browser's session keeps the flow's nonce."""
+    return f"{platform}_oauth_nonce"
 
 
 @dataclass(frozen=True)
@@ -60,49 +74,58 @@ class BindState:
     nonce: str  # the flow started in a browser session holding the same nonce
 
 
-def _serializer(settings: Settings) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(settings.secret_key, salt=STATE_SALT)
+def _serializer(settings: Settings, platform: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(settings.secret_key, salt=state_salt(platform))
 
 
-def sign_state(settings: Settings, state: BindState) -> str:
-    return _serializer(settings).dumps(
+def sign_state(settings: Settings, state: BindState, platform: str) -> str:
+    return _serializer(settings, platform).dumps(
         {"a": state.account_id, "u": state.user_id, "n": state.nonce}
     )
 
 
-def read_state(settings: Settings, token: str) -> BindState | None:
+def read_state(settings: Settings, token: str, platform: str) -> BindState | None:
     """The state if it is ours and younger than 10 minutes, else None."""
     try:
-        data: Any = _serializer(settings).loads(token, max_age=STATE_MAX_AGE_SECONDS)
+        data: Any = _serializer(settings, platform).loads(token, max_age=STATE_MAX_AGE_SECONDS)
         return BindState(int(data["a"]), int(data["u"]), str(data.get("n", "")))
     except (BadSignature, SignatureExpired, AttributeError, KeyError, TypeError, ValueError):
         return None
 
 
-def redirect_uri(settings: Settings) -> str:
-    return settings.public_base_url.rstrip("/") + CALLBACK_PATH
+def redirect_uri(settings: Settings, platform: str) -> str:
+    return settings.public_base_url.rstrip("/") + callback_path(platform)
 
 
-def _weibo_connector(settings: Settings) -> WeiboConnector:
-    connector = channels.connector_for(Platform.weibo.value, settings)
-    assert isinstance(connector, WeiboConnector)
+def binding_connector(settings: Settings, platform: str) -> Binds:
+    """The platform's connector, if it binds accounts by OAuth; else 404."""
+    from connectors.registry import UnknownPlatform
+
+    try:
+        connector = channels.connector_for(platform, settings)
+    except UnknownPlatform:
+        raise NotFound(f"no platform {platform!r}") from None
+    if not isinstance(connector, Binds):
+        raise NotFound(f"{platform} accounts are not bound by OAuth")
     return connector
 
 
-def _page(request: Request, message: str, status_code: int) -> Response:
+def _page(request: Request, platform: str, message: str, status_code: int) -> Response:
     return get_templates().TemplateResponse(
         request,
         "pages/account_bind.html",
-        {"title": "绑定微博账号", "message": message},
+        {"title": f"绑定{platform_label(platform)}账号", "message": message},
         status_code=status_code,
     )
 
 
-@router.get("/accounts/{account_id}/weibo/authorize")
+@router.get("/accounts/{account_id}/{platform}/authorize")
 def authorize(
-    account_id: Id, request: Request, session: SessionDep, settings: SettingsDep
+    account_id: Id, platform: str, request: Request, session: SessionDep, settings: SettingsDep
 ) -> Response:
-    """Send the account owner to Weibo to approve the hub's app."""
+    """Send the account owner to the platform to approve the hub's app."""
+    connector = binding_connector(settings, platform)
+    name = platform_label(platform)
     try:
         principal = current_principal(request, session, settings)
     except NotAuthenticated:
@@ -116,21 +139,23 @@ def authorize(
     if not principal.via_cookie:
         return _page(
             request,
-            "微博授权绑定只能在浏览器中发起：请在浏览器中登录 govhub，在「账号」页面点击「重新授权」。"
+            platform,
+            f"{name}授权绑定只能在浏览器中发起：请在浏览器中登录 govhub，在「账号」页面点击「重新授权」。"
             "使用 API 令牌不能发起绑定。",
             403,
         )
-    if account.platform is not Platform.weibo:
-        raise HubError(f"account {account_id} is not a Weibo account", field="account_id")
+    if account.platform != platform:
+        raise HubError(f"account {account_id} is not a {platform} account", field="account_id")
     nonce = secrets.token_urlsafe(16)
-    request.session[SESSION_KEY] = nonce
-    state = sign_state(settings, BindState(account_id, principal.user.id or 0, nonce))
-    url = _weibo_connector(settings).authorize_url(redirect_uri(settings), state)
+    request.session[session_key(platform)] = nonce
+    state = sign_state(settings, BindState(account_id, principal.user.id or 0, nonce), platform)
+    url = connector.authorize_url(redirect_uri(settings, platform), state)
     return RedirectResponse(url, status_code=303)
 
 
-@router.get(CALLBACK_PATH, response_class=HTMLResponse)
+@router.get("/oauth/{platform}/callback", response_class=HTMLResponse)
 def callback(
+    platform: str,
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
@@ -138,55 +163,56 @@ def callback(
     state: str = "",
     error: str = "",
 ) -> Response:
-    """Weibo's redirect back: store the new token and resume the account's parked deliveries."""
+    """The platform's redirect back: store the new token and resume the account's parked
+    deliveries."""
+    connector = binding_connector(settings, platform)
+    name = platform_label(platform)
+
+    def page(message: str, status_code: int) -> Response:
+        return _page(request, platform, message, status_code)
+
     if error:
-        return _page(
-            request, "微博授权未完成（已取消或被拒绝），账号未绑定。如需绑定请重新发起。", 400
-        )
-    bind = read_state(settings, state)
+        return page(f"{name}授权未完成（已取消或被拒绝），账号未绑定。如需绑定请重新发起。", 400)
+    bind = read_state(settings, state, platform)
     if bind is None:
-        return _page(
-            request,
+        return page(
             "授权链接无效或已过期（有效期10分钟），账号未绑定。请回到账号页面重新发起绑定。",
             400,
         )
     if not bind.nonce or not secrets.compare_digest(
-        bind.nonce, str(request.session.get(SESSION_KEY, ""))
+        bind.nonce, str(request.session.get(session_key(platform), ""))
     ):
-        return _page(
-            request, "授权不是从本浏览器发起的，账号未绑定。请在本浏览器中重新发起绑定。", 400
-        )
+        return page("授权不是从本浏览器发起的，账号未绑定。请在本浏览器中重新发起绑定。", 400)
     browser_user = web_session_user(request, session, settings)
     if browser_user is None or browser_user.id != bind.user_id:
-        return _page(
-            request,
+        return page(
             "本浏览器未登录发起绑定的 govhub 账户（或登录已过期），账号未绑定。请登录后重新发起绑定。",
             403,
         )
     if not code:
-        return _page(request, "微博没有返回授权码，账号未绑定。请重新发起绑定。", 400)
+        return page(f"{name}没有返回授权码，账号未绑定。请重新发起绑定。", 400)
     account = session.get(Account, bind.account_id)
     user = session.get(User, bind.user_id)
-    if account is None or account.platform is not Platform.weibo:
-        return _page(request, "要绑定的账号已不存在。", 404)
+    if account is None or account.platform != platform:
+        return page("要绑定的账号已不存在。", 404)
     org = orgs.get(session=session, org_id=account.org_id)
     if (
         user is None
         or not user.is_active
         or not may(actor_of(session=session, user=user), Action.account_bind, org.path)
     ):
-        return _page(request, "您无权绑定该账号。", 403)
+        return page("您无权绑定该账号。", 403)
     try:
-        token = _weibo_connector(settings).exchange_code(code, redirect_uri(settings))
+        token = connector.exchange_code(code, redirect_uri(settings, platform))
     except ConnectorError as exc:
-        return _page(request, f"向微博换取令牌失败：{exc.message}。请稍后重新发起绑定。", 502)
+        return page(f"向{name}换取令牌失败：{exc.message}。请稍后重新发起绑定。", 502)
     credentials = {
         "access_token": token.access_token,
         "expires_at": token.expires_at.isoformat(),
     }
     if token.uid:
         credentials["uid"] = token.uid
-    request.session.pop(SESSION_KEY, None)
+    request.session.pop(session_key(platform), None)
     now = utcnow()
     service.update(
         session=session,
@@ -208,13 +234,13 @@ def callback(
         object_type="account",
         object_id=account.id,
         org_id=org.id,
-        summary=f"微博授权绑定「{account.name}」，令牌有效期至 {expires}；恢复 {len(resumed)} 条待发",
+        summary=f"{name}授权绑定「{account.name}」，令牌有效期至 {expires}；恢复 {len(resumed)} 条待发",
         client_ip=client_ip(request),
     )
     session.commit()
     if resumed:
         enqueue(resumed)
-    notice = f"微博账号「{account.name}」已授权绑定，令牌有效期至 {expires}。"
+    notice = f"{name}账号「{account.name}」已授权绑定，令牌有效期至 {expires}。"
     if resumed:
         notice += f"已恢复发送 {len(resumed)} 条因授权过期而暂停的稿件。"
     request.session["notice"] = notice

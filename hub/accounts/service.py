@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 
 from sqlmodel import Session, col, select
 
-from connectors.wechat_crypto import encoding_aes_key_problem
 from hub.accounts.models import (
     Account,
     AccountCreate,
@@ -18,36 +17,33 @@ from hub.accounts.models import (
 from hub.errors import Invalid, NotFound
 from hub.orgs import service as orgs
 from hub.orgs.models import Org
+from hub.platforms import info as platform_info
+from hub.platforms import label as platform_label
 from hub.security import CredentialsError, decrypt_credentials, encrypt_credentials
 from hub.sqltypes import utcnow
 
-# Which credential fields each platform needs (all strings).
-# WeChat callback settings survive a credentials update that leaves them out (send "" to clear).
-KEPT_ON_UPDATE: dict[Platform, tuple[str, ...]] = {
-    Platform.wechat: ("callback_token", "encoding_aes_key"),
-}
-CREDENTIAL_FIELDS: dict[Platform, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    # platform: (required, optional)
-    Platform.weibo: (("access_token",), ("expires_at", "uid")),
-    Platform.wechat: (("app_id", "app_secret"), ("callback_token", "encoding_aes_key")),
-    Platform.hall: ((), ()),
-    Platform.webhook: (("url", "secret"), ()),
-}
 
+def credential_fields(platform: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(required, optional) credential field names of ``platform``, as its connector declares.
 
-WECHAT_KINDS = {"subscription": "订阅号", "service": "服务号"}
+    Fields the connector marks ``kept`` (WeChat's callback settings) survive a credentials
+    update that leaves them out (send "" to clear)."""
+    info = platform_info(platform)
+    return info.required_credentials, info.optional_credentials
 
 
 def check_kind(platform: Platform, kind: str) -> None:
-    """A WeChat account is a subscription (订阅号) or a service account (服务号), or not yet said
-    (""): the kind sets its mass-send allowance (1 a day, or 4 a month)."""
-    if platform is Platform.wechat and kind not in ("", *WECHAT_KINDS):
-        raise Invalid("公众号类型须为 subscription（订阅号）或 service（服务号）", field="kind")
+    """An account's kind is one its platform knows (WeChat: subscription 订阅号 or service
+    服务号; the kind sets its mass-send allowance), or not yet said ("")."""
+    kinds = platform_info(platform).kinds
+    if kinds and kind not in ("", *dict(kinds)):
+        choices = "或".join(f" {key}（{label}）" for key, label in kinds).strip()
+        raise Invalid(f"{platform_label(platform)}账号类型须为 {choices}", field="kind")
 
 
 def validate_credentials(platform: Platform, credentials: dict[str, str]) -> datetime | None:
     """Check the fields for ``platform``; return the token expiry when the credentials carry one."""
-    required, optional = CREDENTIAL_FIELDS[platform]
+    required, optional = credential_fields(platform)
     missing = [name for name in required if not str(credentials.get(name) or "").strip()]
     if missing:
         raise Invalid(
@@ -58,9 +54,10 @@ def validate_credentials(platform: Platform, credentials: dict[str, str]) -> dat
         raise Invalid(
             f"{platform.value} credentials do not take: {', '.join(unknown)}", field="credentials"
         )
-    aes_key = str(credentials.get("encoding_aes_key") or "")
-    if aes_key and (problem := encoding_aes_key_problem(aes_key)):
-        raise Invalid(problem, field="credentials.encoding_aes_key")
+    for spec in platform_info(platform).credentials:
+        given = str(credentials.get(spec.name) or "")
+        if given and spec.check is not None and (problem := spec.check(given)):
+            raise Invalid(problem, field=f"credentials.{spec.name}")
     expires = credentials.get("expires_at")
     if not expires:
         return None
@@ -74,8 +71,17 @@ def validate_credentials(platform: Platform, credentials: dict[str, str]) -> dat
     return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
 
 
+def outbound_target(platform: str, credentials: dict[str, str], handle: str) -> str | None:
+    """The URL the hub will send to for an account whose connector posts to a URL the account
+    names (``PlatformInfo.outbound_url``: that credential, else the handle); None otherwise."""
+    field = platform_info(platform).outbound_url
+    if not field:
+        return None
+    return str(credentials.get(field) or "") or handle.strip()
+
+
 def check_webhook_target(url: str) -> None:
-    """A webhook account's URL passes the partners' SSRF guard at registration, not only when
+    """An account's outbound URL passes the partners' SSRF guard at registration, not only when
     a worker first sends to it (GOVHUB_WEBHOOK_ALLOW_PRIVATE lifts it)."""
     from hub.config import get_settings
     from hub.hall.partners import check_url
@@ -92,10 +98,10 @@ def create(
     check_kind(data.platform, data.kind)
     creds = {k: str(v) for k, v in (data.credentials or {}).items()}
     expires = validate_credentials(data.platform, creds) if creds else None
-    if data.platform in (Platform.weibo, Platform.wechat, Platform.webhook) and not creds:
+    if platform_info(data.platform).needs_credentials and not creds:
         raise Invalid(f"a {data.platform.value} account needs credentials", field="credentials")
-    if data.platform is Platform.webhook:
-        check_webhook_target(creds.get("url") or data.handle.strip())
+    if (target := outbound_target(data.platform, creds, data.handle)) is not None:
+        check_webhook_target(target)
     account = Account(
         org_id=org.id,  # type: ignore[arg-type]
         platform=data.platform,
@@ -116,7 +122,7 @@ def update(
     *, session: Session, account: Account, data: AccountUpdate, credentials_key: str
 ) -> list[str]:
     """Apply a partial update; return the names of the fields that changed (never values)."""
-    if account.platform is Platform.webhook and (
+    if platform_info(account.platform).outbound_url and (
         data.credentials is not None or data.handle is not None
     ):  # the URL it will send to (credentials' url, else the handle) is checked before any change
         creds = (
@@ -125,7 +131,7 @@ def update(
             else credentials_of(account, credentials_key)
         )
         handle = data.handle if data.handle is not None else account.handle
-        check_webhook_target(str(creds.get("url") or "") or handle.strip())
+        check_webhook_target(outbound_target(account.platform, creds, handle) or "")
     changed: list[str] = []
     if data.kind is not None:
         check_kind(account.platform, data.kind)
@@ -145,7 +151,9 @@ def update(
     if data.credentials is not None:
         creds = {k: str(v) for k, v in data.credentials.items()}
         account.token_expires_at = validate_credentials(account.platform, creds)
-        kept = [name for name in KEPT_ON_UPDATE.get(account.platform, ()) if name not in creds]
+        kept = [
+            name for name in platform_info(account.platform).kept_credentials if name not in creds
+        ]
         if kept and account.credentials_encrypted:
             try:
                 previous = decrypt_credentials(credentials_key, account.credentials_encrypted)

@@ -31,11 +31,17 @@ from hub.auditlog.service import record
 from hub.config import Settings
 from hub.db import engine_for
 from hub.delivery.models import Delivery, HallEntry
+from hub.platforms import with_flag
 from hub.sqltypes import utcnow
 
 log = logging.getLogger(__name__)
 
-INGESTED_PLATFORMS = (Platform.weibo, Platform.wechat)
+
+def ingested_platforms() -> tuple[Platform, ...]:
+    """The platforms whose accounts' activity the audit reads (``PlatformInfo.audited``)."""
+    return with_flag("audited")
+
+
 EXCERPT_CHARS = 280
 
 
@@ -101,7 +107,7 @@ def ingest_all(
             session.exec(
                 select(Account.id)
                 .where(
-                    col(Account.platform).in_(INGESTED_PLATFORMS),
+                    col(Account.platform).in_(ingested_platforms()),
                     Account.status == AccountStatus.active,
                 )
                 .order_by(col(Account.id))

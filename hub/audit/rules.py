@@ -19,7 +19,7 @@ findings *and* its accounts' findings, and fails on any of those vetoes or below
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from enum import StrEnum
@@ -27,15 +27,12 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from hub.clocks.rules import SHANGHAI, WorkingDayCalendar, due_at
+from hub.platforms import LabelMap, audit_label
 from hub.policies import ClockRule, FindingCode, FindingRule, Policy
 
-PLATFORM_ZH = {"weibo": "政务微博", "wechat": "微信公众号", "hall": "发布厅", "webhook": "推送接口"}
-PLATFORM_EN = {
-    "weibo": "Weibo account",
-    "wechat": "WeChat official account",
-    "hall": "release hall page",
-    "webhook": "webhook",
-}
+# How the audit names one account of a platform: declared by the platform's connector.
+PLATFORM_ZH: Mapping[str, str] = LabelMap(audit_label)
+PLATFORM_EN: Mapping[str, str] = LabelMap(lambda key: audit_label(key, "en"))
 _CODE_ORDER = {code: index for index, code in enumerate(FindingCode)}
 _GROUP_LEVELS = frozenset({"prefecture", "new_area"})
 

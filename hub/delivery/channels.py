@@ -46,10 +46,12 @@ def token_store(settings: Settings | None = None) -> Any:
 
 def publish_cost(platform: str) -> int:
     """The platform round trips one publication takes (the connector's declared limit)."""
-    from connectors.registry import CONNECTORS
+    from connectors.registry import UnknownPlatform, connector_class
 
-    cls = CONNECTORS.get(platform)
-    return cls.limits.calls_per_publish if cls is not None else 1
+    try:
+        return connector_class(platform).limits.calls_per_publish
+    except UnknownPlatform:
+        return 1
 
 
 def costliest_first(platform_of: Iterable[tuple[int, str]]) -> list[int]:

@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 from connectors.hall import HallEntry as ConnectorEntry
 from hub.accounts.models import Account
 from hub.delivery.models import HallEntry
+from hub.platforms import builtin_channel
 from hub.sqltypes import utcnow
 
 
@@ -60,7 +61,7 @@ class DatabaseHallStore:
                 version=version,
                 remote_id=entry.idempotency_key,
                 idempotency_key=entry.idempotency_key,
-                platform="hall",
+                platform=builtin_channel().value,
                 title=entry.title,
                 text=entry.text,
                 html=entry.html,

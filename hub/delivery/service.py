@@ -23,7 +23,8 @@ from sqlalchemy.engine import Connection, CursorResult
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
-from connectors.base import Pending, Published, RemotePost, Rendition
+from connectors.base import Account as ConnectorAccount
+from connectors.base import DeliveryOptions, Pending, Published, Reconciles, RemotePost, Rendition
 from connectors.errors import ConnectorError, Unconfirmed
 from hub.accounts import service as accounts
 from hub.accounts.models import Account, AccountStatus
@@ -660,9 +661,10 @@ _APPROVER_IP = (
 
 
 def _rip(session: Session, job: Job) -> str:
-    """Weibo's rip for this copy: the approver's IP (the person on whose behalf it goes out,
-    even when beat sends it at the scheduled time), or the configured fallback."""
-    if job.account.platform.value != "weibo":
+    """The rip for this copy (platforms that act for a person: Weibo): the approver's IP (the
+    person on whose behalf it goes out, even when beat sends it at the scheduled time), or the
+    configured fallback."""
+    if not job.account.platform.info.acts_for_person:
         return ""
     approver_ip = (
         _conn(session)
@@ -675,14 +677,14 @@ def _rip(session: Session, job: Job) -> str:
 def with_delivery_options(rendition: Rendition, job: Job) -> Rendition:
     """The cached rendition plus this delivery's own choices (WeChat: push or publish, and
     whether readers may comment), which are not part of the post's content."""
-    if job.account.platform.value != "wechat":
+    connector = channels.connector_for(job.account.platform.value)
+    if not isinstance(connector, DeliveryOptions):
         return rendition
-    meta = {
-        **rendition.meta,
-        "wechat.mode": PUSH if job.delivery.mode == PUSH else "publish",
-        "wechat.comments": job.post.wechat_comments or "closed",
-    }
-    return dataclasses.replace(rendition, meta=meta)
+    options = connector.delivery_options(
+        mode=PUSH if job.delivery.mode == PUSH else "publish",
+        comments=job.post.wechat_comments or "closed",
+    )
+    return dataclasses.replace(rendition, meta={**rendition.meta, **options})
 
 
 def publish(
@@ -739,17 +741,16 @@ def publish(
         return "lost"
     except ConnectorError as exc:
         decision = _decide(exc, attempt=job.delivery.attempts, now=utcnow())
-        draft_media_id: str = getattr(exc, "draft_media_id", "") or ""
         ref: str | None = None
-        if isinstance(exc, Unconfirmed) and draft_media_id:
-            ref = f":{draft_media_id}"
+        if isinstance(exc, Unconfirmed) and exc.lookup_ref:
+            ref = f":{exc.lookup_ref}"
         elif isinstance(exc, Unconfirmed) and not exc.resend_if_absent:
             ref = NO_RESEND
         return _finish(session, job, decision, utcnow(), error=exc, pending_ref=ref)
     result = _record_outcome(session, job, outcome, utcnow(), action="publish")
     if result == D.pending.value:  # asynchronous platforms usually finish within a second
         enqueue([delivery_id], task="delivery.poll", countdown=FIRST_POLL.total_seconds())
-    elif job.account.platform.value == "hall" and isinstance(outcome, Published):
+    elif job.account.platform.info.builtin_channel and isinstance(outcome, Published):
         # a new release-hall entry: partner sites hear of it now (their sweep is the backstop)
         from hub.hall.partners import enqueue_partner_notifications
 
@@ -971,8 +972,6 @@ def _reconcile(
     A WeChat push is sent again: the platform de-duplicates it by ``clientmsgid``. A WeChat
     submit whose answer was lost is never submitted again (:func:`_reconcile_submit`).
     """
-    from connectors.base import Account as ConnectorAccount
-
     assert isinstance(account, ConnectorAccount)
     connector = channels.connector_for(job.account.platform.value)
     delivery = job.delivery
@@ -982,7 +981,7 @@ def _reconcile(
         session.commit()
         return None
     draft_id = delivery.pending_ref.partition(":")[2]
-    if draft_id and hasattr(connector, "find_publication"):
+    if draft_id and isinstance(connector, Reconciles):
         return _reconcile_submit(session, job, connector, account, rendition, now)
     try:
         copy = find_copy(connector.recent(account), rendition)
@@ -1019,8 +1018,8 @@ def _look_again_later(session: Session, job: Job, exc: ConnectorError, now: date
 def _reconcile_submit(
     session: Session,
     job: Job,
-    connector: object,
-    account: object,
+    connector: Reconciles,
+    account: ConnectorAccount,
     rendition: Rendition,
     now: datetime,
 ) -> str:
@@ -1046,7 +1045,7 @@ def _reconcile_submit(
         ).all()
     )
     try:
-        copy = connector.find_publication(  # type: ignore[attr-defined]
+        copy = connector.find_publication(
             account,
             title=rendition.title,
             digest=rendition.digest,
@@ -1218,7 +1217,7 @@ def withdraw(*, session: Session, delivery_id: int, now: datetime | None = None)
     session.add(delivery)
     session.add(Attempt(delivery_id=_id(delivery), at=now, action="withdraw", outcome="withdrawn"))
     session.commit()
-    if job.account.platform.value == "hall" and delivery.remote_id.isdigit():
+    if job.account.platform.info.builtin_channel and delivery.remote_id.isdigit():
         # partner sites that had the entry hear of the withdrawal now (their sweep is the backstop)
         from hub.hall.partners import enqueue_partner_notifications
 
@@ -1270,7 +1269,7 @@ def push_quotas(
     (``next_attempt_at``: scheduled), else when it was created; failed and cancelled pushes do
     not count. Pushes of posts not yet approved have no delivery yet and do not count either.
     """
-    wanted = {a.id: a for a in accounts if a.id is not None and a.platform.value == "wechat"}
+    wanted = {a.id: a for a in accounts if a.id is not None and a.platform.info.push_quota}
     if not wanted:
         return {}
     rows = session.exec(

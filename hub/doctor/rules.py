@@ -14,6 +14,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from urllib.parse import urlsplit
 
+from hub.platforms import official_api_bases
+
 
 class Level(StrEnum):
     ok = "ok"
@@ -43,10 +45,6 @@ def worst(findings: Iterable[Finding]) -> Level:
 
 # -- deployment -------------------------------------------------------------------------------
 
-OFFICIAL_API_BASES = {
-    "weibo": "https://api.weibo.com",
-    "wechat": "https://api.weixin.qq.com",
-}
 SANDBOX_WEIBO_APP_KEY = "govhub-sandbox"
 
 
@@ -175,7 +173,7 @@ def check_deployment(facts: DeploymentFacts) -> list[Finding]:
         out.append(ok(area, "GOVHUB_WEIBO_APP_KEY", "已设置"))
 
     for platform, base in sorted(facts.api_bases.items()):
-        official = OFFICIAL_API_BASES.get(platform)
+        official = official_api_bases().get(platform)
         if official and base.rstrip("/") != official:
             setting = f"GOVHUB_{platform.upper()}_API_BASE"
             out.append(

@@ -14,8 +14,10 @@ from pathlib import Path
 
 from sqlmodel import Session, select
 
-from hub.accounts.models import Account, AccountStatus, Platform
+from connectors.base import Binds, Callbacks
+from hub.accounts.models import Account, AccountStatus
 from hub.config import DEV_CREDENTIALS_KEY, DEV_SECRET_KEY, Settings
+from hub.delivery.channels import connector_for
 from hub.doctor.rules import (
     DeploymentFacts,
     Finding,
@@ -27,10 +29,14 @@ from hub.doctor.rules import (
     check_wechat_callback,
     ok,
 )
+from hub.platforms import api_bases, info
+from hub.platforms import label as platform_label
 from hub.sqltypes import utcnow
 
-PROBED_PLATFORMS = {Platform.weibo, Platform.wechat}
-PLATFORM_LABELS = {"weibo": "微博", "wechat": "微信公众号", "hall": "发布厅", "webhook": "推送接口"}
+
+def probed(platform: str) -> bool:
+    """Accounts of platforms with an API (``PlatformInfo.api_base_setting``) get a read call."""
+    return bool(info(platform).api_base_setting)
 
 
 def _credentials_key_valid(key: str) -> bool:
@@ -51,7 +57,7 @@ def deployment_facts(settings: Settings) -> DeploymentFacts:
         credentials_key_valid=_credentials_key_valid(settings.credentials_key),
         public_base_url=settings.public_base_url,
         weibo_app_key=settings.weibo_app_key,
-        api_bases={"weibo": settings.weibo_api_base, "wechat": settings.wechat_api_base},
+        api_bases=api_bases(settings),
         database_url=settings.database_url,
         broker_url=settings.broker_url,
         redis_url=settings.redis_url,
@@ -146,7 +152,9 @@ def check_processes(settings: Settings) -> list[Finding]:
 
 
 def _subject(account: Account, org_name: str) -> str:
-    return f"{PLATFORM_LABELS.get(account.platform.value, account.platform.value)} · {org_name} · {account.name}（#{account.id}）"
+    return (
+        f"{platform_label(account.platform.value)} · {org_name} · {account.name}（#{account.id}）"
+    )
 
 
 def check_account(*, account: Account, org_name: str, settings: Settings) -> list[Finding]:
@@ -182,20 +190,21 @@ def check_account(*, account: Account, org_name: str, settings: Settings) -> lis
         out.append(
             Finding("account", subject, Level.warn, f"{capability} 能力不可用：{reason}", "")
         )
-    if account.platform == Platform.weibo:
+    connector = connector_for(account.platform.value, settings)
+    if isinstance(connector, Binds):  # OAuth tokens expire and are renewed by re-binding
         out.append(check_token_expiry(subject, account.token_expires_at, now=utcnow()))
-    if account.platform == Platform.wechat:
+    if isinstance(connector, Callbacks):
         try:
             credentials = credentials_of(account, settings.credentials_key)
         except CredentialsError:
             credentials = {}  # reported by the probe below
         out += check_wechat_callback(
             subject,
-            url=f"{settings.public_base_url.rstrip('/')}/callbacks/wechat/{account.id}",
+            url=f"{settings.public_base_url.rstrip('/')}/callbacks/{account.platform}/{account.id}",
             token=bool(credentials.get("callback_token")),
             aes_key=bool(credentials.get("encoding_aes_key")),
         )
-    if account.platform not in PROBED_PLATFORMS:
+    if not probed(account.platform.value):
         return out
     try:
         posts, comments_refusal = probe(account, settings)

@@ -77,7 +77,7 @@ def _connector_account(partner: Partner, settings: Settings) -> ConnectorAccount
     )
     return ConnectorAccount(
         id=partner.id or 0,
-        platform="webhook",
+        platform=WebhookConnector.platform,
         handle=partner.name,
         name=partner.name,
         credentials={"url": partner.url, "secret": secret},
@@ -97,7 +97,9 @@ def check_url(
     with ``platform=webhook`` (hub.accounts.service); see connectors.outbound.
     """
     connector = connector or _connector(settings)
-    probe = ConnectorAccount(id=0, platform="webhook", handle=url, credentials={"url": url})
+    probe = ConnectorAccount(
+        id=0, platform=WebhookConnector.platform, handle=url, credentials={"url": url}
+    )
     try:
         connector.checked_target(probe)
     except Misconfigured as exc:
@@ -311,7 +313,7 @@ def _rendition(session: Session, entry: HallEntry, settings: Settings) -> Rendit
         else f"{base}/hall/entries/{entry.id}"
     )
     return Rendition(
-        platform="webhook",
+        platform=WebhookConnector.platform,
         title=entry.title or excerpt(entry.text, 40),
         text=excerpt(entry.text, EXCERPT_CHARS * 4),
         html=entry.html,

@@ -25,7 +25,7 @@ from sqlalchemy import ColumnElement, and_, func, literal_column, or_, text
 from sqlmodel import Session, col, select
 
 from connectors.markup import markdown_to_html, markdown_to_text
-from hub.accounts.models import Account
+from hub.accounts.models import Account, Platform
 from hub.audit.rules import PLATFORM_ZH
 from hub.delivery.models import Delivery, DeliveryStatus, HallEntry
 from hub.hall.partners import enqueue_partner_notifications, notify_partners
@@ -44,7 +44,6 @@ from hub.orgs.models import Org, OrgLevel
 from hub.posts.models import Post, PostStatus, PostVersion
 
 __all__ = [
-    "PLATFORMS",
     "EntryPage",
     "HallItem",
     "HallPage",
@@ -54,13 +53,19 @@ __all__ = [
     "enqueue_partner_notifications",
     "entry_page",
     "fingerprint",
+    "hall_platforms",
     "list_entries",
     "notify_partners",
     "org_choices",
     "post_page",
 ]
 
-PLATFORMS = ("weibo", "wechat", "hall")
+
+def hall_platforms() -> tuple[str, ...]:
+    """The platforms whose copies the hall lists and links to (its filter's choices)."""
+    return tuple(p.value for p in Platform.all() if p.info.public_copies)
+
+
 PER_PAGE = 20
 
 
@@ -350,7 +355,10 @@ def post_page(*, session: Session, post_id: int) -> PostPage | Withdrawn | None:
     if correction_note and correction_note in _plain(html):
         correction_note = ""  # the hall's article shows its correction note itself
     copies = [
-        Copy(f"{PLATFORM_ZH.get('hall')} · {account.name}", f"/hall/entries/{entry.id}")
+        Copy(
+            f"{PLATFORM_ZH.get(account.platform.value)} · {account.name}",
+            f"/hall/entries/{entry.id}",
+        )
         for entry, account in hall_rows
     ]
     copies += [
@@ -359,7 +367,7 @@ def post_page(*, session: Session, post_id: int) -> PostPage | Withdrawn | None:
             public_url(delivery.remote_url),
         )
         for delivery, account in deliveries
-        if delivery.version == version_no and account.platform.value != "hall"
+        if delivery.version == version_no and not account.platform.info.builtin_channel
     ]
     times = [e.published_at for e, _ in hall_rows]
     times += [d.published_at for d, _ in deliveries if d.version == version_no and d.published_at]

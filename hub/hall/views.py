@@ -24,7 +24,7 @@ from hub.audit.rules import PLATFORM_ZH
 from hub.config import Settings
 from hub.hall import feeds, service
 from hub.hall.rules import etag_matches
-from hub.hall.service import PLATFORMS, HallQuery, Withdrawn
+from hub.hall.service import HallQuery, Withdrawn, hall_platforms
 from hub.orgs.models import Org
 from hub.sqltypes import utcnow
 from hub.web.deps import SessionDep, SettingsDep
@@ -67,7 +67,7 @@ def _query(request: Request, org: str = "") -> HallQuery:
     platform = params.get("platform", "")
     return HallQuery(
         org=org or params.get("org", "").strip()[:32],
-        platform=platform if platform in PLATFORMS else "",
+        platform=platform if platform in hall_platforms() else "",
         q=params.get("q", "").strip()[:200],
         page=page,
     )
@@ -88,7 +88,7 @@ def _context(request: Request, settings: Settings, **extra: Any) -> dict[str, An
     return {
         "hall_name": HALL_NAME,
         "base_url": settings.public_base_url.rstrip("/"),
-        "platforms": [(p, PLATFORM_ZH.get(p, p)) for p in PLATFORMS],
+        "platforms": [(p, PLATFORM_ZH.get(p, p)) for p in hall_platforms()],
         **extra,
     }
 

@@ -12,14 +12,14 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from connectors.base import Comments, DirectMessages, InboundMessage
 from connectors.errors import CapabilityUnavailable, ConnectorError, Rejected, Unconfirmed
-from connectors.wechat import UserMessage, WechatConnector, parse_user_message
-from connectors.weibo import WeiboComment, WeiboConnector
 from hub.accounts import service as accounts_service
 from hub.accounts.health import COMMENTS
 from hub.accounts.models import Account, AccountStatus, Platform
@@ -262,52 +262,52 @@ def receive_once(
         return None
 
 
-def wechat_message(*, session: Session, account: Account, body: bytes) -> bool:
-    """The callback hook: a follower's message or event (``False``: not one, e.g. a publish
-    event). Text and images become cases; every message and event opens the 48-hour window."""
-    message = parse_user_message(body)
-    if message is None:
-        return False
-    settings = get_settings()
-    if message.msg_type in ("text", "image"):
+def receive_message(*, session: Session, account: Account, message: InboundMessage) -> None:
+    """The callback hook: a follower's message or event to the account (a ``Callbacks``
+    connector parsed it). Messages become cases; every message and event opens the reply
+    window. Commits."""
+    channel = message_channel(account.platform.value)
+    if channel is None:
+        log.warning("account %s: its platform has no inbox message channel", account.id)
+        return
+    if message.opens_case:
         receive_once(
-            session=session, incoming=_from_wechat(message), account=account, settings=settings
+            session=session,
+            incoming=Incoming(
+                channel=channel,
+                remote_id=message.remote_id,
+                author_id=message.author_id,
+                author_handle=message.author_id,
+                text=message.text,
+                received_at=message.received_at,
+                msg_type=message.msg_type,
+                media_url=message.media_url,
+            ),
+            account=account,
+            settings=get_settings(),
         )
     else:  # subscribe, menu clicks...: no case, but the user reached out
-        at = _wechat_time(message)
-        thread = _thread(session, Channel.wechat_message, account.id, message.openid, "")
-        if thread.last_inbound_at is None or at > thread.last_inbound_at:
-            thread.last_inbound_at = at
+        thread = _thread(session, channel, account.id, message.author_id, "")
+        if thread.last_inbound_at is None or message.received_at > thread.last_inbound_at:
+            thread.last_inbound_at = message.received_at
             session.add(thread)
     session.commit()
-    return True
 
 
-def _wechat_time(message: UserMessage) -> datetime:
-    return (
-        datetime.fromtimestamp(message.create_time, tz=utcnow().tzinfo)
-        if message.create_time
-        else utcnow()
-    )
+def comment_channel(platform: str) -> Channel | None:
+    """The inbox channel of comments under ``platform``'s posts (None: the inbox has none)."""
+    return Channel._value2member_map_.get(f"{platform}_comment")  # type: ignore[return-value]
 
 
-def _from_wechat(message: UserMessage) -> Incoming:
-    text = message.content if message.msg_type == "text" else "［图片］"
+def message_channel(platform: str) -> Channel | None:
+    """The inbox channel of followers' messages to a ``platform`` account (None: none)."""
+    return Channel._value2member_map_.get(f"{platform}_message")  # type: ignore[return-value]
+
+
+def _from_comment(comment: Any, channel: Channel) -> Incoming:
+    """A comment as a ``Comments`` connector lists it (``comments_to_me``)."""
     return Incoming(
-        channel=Channel.wechat_message,
-        remote_id=message.remote_id,
-        author_id=message.openid,
-        author_handle=message.openid,
-        text=text,
-        received_at=_wechat_time(message),
-        msg_type=message.msg_type,
-        media_url=message.pic_url,
-    )
-
-
-def _from_weibo(comment: WeiboComment) -> Incoming:
-    return Incoming(
-        channel=Channel.weibo_comment,
+        channel=channel,
         remote_id=comment.remote_id,
         author_id=comment.author_id,
         author_handle=comment.author_name or comment.author_id,
@@ -345,41 +345,51 @@ def _id_key(remote_id: str) -> tuple[int, str]:
 
 
 def ingest_all(*, settings: Settings, max_accounts: int = 500) -> IngestReport:
-    """One pass: each active Weibo account's new comments (``since_id``), each account in its
-    own transaction, at most ``max_accounts`` and five pages each (the rest comes next pass)."""
+    """One pass: each active account's new comments (``since_id``) on every platform whose
+    connector reads comments (``Comments``), each account in its own transaction, at most
+    ``max_accounts`` and five pages each (the rest comes next pass). Followers' messages
+    (``DirectMessages``) arrive by callback instead."""
     from hub.delivery.channels import connector_account, connector_for
 
     engine = engine_for(settings.database_url)
     report = IngestReport()
+    readers: dict[str, tuple[Comments, Channel]] = {}
+    for platform in Platform.all():
+        candidate = connector_for(platform.value, settings)
+        channel = comment_channel(platform.value)
+        if isinstance(candidate, Comments) and channel is not None:
+            readers[platform.value] = (candidate, channel)
+    if not readers:
+        return report
     with Session(engine) as session:
         ids = list(
             session.exec(
                 select(Account.id)
-                .where(Account.platform == Platform.weibo, Account.status == AccountStatus.active)
+                .where(
+                    col(Account.platform).in_(list(readers)),
+                    Account.status == AccountStatus.active,
+                )
                 .order_by(col(Account.id))
                 .limit(max_accounts)
             ).all()
         )
-    connector = connector_for("weibo", settings)
-    if not isinstance(connector, WeiboConnector):
-        report.errors.append("no Weibo connector")
-        return report
     for account_id in ids:
         assert account_id is not None
         with Session(engine, expire_on_commit=False) as session:
             account = session.get(Account, account_id)
-            if account is None:
+            if account is None or account.platform.value not in readers:
                 continue
+            reader, channel = readers[account.platform.value]
             if COMMENTS in (account.capabilities_off or {}):
                 report.accounts_skipped += 1  # until an admin re-tests the account
                 continue
             cursor = session.get(InboxCursor, account_id) or InboxCursor(account_id=account_id)
             try:
-                comments = connector.comments_to_me(
+                comments = reader.comments_to_me(
                     connector_account(account, settings), since_id=cursor.since_id or None
                 )
             except CapabilityUnavailable as exc:
-                # the app may not read comments (Weibo 10014): shown on the account, not retried
+                # the app may not read comments (Weibo: 10014): shown on the account, not retried
                 accounts_service.set_capability(
                     session=session,
                     account=account,
@@ -398,7 +408,7 @@ def ingest_all(*, settings: Settings, max_accounts: int = 500) -> IngestReport:
             for comment in sorted(comments, key=lambda c: _id_key(c.remote_id)):
                 if receive_once(
                     session=session,
-                    incoming=_from_weibo(comment),
+                    incoming=_from_comment(comment, channel),
                     account=account,
                     settings=settings,
                 ):
@@ -819,10 +829,11 @@ def _deliver(session: Session, case: Case, text: str, settings: Settings, who: W
     rip = rip_for(who.client_ip, settings.weibo_fallback_rip)
     target = connector_account(account, settings, rip=rip)
     connector = connector_for(account.platform.value, settings)
-    if case.channel is Channel.weibo_comment and isinstance(connector, WeiboConnector):
+    platform = account.platform.value
+    if case.channel is comment_channel(platform) and isinstance(connector, Comments):
         refused = (account.capabilities_off or {}).get(COMMENTS)
         if refused:  # known to be refused: no call until an admin re-tests the account
-            raise Rejected(refused, platform="weibo", code="10014")
+            raise Rejected(refused, platform=platform, code="10014")
         try:
             return connector.reply_comment(target, case.remote_id, case.post_remote_id, text)
         except CapabilityUnavailable as exc:
@@ -830,13 +841,13 @@ def _deliver(session: Session, case: Case, text: str, settings: Settings, who: W
                 session=session, account=account, capability=COMMENTS, reason=str(exc), now=utcnow()
             )
             raise
-    if case.channel is Channel.wechat_message and isinstance(connector, WechatConnector):
+    if case.channel is message_channel(platform) and isinstance(connector, DirectMessages):
         thread = session.get(Thread, case.thread_id)
         if not rules.window_open(thread.last_inbound_at if thread else None, utcnow()):
             raise Rejected(
                 "该用户最近一条消息已超过48小时，微信不允许再通过客服消息回复："
                 "请通过其他方式答复（电话、短信或公开答复）",
-                platform="wechat",
+                platform=platform,
                 code="45015",
             )
         connector.send_custom_message(target, case.author_id, text)

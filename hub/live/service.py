@@ -274,7 +274,7 @@ def _summary_post(session: Session, who: Who, live: LiveSession, now: datetime) 
     targets = [
         a.id
         for a in _accounts(session, live.target_account_ids)
-        if a.platform in (Platform.wechat, Platform.hall) and a.id is not None
+        if a.platform in (Platform("wechat"), Platform("hall")) and a.id is not None
     ]
     org = orgs.get(session=session, org_id=live.org_id)
     if not may(who.actor, Action.post_write, org.path):
@@ -566,7 +566,7 @@ def fanout(*, session: Session, now: datetime) -> list[int]:
     key event, merged when several) or wait. Key events are pre-approved by the session's setup:
     the post is created approved, with the approval recorded as the session creator's.
     """
-    per_hour = channels.connector_for(Platform.weibo.value).limits.posts_per_hour or 30
+    per_hour = channels.connector_for("weibo").limits.posts_per_hour or 30
     to_enqueue: list[int] = []
     sessions = session.exec(
         select(LiveSession).where(col(LiveSession.status).in_([LiveStatus.live, LiveStatus.ended]))
@@ -579,7 +579,7 @@ def fanout(*, session: Session, now: datetime) -> list[int]:
         weibo = [
             a
             for a in _accounts(session, live.target_account_ids)
-            if a.platform is Platform.weibo and a.status is AccountStatus.active
+            if a.platform == "weibo" and a.status is AccountStatus.active
         ]
         if not weibo:
             continue

@@ -38,6 +38,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from hub.platforms import Platform, with_flag
+
 __all__ = [
     "OVERRIDE_ALIASES",
     "AuditSettings",
@@ -66,8 +68,7 @@ __all__ = [
 Level = Literal["province", "prefecture", "new_area", "county", "department"]
 """Org levels; the same values as ``hub.orgs.models.OrgLevel``."""
 
-Platform = Literal["weibo", "wechat", "hall", "webhook"]
-"""Platforms; the same values as ``hub.accounts.models.Platform``."""
+# Platforms: the connector registry's keys (hub.platforms.Platform validates them).
 
 ClockUnit = Literal["hours", "same_day", "days", "working_days", "months"]
 Period = Literal["month", "quarter", "year"]
@@ -114,7 +115,7 @@ class AuditSettings(_Model):
 
     full_marks: int = Field(default=100, ge=1)
     pass_mark: int = Field(default=60, ge=0)
-    platforms: tuple[Platform, ...] = ("weibo", "wechat")
+    platforms: tuple[Platform, ...] = Field(default_factory=lambda: with_flag("audited"))
 
 
 class ScopedRule(_Model):

@@ -22,6 +22,7 @@ from hub.delivery.rules import push_refusal, valid_ip
 from hub.errors import Conflict, Forbidden, Invalid, NotFound
 from hub.orgs import service as orgs
 from hub.orgs.models import Org, OrgLevel
+from hub.platforms import builtin_channel
 from hub.posts import rules
 from hub.posts.models import (
     Approval,
@@ -150,7 +151,7 @@ def resolve_groups(
 def _validate_groups(session: Session, groups: list[TargetGroup]) -> list[dict[str, Any]]:
     out = []
     for group in groups:
-        if group.platform and group.platform not in {p.value for p in Platform}:
+        if group.platform and group.platform not in Platform.all():
             raise Invalid(f"unknown platform {group.platform!r} in a target group")
         if group.level and group.level not in {lv.value for lv in OrgLevel}:
             raise Invalid(f"unknown level {group.level!r} in a target group")
@@ -166,7 +167,7 @@ def _wechat_modes(session: Session, who: Who, modes: Mapping[int, str]) -> dict[
     Stored as ``{"<account id>": "push"}``; "publish" is the default and is not stored."""
     out: dict[str, str] = {}
     for account in _check_accounts(session, who, list(modes)):
-        if account.platform is not Platform.wechat:
+        if not account.platform.info.push_quota:  # pushes to followers (WeChat's 群发)
             raise Invalid(
                 f"账号「{account.name}」不是微信公众号，不能选择群发", field="wechat_modes"
             )
@@ -437,7 +438,8 @@ def preview(*, session: Session, post: Post) -> list[ChannelPreview]:
         urgency=post.urgency.value,
         org_name=org.name,
     )
-    platforms = sorted({a.platform.value for a in target_accounts(session, post)} | {"hall"})
+    targeted = {a.platform.value for a in target_accounts(session, post)}
+    platforms = sorted(targeted | {builtin_channel().value})
     out = []
     for platform in platforms:
         connector = channels.connector_for(platform)
@@ -598,7 +600,7 @@ def _org_hall_account(session: Session, org_id: int) -> int | None:
     account = session.exec(
         select(Account).where(
             Account.org_id == org_id,
-            Account.platform == Platform.hall,
+            Account.platform == builtin_channel(),
             Account.status == AccountStatus.active,
         )
     ).first()

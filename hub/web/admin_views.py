@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from hub.accounts import service as accounts
 from hub.accounts.models import Account, Platform
-from hub.accounts.service import CREDENTIAL_FIELDS
+from hub.accounts.service import credential_fields
 from hub.auditlog import service as auditlog
 from hub.config import get_settings
 from hub.orgs.models import Org
@@ -37,7 +37,7 @@ def accounts_page(
         return to_login(request)
     if not page.may(Action.account_read):
         return refuse(request, page, 403)
-    chosen = Platform(platform) if platform in {p.value for p in Platform} else None
+    chosen = Platform(platform) if platform in Platform.all() else None
     rows = accounts.list_accounts(
         session=session,
         scope_path=scope_path(page.actor, Action.account_read),
@@ -58,8 +58,8 @@ def accounts_page(
         soon=now + EXPIRY_WARNING,
         platform=platform,
         org_filter=org,
-        platforms=[p.value for p in Platform],
-        fields={p.value: (req, opt) for p, (req, opt) in CREDENTIAL_FIELDS.items()},
+        platforms=[p.value for p in Platform.all()],
+        fields={p.value: credential_fields(p) for p in Platform.all()},
         can_manage={o.code: page.may(Action.account_manage, o) for o, _list in grouped.values()},
         can_bind={o.code: page.may(Action.account_bind, o) for o, _list in grouped.values()},
     )

@@ -20,6 +20,8 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from starlette.requests import Request
 
+from hub import platforms
+
 CATALOG_DIR = Path(__file__).resolve().parents[1] / "i18n"
 DOMAIN = "messages"
 DEFAULT_LOCALE = "zh_CN"
@@ -130,10 +132,6 @@ JS_MESSAGES = [
     N_("实时更新中"),
     N_("全部完成"),
     N_("请先填写标题和正文"),
-    N_("微博"),
-    N_("微信公众号"),
-    N_("发布厅"),
-    N_("合作网站"),
     N_("全选"),
     N_("请先选择账号并填写分组名称"),
     N_("没有可选账号"),
@@ -147,6 +145,16 @@ JS_MESSAGES = [
     N_("已保存公众号类型"),
     N_("群发"),
 ]
+
+
+def platform_label(platform: str) -> str:
+    """A platform's label in the current language, as its connector declares it."""
+    return platforms.label(platform, current_locale())
+
+
+def platform_choices() -> list[tuple[str, str]]:
+    """(key, label) of every platform, in display order, for filters and forms."""
+    return [(p.value, platform_label(p.value)) for p in platforms.platforms()]
 
 
 def js_messages() -> dict[str, str]:
@@ -163,4 +171,5 @@ def template_context(request: Request) -> dict[str, Any]:
         "html_lang": "zh-CN" if locale == "zh_CN" else locale,
         "locales": LOCALES,
         "js_messages": js_messages(),
+        "platforms_json": platforms.script_data(locale),
     }

@@ -35,6 +35,14 @@ def nav_for(user: User | None) -> dict[str, bool]:
     }
 
 
+def platform_capabilities(platform: str) -> tuple[str, ...]:
+    """The optional capabilities (``connectors.base.CAPABILITIES``) of the platform's connector."""
+    from connectors.base import capabilities_of
+    from hub.delivery.channels import connector_for
+
+    return capabilities_of(connector_for(platform))
+
+
 @lru_cache
 def get_templates() -> Jinja2Templates:
     templates = Jinja2Templates(
@@ -46,4 +54,8 @@ def get_templates() -> Jinja2Templates:
     )
     templates.env.filters["local_time"] = local_time
     templates.env.globals["nav_for"] = nav_for
+    # platform labels from the connectors (PlatformInfo), in the page's language
+    templates.env.globals["platform_label"] = i18n.platform_label
+    templates.env.globals["platform_choices"] = i18n.platform_choices
+    templates.env.globals["platform_capabilities"] = platform_capabilities
     return templates

@@ -34,7 +34,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from connectors.base import Account, Content, Image, Published, PublishOutcome, Rendition
+from connectors import wechat_crypto
+from connectors.base import (
+    Account,
+    CallbackRequest,
+    Content,
+    Image,
+    Published,
+    PublishOutcome,
+    Rendition,
+)
 from connectors.errors import (
     AccountBlocked,
     AuthExpired,
@@ -273,6 +282,35 @@ class WechatContractHarness:
         self._cover = self._files / "cover.jpg"
         self._cover.write_bytes(jpeg())
         self._ids = iter(range(1, 1_000_000))
+
+    # capability hooks (test_contract.py: DirectMessages)
+    def follower_writes(self, account: Account, text: str) -> str:
+        openid = f"o{uuid.uuid4().hex[:20]}"
+        self.sandbox.send_user_message(account.credentials["app_id"], openid, text)
+        return openid
+
+    def messages_to(self, account: Account, user_id: str) -> list[str]:
+        sent = self.sandbox.custom_messages(account.credentials["app_id"], user_id)
+        return [str(m["content"]) for m in sent]
+
+    # capability hooks (test_contract.py: Callbacks)
+    def callback_handshake(self, account: Account) -> tuple[CallbackRequest, str]:
+        token, timestamp, nonce = "cb-token-9d1e", "1767225600", "n0nce"
+        query = {
+            "signature": wechat_crypto.sign(token, timestamp, nonce),
+            "timestamp": timestamp,
+            "nonce": nonce,
+            "echostr": "echo-4711",
+        }
+        creds = {**account.credentials, "callback_token": token}
+        return CallbackRequest("GET", query, b"", creds), "echo-4711"
+
+    def callback_event(self, account: Account, body: bytes) -> CallbackRequest:
+        token, timestamp, nonce = "cb-token-9d1e", "1767225600", "n0nce"
+        query = {"signature": wechat_crypto.sign(token, timestamp, nonce)}
+        query |= {"timestamp": timestamp, "nonce": nonce}
+        creds = {**account.credentials, "callback_token": token}
+        return CallbackRequest("POST", query, body, creds)
 
     def new_account(self) -> Account:
         appid, secret = f"wx{uuid.uuid4().hex[:16]}", uuid.uuid4().hex

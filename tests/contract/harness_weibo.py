@@ -66,6 +66,13 @@ class WeiboHarness:
             connect_attempts=2,
         )
 
+    # capability hooks (test_contract.py: Comments)
+    def comment_on(self, account: Account, remote_id: str, text: str) -> None:
+        self.sandbox.add_comment(remote_id, text)
+
+    def replies(self, comment_id: str) -> list[str]:
+        return [c.text for c in self.sandbox.replies_to(comment_id)]
+
     def new_account(self) -> Account:
         minted = self.control.post("/tokens", json={}).raise_for_status().json()
         uid = minted["uid"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import ModuleType
 
 import pytest
@@ -166,3 +166,203 @@ def _module_of(harness: Harness) -> ModuleType:
         if harness.platform == module.PLATFORM:
             return module
     raise LookupError(harness.platform)
+
+
+# -- platform info and optional capabilities --------------------------------------------------
+
+
+def test_the_platform_declares_its_info(harness: Harness) -> None:
+    """Everything the hub shows or asks for about the platform comes from ``info``."""
+    from pathlib import Path
+
+    from connectors.base import PlatformInfo
+    from connectors.registry import info
+    from hub.config import Settings
+
+    cls = type(harness.connector)
+    declared = cls.info
+    assert isinstance(declared, PlatformInfo)
+    assert declared.key == harness.platform == cls.platform
+    assert info(harness.platform) is declared
+    assert declared.label_zh and declared.label_en
+    names = [f.name for f in declared.credentials]
+    assert len(names) == len(set(names)), "credential field names repeat"
+    assert set(declared.kept_credentials) <= set(declared.optional_credentials)
+    assert not (declared.needs_credentials and not declared.required_credentials)
+    settings_fields = set(Settings.model_fields)
+    assert set(declared.settings_keys) <= settings_fields
+    if declared.api_base_setting:
+        assert declared.api_base_setting in declared.settings_keys
+        assert declared.official_api_base.startswith("https://")
+    templates = Path(__file__).resolve().parents[2] / "templates" / "channels"
+    for name in declared.templates:
+        assert (templates / name).is_file(), f"{name} is not in templates/channels"
+
+
+def test_builtin_platforms_are_found_by_entry_point(harness: Harness) -> None:
+    from importlib.metadata import entry_points
+
+    from connectors.registry import GROUP
+
+    loaded = {ep.name: ep.load() for ep in entry_points(group=GROUP)}
+    assert loaded[harness.platform] is type(harness.connector)
+
+
+def _capability_ids() -> list[str]:
+    from connectors.base import CAPABILITIES
+
+    return sorted(CAPABILITIES)
+
+
+@pytest.mark.parametrize("capability", _capability_ids())
+def test_every_declared_capability_works(harness: Harness, capability: str) -> None:
+    """Each optional capability the connector implements is exercised against the simulator."""
+    from connectors.base import CAPABILITIES
+
+    if not isinstance(harness.connector, CAPABILITIES[capability]):
+        pytest.skip(f"{harness.platform} does not implement {capability}")
+    CAPABILITY_CHECKS[capability](harness)
+
+
+def _check_reconciles(harness: Harness) -> None:
+    from connectors.base import Reconciles
+
+    connector = harness.connector
+    assert isinstance(connector, Reconciles)
+    account = harness.new_account()
+    rendition = connector.render(harness.content())
+    before = datetime.now(UTC) - timedelta(minutes=1)
+    published = settle(
+        harness, account, connector.publish(account, rendition, idempotency_key="rc-1")
+    )
+    after = datetime.now(UTC) + timedelta(minutes=1)
+    found = connector.find_publication(
+        account, title=rendition.title, digest=rendition.digest, since=before, until=after
+    )
+    assert found is not None and found.remote_id == published.remote_id
+    held = frozenset({published.remote_id})
+    assert (
+        connector.find_publication(
+            account,
+            title=rendition.title,
+            digest=rendition.digest,
+            since=before,
+            until=after,
+            exclude=held,
+        )
+        is None
+    )
+
+
+def _check_binds(harness: Harness) -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    import httpx
+
+    from connectors.base import Account as ConnectorAccount
+    from connectors.base import Binds
+
+    connector = harness.connector
+    assert isinstance(connector, Binds)
+    redirect = "http://hub.test/oauth/callback"
+    consent = httpx.get(connector.authorize_url(redirect, "st-1"), follow_redirects=False)
+    assert consent.is_redirect
+    back = urlsplit(consent.headers["location"])
+    assert f"{back.scheme}://{back.netloc}{back.path}" == redirect
+    query = parse_qs(back.query)
+    assert query["state"] == ["st-1"]
+    token = connector.exchange_code(query["code"][0], redirect)
+    assert token.access_token and token.uid
+    bound = ConnectorAccount(
+        id=1,
+        platform=harness.platform,
+        handle=str(token.uid),
+        credentials={"access_token": token.access_token},
+        extra={"uid": str(token.uid)},
+    )
+    assert connector.recent(bound) == []  # the token works: a new account has no posts
+    with pytest.raises(ConnectorError):
+        connector.exchange_code(query["code"][0], redirect)  # a code is traded once
+
+
+def _check_comments(harness: Harness) -> None:
+    from connectors.base import Comments
+
+    connector = harness.connector
+    assert isinstance(connector, Comments)
+    account = harness.new_account()
+    rendition = connector.render(harness.content())
+    published = settle(
+        harness, account, connector.publish(account, rendition, idempotency_key="cm-1")
+    )
+    harness.comment_on(account, published.remote_id, "请问什么时候开始办理？")  # type: ignore[attr-defined]
+    comments = connector.comments_to_me(account)
+    assert [(c.post_id, c.text) for c in comments] == [
+        (published.remote_id, "请问什么时候开始办理？")
+    ]
+    connector.reply_comment(account, comments[0].remote_id, published.remote_id, "下周一开始。")
+    assert harness.replies(comments[0].remote_id) == ["下周一开始。"]  # type: ignore[attr-defined]
+
+
+def _check_direct_messages(harness: Harness) -> None:
+    from connectors.base import DirectMessages
+
+    connector = harness.connector
+    assert isinstance(connector, DirectMessages)
+    account = harness.new_account()
+    user_id = harness.follower_writes(account, "你好，想咨询社保")  # type: ignore[attr-defined]
+    connector.send_custom_message(account, user_id, "您好，请拨打12345。")
+    assert harness.messages_to(account, user_id) == ["您好，请拨打12345。"]  # type: ignore[attr-defined]
+
+
+def _check_delivery_options(harness: Harness) -> None:
+    import dataclasses
+
+    from connectors.base import DeliveryOptions
+
+    connector = harness.connector
+    assert isinstance(connector, DeliveryOptions)
+    published_mode = connector.delivery_options(mode="publish", comments="closed")
+    pushed_mode = connector.delivery_options(mode="push", comments="open")
+    assert published_mode and all(isinstance(v, str) for v in published_mode.values())
+    assert published_mode != pushed_mode, "the options must reach publish() distinguishably"
+    account = harness.new_account()
+    rendition = connector.render(harness.content())
+    with_options = dataclasses.replace(rendition, meta={**rendition.meta, **published_mode})
+    published = settle(
+        harness, account, connector.publish(account, with_options, idempotency_key="do-1")
+    )
+    assert harness.stored_ids(account) == [published.remote_id]
+
+
+def _check_callbacks(harness: Harness) -> None:
+    """A signed handshake is answered; a forged one is refused (403), an unreadable event 400."""
+    import dataclasses
+
+    from connectors.base import CallbackRefused, Callbacks
+
+    connector = harness.connector
+    assert isinstance(connector, Callbacks)
+    account = harness.new_account()
+    request, answer = harness.callback_handshake(account)  # type: ignore[attr-defined]
+    assert connector.handle_callback(request).answer == answer
+    forged = dataclasses.replace(
+        request, credentials={**request.credentials, "callback_token": "x"}
+    )
+    with pytest.raises(CallbackRefused) as refused:
+        connector.handle_callback(forged)
+    assert refused.value.status == 403
+    garbled = harness.callback_event(account, b"<xml><not-closed>")  # type: ignore[attr-defined]
+    with pytest.raises(CallbackRefused) as unreadable:
+        connector.handle_callback(garbled)
+    assert unreadable.value.status == 400
+
+
+CAPABILITY_CHECKS: dict[str, Callable[[Harness], None]] = {
+    "callbacks": _check_callbacks,
+    "delivery_options": _check_delivery_options,
+    "reconciles": _check_reconciles,
+    "binds": _check_binds,
+    "comments": _check_comments,
+    "direct_messages": _check_direct_messages,
+}

@@ -139,7 +139,7 @@ def add_hall_account(database_url: str, org_code: str) -> None:
     with Session(engine_for(database_url)) as session:
         create(
             session=session,
-            data=AccountCreate(org_code=org_code, platform=Platform.hall, name="省政府发布厅"),
+            data=AccountCreate(org_code=org_code, platform=Platform("hall"), name="省政府发布厅"),
             credentials_key=get_settings().credentials_key,
         )
         session.commit()

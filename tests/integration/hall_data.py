@@ -94,7 +94,7 @@ def publish(
         )
         session.commit()
     if hall_account is None:
-        hall_account = account(url, org_code, Platform.hall)
+        hall_account = account(url, org_code, Platform("hall"))
     # the article as the hall connector renders it when the engine publishes the post
     rendition = HallConnector(MemoryHallStore(BASE), public_base_url=BASE).render(
         Content(post_id, version, title, body, org_name=org.name, correction_note=correction_note)

@@ -140,7 +140,7 @@ def test_an_unaudited_weibo_app_parks_the_post_and_an_admins_test_resumes_it_onc
     weibo, _ = platforms
     url = guizhou["GOVHUB_DATABASE_URL"]
     token, uid = weibo.mint_token()
-    account_id = _account(url, Platform.weibo, {"access_token": token, "uid": uid})
+    account_id = _account(url, Platform("weibo"), {"access_token": token, "uid": uid})
     weibo.config.app_audited = False  # 21321 for everyone but its test accounts
     delivery_id = _approved_post(reviewer_at, url, account_id)
 
@@ -183,7 +183,7 @@ def test_a_captcha_parks_and_beat_re_tests_with_back_off_until_the_post_goes_out
     weibo, _ = platforms
     url = guizhou["GOVHUB_DATABASE_URL"]
     token, uid = weibo.mint_token()
-    account_id = _account(url, Platform.weibo, {"access_token": token, "uid": uid})
+    account_id = _account(url, Platform("weibo"), {"access_token": token, "uid": uid})
     weibo.config.captcha_uids = (uid,)
     with TestClient(create_app(), client=("10.8.0.23", 50200)) as intranet:  # no public IP
         delivery_id = _approved_post(intranet, url, account_id)
@@ -234,7 +234,7 @@ def test_a_wechat_ip_not_whitelisted_parks_names_the_ip_and_resumes_once_whiteli
     url = guizhou["GOVHUB_DATABASE_URL"]
     app = wechat.add_app("wxhealing01", "secret-wxhealing01", ip_whitelist={"198.51.100.9"})
     account_id = _account(
-        url, Platform.wechat, {"app_id": "wxhealing01", "app_secret": "secret-wxhealing01"}
+        url, Platform("wechat"), {"app_id": "wxhealing01", "app_secret": "secret-wxhealing01"}
     )
     delivery_id = _approved_post(reviewer_at, url, account_id)
 
@@ -271,7 +271,7 @@ def test_a_copy_whose_outcome_was_unknown_when_it_parked_looks_before_it_sends_a
     weibo, _ = platforms
     url = guizhou["GOVHUB_DATABASE_URL"]
     token, uid = weibo.mint_token()
-    account_id = _account(url, Platform.weibo, {"access_token": token, "uid": uid})
+    account_id = _account(url, Platform("weibo"), {"access_token": token, "uid": uid})
     delivery_id = _approved_post(reviewer_at, url, account_id)
     weibo.add_fault(Fault(endpoint="share", drop=True))  # performed, answer lost
 
@@ -308,7 +308,7 @@ def test_a_live_key_event_goes_to_weibo_with_the_console_users_ip(
     weibo, _ = platforms
     url = guizhou["GOVHUB_DATABASE_URL"]
     token, uid = weibo.mint_token()
-    account_id = _account(url, Platform.weibo, {"access_token": token, "uid": uid})
+    account_id = _account(url, Platform("weibo"), {"access_token": token, "uid": uid})
     editor = token_for("kaili-editor", url)
     with TestClient(create_app(), client=("221.13.64.5", 50777)) as console:
         live = console.post(

@@ -25,7 +25,9 @@ from tests.factories import credentials_key, token_for
 def _bound(database_url: str) -> dict[tuple[int, str], int]:
     with Session(engine_for(database_url)) as session:
         rows = session.exec(
-            select(Account).where(col(Account.platform).in_([Platform.weibo, Platform.wechat]))
+            select(Account).where(
+                col(Account.platform).in_([Platform("weibo"), Platform("wechat")])
+            )
         ).all()
         return {(a.org_id, a.platform.value): a.id for a in rows if a.id is not None}
 

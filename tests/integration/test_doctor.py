@@ -74,7 +74,9 @@ def test_an_ip_whitelist_fault_names_the_address_to_add(
 ) -> None:
     url = guizhou["GOVHUB_DATABASE_URL"]
     with Session(engine_for(url)) as session:
-        account = session.exec(select(Account).where(Account.platform == Platform.wechat)).first()
+        account = session.exec(
+            select(Account).where(Account.platform == Platform("wechat"))
+        ).first()
         assert account is not None
         creds = credentials_of(account, credentials_key())
     # the account's administrator whitelisted another server's address only
@@ -136,7 +138,7 @@ def test_an_unaudited_weibo_app_is_named_with_what_to_do(
 ) -> None:
     url = guizhou["GOVHUB_DATABASE_URL"]
     with Session(engine_for(url)) as session:
-        account = session.exec(select(Account).where(Account.platform == Platform.weibo)).first()
+        account = session.exec(select(Account).where(Account.platform == Platform("weibo"))).first()
         assert account is not None
     httpx.post(
         f"{sandbox.base_url}/weibo/_sandbox/config", json={"app_audited": False}
@@ -155,7 +157,7 @@ def test_comment_permission_refused_is_a_warning_not_an_error(
 ) -> None:
     url = guizhou["GOVHUB_DATABASE_URL"]
     with Session(engine_for(url)) as session:
-        account = session.exec(select(Account).where(Account.platform == Platform.weibo)).first()
+        account = session.exec(select(Account).where(Account.platform == Platform("weibo"))).first()
         assert account is not None
     httpx.post(
         f"{sandbox.base_url}/weibo/_sandbox/config", json={"comments_permission": False}

@@ -31,7 +31,7 @@ def test_atom_feed_lists_the_hall_newest_first_with_links_and_authors(
     url = guizhou["GOVHUB_DATABASE_URL"]
     kaili = hall_data.publish(url, org_code="522601", title="凯里市发布会", body="政务公开工作")
     guiyang = hall_data.publish(url, org_code="520102", title="南明区 <通知> & “公告”", body="x")
-    weibo = hall_data.account(url, "522622", Platform.weibo)
+    weibo = hall_data.account(url, "522622", Platform("weibo"))
     old = hall_data.ingested(
         url,
         account_id=weibo,
@@ -80,7 +80,7 @@ def test_atom_feed_lists_the_hall_newest_first_with_links_and_authors(
 def test_json_feed_is_valid_version_1_1(client: TestClient, guizhou: dict[str, str]) -> None:
     url = guizhou["GOVHUB_DATABASE_URL"]
     kaili = hall_data.publish(url, org_code="522601", title="凯里市发布会", body="**政务公开**")
-    weibo = hall_data.account(url, "520102", Platform.weibo)
+    weibo = hall_data.account(url, "520102", Platform("weibo"))
     hall_data.ingested(url, account_id=weibo, text="南明区微博", remote_id="n1")
 
     response = client.get("/hall/feed.json")
@@ -119,7 +119,7 @@ def test_feeds_carry_no_script_and_drop_withdrawn_posts(
     dangerous = hall_data.publish(
         url, org_code="522601", title="<script>x</script>", body=DANGEROUS
     )
-    weibo = hall_data.account(url, "522601", Platform.weibo)
+    weibo = hall_data.account(url, "522601", Platform("weibo"))
     hall_data.ingested(
         url,
         account_id=weibo,

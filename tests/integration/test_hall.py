@@ -52,7 +52,7 @@ def test_stream_shows_every_entry_newest_first_and_filters_by_org_and_platform(
     url = guizhou["GOVHUB_DATABASE_URL"]
     kaili = hall_data.publish(url, org_code="522601", title="凯里市召开新闻发布会", body="内容一")
     guiyang = hall_data.publish(url, org_code="520102", title="南明区发布天气预警", body="内容二")
-    weibo = hall_data.account(url, "522622", Platform.weibo, "黄平发布")
+    weibo = hall_data.account(url, "522622", Platform("weibo"), "黄平发布")
     hall_data.ingested(url, account_id=weibo, text="黄平县旅游节开幕啦", remote_id="w1")
     hall_data.ingested(
         url,
@@ -113,7 +113,7 @@ def test_chinese_search_uses_trigrams_and_falls_back_to_like_for_short_terms(
         body="今年我市全面推进政务公开，依法答复申请。",
     )
     hall_data.publish(url, org_code="520102", title="南明区防汛通知", body="请市民注意防范强降雨。")
-    weibo = hall_data.account(url, "522622", Platform.weibo)
+    weibo = hall_data.account(url, "522622", Platform("weibo"))
     hall_data.ingested(url, account_id=weibo, text="黄平县政务服务中心搬迁公告", remote_id="w9")
 
     def found(q: str) -> list[str]:
@@ -151,7 +151,7 @@ def test_post_page_is_the_weibo_link_target_with_og_tags_and_every_copy(
         version=2,
         post_id=first.post_id,
     )
-    weibo = hall_data.account(url, "522601", Platform.weibo, "凯里发布")
+    weibo = hall_data.account(url, "522601", Platform("weibo"), "凯里发布")
     hall_data.delivered(
         url,
         post_id=first.post_id,
@@ -194,7 +194,7 @@ def test_ingested_entry_page_shows_text_and_the_original(
     client: TestClient, guizhou: dict[str, str]
 ) -> None:
     url = guizhou["GOVHUB_DATABASE_URL"]
-    weibo = hall_data.account(url, "522622", Platform.weibo, "黄平发布")
+    weibo = hall_data.account(url, "522622", Platform("weibo"), "黄平发布")
     entry_id = hall_data.ingested(
         url,
         account_id=weibo,
@@ -220,7 +220,7 @@ def test_script_and_event_handlers_never_reach_a_reader(
     posted = hall_data.publish(
         url, org_code="522601", title="<script>alert(1)</script>标题", body=DANGEROUS
     )
-    weibo = hall_data.account(url, "522601", Platform.weibo)
+    weibo = hall_data.account(url, "522601", Platform("weibo"))
     # An entry whose stored html is hostile: pages clean it again before showing it.
     hostile = hall_data.ingested(
         url,
@@ -304,7 +304,7 @@ def test_pages_of_twenty_with_links_between_them(
     client: TestClient, guizhou: dict[str, str]
 ) -> None:
     url = guizhou["GOVHUB_DATABASE_URL"]
-    weibo = hall_data.account(url, "522601", Platform.weibo)
+    weibo = hall_data.account(url, "522601", Platform("weibo"))
     start = datetime(2026, 1, 1, tzinfo=UTC)
     for n in range(25):
         hall_data.ingested(

@@ -75,12 +75,14 @@ def platforms(guizhou: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Itera
     hub = serve(create_app())
     servers.append(hub)
     token, uid = weibo.mint_token()
-    weibo_account = _account(url, Platform.weibo, "凯里发布", {"access_token": token, "uid": uid})
+    weibo_account = _account(
+        url, Platform("weibo"), "凯里发布", {"access_token": token, "uid": uid}
+    )
     appid, secret = f"wx{secrets.token_hex(8)}", secrets.token_hex(16)
     wechat.add_app(appid, secret)
     wechat_account = _account(
         url,
-        Platform.wechat,
+        Platform("wechat"),
         "凯里发布公众号",
         {"app_id": appid, "app_secret": secret, "callback_token": CALLBACK_TOKEN},
     )

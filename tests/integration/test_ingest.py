@@ -43,7 +43,7 @@ def _account(url: str, org_code: str, name: str, token: str, uid: str) -> int:
             session=session,
             data=AccountCreate(
                 org_code=org_code,
-                platform=Platform.weibo,
+                platform=Platform("weibo"),
                 name=name,
                 handle=uid,
                 interaction_channel=True,

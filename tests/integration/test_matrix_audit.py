@@ -44,8 +44,8 @@ LATE = {("522601", "wechat"): date(2014, 8, 1), ("520100", "weibo"): date(2014, 
 SILENT = ("520102", "weibo")
 NO_CHANNEL = ("520112", "wechat")
 CREDENTIALS = {
-    Platform.weibo: {"access_token": "2.00sandbox"},
-    Platform.wechat: {"app_id": "wx0000", "app_secret": "secret"},
+    Platform("weibo"): {"access_token": "2.00sandbox"},
+    Platform("wechat"): {"app_id": "wx0000", "app_secret": "secret"},
 }
 
 
@@ -60,11 +60,11 @@ def build_matrix(url: str) -> None:
             if org.level in (OrgLevel.prefecture, OrgLevel.new_area, OrgLevel.county) or (
                 org.level is OrgLevel.department and org.livelihood
             ):
-                platforms = [Platform.weibo, Platform.wechat]
+                platforms = [Platform("weibo"), Platform("wechat")]
             else:
-                platforms = [Platform.weibo]  # province, other departments: one account
+                platforms = [Platform("weibo")]  # province, other departments: one account
             for platform in platforms:
-                if platform is Platform.wechat and org.code in NO_WECHAT:
+                if platform == "wechat" and org.code in NO_WECHAT:
                     continue
                 key = (org.code, platform.value)
                 account = create_account(
@@ -72,7 +72,7 @@ def build_matrix(url: str) -> None:
                     data=AccountCreate(
                         org_code=org.code,
                         platform=platform,
-                        name=f"{org.name}{'政务微博' if platform is Platform.weibo else '微信'}",
+                        name=f"{org.name}{'政务微博' if platform == 'weibo' else '微信'}",
                         opened_on=LATE.get(key, date(2014, 1, 15)),
                         interaction_channel=key != NO_CHANNEL,
                         credentials=CREDENTIALS[platform],

@@ -38,7 +38,7 @@ def encrypted_with_old(guizhou: dict[str, str]) -> str:
         create_account(
             session=session,
             data=AccountCreate(
-                org_code="522601", platform=Platform.wechat, name="凯里发布", credentials=SECRET
+                org_code="522601", platform=Platform("wechat"), name="凯里发布", credentials=SECRET
             ),
             credentials_key=OLD,
         )

@@ -81,7 +81,7 @@ def wechat(guizhou: dict[str, str], tmp_path: Path) -> Iterator[Wechat]:
     appid, secret = f"wx{secrets.token_hex(8)}", secrets.token_hex(16)
     sandbox.add_app(appid, secret)
     credentials = {"app_id": appid, "app_secret": secret, "callback_token": CALLBACK_TOKEN}
-    account_id = _account(url, Platform.wechat, credentials)
+    account_id = _account(url, Platform("wechat"), credentials)
     client = httpx.Client(timeout=10)
     connector = WechatConnector(
         client,
@@ -210,7 +210,7 @@ def test_handshake_echoes_only_a_correctly_signed_request(
 
 
 def test_accounts_of_other_platforms_have_no_callback(wechat: Wechat, client: TestClient) -> None:
-    hall_id = _account(wechat.database_url, Platform.hall, None)
+    hall_id = _account(wechat.database_url, Platform("hall"), None)
     assert client.get(wechat.callback_url(hall_id), params=_signed()).status_code == 404
 
 

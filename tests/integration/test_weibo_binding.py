@@ -22,11 +22,11 @@ from connectors.sandbox.server import RunningServer, serve
 from connectors.sandbox.weibo import WeiboSandbox, WeiboSandboxConfig
 from hub.accounts.models import Account, AccountCreate, AccountStatus, Platform
 from hub.accounts.oauth import (
-    STATE_SALT,
     BindState,
-    _weibo_connector,
+    binding_connector,
     redirect_uri,
     sign_state,
+    state_salt,
 )
 from hub.accounts.service import create as create_account
 from hub.accounts.service import credentials_of
@@ -71,7 +71,7 @@ def _weibo_account(database_url: str, org_code: str = "522601") -> int:
             session=session,
             data=AccountCreate(
                 org_code=org_code,
-                platform=Platform.weibo,
+                platform=Platform("weibo"),
                 name="凯里发布",
                 credentials={"access_token": "2.00revoked-long-ago"},
             ),
@@ -185,14 +185,14 @@ def test_oauth_round_trip_binds_a_working_token_and_resumes_parked_deliveries(
 def test_a_forged_or_expired_state_is_refused(browser: TestClient, guizhou: dict[str, str]) -> None:
     account_id = _weibo_account(guizhou["GOVHUB_DATABASE_URL"])
     payload = {"a": account_id, "u": 1, "n": ""}
-    forged = URLSafeTimedSerializer("not-our-secret", salt=STATE_SALT).dumps(payload)
+    forged = URLSafeTimedSerializer("not-our-secret", salt=state_salt("weibo")).dumps(payload)
 
     class TenMinutesAgo(TimestampSigner):
         def get_timestamp(self) -> int:
             return int(time.time()) - 601
 
     expired = URLSafeTimedSerializer(
-        get_settings().secret_key, salt=STATE_SALT, signer=TenMinutesAgo
+        get_settings().secret_key, salt=state_salt("weibo"), signer=TenMinutesAgo
     ).dumps(payload)
     for state in (forged, expired, "garbage", ""):
         answer = browser.get("/oauth/weibo/callback", params={"code": "abc", "state": state})
@@ -266,9 +266,9 @@ def test_a_callback_without_the_starting_browser_session_binds_nothing(
     with Session(engine_for(url)) as session:
         editor = session.exec(select(User).where(User.username == "kaili-editor")).one()
     settings = get_settings()
-    bare = sign_state(settings, BindState(account_id, editor.id or 0, ""))
+    bare = sign_state(settings, BindState(account_id, editor.id or 0, ""), "weibo")
     consent = httpx.get(
-        _weibo_connector(settings).authorize_url(redirect_uri(settings), bare),
+        binding_connector(settings, "weibo").authorize_url(redirect_uri(settings, "weibo"), bare),
         follow_redirects=False,
     )
     query = parse_qs(urlsplit(consent.headers["location"]).query)

@@ -12,7 +12,6 @@
   var POST_STATUS = { draft: "草稿", in_review: "待审核", cosigning: "会签中", approved: "已批准",
     scheduled: "已定时", publishing: "发布中", published: "已发布", partly_failed: "部分失败",
     failed: "失败", rejected: "已驳回", missed: "错过发布时间", withdrawn: "已撤回" };
-  var PLATFORM = { weibo: "微博", wechat: "微信公众号", hall: "发布厅", webhook: "合作网站" };
   var ACTIONS = {
     retry: ["failed", "parked", "cancelled", "unconfirmed"],
     cancel: ["queued", "parked", "failed"],
@@ -69,7 +68,7 @@
       if (FINISHED.indexOf(d.status) !== -1) finished += 1;
       var tr = hub.el("tr", { "data-delivery": String(d.id), "data-status": d.status });
       tr.appendChild(hub.el("td", {}, d.account_name));
-      var platform = hub.t(PLATFORM[d.platform] || d.platform);
+      var platform = hub.platformLabel(d.platform);
       tr.appendChild(hub.el("td", {}, d.mode === "push" ? platform + " · " + hub.t("群发") : platform));
       var st = hub.el("td", { class: "st" }); st.appendChild(badge(d.status)); tr.appendChild(st);
       tr.appendChild(hub.el("td", {}, String(d.attempts)));

@@ -20,6 +20,13 @@
     return text;
   };
 
+  /* Platform labels in the page's language, declared by the connectors (base template). */
+  var platformsNode = document.getElementById("platforms");
+  hub.platforms = platformsNode ? JSON.parse(platformsNode.textContent || "{}") : {};
+  hub.platformLabel = function (key) {
+    return hub.platforms[key] ? hub.platforms[key].label : key;
+  };
+
   hub.config = function (id) {
     var el = document.getElementById(id);
     return el ? JSON.parse(el.textContent || "null") : null;

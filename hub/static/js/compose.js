@@ -181,7 +181,6 @@
 
   /* -- targets ------------------------------------------------------------------------------ */
   var tree = $("org-tree");
-  var PLATFORM = { weibo: "微博", wechat: "微信公众号", hall: "发布厅", webhook: "合作网站" };
   function updateCount() {
     $("target-count").textContent = hub.t("已选 %(n)s 个账号", { n: state.targets.size });
     renderModes();
@@ -283,7 +282,7 @@
             updateCount(); markDirty();
           });
           label.appendChild(box);
-          label.appendChild(hub.el("span", { class: "pf pf-" + a.platform }, hub.t(PLATFORM[a.platform] || a.platform)));
+          label.appendChild(hub.el("span", { class: "pf pf-" + a.platform }, hub.platformLabel(a.platform)));
           label.appendChild(document.createTextNode(" " + a.name));
           if (a.status !== "active") label.appendChild(hub.el("span", { class: "badge warn" }, a.status));
           list.appendChild(label);

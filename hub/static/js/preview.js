@@ -4,7 +4,6 @@
 (function () {
   "use strict";
   var hub = window.hub;
-  var PLATFORMS = { weibo: "微博", wechat: "微信公众号", hall: "发布厅", webhook: "合作网站" };
 
   function frameDoc(html, publicBase) {
     var local = (html || "").split(publicBase + "/media/").join("/media/");
@@ -72,7 +71,7 @@
         p.problems.forEach(function (problem) {
           count += 1;
           var li = hub.el("li", { class: problem.blocking ? "blocking" : "advice" });
-          li.appendChild(hub.el("strong", {}, hub.t(PLATFORMS[p.platform] || p.platform) + " · " +
+          li.appendChild(hub.el("strong", {}, hub.platformLabel(p.platform) + " · " +
             (problem.blocking ? hub.t("阻断提交") : hub.t("提示")) + "："));
           li.appendChild(document.createTextNode(problem.message));
           problems.appendChild(li);
