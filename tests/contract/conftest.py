@@ -39,7 +39,21 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     marker = metafunc.definition.get_closest_marker("capability")
     if marker is not None:
         modules = [(n, m) for n, m in modules if marker.args[0] in m.CAPABILITIES]
-    if "error_case" in metafunc.fixturenames:
+    if "capability" in metafunc.fixturenames:  # each capability a connector implements, only
+        from connectors.base import CAPABILITIES
+        from connectors.registry import connector_class
+
+        cases = [
+            (name, capability)
+            for name, module in modules
+            for capability, protocol in sorted(CAPABILITIES.items())
+            if issubclass(connector_class(module.PLATFORM), protocol)
+        ]
+        ids = [f"{importlib.import_module(n).PLATFORM}-{c}" for n, c in cases]
+        metafunc.parametrize(
+            ("harness", "capability"), cases, indirect=["harness"], ids=ids, scope="session"
+        )
+    elif "error_case" in metafunc.fixturenames:
         pairs = [(name, case) for name, module in modules for case in module.ERROR_CASES]
         ids = [f"{importlib.import_module(n).PLATFORM}-{c.operation}-{c.name}" for n, c in pairs]
         metafunc.parametrize(
