@@ -40,7 +40,6 @@ DELIVERY_STATUS = {
     "cancelled": "已取消",
     "withdrawn": "已撤回",
 }
-PLATFORM = {"weibo": "微博", "wechat": "微信公众号", "hall": "发布厅", "webhook": "合作网站"}
 APPROVAL_KIND = {"approve": "审核通过", "cosign": "会签确认", "reject": "驳回"}
 
 

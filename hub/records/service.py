@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 from sqlmodel import Session, col, select
 
+from hub import platforms
 from hub.accounts.models import Account
 from hub.auditlog.models import AuditEntry
 from hub.delivery.models import Attempt, Delivery
@@ -134,9 +135,7 @@ def collect(*, session: Session, year: int, tz: ZoneInfo) -> list[dict[str, Any]
                     "id": d.id,
                     "version": d.version,
                     "platform": account.platform.value if account else "",
-                    "platform_label": rules.PLATFORM.get(account.platform.value, "")
-                    if account
-                    else "",
+                    "platform_label": platforms.label(account.platform.value) if account else "",
                     "account": {
                         "id": d.account_id,
                         "name": account.name if account else "",

@@ -68,7 +68,7 @@ class Newsroom:
                     session=session,
                     data=AccountCreate(
                         org_code="522601",
-                        platform=Platform.weibo,
+                        platform=Platform("weibo"),
                         name=name,
                         credentials={"access_token": token, "uid": uid},
                     ),
