@@ -85,6 +85,9 @@ def setup(name: str, database_url: str, broker_url: str, redis_url: str | None, 
             "GOVHUB_MEDIA_DIR": str(work / "media"),
             "GOVHUB_PUBLIC_BASE_URL": "http://hall.test",
             "GOVHUB_ENQUEUE_LEASE_SECONDS": "30",
+            # the approver here is an in-process API client with no IP: Weibo's rip falls back
+            # to this documentation address (the sandbox, like Weibo, refuses a share without one)
+            "GOVHUB_WEIBO_FALLBACK_RIP": "192.0.2.1",
         }
     )
     if redis_url:
@@ -320,6 +323,8 @@ def run(name: str, database_url: str, broker_url: str, redis_url: str | None) ->
         f"scheduled: {len(lateness)} posts, late by p50 {p50:.2f} s, p99 {p99:.2f} s",
         flush=True,
     )
+    if published != 200:
+        raise SystemExit(f"{name}: only {published} of 200 deliveries published: not a valid run")
     return result
 
 
