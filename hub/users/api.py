@@ -14,7 +14,7 @@ from hub.orgs import service as orgs
 from hub.orgs.models import Org
 from hub.orgs.service import resolve_code
 from hub.security import issue_token
-from hub.sqltypes import utcnow
+from hub.sqltypes import Id, utcnow
 from hub.users import service
 from hub.users.models import (
     PasswordChange,
@@ -128,19 +128,21 @@ def create_user(
 
 
 def _managed_user(principal: PrincipalDep, session: SessionDep, user_id: int) -> tuple[User, Org]:
-    """The user ``user_id`` if the caller may manage users on that user's org (else 403/404)."""
+    """The user ``user_id`` if the caller may manage users on that user's org: 403 without the
+    right at all, 404 for a user outside the caller's reach (as for one that does not exist)."""
     principal.require(Action.user_manage)
+    missing = f"user {user_id} does not exist"
     user = session.get(User, user_id)
     if user is None:
-        raise NotFound(f"user {user_id} does not exist")
+        raise NotFound(missing)
     org = orgs.get(session=session, org_id=user.org_id)
-    principal.require(Action.user_manage, org)
+    principal.reach(Action.user_manage, org, missing)
     return user, org
 
 
 @router.patch("/users/{user_id}", summary="Disable/enable a user or edit their name and e-mail")
 def update_user(
-    user_id: int,
+    user_id: Id,
     data: UserUpdate,
     request: Request,
     principal: PrincipalDep,
@@ -184,7 +186,7 @@ def update_user(
     summary="Reset a user's password (administrators); the user is signed out everywhere",
 )
 def reset_password(
-    user_id: int,
+    user_id: Id,
     data: PasswordReset,
     request: Request,
     principal: PrincipalDep,

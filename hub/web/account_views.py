@@ -13,11 +13,11 @@ from hub.auditlog.service import record
 from hub.errors import HubError
 from hub.orgs import service as orgs
 from hub.orgs.models import Org
-from hub.sqltypes import utcnow
+from hub.sqltypes import Id, utcnow
 from hub.users import service as users
 from hub.users.models import User
 from hub.users.passwords import RULE
-from hub.users.rules import Action, scope_path
+from hub.users.rules import Access, Action, access, scope_path
 from hub.web.deps import SessionDep, client_ip
 from hub.web.pages import Page, page_of, refuse, render, to_login
 from hub.web.views import check_csrf
@@ -157,14 +157,17 @@ def _managed(request: Request, session: SessionDep, user_id: int) -> tuple[Page,
     user = session.get(User, user_id)
     if user is None:
         return refuse(request, page, 404)
-    if not page.may(Action.user_manage, orgs.get(session=session, org_id=user.org_id)):
-        return refuse(request, page, 403)
+    verdict = access(
+        page.actor, Action.user_manage, orgs.get(session=session, org_id=user.org_id).path
+    )
+    if verdict is not Access.allowed:  # outside the reach it reads like a missing user
+        return refuse(request, page, 404 if verdict is Access.hidden else 403)
     return page, user
 
 
 @router.post("/admin/users/{user_id}/active")
 def set_active(
-    user_id: int,
+    user_id: Id,
     request: Request,
     session: SessionDep,
     csrf: Annotated[str, Form()] = "",
@@ -199,7 +202,7 @@ def set_active(
 
 @router.post("/admin/users/{user_id}/password")
 def reset_password(
-    user_id: int,
+    user_id: Id,
     request: Request,
     session: SessionDep,
     csrf: Annotated[str, Form()] = "",

@@ -81,6 +81,7 @@ def test_preparing_the_broker_is_idempotent_and_creates_both_queues(tmp_path: Pa
     assert prepare("redis://127.0.0.1:6379/0", QUEUES) is False  # Redis declares its own
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # Redis declares its own
 def test_beat_and_a_worker_started_together_on_a_fresh_broker_always_publish(
     matrix: Matrix,
     processes: Callable[..., Process],
@@ -88,8 +89,7 @@ def test_beat_and_a_worker_started_together_on_a_fresh_broker_always_publish(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    if not hub_env["GOVHUB_BROKER_URL"].startswith("sqla+"):
-        pytest.skip("the embedded broker only (Redis declares its own queues)")
+    assert hub_env["GOVHUB_BROKER_URL"].startswith("sqla+")
     from fastapi.testclient import TestClient
 
     from hub.users.models import Role

@@ -320,3 +320,40 @@ def test_the_cli_resets_a_password_under_the_password_rule(
         client.get("/api/v1/me", headers=_token(client, "kaili-editor", NEW_PASSWORD)).status_code
         == 200
     )
+
+
+def test_a_county_admin_cannot_tell_another_countys_user_from_a_missing_one(
+    client: TestClient, guizhou: dict[str, str]
+) -> None:
+    from hub.users.models import Role
+    from tests.factories import make_user, token_for
+
+    url = guizhou["GOVHUB_DATABASE_URL"]
+    make_user(url, "huangping-admin", Role.admin, "522622")
+    kaili_editor = _user_id(url, "kaili-editor")
+    bearer = token_for("huangping-admin", url)
+    for user_id in (kaili_editor, 999_999):  # another county's user, and no user at all
+        patched = client.patch(
+            f"/api/v1/users/{user_id}", json={"is_active": False}, headers=bearer
+        )
+        reset = client.post(
+            f"/api/v1/users/{user_id}/password",
+            json={"password": "Aa1-long-enough"},
+            headers=bearer,
+        )
+        assert (patched.status_code, reset.status_code) == (404, 404)
+    with TestClient(create_app()) as browser:
+        _log_in(browser, "huangping-admin")
+        page = browser.get("/admin/users")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert csrf
+        for user_id in (kaili_editor, 999_999):
+            answer = browser.post(
+                f"/admin/users/{user_id}/active",
+                data={"csrf": csrf.group(1), "active": "0"},
+                follow_redirects=False,
+            )
+            assert answer.status_code == 404
+    with Session(engine_for(url)) as session:
+        still = session.get(User, kaili_editor)
+        assert still is not None and still.is_active
