@@ -225,8 +225,11 @@ def error_for(
         return AccountBlocked(
             "该公众号没有此接口权限或接口已被封禁：请在微信公众平台核对账号认证与接口权限", **kw
         )
-    if code in (40013, 40125):
-        return Misconfigured("公众号AppID或AppSecret无效：请核对账号配置", **kw)
+    if code in (40013, 40125):  # the account's AppID/AppSecret: every send fails until fixed
+        return AccountBlocked(
+            "公众号AppID或AppSecret无效：请在账号页核对并更新后点击「测试连接」，暂停的投递会自动继续",
+            **kw,
+        )
     if code in TOKEN_ERRORS:
         return AuthExpired("微信access_token刷新后仍然无效：请核对账号配置", **kw)
     return Rejected(f"微信拒绝了请求：{errmsg or code}", **kw)
@@ -1177,8 +1180,8 @@ class WechatConnector:
         code = errcode_of(data)
         errmsg = redact(str(data.get("errmsg", ""))).replace(secret, "***")
         if code in (40001, 40125):  # on the token call: wrong AppSecret
-            raise Misconfigured(
-                "公众号AppSecret错误：请核对账号配置",
+            raise AccountBlocked(
+                "公众号AppSecret错误：请在账号页更新AppSecret后点击「测试连接」，暂停的投递会自动继续",
                 platform=PLATFORM,
                 code=str(code),
                 platform_message=errmsg,

@@ -741,8 +741,12 @@ class WeiboConnector:
                 "请管理员设置 GOVHUB_WEIBO_FALLBACK_RIP（本单位的公网出口IP）",
                 **kw,
             )
-        if code in CONFIG_CODES:
-            return Misconfigured("微博应用配置有误（App Key或接口权限），请联系管理员", **kw)
+        if code in CONFIG_CODES:  # the hub's Weibo app: every send fails until the operator acts
+            return AccountBlocked(
+                "微博应用配置有误（App Key或接口权限）：请管理员核对 GOVHUB_WEIBO_APP_KEY 与应用权限，"
+                "然后在账号页点击「测试连接」，暂停的投递会自动继续",
+                **kw,
+            )
         if code in CONTENT_CODES:
             return Rejected(f"微博拒绝了这条内容：{message or code}", **kw)
         return Rejected(f"微博拒绝了请求：{message or code or '未知错误'}", **kw)

@@ -47,7 +47,6 @@ from connectors.base import (
 from connectors.errors import (
     AccountBlocked,
     AuthExpired,
-    Misconfigured,
     QuotaExhausted,
     RateLimited,
     Rejected,
@@ -233,8 +232,9 @@ TOKEN_CALL = "token"  # ErrorCase.name "<errcode>@token": the access-token call 
 ERROR_CASES = [
     ErrorCase("-1", Transient),
     ErrorCase("40001", AuthExpired),  # token not the latest: refreshed once, replayed once
-    ErrorCase(f"40001@{TOKEN_CALL}", Misconfigured),  # on the token call: wrong AppSecret
-    ErrorCase(f"40125@{TOKEN_CALL}", Misconfigured),  # stable_token's word for it
+    ErrorCase(f"40001@{TOKEN_CALL}", AccountBlocked),  # on the token call: wrong AppSecret
+    ErrorCase(f"40125@{TOKEN_CALL}", AccountBlocked),  # stable_token's word for it
+    ErrorCase("40013", AccountBlocked),  # invalid AppID
     ErrorCase("40014", AuthExpired),
     ErrorCase("42001", AuthExpired),
     ErrorCase("45009", QuotaExhausted),

@@ -8,7 +8,6 @@ from connectors.base import Account, Content, Rendition
 from connectors.errors import (
     AccountBlocked,
     AuthExpired,
-    Misconfigured,
     RateLimited,
     Rejected,
     Transient,
@@ -32,8 +31,7 @@ _CODES: dict[type, tuple[str, ...]] = {
     Unconfirmed: ("20017", "20019", "20111"),
     Rejected: ("20005", "20006", "20008", "20012", "20018", "20020", "20021", "10017"),
     AuthExpired: ("21315", "21316", "21317", "21319", "21327", "21332"),
-    Misconfigured: ("10006", "10014"),
-    AccountBlocked: ("21321", "20031"),
+    AccountBlocked: ("21321", "20031", "10006", "10014", "21323", "21324"),
 }
 ERROR_CASES = [
     ErrorCase(code, expected) for expected, codes in _CODES.items() for code in codes
