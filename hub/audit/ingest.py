@@ -25,10 +25,10 @@ from sqlmodel import Session, col, select
 from connectors.base import Account as ConnectorAccount
 from connectors.base import Connector, RemotePost
 from connectors.errors import AccountBlocked, AuthExpired, ConnectorError
+from hub.accounts.health import flag_blocked
 from hub.accounts.models import Account, AccountStatus, Platform
 from hub.audit.models import AccountActivity
 from hub.auditlog.service import record
-from hub.accounts.health import flag_blocked
 from hub.config import Settings, get_settings
 from hub.db import engine_for
 from hub.delivery.models import Delivery, HallEntry
