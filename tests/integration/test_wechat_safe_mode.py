@@ -162,7 +162,6 @@ def test_a_plaintext_callback_on_an_account_with_a_key_is_refused(
     assert _cases(wechat) == []
 
 
-
 def test_forged_encrypted_messages_are_refused(wechat: Wechat, client: TestClient) -> None:
     _set_aes_key(wechat, AES_KEY)
     url = wechat.callback_url()
