@@ -567,18 +567,28 @@ class WechatSandbox:
             return [dict(c) for c in self._call_log if appid is None or c["appid"] == appid]
 
     def add_publication(
-        self, appid: str, *, title: str, content: str = "<p>…</p>", author: str = ""
+        self,
+        appid: str,
+        *,
+        title: str,
+        content: str = "<p>…</p>",
+        author: str = "",
+        create_time: int | None = None,
     ) -> dict[str, Any]:
-        """A publication made directly on the platform (not by the hub), already published."""
+        """A publication made directly on the platform (not by the hub), already published
+        (``create_time``: when, as a Unix time; default now)."""
         with self._lock:
             app = self._app(appid)
             article = {"title": title, "author": author, "digest": "", "content": content}
             pub = self._new_publication(app, f"direct-{next(self._ids)}", [article], [article])
+            if create_time is not None:
+                pub.create_time = int(create_time)
             pub.ready_at = 0.0
             self._finish(app, pub, outcome=(0, []))
             pub.callback_sent = True
             return {
                 "publish_id": pub.publish_id,
+                "msg_data_id": pub.msg_data_id,
                 "article_id": pub.article_id,
                 "url": pub.urls()[0],
             }

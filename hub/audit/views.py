@@ -84,7 +84,14 @@ def _audit_or_error(
         chosen = service.resolve_policy(policy, settings)
     except HubError as exc:
         return None, (), exc.message
-    audit = service.run_audit(session=session, policy=chosen, as_of=day, tz=settings.tz, now=now)
+    audit = service.run_audit(
+        session=session,
+        policy=chosen,
+        as_of=day,
+        tz=settings.tz,
+        now=now,
+        reach_days=settings.reach_days,
+    )
     return audit, tuple(chosen.audit.platforms), ""
 
 
