@@ -21,6 +21,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, or_, select
 
 from connectors import registry
@@ -254,7 +255,11 @@ def pull_account(
         state.next_pull_at = now + timedelta(minutes=settings.reach_interval_minutes)
         outcome.next_pull_at = state.next_pull_at
         session.add(state)
-        session.commit()
+        try:
+            session.commit()
+        except IntegrityError:  # another pull of the same account stored the day meanwhile
+            session.rollback()
+            outcome.error = "pulled concurrently by another run; its counts stand"
         return outcome
 
 
@@ -309,7 +314,10 @@ def _failed(
     )
     outcome.next_pull_at = state.next_pull_at
     session.add(state)
-    session.commit()
+    try:
+        session.commit()
+    except IntegrityError:  # another pull recorded this account's state meanwhile
+        session.rollback()
 
 
 # -- questions --------------------------------------------------------------------------------

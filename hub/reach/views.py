@@ -25,8 +25,9 @@ TOP = 20  # bars per chart
 
 
 def bar_chart(ranked: list[dict[str, Any]], title: str) -> dict[str, Any]:
-    """Geometry of a horizontal bar chart of the first ``TOP`` ranked rows (shared scale)."""
-    shown = ranked[:TOP]
+    """Geometry of a horizontal bar chart of the first ``TOP`` ranked rows with any reach
+    (shared scale; the tables list the rest)."""
+    shown = [row for row in ranked if row["value"] > 0][:TOP]
     widths = rules.bar_widths([r["value"] for r in shown], BAR_WIDTH)
     bars = [
         {
@@ -42,6 +43,7 @@ def bar_chart(ranked: list[dict[str, Any]], title: str) -> dict[str, Any]:
         "bars": bars,
         "label_width": LABEL_WIDTH,
         "bar_height": BAR_HEIGHT,
+        "text_y": round(BAR_HEIGHT * 0.65, 1),
         "height": max(1, len(bars)) * BAR_HEIGHT + 8,
         "width": LABEL_WIDTH + BAR_WIDTH + 90,
     }
