@@ -186,5 +186,8 @@ def audit_org_page(
         finding_zh=service.FINDING_ZH,
         query=f"as_of={audit.result.as_of.isoformat()}" + (f"&policy={policy}" if policy else ""),
         platforms=platforms,
+        reach=audit.reach,
+        reach_fields=audit.reach_fields,
+        reach_since=audit.reach_since,
     )
     return get_templates().TemplateResponse(request, "pages/audit_org.html", context)

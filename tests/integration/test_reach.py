@@ -363,3 +363,8 @@ def test_the_matrix_audit_export_has_reach_columns_without_changing_verdicts(
     assert kaili[columns["阅读"]] == 300 and kaili[columns["转发"]] == 12
     huangping = next(r for r in sheet.iter_rows(min_row=4, values_only=True) if r[1] == "黄平县")
     assert huangping[columns["点赞"]] == 5 and huangping[columns["阅读"]] == 0
+
+    login(client, "supervisor")
+    page = client.get("/audit/orgs/522601", params={"as_of": today})
+    assert page.status_code == 200
+    assert "阅读 300 · 分享 21" in page.text and "不计入得分" in page.text
