@@ -21,6 +21,7 @@ from hub.backup.cli import backup_command, restore_command
 from hub.config import get_settings
 from hub.doctor.cli import doctor_command, status_command
 from hub.posts.cli import deliveries_app, posts_app
+from hub.reach.cli import reach_app
 from hub.records.cli import archive_command
 
 app = typer.Typer(
@@ -49,6 +50,7 @@ app.add_typer(inbox_app, name="inbox")
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(posts_app, name="posts")
 app.add_typer(deliveries_app, name="deliveries")
+app.add_typer(reach_app, name="reach")
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
