@@ -23,7 +23,7 @@ from hub.errors import Conflict, Forbidden, Invalid, NotFound
 from hub.orgs import service as orgs
 from hub.orgs.models import Org, OrgLevel
 from hub.platforms import builtin_channel
-from hub.posts import rules
+from hub.posts import chains, rules
 from hub.posts.models import (
     Approval,
     ApprovalKind,
@@ -32,6 +32,7 @@ from hub.posts.models import (
     PostStatus,
     PostUpdate,
     PostVersion,
+    ReviewChain,
     TargetGroup,
     Urgency,
 )
@@ -467,6 +468,7 @@ def submit(*, session: Session, who: Who, post: Post, now: datetime) -> Post:
         raise Invalid("fix these problems before submitting: " + "; ".join(blocking))
     pending = _cosign_pending(session, post)
     post.status = rules.status_after_submit(bool(pending) and post.urgency is not Urgency.emergency)
+    chains.start(session, post)
     post.reason = ""
     post.updated_at = now
     session.add(post)
@@ -526,10 +528,34 @@ def cosign(*, session: Session, who: Who, post: Post, now: datetime, comment: st
 def approve(
     *, session: Session, who: Who, post: Post, now: datetime, comment: str = ""
 ) -> tuple[Post, list[int]]:
-    """Approve the current version; create its deliveries. Returns ids to enqueue after commit."""
+    """Approve the current version at the level it waits at (an org's review chain); the last
+    level's approval — or the only one, without a chain — creates its deliveries. Returns ids to
+    enqueue after commit."""
     org = orgs.get(session=session, org_id=post.org_id)
     _require(who, Action.post_review, org)  # permission before state
     rules.next_status(rules.Move.approve, post.status)
+    _check_reviewer(session, who, post, org)
+    chain = chains.check_level(session, user=who.user, post=post)
+    if chain is not None:
+        level = post.review_level
+        if not chains.advance(post, chain):
+            _record_approval(session, who, post, org, comment, now, level=level)
+            post.updated_at = now
+            session.add(post)
+            _audit(session, who, "post.approve_level", post, _level_summary(chain, level))
+            return post, []
+        return _release(session, who, post, org, comment, now, level=level)
+    return _release(session, who, post, org, comment, now, level=None)
+
+
+def _level_summary(chain: ReviewChain, level: int | None) -> str:
+    names = [str(raw.get("name", "")) for raw in chain.levels]
+    name = names[level - 1] if level and 0 < level <= len(names) else str(level)
+    return f"「{name}」通过"
+
+
+def _check_reviewer(session: Session, who: Who, post: Post, org: Org) -> None:
+    """Four eyes, scope and co-signing (the rule every approval passes, with or without a chain)."""
     refusal = rules.approval_refusal(
         reviewer=rules.Reviewer(
             user_id=who.id,
@@ -543,9 +569,18 @@ def approve(
     )
     if refusal:
         raise Forbidden(refusal)
-    accounts = [a for a in target_accounts(session, post) if a.status is not AccountStatus.closed]
-    if not accounts:
-        raise Invalid("the post has no target accounts left")
+
+
+def _record_approval(
+    session: Session,
+    who: Who,
+    post: Post,
+    org: Org,
+    comment: str,
+    now: datetime,
+    *,
+    level: int | None,
+) -> None:
     session.add(
         Approval(
             post_id=_pk(post),
@@ -556,9 +591,28 @@ def approve(
             comment=comment,
             at=now,
             client_ip=valid_ip(who.client_ip),  # Weibo's rip: on whose behalf it goes out
+            level=level,
         )
     )
+
+
+def _release(
+    session: Session,
+    who: Who,
+    post: Post,
+    org: Org,
+    comment: str,
+    now: datetime,
+    *,
+    level: int | None,
+) -> tuple[Post, list[int]]:
+    """The final approval: record it and create the deliveries (now, or at the schedule)."""
+    accounts = [a for a in target_accounts(session, post) if a.status is not AccountStatus.closed]
+    if not accounts:
+        raise Invalid("the post has no target accounts left")
+    _record_approval(session, who, post, org, comment, now, level=level)
     post.approved_version = post.current_version
+    post.review_level = None
     hall = _org_hall_account(session, post.org_id)
     ids = channels.costliest_first((a.id, a.platform.value) for a in accounts if a.id is not None)
     if hall is not None and hall not in ids:
@@ -621,8 +675,10 @@ def reject(*, session: Session, who: Who, post: Post, reason: str, now: datetime
             reviewer_id=who.id,
             comment=reason,
             at=now,
+            level=post.review_level,
         )
     )
+    post.review_level = None
     post.reason = reason
     post.updated_at = now
     session.add(post)
@@ -682,6 +738,7 @@ def correct(
         now=now,
         correction_note=note,
     )
+    chains.start(session, post)
     post.updated_at = now
     session.add(post)
     _audit(session, who, "post.correct", post, note)

@@ -19,7 +19,7 @@ from hub.delivery.models import Delivery, DeliveryStatus
 from hub.errors import Forbidden, NotFound
 from hub.orgs import service as orgs
 from hub.orgs.models import Org
-from hub.posts import service
+from hub.posts import chains, service
 from hub.posts.api import deliveries_of, to_public
 from hub.posts.models import Post, PostStatus
 from hub.posts.versions_api import baseline, diff_table, versions_of
@@ -167,6 +167,7 @@ def review_page(post_id: Id, request: Request, session: SessionDep) -> Response:
         and post.status is PostStatus.in_review
         and post.author_id != page.user.id,
         can_cosign=post.status is PostStatus.cosigning and _is_cosigner(session, page, post),
+        approve_releases=chains.releases_next(session, post),
         config={
             "postId": post.id,
             "timezone": get_settings().timezone,
@@ -321,6 +322,7 @@ def board(post_id: Id, request: Request, session: SessionDep) -> Response:
         post=post,
         org_name=org.name,
         rows=rows,
+        review=chains.describe(session, post),
         can_manage=page.may(Action.delivery_manage, org),
         can_edit=page.may(Action.post_write, org),
         config={
