@@ -551,7 +551,7 @@ def clocks_remind() -> None:
     Says how many reminders reached someone and how many failed (those are retried on the next
     pass); exits 1 when any failed.
     """
-    from hub.clocks.service import remind_now
+    from hub.clocks.reminders import remind_now
     from hub.db import session_scope
 
     with session_scope() as session:
@@ -584,7 +584,8 @@ def clocks_obligations(
     since: Annotated[str | None, typer.Option(help="YYYY-MM-DD: also open past periods")] = None,
 ) -> None:
     """Open the current periods' recurring obligations and mark met / missed."""
-    from hub.clocks.service import policy_in_force, refresh_obligations
+    from hub.clocks.obligations import refresh_obligations
+    from hub.clocks.service import policy_in_force
     from hub.db import session_scope
     from hub.sqltypes import utcnow
 
