@@ -534,7 +534,7 @@ def inbox_list(
 @inbox_app.command("ingest")
 def inbox_ingest() -> None:
     """Fetch new comments from every active Weibo account now (what beat does every 5 minutes)."""
-    from hub.inbox.service import ingest_all
+    from hub.inbox.ingestion import ingest_all
 
     report = ingest_all(settings=get_settings())
     for error in report.errors:
