@@ -111,8 +111,17 @@ def list_clocks(
     status: ClockStatus | None = None,
     org: Annotated[str | None, Query(description="org code: that org and its subtree")] = None,
     kind: str | None = None,
+    post_id: Annotated[Id | None, Query(description="the clocks this post stops")] = None,
 ) -> list[ClockPublic]:
     principal.require(Action.clock_read)
+    if post_id is not None:  # the post's reach first: 404 for a post the caller cannot see
+        from hub.posts import service as posts
+
+        posts.get(
+            session=session,
+            post_id=post_id,
+            who=posts.Who(user=principal.user, actor=principal.actor),
+        )
     now = utcnow()
     rows = service.list_clocks(
         session=session,
@@ -121,6 +130,7 @@ def list_clocks(
         org_path=_org_filter(session, principal, org),
         status=status,
         kind=kind,
+        post_id=post_id,
     )
     return service.to_public(
         session=session,

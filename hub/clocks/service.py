@@ -153,6 +153,12 @@ def create_clock(
     return clock
 
 
+def link_post(*, session: Session, clock: Clock, post_id: int) -> None:
+    """Link a post to a running clock: its first published delivery stops the clock."""
+    session.add(ClockPost(clock_id=clock.id, post_id=post_id))  # type: ignore[arg-type]
+    session.flush()
+
+
 def get_clock(*, session: Session, clock_id: int) -> Clock:
     clock = session.get(Clock, clock_id)
     if clock is None:
@@ -176,9 +182,15 @@ def list_clocks(
     kind: str | None = None,
     started_from: datetime | None = None,
     started_before: datetime | None = None,
+    post_id: int | None = None,
 ) -> list[tuple[Clock, Org]]:
-    """Clocks with their org, soonest deadline first; paths select org subtrees."""
+    """Clocks with their org, soonest deadline first; paths select org subtrees; ``post_id``:
+    the clocks that post stops."""
     query = select(Clock, Org).join(Org, col(Clock.org_id) == col(Org.id))
+    if post_id is not None:
+        query = query.join(ClockPost, col(ClockPost.clock_id) == col(Clock.id)).where(
+            ClockPost.post_id == post_id
+        )
     for path in (scope_path, org_path):
         if path:
             query = query.where(col(Org.path).startswith(path))

@@ -14,7 +14,8 @@ from sqlmodel import Session, col, select
 from connectors.base import Problem, Rendition
 from hub.accounts.models import Account, AccountStatus, Platform
 from hub.auditlog.service import record
-from hub.clocks.service import start_for_post
+from hub.clocks.models import Clock, ClockState
+from hub.clocks.service import link_post, start_for_post
 from hub.config import get_settings
 from hub.delivery import channels
 from hub.delivery import service as engine
@@ -225,6 +226,8 @@ def create(*, session: Session, who: Who, data: PostCreate, now: datetime) -> Po
     _require(who, Action.post_write, org)
     _check_accounts(session, who, data.target_account_ids)
     _check_schedule(data.scheduled_at, now)
+    event_at = _event_time(data, now)
+    clock = _open_clock(session, who, data.clock_id) if data.clock_id is not None else None
     post = Post(
         org_id=org.id,  # type: ignore[arg-type]
         author_id=who.id,
@@ -236,6 +239,7 @@ def create(*, session: Session, who: Who, data: PostCreate, now: datetime) -> Po
         cosign_org_ids=_cosign_orgs(session, data.cosign_org_codes),
         wechat_modes=_wechat_modes(session, who, data.wechat_modes),
         wechat_comments=data.wechat_comments or org.wechat_comments or "closed",
+        event_at=event_at,
         created_at=now,
         updated_at=now,
     )
@@ -254,19 +258,50 @@ def create(*, session: Session, who: Who, data: PostCreate, now: datetime) -> Po
         now=now,
     )
     _audit(session, who, "post.create", post, f"「{post.title}」({post.urgency.value})")
-    if post.urgency in (Urgency.emergency, Urgency.hot_topic):
-        _start_clock(session, post, now)
+    if clock is not None:
+        link_post(session=session, clock=clock, post_id=_pk(post))
+    elif post.urgency in (Urgency.emergency, Urgency.hot_topic):
+        _start_clock(session, post, event_at or now)
     return post
 
 
-def _start_clock(session: Session, post: Post, now: datetime) -> None:
+def _event_time(data: PostCreate, now: datetime) -> datetime | None:
+    """When the emergency or hot topic happened: its clock runs from it (default: now)."""
+    urgent = data.urgency in (Urgency.emergency, Urgency.hot_topic)
+    if data.event_at is None:
+        return now if urgent and data.clock_id is None else None
+    if not urgent:
+        raise Invalid("只有突发事件和热点回应稿件需要填写事件发生时间", field="event_at")
+    if data.clock_id is not None:
+        raise Invalid("关联已有时限时不填事件发生时间（时限已从其起点计算）", field="event_at")
+    if data.event_at.tzinfo is None:
+        raise Invalid("事件发生时间需要带时区，例如 2026-12-01T09:00:00+08:00", field="event_at")
+    if data.event_at > now + timedelta(minutes=1):
+        raise Invalid("事件发生时间不能晚于现在", field="event_at")
+    return data.event_at
+
+
+def _open_clock(session: Session, who: Who, clock_id: int) -> Clock:
+    """A running clock within the caller's reach, for a post to stop when it is published."""
+    clock = session.get(Clock, clock_id)
+    org = session.get(Org, clock.org_id) if clock is not None else None
+    if clock is None or org is None or not sees(who.actor, org.path):
+        raise NotFound(f"clock {clock_id} does not exist")
+    if not may(who.actor, Action.post_write, org.path):
+        raise Forbidden(f"时限 {clock_id} 属于{org.name}，您不能为它发稿")
+    if clock.state is not ClockState.running:
+        raise Conflict(f"时限 {clock_id} 已结束（{clock.state.value}），不能再关联稿件")
+    return clock
+
+
+def _start_clock(session: Session, post: Post, started_at: datetime) -> None:
     start_for_post(
         session=session,
         post_id=post.id,  # type: ignore[arg-type]
         org_id=post.org_id,
         urgency=post.urgency.value,
         title=post.title,
-        started_at=now,
+        started_at=started_at,
     )
 
 
