@@ -235,6 +235,7 @@ class PostUpdate(BaseModel):
     overrides: dict[str, str] | None = None
     wechat_modes: dict[int, WechatMode] | None = None
     wechat_comments: WechatComments | None = None
+    event_at: datetime | None = None  # corrects when the emergency / hot topic happened
 
 
 class ReasonBody(BaseModel):

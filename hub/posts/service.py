@@ -15,7 +15,7 @@ from connectors.base import Problem, Rendition
 from hub.accounts.models import Account, AccountStatus, Platform
 from hub.auditlog.service import record
 from hub.clocks.models import Clock, ClockState
-from hub.clocks.service import link_post, start_for_post
+from hub.clocks.service import has_clock, link_post, retime_for_post, start_for_post
 from hub.config import get_settings
 from hub.delivery import channels
 from hub.delivery import service as engine
@@ -270,15 +270,39 @@ def _event_time(data: PostCreate, now: datetime) -> datetime | None:
     urgent = data.urgency in (Urgency.emergency, Urgency.hot_topic)
     if data.event_at is None:
         return now if urgent and data.clock_id is None else None
-    if not urgent:
-        raise Invalid("只有突发事件和热点回应稿件需要填写事件发生时间", field="event_at")
     if data.clock_id is not None:
         raise Invalid("关联已有时限时不填事件发生时间（时限已从其起点计算）", field="event_at")
-    if data.event_at.tzinfo is None:
+    return _check_event_at(data.event_at, urgent=urgent, now=now)
+
+
+def _check_event_at(when: datetime, *, urgent: bool, now: datetime) -> datetime:
+    if not urgent:
+        raise Invalid("只有突发事件和热点回应稿件需要填写事件发生时间", field="event_at")
+    if when.tzinfo is None:
         raise Invalid("事件发生时间需要带时区，例如 2026-12-01T09:00:00+08:00", field="event_at")
-    if data.event_at > now + timedelta(minutes=1):
+    if when > now + timedelta(minutes=1):
         raise Invalid("事件发生时间不能晚于现在", field="event_at")
-    return data.event_at
+    return when
+
+
+def _clock_after_edit(
+    session: Session, post: Post, event_at: datetime | None, now: datetime
+) -> None:
+    """An edit made the post urgent, or corrected when the event happened: a post that became
+    urgent without a clock starts one (from ``event_at``, default now); a corrected event time
+    moves the start of the post's own running clock."""
+    urgent = post.urgency in (Urgency.emergency, Urgency.hot_topic)
+    if event_at is not None:
+        post.event_at = _check_event_at(event_at, urgent=urgent, now=now)
+    if not urgent:
+        return
+    if not has_clock(session=session, post_id=_pk(post)):
+        post.event_at = post.event_at or now
+        _start_clock(session, post, post.event_at)
+    elif event_at is not None:
+        retime_for_post(
+            session=session, post_id=_pk(post), urgency=post.urgency.value, started_at=event_at
+        )
 
 
 def _open_clock(session: Session, who: Who, clock_id: int) -> Clock:
@@ -388,6 +412,8 @@ def update_post(*, session: Session, who: Who, post: Post, data: PostUpdate, now
         post.wechat_comments = data.wechat_comments
     if data.urgency is not None:
         post.urgency = data.urgency
+    if data.urgency is not None or data.event_at is not None:
+        _clock_after_edit(session, post, data.event_at, now)
     if data.clear_schedule:
         post.scheduled_at = None
     elif data.scheduled_at is not None:

@@ -16,6 +16,7 @@ from hub.db import engine_for
 from hub.delivery import service as engine
 from hub.delivery.pacing import get_pacer
 from tests.integration.test_clocks_api import open_clock
+from tests.integration.test_editor_pages import login
 from tests.integration.test_posts_workflow import draft
 
 pytestmark = pytest.mark.integration
@@ -151,3 +152,37 @@ def test_clocks_of_a_post_outside_the_reach_are_not_found(
         "/api/v1/clocks", params={"post_id": post["id"]}, headers=auth["huangping-editor"]
     )
     assert answer.status_code == 404
+
+
+def test_a_draft_made_urgent_later_starts_its_clock_and_a_corrected_event_time_moves_it(
+    client: TestClient, auth: dict[str, dict[str, str]], hall: int
+) -> None:
+    editor = auth["kaili-editor"]
+    post = draft(client, editor, target_account_ids=[hall])  # the compose page's first autosave
+    assert clocks_of(client, editor, post["id"]) == []
+    url = f"/api/v1/posts/{post['id']}"
+    event = (datetime.now(SHANGHAI) - timedelta(hours=1)).replace(microsecond=0)
+    urgent = client.patch(
+        url, json={"urgency": "emergency", "event_at": event.isoformat()}, headers=editor
+    )
+    assert urgent.status_code == 200, urgent.text
+    [clock] = clocks_of(client, editor, post["id"])
+    assert datetime.fromisoformat(clock["started_at"]) == event
+    earlier = event - timedelta(hours=1)
+    client.patch(
+        url, json={"urgency": "emergency", "event_at": earlier.isoformat()}, headers=editor
+    )
+    [moved] = clocks_of(client, editor, post["id"])
+    assert moved["id"] == clock["id"]
+    assert datetime.fromisoformat(moved["due_at"]) == earlier + timedelta(hours=3)
+    future = (datetime.now(SHANGHAI) + timedelta(hours=2)).isoformat()
+    refused = client.patch(url, json={"event_at": future}, headers=editor)
+    assert refused.status_code == 422 and "不能晚于现在" in refused.text
+    client.patch(url, json={"title": "标题改了"}, headers=editor)
+    assert len(clocks_of(client, editor, post["id"])) == 1  # edits start no second clock
+
+
+def test_the_compose_page_asks_when_it_happened(client: TestClient) -> None:
+    login(client, "kaili-editor")
+    page = client.get("/compose")
+    assert 'id="event-at"' in page.text and "事件发生时间" in page.text
