@@ -178,6 +178,21 @@ def advance(post: Post, chain: ReviewChain) -> bool:
     return True
 
 
+def waiting_levels(session: Session, posts: list[Post]) -> dict[int, str]:
+    """Post id -> the name of the level it waits at (posts in a chain only), for queues."""
+    org_ids = {p.org_id for p in posts if p.review_level is not None}
+    if not org_ids:
+        return {}
+    found = session.exec(select(ReviewChain).where(col(ReviewChain.org_id).in_(org_ids))).all()
+    by_org = {c.org_id: levels_of(c) for c in found}
+    out: dict[int, str] = {}
+    for post in posts:
+        levels = by_org.get(post.org_id)
+        if levels and post.review_level is not None and post.id is not None:
+            out[post.id] = levels[min(post.review_level, len(levels)) - 1].name
+    return out
+
+
 def releases_next(session: Session, post: Post) -> bool:
     """Would an approval now release the post (no chain, or it waits at its last level)?"""
     chain = chain_of(session, post.org_id)

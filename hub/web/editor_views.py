@@ -118,7 +118,14 @@ def review_list(request: Request, session: SessionDep) -> Response:
         return to_login(request)
     posts = review_queue(session=session, actor=page.actor)
     names = {p.org_id: orgs.get(session=session, org_id=p.org_id).name for p in posts}
-    return render(request, "pages/review_list.html", page, posts=posts, org_names=names)
+    return render(
+        request,
+        "pages/review_list.html",
+        page,
+        posts=posts,
+        org_names=names,
+        level_names=chains.waiting_levels(session, posts),
+    )
 
 
 def _is_cosigner(session: Session, page: Page, post: Post) -> bool:

@@ -18,6 +18,7 @@ from hub.live.models import LiveFanout
 from hub.posts.models import Approval
 from hub.users.models import Role, User
 from tests.factories import make_user, token_for
+from tests.integration.test_editor_pages import login
 from tests.integration.test_live_api import account, new_session
 
 pytestmark = pytest.mark.integration
@@ -170,3 +171,18 @@ def test_a_plan_approved_after_the_start_is_refused(
     client.post(f"{base}/start", headers=editor)
     late = client.post(f"{base}/plan/approve", headers=auth["kaili-reviewer"])
     assert late.status_code == 409 and "开始前" in late.json()["detail"]
+
+
+def test_the_console_offers_the_one_click_release_to_approvers_only(
+    client: TestClient, auth: dict[str, dict[str, str]], setup: dict[str, Any]
+) -> None:
+    live = new_session(client, auth["kaili-editor"], approver_ids=[setup["reviewer_id"]])
+    login(client, "kaili-reviewer")  # a reviewer: no live.run, but named approver
+    page = client.get(f"/live/{live['slug']}/console")
+    assert page.status_code == 200
+    assert 'data-approver="1"' in page.text and "待审要点" in page.text
+    assert "要点经审核人通过后才发往社交媒体（您是审核人）" in page.text
+    client.cookies.clear()
+    login(client, "kaili-editor")
+    mine = client.get(f"/live/{live['slug']}/console")
+    assert 'data-approver="0"' in mine.text

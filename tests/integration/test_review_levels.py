@@ -233,6 +233,8 @@ def test_the_admin_form_sets_the_chain_and_the_pages_show_it(
     client.post(f"/api/v1/posts/{post_id}/approve", headers=auth["kaili-reviewer"])
     client.cookies.clear()
     login(client, "kaili-lead")
+    queue = client.get("/review")
+    assert f'href="/review/{post_id}"' in queue.text and "终审" in queue.text
     page = client.get(f"/review/{post_id}")
     assert "审核流程" in page.text and "kaili-reviewer" in page.text
     assert 'data-state="waiting"' in page.text and "批准发布" in page.text
