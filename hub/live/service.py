@@ -277,6 +277,24 @@ def approve_plan(*, session: Session, who: Who, live: LiveSession, now: datetime
     _audit(session, who, "live.plan.approve", live, live.plan[:200])
 
 
+def may_approve_plan(session: Session, who: Who, live: LiveSession) -> bool:
+    """Would :func:`approve_plan` accept this user now (for the console's button)?"""
+    org = orgs.get(session=session, org_id=live.org_id)
+    return (
+        may(who.actor, Action.post_review, org.path)
+        and who.id != live.created_by
+        and live.status is LiveStatus.scheduled
+        and bool(live.plan)
+        and live.plan_approved_at is None
+    )
+
+
+def plan_approver_name(session: Session, live: LiveSession) -> str:
+    if live.plan_approved_by is None:
+        return ""
+    return _names(session, {live.plan_approved_by}).get(live.plan_approved_by, "")
+
+
 def key_state(live: LiveSession, entry: LiveEntry) -> str:
     return rules.key_state(
         key_event=entry.key_event,
@@ -568,7 +586,10 @@ def approve_entry(
     session.add(entry)
     _audit(session, who, "live.entry.approve", live, f"#{seq}")
     author = _names(session, {entry.author_id}).get(entry.author_id, "")
-    return entry, [_event(session, live, EventType.entry, entry_data(entry, author), now, seq=seq)]
+    messages = [_event(session, live, EventType.entry, entry_data(entry, author), now, seq=seq)]
+    if key_state(live, entry) == rules.KEY_PENDING:
+        messages.append(_key_notice(live, entry))
+    return entry, messages
 
 
 def _revise(session: Session, who: Who, entry: LiveEntry, now: datetime) -> None:

@@ -453,6 +453,8 @@ def live_console(request: Request, session: SessionDep, slug: str) -> Response:
         chief=service.is_chief(session, who, live),
         approver=page.user.id in live.approver_ids,
         plan_in_force=rules.plan_in_force(live.plan_approved_at, live.started_at),
+        plan_approver=service.plan_approver_name(session, live),
+        can_approve_plan=service.may_approve_plan(session, who, live),
         over=rules.is_over(live.status),
     )
 

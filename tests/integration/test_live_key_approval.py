@@ -186,3 +186,21 @@ def test_the_console_offers_the_one_click_release_to_approvers_only(
     login(client, "kaili-editor")
     mine = client.get(f"/live/{live['slug']}/console")
     assert 'data-approver="0"' in mine.text
+
+
+def test_the_console_shows_the_plan_and_lets_a_reviewer_approve_it_before_the_start(
+    client: TestClient, auth: dict[str, dict[str, str]], setup: dict[str, Any]
+) -> None:
+    live = new_session(client, auth["kaili-editor"], plan="审议三项议题的要点")
+    console = f"/live/{live['slug']}/console"
+    login(client, "kaili-editor")  # the session's creator may not approve its own plan
+    mine = client.get(console).text
+    assert "审议三项议题的要点" in mine and 'id="approve-plan"' not in mine
+    client.cookies.clear()
+    login(client, "kaili-reviewer")
+    page = client.get(console).text
+    assert 'id="approve-plan"' in page and "未审定：要点须逐条由审核人通过" in page
+    client.post(f"/api/v1/live-sessions/{live['id']}/plan/approve", headers=auth["kaili-reviewer"])
+    approved = client.get(console).text
+    assert "已由 kaili-reviewer" in approved and 'id="approve-plan"' not in approved
+    assert "要点按预先审定的方案发往社交媒体" in approved

@@ -199,6 +199,17 @@
   }
   document.addEventListener("govhub-live-pending", loadKeyPending);
   loadKeyPending();
+
+  // a reviewer approves the session's plan before the start (then key events need no click)
+  var planButton = document.getElementById("approve-plan");
+  if (planButton) {
+    planButton.addEventListener("click", function () {
+      planButton.disabled = true;
+      call("POST", api + "/plan/approve")
+        .then(function () { window.location.reload(); })
+        .catch(function (err) { planButton.disabled = false; say(err.message); });
+    });
+  }
   document.querySelectorAll("#entries .entry").forEach(function (a) {
     var seq = a.getAttribute("data-seq");
     var key = a.classList.contains("key");
