@@ -147,8 +147,10 @@ def _decisions(session: Session, post: Post, kind: ApprovalKind) -> list[Approva
 def check_level(session: Session, *, user: User, post: Post) -> ReviewChain | None:
     """403 when the user may not approve the level the post waits at; the chain (None: none)."""
     chain = chain_of(session, post.org_id)
-    if chain is None or post.review_level is None:
+    if chain is None:
         return None
+    if post.review_level is None:  # submitted before the org had a chain: it starts now
+        post.review_level = rules.first_level(len(chain.levels), post.urgency, chain.emergency)
     levels = levels_of(chain)
     refusal = rules.level_refusal(
         levels,

@@ -240,3 +240,15 @@ def test_the_admin_form_sets_the_chain_and_the_pages_show_it(
     assert 'data-state="waiting"' in page.text and "批准发布" in page.text
     board = client.get(f"/posts/{post_id}/board")
     assert 'data-level="1" data-state="approved"' in board.text
+
+
+def test_a_post_submitted_before_the_chain_existed_enters_it_at_its_next_decision(
+    client: TestClient,
+    auth: dict[str, dict[str, str]],
+    people: dict[str, Any],
+    hall: int,
+) -> None:
+    post_id = submitted(client, auth["kaili-editor"], hall)
+    set_chain(client, auth["admin"], people["lead_id"])
+    first = client.post(f"/api/v1/posts/{post_id}/approve", headers=auth["kaili-reviewer"])
+    assert first.json()["status"] == "in_review" and first.json()["review"]["current_level"] == 2
