@@ -29,7 +29,7 @@ from hub.inbox.models import (
 )
 from hub.live.models import EntryRevision, LiveEntry, LiveEvent, LiveFanout, LiveSession
 from hub.orgs.models import Org, OrgName
-from hub.posts.models import Approval, ForwardOffer, Post, PostVersion
+from hub.posts.models import Approval, ForwardOffer, Post, PostVersion, ReviewChain
 from hub.reach.models import ReachCount, ReachPull
 from hub.system import Heartbeat, Worker
 from hub.users.models import LoginFailure, User
@@ -75,6 +75,7 @@ __all__ = [
     "ReachCount",
     "ReachPull",
     "Reply",
+    "ReviewChain",
     "RoutingRule",
     "Spokesperson",
     "Thread",

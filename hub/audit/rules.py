@@ -82,6 +82,9 @@ class SpokespersonFacts:
     """Filed with the provincial press office (备案)."""
     published_on: date | None = None
     """Announced to the public (向社会公布)."""
+    has_assistant: bool | None = None
+    """A spokesperson's assistant (新闻助理) in office on the audit date; None: not known (no
+    ``assistant_missing`` check)."""
 
 
 # --- Results (output) ------------------------------------------------------------------------
@@ -448,6 +451,17 @@ def _spokesperson_findings(
                 org.code,
                 "未配备新闻发言人",
                 "No spokesperson",
+            )
+        )
+    assistant = rules.assistant_missing
+    if applies and assistant is not None and facts is not None and facts.has_assistant is False:
+        found.append(
+            _finding(
+                FindingCode.assistant_missing,
+                assistant,
+                org.code,
+                "未配备新闻发言人助理",
+                "No spokesperson's assistant",
             )
         )
     not_filed = rules.spokesperson_not_filed

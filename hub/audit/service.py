@@ -60,6 +60,7 @@ FINDING_ZH = {
     FindingCode.credentials_expired: "授权过期",
     FindingCode.spokesperson_missing: "未配备新闻发言人",
     FindingCode.spokesperson_not_filed: "发言人变更未备案",
+    FindingCode.assistant_missing: "未配备新闻助理",
 }
 LEVEL_ZH = {
     "province": "省",
@@ -227,6 +228,18 @@ def spokesperson_facts(*, session: Session, as_of: date) -> list[SpokespersonFac
     by_org: dict[str, Spokesperson] = {}
     for person, code in rows:
         by_org[code] = person  # the later row of two on the same day wins
+    assistants = {
+        code
+        for code in session.exec(
+            select(Org.code)
+            .join(Spokesperson, col(Spokesperson.org_id) == col(Org.id))
+            .where(
+                col(Spokesperson.role) == SpokespersonRole.assistant,
+                col(Spokesperson.appointed_on) <= as_of,
+                or_(col(Spokesperson.ended_on).is_(None), col(Spokesperson.ended_on) > as_of),
+            )
+        ).all()
+    }
     facts = []
     for code, person in by_org.items():
         in_office = person.ended_on is None or person.ended_on > as_of
@@ -241,6 +254,7 @@ def spokesperson_facts(*, session: Session, as_of: date) -> list[SpokespersonFac
                     if person.published_on and person.published_on <= as_of
                     else None
                 ),
+                has_assistant=code in assistants,
             )
         )
     return facts

@@ -20,7 +20,7 @@ from hub.delivery.models import Attempt, Delivery
 from hub.errors import Invalid
 from hub.orgs import service as orgs
 from hub.orgs.models import Org
-from hub.posts import service
+from hub.posts import chains, service
 from hub.posts.models import (
     CorrectBody,
     DeliveryPublic,
@@ -73,7 +73,9 @@ def deliveries_of(session: Session, post_ids: list[int]) -> dict[int, list[Deliv
     return out
 
 
-def to_public(session: Session, post: Post, *, with_deliveries: bool = True) -> PostPublic:
+def to_public(
+    session: Session, post: Post, *, with_deliveries: bool = True, with_review: bool = True
+) -> PostPublic:
     version = service.version_of(session, post)
     org = orgs.get(session=session, org_id=post.org_id)
     author = session.get(User, post.author_id)
@@ -100,6 +102,8 @@ def to_public(session: Session, post: Post, *, with_deliveries: bool = True) -> 
         link=version.link,
         created_at=post.created_at,
         updated_at=post.updated_at,
+        event_at=post.event_at,
+        review=chains.describe(session, post) if with_review else None,
         deliveries=deliveries_of(session, [post.id]).get(post.id, []) if with_deliveries else [],  # type: ignore[arg-type,list-item]
     )
 
@@ -133,7 +137,7 @@ def list_posts(
     if org:
         query = query.where(Org.code == org)
     posts = session.exec(query.order_by(col(Post.id).desc()).offset(offset).limit(limit)).all()
-    return [to_public(session, p, with_deliveries=False) for p in posts]
+    return [to_public(session, p, with_deliveries=False, with_review=False) for p in posts]
 
 
 @router.get("/posts/{post_id}", summary="One post with its deliveries", response_model=PostPublic)

@@ -279,6 +279,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from hub.media.api import router as media_router
     from hub.orgs.api import router as orgs_router
     from hub.posts.api import router as posts_router
+    from hub.posts.chain_api import router as review_chain_router
+    from hub.posts.chain_views import router as review_chain_views_router
     from hub.posts.forward_api import router as forward_router
     from hub.posts.versions_api import router as versions_router
     from hub.reach.api import router as reach_router
@@ -299,6 +301,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         callbacks_router,
         oauth_router,
         posts_router,
+        review_chain_router,
         forward_router,
         versions_router,
         media_router,
@@ -314,6 +317,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         partners_router,
         editor_views_router,
         admin_views_router,
+        review_chain_views_router,
         account_views_router,
         inbox_router,
         inbox_views_router,

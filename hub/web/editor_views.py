@@ -19,7 +19,7 @@ from hub.delivery.models import Delivery, DeliveryStatus
 from hub.errors import Forbidden, NotFound
 from hub.orgs import service as orgs
 from hub.orgs.models import Org
-from hub.posts import service
+from hub.posts import chains, service
 from hub.posts.api import deliveries_of, to_public
 from hub.posts.models import Post, PostStatus
 from hub.posts.versions_api import baseline, diff_table, versions_of
@@ -118,7 +118,14 @@ def review_list(request: Request, session: SessionDep) -> Response:
         return to_login(request)
     posts = review_queue(session=session, actor=page.actor)
     names = {p.org_id: orgs.get(session=session, org_id=p.org_id).name for p in posts}
-    return render(request, "pages/review_list.html", page, posts=posts, org_names=names)
+    return render(
+        request,
+        "pages/review_list.html",
+        page,
+        posts=posts,
+        org_names=names,
+        level_names=chains.waiting_levels(session, posts),
+    )
 
 
 def _is_cosigner(session: Session, page: Page, post: Post) -> bool:
@@ -167,6 +174,7 @@ def review_page(post_id: Id, request: Request, session: SessionDep) -> Response:
         and post.status is PostStatus.in_review
         and post.author_id != page.user.id,
         can_cosign=post.status is PostStatus.cosigning and _is_cosigner(session, page, post),
+        approve_releases=chains.releases_next(session, post),
         config={
             "postId": post.id,
             "timezone": get_settings().timezone,
@@ -325,6 +333,7 @@ def board(post_id: Id, request: Request, session: SessionDep) -> Response:
         org_name=org.name,
         rows=rows,
         reach=post_reach(session=session, post_id=post_id, locale=current_locale()),
+        review=chains.describe(session, post),
         can_manage=page.may(Action.delivery_manage, org),
         can_edit=page.may(Action.post_write, org),
         config={
