@@ -43,7 +43,33 @@ def _token_store(redis_url: str | None, database_url: str, credentials_key: str)
         seal=lambda token: seal_text(credentials_key, token),
         unseal=lambda value: unseal_text(credentials_key, value),
     )
-    return ProcessCachedStore(sealed)
+    return CountedRefreshes(ProcessCachedStore(sealed))
+
+
+class CountedRefreshes:
+    """A token store that counts each token fetched anew (``put``) in
+    ``govhub_token_refreshes_total``, by the platform its key names (``<platform>:<app>``)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def __repr__(self) -> str:
+        return f"CountedRefreshes({self.inner!r})"
+
+    def get(self, key: str) -> Any:
+        return self.inner.get(key)
+
+    def lock(self, key: str) -> Any:
+        return self.inner.lock(key)
+
+    def put(self, key: str, token: str, expires_at: Any) -> None:
+        self.inner.put(key, token, expires_at)
+        from hub.metrics import metrics
+        from hub.platforms import platforms
+
+        prefix = key.partition(":")[0]
+        known = {p.value for p in platforms()}
+        metrics().token_refreshes.labels(prefix if prefix in known else "other").inc()
 
 
 def token_store(settings: Settings | None = None) -> Any:

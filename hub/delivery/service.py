@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,6 +27,7 @@ from sqlmodel import Session, col, select
 from connectors.base import Account as ConnectorAccount
 from connectors.base import DeliveryOptions, Pending, Published, Reconciles, RemotePost, Rendition
 from connectors.errors import ConnectorError, Unconfirmed
+from hub import logs
 from hub.accounts import service as accounts
 from hub.accounts.models import Account, AccountStatus
 from hub.config import get_settings
@@ -42,6 +44,7 @@ from hub.delivery.rules import (
     reconcile_submit,
     rip_for,
 )
+from hub.metrics import error_class, record_attempt
 from hub.orgs.models import Org
 from hub.posts.models import Approval, ApprovalKind, Post, PostStatus, PostVersion
 from hub.posts.rules import IN_FLIGHT, settled_status
@@ -547,6 +550,7 @@ class Job:
     account: Account
     post: Post
     content_hash: str  # of the delivery's version: the rendition cache's key
+    started: float = dataclasses.field(default_factory=time.perf_counter)  # for the outcome line
 
 
 def _claim_params(delivery_id: int, now: datetime) -> dict[str, object]:
@@ -837,6 +841,8 @@ def _record_outcome(
         post_status = _conn(session).execute(_POST_STATUS_SHARED, {"p_id": job.post.id}).scalar()
         landed_after_withdrawal = post_status == PostStatus.withdrawn
     session.commit()
+    published = delivery.published_at if delivery.status is D.published else None
+    _settled(job, action, published_at=published)
     if landed_after_withdrawal:
         # the post was withdrawn while this copy was under way: take it down as well
         log.warning("delivery %s landed after its post was withdrawn; withdrawing it", delivery_id)
@@ -921,9 +927,57 @@ def _finish(
             next_check_at=now + delay,
         )
     session.commit()
+    if action not in ("pace", "cancel"):  # waiting for pace, or a withdrawn post: no call made
+        _settled(job, action, error=error)
     if decision.status not in IN_FLIGHT:  # a delivery still in flight keeps its post publishing
         _settle_after_commit(session, job.post.id, now)  # type: ignore[arg-type]
     return decision.status.value
+
+
+_QUIET_STATES = frozenset({D.published, D.pending, D.queued, D.sending})
+
+
+def _settled(
+    job: Job,
+    action: str,
+    *,
+    error: ConnectorError | None = None,
+    published_at: datetime | None = None,
+) -> None:
+    """One structured line (``govhub.outcomes``) and the metrics of a settled attempt."""
+    delivery = job.delivery
+    platform = job.account.platform.value
+    try:
+        record_attempt(
+            platform=platform,
+            error=error,
+            published_at=published_at,
+            approved_at=delivery.created_at,
+            scheduled_at=job.post.scheduled_at,
+        )
+    except Exception:  # counting must never undo a recorded outcome
+        log.warning("delivery %s: its metrics could not be recorded", delivery.id, exc_info=True)
+    state = delivery.status
+    logs.outcome(
+        logging.INFO if state in _QUIET_STATES else logging.WARNING,
+        "delivery %s of post %s to %s account %s: %s",
+        delivery.id,
+        delivery.post_id,
+        platform,
+        delivery.account_id,
+        state.value,
+        delivery_id=delivery.id,
+        post_id=delivery.post_id,
+        platform=platform,
+        account_id=delivery.account_id,
+        state=state.value,
+        attempt=delivery.attempts,
+        action=action,
+        error_class=error_class(error),
+        error_code=(error.code or "") if error else "",
+        error=delivery.error[:300] if state not in _QUIET_STATES else "",
+        duration_ms=round((time.perf_counter() - job.started) * 1000, 1),
+    )
 
 
 def _set_committed(row: object, changes: dict[str, object]) -> None:
