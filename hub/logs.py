@@ -74,8 +74,10 @@ class RedactSecrets(logging.Filter):
             value = record.__dict__.get(name)
             if isinstance(value, str):
                 record.__dict__[name] = redact(value)
-        if record.exc_info and not record.exc_text:
+        if record.exc_info:
+            # formatted here, cleaned, and kept as text only: formatters use it as it is
             record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
         elif record.exc_text:
             record.exc_text = redact(record.exc_text)
         return True
@@ -155,7 +157,9 @@ def configure(
     numeric = level_of(level)
     root.setLevel(numeric)
     # what an operator watches stays visible on a quiet console (--log-level warning)
-    logging.getLogger(OUTCOMES).setLevel(min(numeric, logging.INFO))
+    logging.getLogger(OUTCOMES).setLevel(
+        min(numeric, logging.INFO) if numeric <= logging.WARNING else numeric
+    )
     # one INFO line per outgoing call (with its URL) is noise; debug shows them
     quiet = numeric if numeric <= logging.DEBUG else max(numeric, logging.WARNING)
     for name in ("httpx", "httpcore"):

@@ -149,7 +149,8 @@ def metrics() -> Metrics:
 def _create() -> Metrics:
     from prometheus_client import disable_created_metrics
 
-    disable_created_metrics()  # no ``_created`` series: the folder's totals have none either
+    # no ``_created`` series: the folder's totals (multiprocess mode) have none either
+    disable_created_metrics()  # type: ignore[no-untyped-call]
     registry = CollectorRegistry(auto_describe=True)
     return Metrics(
         registry=registry,
@@ -222,14 +223,14 @@ def error_class(error: BaseException | None) -> str:
 def record_attempt(
     *,
     platform: str,
-    error: BaseException | None,
+    error_class: str,
     published_at: datetime | None = None,
     approved_at: datetime | None = None,
     scheduled_at: datetime | None = None,
 ) -> None:
     """One settled delivery attempt; with ``published_at``, the copy is public."""
     m = metrics()
-    m.attempts.labels(platform, error_class(error)).inc()
+    m.attempts.labels(platform, error_class).inc()
     if published_at is None:
         return
     if scheduled_at is not None:

@@ -947,17 +947,27 @@ def _settled(
     """One structured line (``govhub.outcomes``) and the metrics of a settled attempt."""
     delivery = job.delivery
     platform = job.account.platform.value
+    state = delivery.status
+    kind = error_class(error)
+    if error is None and state not in _QUIET_STATES:  # settled so without a platform error
+        if action == "check":
+            kind = "blocked"  # the connector's check found blocking problems: nothing was sent
+        elif state is D.parked:
+            kind = "account_parked"  # the account was already flagged
+        elif state is D.unconfirmed:
+            kind = "unconfirmed"  # still looked for on the platform
+        else:
+            kind = "rejected"  # the platform said no (a callback), or a duplicate not ours
     try:
         record_attempt(
             platform=platform,
-            error=error,
+            error_class=kind,
             published_at=published_at,
             approved_at=delivery.created_at,
             scheduled_at=job.post.scheduled_at,
         )
     except Exception:  # counting must never undo a recorded outcome
         log.warning("delivery %s: its metrics could not be recorded", delivery.id, exc_info=True)
-    state = delivery.status
     logs.outcome(
         logging.INFO if state in _QUIET_STATES else logging.WARNING,
         "delivery %s of post %s to %s account %s: %s",
@@ -973,7 +983,7 @@ def _settled(
         state=state.value,
         attempt=delivery.attempts,
         action=action,
-        error_class=error_class(error),
+        error_class=kind,
         error_code=(error.code or "") if error else "",
         error=delivery.error[:300] if state not in _QUIET_STATES else "",
         duration_ms=round((time.perf_counter() - job.started) * 1000, 1),
