@@ -114,10 +114,12 @@ class TextFormatter(logging.Formatter):
 
 
 def json_formatter() -> logging.Formatter:
+    from pythonjsonlogger.core import RESERVED_ATTRS
     from pythonjsonlogger.json import JsonFormatter
 
     return JsonFormatter(
         "%(asctime)s %(levelname)s %(name)s %(message)s",
+        reserved_attrs=[*RESERVED_ATTRS, "color_message"],  # uvicorn's message with ANSI colours
         rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
         datefmt="%Y-%m-%dT%H:%M:%S%z",
         json_ensure_ascii=False,

@@ -82,15 +82,20 @@ def use_directory(path: str) -> bool:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory  # where the value files are opened
         values.ValueClass = values.MultiProcessValue(process_id)  # type: ignore[no-untyped-call]
         _directory = directory
-        atexit.register(_retire, directory)
+        atexit.register(retire)
         return True
 
 
-def _retire(directory: str) -> None:
-    """At exit: this process's live gauges go (its counters stay in the totals)."""
+def retire() -> None:
+    """This process is ending: its live gauges go (its counters stay in the totals).
+
+    Run at exit, and by the web app's shutdown: uvicorn ends a worker by raising SIGTERM again
+    after a graceful shutdown, so no exit handler runs there.
+    """
     from prometheus_client import multiprocess
 
-    multiprocess.mark_process_dead(process_id(), directory)  # type: ignore[no-untyped-call]
+    if _directory:
+        multiprocess.mark_process_dead(process_id(), _directory)  # type: ignore[no-untyped-call]
 
 
 def _alive(pid: int) -> bool:

@@ -233,6 +233,23 @@ def _freeze_gc_after_startup(app: FastAPI) -> None:
     app.router.lifespan_context = lifespan
 
 
+def _retire_metrics_at_shutdown(app: FastAPI) -> None:
+    """At the app's shutdown, remove this process's live gauges from the metrics folder."""
+    from hub.metrics import retire
+
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(owner: Any) -> AsyncIterator[Any]:
+        async with inner(owner) as state:
+            try:
+                yield state
+            finally:
+                retire()
+
+    app.router.lifespan_context = lifespan
+
+
 class HubApp(FastAPI):
     """FastAPI, except that public live event streams are served before the middleware stack.
 
@@ -336,6 +353,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_live(app)  # micro-live: API, pages, SSE, and the process's broadcaster
     if os.environ.get("GOVHUB_GC_FREEZE") == "1":  # set by `hub serve` (not by tests)
         _freeze_gc_after_startup(app)
+    if os.environ.get("GOVHUB_LOG_LEVEL"):  # `hub serve`: its live gauges go with the process
+        _retire_metrics_at_shutdown(app)
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(
