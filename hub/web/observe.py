@@ -22,6 +22,7 @@ REQUEST_ID_HEADER = b"x-request-id"
 # An id from a proxy or a client is kept when it is short and plain; otherwise one is made.
 _SANE_ID = re.compile(r"[A-Za-z0-9._:@-]{1,64}")
 UNMATCHED = "(unmatched)"  # the route label of a request no route answered (404s): one series
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 access_log = logging.getLogger(logs.ACCESS)
 
@@ -89,7 +90,8 @@ class RequestLog:
             seconds = ended - started
             route = route_of(scope)
             method = str(scope.get("method", ""))
-            metrics().http_duration.labels(method, route, str(status)).observe(seconds)
+            label = method if method in METHODS else "other"  # any token is a method to HTTP
+            metrics().http_duration.labels(label, route, str(status)).observe(seconds)
             if self.access_log:
                 user = (scope.get("state") or {}).get("govhub_user")
                 access_log.info(

@@ -12,6 +12,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -143,12 +144,70 @@ def test_publishing_a_post_moves_it_through_the_delivery_gauges_and_counters(
     assert value(after, latency, platform="hall") == value(before, latency, platform="hall") + 1
 
 
+def test_a_scheduled_post_counts_in_lateness_not_in_approval_latency(
+    metrics_on: TestClient, auth: dict[str, dict[str, str]]
+) -> None:
+    from hub.posts.service import release_due
+
+    account = metrics_on.post(
+        "/api/v1/accounts",
+        json={"org_code": "522601", "platform": "hall", "name": "凯里发布厅定时"},
+        headers=auth["admin"],
+    ).json()["id"]
+    at = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=5)
+    post = metrics_on.post(
+        "/api/v1/posts",
+        json={
+            "title": "定时发布",
+            "body": "内容",
+            "target_account_ids": [account],
+            "scheduled_at": at.isoformat(),
+        },
+        headers=auth["kaili-editor"],
+    ).json()["id"]
+    assert metrics_on.post(f"/api/v1/posts/{post}/submit", headers=auth["kaili-editor"]).is_success
+    assert metrics_on.post(
+        f"/api/v1/posts/{post}/approve", headers=auth["kaili-reviewer"]
+    ).is_success
+    before = scrape(metrics_on)
+    url = get_settings().database_url
+    due = at + timedelta(seconds=1)
+    with Session(engine_for(url)) as session:
+        (delivery_id,), _missed = release_due(session=session, now=due)
+        session.commit()
+    with Session(engine_for(url)) as session:
+        outcome = engine.publish(
+            session=session, delivery_id=delivery_id, pacer=get_pacer(), now=due
+        )
+        assert outcome == "published"
+    after = scrape(metrics_on)
+    late, approval = (
+        "govhub_scheduled_lateness_seconds_count",
+        "govhub_approval_to_published_seconds_count",
+    )
+    assert value(after, late, platform="hall") == value(before, late, platform="hall") + 1
+    assert value(after, approval, platform="hall") == value(before, approval, platform="hall")
+
+
+def test_token_refreshes_are_counted_by_platform(metrics_on: TestClient) -> None:
+    from hub.delivery.channels import token_store
+
+    before = scrape(metrics_on)
+    store = token_store(get_settings())
+    with store.lock("wechat:wx-metrics"):
+        store.put("wechat:wx-metrics", "ACCESS-TOKEN", datetime.now(UTC) + timedelta(hours=2))
+    after = scrape(metrics_on)
+    name = "govhub_token_refreshes_total"
+    assert value(after, name, platform="wechat") == value(before, name, platform="wechat") + 1
+
+
 def test_http_latency_is_labelled_by_route_template_not_path(
     metrics_on: TestClient, auth: dict[str, dict[str, str]]
 ) -> None:
     post = hall_post(metrics_on, auth, "路由标签")
     assert metrics_on.get(f"/api/v1/posts/{post}", headers=auth["kaili-editor"]).status_code == 200
     assert metrics_on.get("/no/such/page/12345").status_code == 404
+    metrics_on.request("BREW", "/healthz")  # any token is a method to HTTP: not a label value
     text = metrics_on.get("/metrics", headers=BEARER).text
     assert re.search(
         r'govhub_http_request_duration_seconds_count\{method="GET",route="/api/v1/posts/\{post_id\}",'
@@ -158,6 +217,7 @@ def test_http_latency_is_labelled_by_route_template_not_path(
     assert f'/api/v1/posts/{post}"' not in text  # never the raw path
     assert "/no/such/page" not in text
     assert 'route="(unmatched)",status="404"' in text
+    assert 'method="BREW"' not in text and 'method="other",route="/healthz"' in text
 
 
 def test_request_ids_are_kept_when_sane_and_made_otherwise(client: TestClient) -> None:
