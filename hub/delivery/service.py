@@ -934,7 +934,7 @@ def _finish(
     return decision.status.value
 
 
-_QUIET_STATES = frozenset({D.published, D.pending, D.queued, D.sending})
+_QUIET_STATES = frozenset({D.published, D.pending, D.queued, D.sending, D.withdrawn})
 
 
 def _settled(
@@ -943,11 +943,14 @@ def _settled(
     *,
     error: ConnectorError | None = None,
     published_at: datetime | None = None,
+    failed: bool = False,
 ) -> None:
-    """One structured line (``govhub.outcomes``) and the metrics of a settled attempt."""
+    """One structured line (``govhub.outcomes``) and the metrics of a settled attempt
+    (``failed``: the call failed although the state did not change, e.g. a withdrawal)."""
     delivery = job.delivery
     platform = job.account.platform.value
     state = delivery.status
+    quiet = state in _QUIET_STATES and not failed
     kind = error_class(error)
     if error is None and state not in _QUIET_STATES:  # settled so without a platform error
         if action == "check":
@@ -969,7 +972,7 @@ def _settled(
     except Exception:  # counting must never undo a recorded outcome
         log.warning("delivery %s: its metrics could not be recorded", delivery.id, exc_info=True)
     logs.outcome(
-        logging.INFO if state in _QUIET_STATES else logging.WARNING,
+        logging.INFO if quiet else logging.WARNING,
         "delivery %s of post %s to %s account %s: %s",
         delivery.id,
         delivery.post_id,
@@ -985,7 +988,7 @@ def _settled(
         action=action,
         error_class=kind,
         error_code=(error.code or "") if error else "",
-        error=delivery.error[:300] if state not in _QUIET_STATES else "",
+        error="" if quiet else delivery.error[:300],
         duration_ms=round((time.perf_counter() - job.started) * 1000, 1),
     )
 
@@ -1275,12 +1278,14 @@ def withdraw(*, session: Session, delivery_id: int, now: datetime | None = None)
         delivery.updated_at = now
         session.add(delivery)
         session.commit()
+        _settled(job, "withdraw", error=exc, failed=True)
         raise
     delivery.status = D.withdrawn
     delivery.updated_at = now
     session.add(delivery)
     session.add(Attempt(delivery_id=_id(delivery), at=now, action="withdraw", outcome="withdrawn"))
     session.commit()
+    _settled(job, "withdraw")
     if job.account.platform.info.builtin_channel and delivery.remote_id.isdigit():
         # partner sites that had the entry hear of the withdrawal now (their sweep is the backstop)
         from hub.hall.partners import enqueue_partner_notifications

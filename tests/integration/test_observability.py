@@ -395,7 +395,14 @@ def test_a_quiet_console_still_shows_delivery_outcomes(
     logs.configure("warning", production=False, stream=log_lines)
     post = hall_post(client, auth, "安静的控制台")
     publish_all(post)
+    url = get_settings().database_url
+    with Session(engine_for(url)) as session:
+        (delivery_id,) = session.exec(select(Delivery.id).where(Delivery.post_id == post)).all()
+        assert engine.withdraw(session=session, delivery_id=delivery_id) == "withdrawn"
     text = log_lines.getvalue()
     assert "govhub.access" not in text
-    (line,) = [x for x in text.splitlines() if "govhub.outcomes" in x]
-    assert f"post_id={post}" in line and "state=published" in line and "platform=hall" in line
+    published, withdrawn = [x for x in text.splitlines() if "govhub.outcomes" in x]
+    assert f"post_id={post}" in published and "platform=hall" in published
+    assert "state=published" in published and "action=publish" in published
+    assert f"delivery_id={delivery_id}" in withdrawn
+    assert "state=withdrawn" in withdrawn and "action=withdraw" in withdrawn
