@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import atexit
 import glob
+import logging
 import os
 import re
 import socket
@@ -48,6 +49,7 @@ HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 LAG_BUCKETS = (0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
 STATE_CACHE_SECONDS = 5.0  # two scrapes within this share one set of database queries
 
+log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _metrics: Metrics | None = None
 _directory = ""  # the multiprocess folder this process records into ("" = in memory)
@@ -292,12 +294,14 @@ def _read_state(settings: Settings) -> Iterable[Metric]:
     try:
         yield from _database_state()
         up.add_metric(["database"], 1)
-    except Exception:
+    except Exception as exc:  # /metrics still answers: the events, and this gauge at 0
+        log.warning("metrics: the database could not be read: %s", exc)
         up.add_metric(["database"], 0)
     try:
         yield _queue_depth(settings)
         up.add_metric(["broker"], 1)
-    except Exception:
+    except Exception as exc:
+        log.warning("metrics: the broker could not be read: %s", exc)
         up.add_metric(["broker"], 0)
     yield up
 
@@ -407,6 +411,7 @@ def _queue_depth(settings: Settings) -> Metric:
     )
     url = _prepare_broker_url(settings.broker_url)
     with Connection(url, connect_timeout=3) as connection:
+        connection.ensure_connection(max_retries=0, timeout=3)  # a scrape must not wait on it
         channel: Any = connection.default_channel
         for name in QUEUES:
             try:

@@ -201,6 +201,19 @@ def test_token_refreshes_are_counted_by_platform(metrics_on: TestClient) -> None
     assert value(after, name, platform="wechat") == value(before, name, platform="wechat") + 1
 
 
+def test_metrics_still_answer_when_the_broker_is_away(
+    metrics_on: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GOVHUB_BROKER_URL", "redis://127.0.0.1:1/0")  # nothing listens there
+    get_settings.cache_clear()
+    started = time.monotonic()
+    samples = scrape(metrics_on)
+    assert time.monotonic() - started < 10
+    assert value(samples, "govhub_metrics_source_up", source="broker") == 0
+    assert value(samples, "govhub_metrics_source_up", source="database") == 1
+    assert not any(name == "govhub_queue_depth" for name, _labels in samples)
+
+
 def test_http_latency_is_labelled_by_route_template_not_path(
     metrics_on: TestClient, auth: dict[str, dict[str, str]]
 ) -> None:
