@@ -643,24 +643,21 @@ def serve(
     checked_settings()
     prepare_broker(get_settings())
     os.environ["GOVHUB_GC_FREEZE"] = "1" if gc_freeze else "0"  # read by create_app (workers too)
-    # each web process logs in the hub's format (hub/logs.py), its own access line included
-    os.environ["GOVHUB_LOG_LEVEL"] = log_level.lower()
-    os.environ["GOVHUB_ACCESS_LOG"] = "1" if access_log else "0"
-    from hub.logs import configure
+    from hub.logs import serving
 
-    configure(log_level)
-    uvicorn.run(
-        "hub.web.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=log_level.lower(),
-        log_config=None,
-        access_log=False,  # hub.web.observe.RequestLog writes one structured line instead
-        backlog=backlog,
-        proxy_headers=False,  # X-Forwarded-For: only from GOVHUB_TRUSTED_PROXIES (client_ip)
-    )
+    with serving(log_level, access_log=access_log):  # hub/logs.py; the access line: RequestLog
+        uvicorn.run(
+            "hub.web.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level.lower(),
+            log_config=None,
+            access_log=False,
+            backlog=backlog,
+            proxy_headers=False,  # X-Forwarded-For: only from GOVHUB_TRUSTED_PROXIES (client_ip)
+        )
 
 
 @app.command()

@@ -17,8 +17,11 @@ Celery's worker and beat use it through Celery's ``setup_logging`` signal (sched
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, TextIO
 
@@ -167,6 +170,26 @@ def configure(
     for name in ("httpx", "httpcore"):
         logging.getLogger(name).setLevel(quiet)
     return handler
+
+
+@contextmanager
+def serving(level: str, *, access_log: bool) -> Iterator[None]:
+    """``govhub serve``: this process and every web process it starts (they read the
+    environment) log in the hub's format, with or without access lines; undone afterwards."""
+    names = ("GOVHUB_LOG_LEVEL", "GOVHUB_ACCESS_LOG")
+    before = {name: os.environ.get(name) for name in names}
+    os.environ["GOVHUB_LOG_LEVEL"] = level.lower()
+    os.environ["GOVHUB_ACCESS_LOG"] = "1" if access_log else "0"
+    configure(level)
+    try:
+        yield
+    finally:
+        unconfigure()
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def unconfigure() -> None:
