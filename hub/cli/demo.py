@@ -170,7 +170,7 @@ def demo(host: str = "127.0.0.1", port: int = 8000, sandbox_port: int = 0) -> No
         typer.echo(line)
     typer.echo(f"sandboxes at {sandbox_server.base_url}: /weibo /wechat /partner")
     python = sys.executable
-    quiet = ["--log-level", "warning"]  # warnings and errors only: the console stays readable
+    quiet = ["--log-level", "warning"]  # warnings, errors and delivery outcomes (hub/logs.py)
     parts = {
         "web": [
             python,

@@ -233,6 +233,23 @@ def _freeze_gc_after_startup(app: FastAPI) -> None:
     app.router.lifespan_context = lifespan
 
 
+def _retire_metrics_at_shutdown(app: FastAPI) -> None:
+    """At the app's shutdown, remove this process's live gauges from the metrics folder."""
+    from hub.metrics import retire
+
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(owner: Any) -> AsyncIterator[Any]:
+        async with inner(owner) as state:
+            try:
+                yield state
+            finally:
+                retire()
+
+    app.router.lifespan_context = lifespan
+
+
 class HubApp(FastAPI):
     """FastAPI, except that public live event streams are served before the middleware stack.
 
@@ -253,6 +270,13 @@ class HubApp(FastAPI):
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    from hub import metrics
+
+    if os.environ.get("GOVHUB_LOG_LEVEL"):  # a web process of `govhub serve` (not a test)
+        from hub.logs import configure
+
+        configure(os.environ["GOVHUB_LOG_LEVEL"], production=settings.env == "production")
+        metrics.setup(settings)  # before the first count: into the host's metrics folder
     app = HubApp(
         title="govhub",
         version="0.1.0",
@@ -290,11 +314,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from hub.web.admin_views import router as admin_views_router
     from hub.web.editor_views import router as editor_views_router
     from hub.web.health import router as health_router
+    from hub.web.observe import router as metrics_router
     from hub.web.tools_api import router as tools_router
     from hub.web.views import router as views_router
 
     for router in (
         health_router,
+        metrics_router,
         users_router,
         orgs_router,
         accounts_router,
@@ -331,6 +357,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_live(app)  # micro-live: API, pages, SSE, and the process's broadcaster
     if os.environ.get("GOVHUB_GC_FREEZE") == "1":  # set by `hub serve` (not by tests)
         _freeze_gc_after_startup(app)
+    if os.environ.get("GOVHUB_LOG_LEVEL"):  # `hub serve`: its live gauges go with the process
+        _retire_metrics_at_shutdown(app)
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(
@@ -351,4 +379,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_bytes=settings.max_body_bytes,
         larger={"/api/v1/media": max(UPLOAD_BODY_MAX, settings.max_body_bytes)},
     )
+    from hub.web.observe import RequestLog
+
+    # outermost: every answer (a 413 or a NUL refusal too) gets an id, a timing and a line
+    app.add_middleware(RequestLog, access_log=os.environ.get("GOVHUB_ACCESS_LOG", "1") != "0")
     return app
