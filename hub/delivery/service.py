@@ -851,7 +851,7 @@ def _record_outcome(
         post_status = _conn(session).execute(_POST_STATUS_SHARED, {"p_id": job.post.id}).scalar()
         landed_after_withdrawal = post_status == PostStatus.withdrawn
     session.commit()
-    published = delivery.published_at if delivery.status is D.published else None
+    published = delivery.published_at if delivery.status is DeliveryStatus.published else None
     _settled(job, action, published_at=published)
     if landed_after_withdrawal:
         # the post was withdrawn while this copy was under way: take it down as well
@@ -944,7 +944,15 @@ def _finish(
     return decision.status.value
 
 
-_QUIET_STATES = frozenset({D.published, D.pending, D.queued, D.sending, D.withdrawn})
+_QUIET_STATES = frozenset(
+    {
+        DeliveryStatus.published,
+        DeliveryStatus.pending,
+        DeliveryStatus.queued,
+        DeliveryStatus.sending,
+        DeliveryStatus.withdrawn,
+    }
+)
 
 
 def _settled(
@@ -965,9 +973,9 @@ def _settled(
     if error is None and state not in _QUIET_STATES:  # settled so without a platform error
         if action == "check":
             kind = "blocked"  # the connector's check found blocking problems: nothing was sent
-        elif state is D.parked:
+        elif state is DeliveryStatus.parked:
             kind = "account_parked"  # the account was already flagged
-        elif state is D.unconfirmed:
+        elif state is DeliveryStatus.unconfirmed:
             kind = "unconfirmed"  # still looked for on the platform
         else:
             kind = "rejected"  # the platform said no (a callback), or a duplicate not ours
