@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,8 @@ from hub.posts.models import (
     TargetGroup,
     Urgency,
 )
+from hub.proofread import rules as proofread_rules
+from hub.proofread import service as proofread
 from hub.users.models import Role, User
 from hub.users.rules import Action, Actor, may, sees
 
@@ -414,6 +416,30 @@ class ChannelPreview:
     platform: str
     rendition: Rendition
     problems: list[Problem]
+    hits: list[proofread_rules.Hit] = field(default_factory=list)  # proofreading (错敏字)
+
+
+def proofread_texts(version: PostVersion) -> dict[str, str]:
+    """What proofreading reads of a version: title, summary, body and each channel's own text
+    (``overrides.<channel>.<field>``)."""
+    texts = {"title": version.title, "summary": version.summary, "body": version.body}
+    for key, value in sorted(version.overrides.items()):
+        texts[f"overrides.{key}"] = value
+    return texts
+
+
+def proofread_post(
+    session: Session, post: Post, version: PostVersion | None = None
+) -> list[proofread_rules.Hit]:
+    version = version or version_of(session, post)
+    org = orgs.get(session=session, org_id=post.org_id)
+    return proofread.check(session, org, proofread_texts(version))
+
+
+def _hits_for(platform: str, hits: list[proofread_rules.Hit]) -> list[proofread_rules.Hit]:
+    return [
+        h for h in hits if not h.field.startswith("overrides.") or h.field.split(".")[1] == platform
+    ]
 
 
 def target_accounts(session: Session, post: Post) -> list[Account]:
@@ -440,11 +466,16 @@ def preview(*, session: Session, post: Post) -> list[ChannelPreview]:
     )
     targeted = {a.platform.value for a in target_accounts(session, post)}
     platforms = sorted(targeted | {builtin_channel().value})
+    hits = proofread_post(session, post, version)
     out = []
     for platform in platforms:
         connector = channels.connector_for(platform)
         rendition = connector.render(content)
-        out.append(ChannelPreview(platform, rendition, connector.check(rendition)))
+        out.append(
+            ChannelPreview(
+                platform, rendition, connector.check(rendition), _hits_for(platform, hits)
+            )
+        )
     return out
 
 
@@ -457,6 +488,9 @@ def submit(*, session: Session, who: Who, post: Post, now: datetime) -> Post:
     refusals = push_refusals(session=session, post=post, accounts=targets, now=now)
     if refusals:
         raise Invalid("；".join(refusals), field="wechat_modes")
+    proofread_refusal = proofread_rules.refusal(proofread_post(session, post), "提交审核")
+    if proofread_refusal:
+        raise Invalid(proofread_refusal, field="body")
     blocking = [
         f"{p.platform}: {problem.message}"
         for p in preview(session=session, post=post)
@@ -524,9 +558,18 @@ def cosign(*, session: Session, who: Who, post: Post, now: datetime, comment: st
 
 
 def approve(
-    *, session: Session, who: Who, post: Post, now: datetime, comment: str = ""
+    *,
+    session: Session,
+    who: Who,
+    post: Post,
+    now: datetime,
+    comment: str = "",
+    acknowledge: Mapping[str, str] | None = None,
 ) -> tuple[Post, list[int]]:
-    """Approve the current version; create its deliveries. Returns ids to enqueue after commit."""
+    """Approve the current version; create its deliveries. Returns ids to enqueue after commit.
+
+    Proofreading first: a ``block`` hit refuses; each ``warn`` hit needs a reason in
+    ``acknowledge`` (hit text -> reason), recorded with the approval."""
     org = orgs.get(session=session, org_id=post.org_id)
     _require(who, Action.post_review, org)  # permission before state
     rules.next_status(rules.Move.approve, post.status)
@@ -546,6 +589,28 @@ def approve(
     accounts = [a for a in target_accounts(session, post) if a.status is not AccountStatus.closed]
     if not accounts:
         raise Invalid("the post has no target accounts left")
+    hits = proofread_post(session, post)
+    proofread_refusal = proofread_rules.refusal(hits, "批准")
+    if proofread_refusal:
+        raise Invalid(proofread_refusal, field="body")
+    acknowledged = proofread.acknowledge(
+        session=session,
+        hits=hits,
+        given=acknowledge or {},
+        post_id=_pk(post),
+        version=post.current_version,
+        org_id=_pk(org),
+        reviewer_id=who.id,
+        now=now,
+    )
+    if acknowledged:
+        _audit(
+            session,
+            who,
+            "proofread.acknowledge",
+            post,
+            "；".join(f"「{a.text}」：{a.reason}" for a in acknowledged),
+        )
     session.add(
         Approval(
             post_id=_pk(post),
