@@ -11,6 +11,9 @@ from fastapi.testclient import TestClient
 
 from hub.users.models import Role
 from tests.factories import make_user, token_for
+from tests.integration.test_editor_pages import login
+
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
@@ -212,3 +215,16 @@ def test_leaders_registry_catches_wrong_titles_near_names_and_order(
         f"/api/v1/proofread/leaders/{listed[0]['id']}", json={"active": False}, headers=county_admin
     )
     assert patched.status_code == 404  # the province's registry is outside a county's reach
+
+
+def test_review_page_marks_the_hits_and_asks_a_reason_for_each_warning(
+    client: TestClient, auth: dict[str, dict[str, str]], hall: int
+) -> None:
+    body = "凯里市春耕进度全省第一，打造最佳营商环境。"
+    post = draft(client, auth["kaili-editor"], body, target_account_ids=[hall])
+    client.post(f"/api/v1/posts/{post['id']}/submit", headers=auth["kaili-editor"])
+    login(client, "kaili-reviewer")
+    page = client.get(f"/review/{post['id']}")
+    assert page.status_code == 200
+    assert '<mark class="proof-warn"' in page.text and ">全省第一</mark>" in page.text
+    assert 'data-ack-text="全省第一"' in page.text and 'data-ack-text="最佳"' in page.text
