@@ -228,3 +228,30 @@ def test_review_page_marks_the_hits_and_asks_a_reason_for_each_warning(
     assert page.status_code == 200
     assert '<mark class="proof-warn"' in page.text and ">全省第一</mark>" in page.text
     assert 'data-ack-text="全省第一"' in page.text and 'data-ack-text="最佳"' in page.text
+
+
+def test_live_entries_are_proofread_before_broadcast(
+    client: TestClient, auth: dict[str, dict[str, str]]
+) -> None:
+    editor = auth["kaili-editor"]
+    made = client.post(
+        "/api/v1/live-sessions", json={"title": "春耕现场会", "org_code": "522601"}, headers=editor
+    )
+    base = f"/api/v1/live-sessions/{made.json()['id']}"
+    public = f"/live/{made.json()['slug']}/entries"
+    client.post(f"{base}/start", headers=editor)
+
+    refused = client.post(f"{base}/entries", json={"text": "请按装好设备"}, headers=editor)
+    assert refused.status_code == 422 and "「按装」" in refused.json()["detail"]
+    warned = client.post(f"{base}/entries", json={"text": "春耕进度全省第一"}, headers=editor)
+    assert warned.status_code == 201
+    assert [h["text"] for h in warned.json()["proofread"]] == ["全省第一"]
+    readers = client.get(public).json()["entries"]
+    assert [e["text"] for e in readers] == ["春耕进度全省第一"]  # the warning does not block
+    assert "proofread" not in readers[0]
+    corrected = client.patch(
+        f"{base}/entries/{warned.json()['seq']}",
+        json={"text": "农业部到会", "correction_note": "改写"},
+        headers=editor,
+    )
+    assert corrected.status_code == 422 and "农业农村部" in corrected.json()["detail"]
