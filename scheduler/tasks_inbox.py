@@ -1,4 +1,4 @@
-"""Celery tasks of the public interaction inbox: thin wrappers around ``hub.inbox.service``."""
+"""Celery tasks of the public interaction inbox: thin wrappers around ``hub.inbox.ingestion``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,6 @@ from celery import shared_task
 def ingest_cases() -> str:
     """One pass over the Weibo accounts' new comments (WeChat messages arrive by callback)."""
     from hub.config import get_settings
-    from hub.inbox.service import ingest_all
+    from hub.inbox.ingestion import ingest_all
 
     return ingest_all(settings=get_settings()).line()

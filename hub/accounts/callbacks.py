@@ -8,7 +8,7 @@ hands the request to the connector, which verifies and parses it (``CallbackRefu
 bad signature, 400 for an unreadable body). Then the hub applies the result: pending deliveries
 are completed exactly as polling would (``complete_pending`` is idempotent, so a repeated or late
 event and polling agree), followers' messages go to the inbox
-(``hub.inbox.service.receive_message``), and the connector's answer is sent (``success``; the
+(``hub.inbox.ingestion.receive_message``), and the connector's answer is sent (``success``; the
 handshake's ``echostr``). These routes are called by the platform, not by people: no login, the
 signature is the authentication.
 """
@@ -28,7 +28,7 @@ from hub.accounts.service import credentials_of
 from hub.config import Settings
 from hub.delivery.service import complete_pending
 from hub.errors import Forbidden, HubError, NotFound
-from hub.inbox.service import receive_message
+from hub.inbox.ingestion import receive_message
 from hub.security import CredentialsError
 from hub.sqltypes import Id, utcnow
 from hub.web.deps import SessionDep, SettingsDep

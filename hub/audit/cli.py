@@ -1,4 +1,4 @@
-"""``govhub audit`` and ``govhub activity ingest`` (mounted by ``hub/cli.py``)."""
+"""``govhub audit`` and ``govhub activity ingest`` (mounted by ``hub/cli/__init__.py``)."""
 
 from __future__ import annotations
 

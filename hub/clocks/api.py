@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from sqlmodel import Session, col, select
 
-from hub.clocks import service
+from hub.clocks import calendar, export, obligations, service
 from hub.clocks.models import (
     CalendarOverrideCreate,
     CalendarOverridePublic,
@@ -149,7 +149,7 @@ def summary_xlsx(
     scope = scope_path(principal.actor, Action.clock_read)
     if org_path and org_path.startswith(scope):
         scope = org_path
-    content = service.summary_xlsx(
+    content = export.summary_xlsx(
         session=session,
         month=month,
         scope_path=scope,
@@ -254,7 +254,7 @@ def list_overrides(principal: PrincipalDep, session: SessionDep) -> list[Calenda
     principal.require(Action.clock_read)
     return [
         CalendarOverridePublic(date=o.day, is_workday=o.is_workday, note=o.note)
-        for o in service.list_overrides(session=session)
+        for o in calendar.list_overrides(session=session)
     ]
 
 
@@ -272,7 +272,7 @@ def set_override(
     settings: SettingsDep,
 ) -> CalendarOverridePublic:
     _require_calendar_admin(session, principal)
-    override, redated = service.set_override(
+    override, redated = calendar.set_override(
         session=session,
         day=data.date,
         is_workday=data.is_workday,
@@ -304,7 +304,7 @@ def delete_override(
     settings: SettingsDep,
 ) -> CalendarOverridePublic:
     _require_calendar_admin(session, principal)
-    removed, redated = service.delete_override(
+    removed, redated = calendar.delete_override(
         session=session,
         day=day,
         actor=principal.user,
@@ -326,7 +326,7 @@ def delete_override(
 def list_years(principal: PrincipalDep, session: SessionDep) -> list[CalendarYearPublic]:
     principal.require(Action.clock_read)
     return [
-        CalendarYearPublic(year=y.year, note=y.note) for y in service.list_years(session=session)
+        CalendarYearPublic(year=y.year, note=y.note) for y in calendar.list_years(session=session)
     ]
 
 
@@ -344,7 +344,7 @@ def confirm_year(
     settings: SettingsDep,
 ) -> CalendarYearPublic:
     _require_calendar_admin(session, principal)
-    entry, redated = service.confirm_year(
+    entry, redated = calendar.confirm_year(
         session=session,
         year=data.year,
         note=data.note,
@@ -375,7 +375,7 @@ def list_obligations(
     period: Annotated[str | None, Query(description="2026-10, 2026-Q4 or 2026")] = None,
 ) -> list[ObligationPublic]:
     principal.require(Action.clock_read)
-    rows = service.list_obligations(
+    rows = obligations.list_obligations(
         session=session,
         scope_path=scope_path(principal.actor, Action.clock_read),
         org_path=_org_filter(session, principal, org),
@@ -384,7 +384,7 @@ def list_obligations(
         period=period,
     )
     policy = service.policy_in_force(settings)
-    return [service.obligation_public(o, owner, policy, settings.tz) for o, owner in rows]
+    return [obligations.obligation_public(o, owner, policy, settings.tz) for o, owner in rows]
 
 
 @router.post(
@@ -402,7 +402,7 @@ def add_obligation_record(
 ) -> ObligationRecordPublic:
     org = orgs.resolve_code(session=session, code=data.org_code)
     principal.require(Action.clock_manage, org)
-    entry = service.add_obligation_record(
+    entry = obligations.add_obligation_record(
         session=session,
         kind=data.kind,
         org=org,
@@ -416,4 +416,4 @@ def add_obligation_record(
         tz=settings.tz,
     )
     session.commit()
-    return service.record_public(entry, org)
+    return obligations.record_public(entry, org)

@@ -1,6 +1,6 @@
 """Reminder channels: e-mail over SMTP and a signed webhook.
 
-Both are small classes behind a protocol so :func:`hub.clocks.service.send_due_reminders` takes
+Both are small classes behind a protocol so :func:`hub.clocks.reminders.send_due_reminders` takes
 whichever the settings configure (``GOVHUB_SMTP_HOST``, ``GOVHUB_REMINDER_WEBHOOK_URL``; either
 may be off). The webhook is signed like the partner webhooks (``connectors/webhook.py``)::
 

@@ -28,6 +28,7 @@ from connectors.base import DeliveryOptions, Pending, Published, Reconciles, Rem
 from connectors.errors import ConnectorError, Unconfirmed
 from hub.accounts import service as accounts
 from hub.accounts.models import Account, AccountStatus
+from hub.clocks.service import stop_for_post
 from hub.config import get_settings
 from hub.delivery import channels
 from hub.delivery.models import Attempt, Delivery, DeliveryStatus
@@ -50,7 +51,6 @@ from hub.system import Worker, current_worker
 
 log = logging.getLogger(__name__)
 
-D = DeliveryStatus
 POLL_EVERY = timedelta(seconds=3)
 FIRST_POLL = timedelta(seconds=1)
 FIRST_LOOK = timedelta(seconds=2)
@@ -101,11 +101,11 @@ _CLAIM_SEND = (
     update(_DT)
     .where(
         _DT.c.id == bindparam("d_id"),
-        _DT.c.status == D.queued,
+        _DT.c.status == DeliveryStatus.queued,
         or_(_DT.c.next_attempt_at.is_(None), _DT.c.next_attempt_at <= bindparam("t_now")),
     )
     .values(
-        status=D.sending,
+        status=DeliveryStatus.sending,
         lease_until=bindparam("t_lease"),
         claimed_by=bindparam("s_worker"),
         attempts=_DT.c.attempts + 1,
@@ -120,18 +120,18 @@ _CLAIM_STALE = (
         _DT.c.id == bindparam("d_id"),
         or_(
             and_(
-                _DT.c.status == D.sending,
+                _DT.c.status == DeliveryStatus.sending,
                 or_(_DT.c.lease_until.is_(None), _DT.c.lease_until < bindparam("t_now")),
             ),
             and_(
-                _DT.c.status == D.unconfirmed,
+                _DT.c.status == DeliveryStatus.unconfirmed,
                 _DT.c.next_attempt_at.is_not(None),
                 _DT.c.next_attempt_at <= bindparam("t_now"),
             ),
         ),
     )
     .values(
-        status=D.sending,
+        status=DeliveryStatus.sending,
         lease_until=bindparam("t_lease"),
         claimed_by=bindparam("s_worker"),
         updated_at=bindparam("t_now"),
@@ -141,14 +141,14 @@ _CLAIM_POLL = (
     update(_DT)
     .where(
         _DT.c.id == bindparam("d_id"),
-        _DT.c.status == D.pending,
+        _DT.c.status == DeliveryStatus.pending,
         or_(_DT.c.lease_until.is_(None), _DT.c.lease_until < bindparam("t_now")),
     )
     .values(lease_until=bindparam("t_lease"), claimed_by=bindparam("s_worker"))
 )
 _FENCE_WHERE = (
     _DT.c.id == bindparam("d_id"),
-    _DT.c.status == D.sending,
+    _DT.c.status == DeliveryStatus.sending,
     _DT.c.lease_until == bindparam("t_held"),
     # nothing new goes out for a post that was withdrawn meanwhile
     sa_select(_PT.c.id)
@@ -165,7 +165,7 @@ _RECORD_PUBLISHED = (
     update(_DT)
     .where(_DT.c.id == bindparam("d_id"))
     .values(
-        status=D.published,
+        status=DeliveryStatus.published,
         remote_id=bindparam("s_remote_id"),
         remote_url=bindparam("s_remote_url"),
         published_at=bindparam("t_published"),
@@ -180,7 +180,7 @@ _RECORD_PENDING = (
     update(_DT)
     .where(_DT.c.id == bindparam("d_id"))
     .values(
-        status=D.pending,
+        status=DeliveryStatus.pending,
         pending_ref=bindparam("s_ref"),
         lease_until=None,
         next_attempt_at=bindparam("t_next"),
@@ -288,7 +288,7 @@ def create_deliveries(
                 post_id=post_id,
                 version=version,
                 account_id=account_id,
-                status=D.queued,
+                status=DeliveryStatus.queued,
                 next_attempt_at=not_before,
                 mode=PUSH if modes.get(account_id) == PUSH else "",
             )
@@ -320,7 +320,7 @@ def mark_enqueued(*, session: Session, delivery_ids: list[int], now: datetime) -
             .where(
                 col(Delivery.id).in_(delivery_ids),
                 # never a row a worker has claimed since: its send lease must stand
-                col(Delivery.status).in_([D.queued, D.unconfirmed]),
+                col(Delivery.status).in_([DeliveryStatus.queued, DeliveryStatus.unconfirmed]),
             )
             .values(lease_until=now + enqueue_lease())
             .execution_options(synchronize_session=False)
@@ -344,9 +344,9 @@ def sweep(*, session: Session, now: datetime, limit: int = 500) -> dict[str, lis
     # A worker that stopped mid-send (killed, crashed) may or may not have reached the platform.
     session.execute(
         update(Delivery)
-        .where(col(Delivery.status) == D.sending, lease_free)
+        .where(col(Delivery.status) == DeliveryStatus.sending, lease_free)
         .values(
-            status=D.unconfirmed,
+            status=DeliveryStatus.unconfirmed,
             next_attempt_at=now,
             lease_until=None,
             error="发送中断（工作进程停止），先核对平台再决定是否重发",
@@ -357,16 +357,16 @@ def sweep(*, session: Session, now: datetime, limit: int = 500) -> dict[str, lis
     # leased): a worker that claimed a row in between keeps its send lease untouched.
     to_publish = and_(
         or_(
-            and_(col(Delivery.status) == D.queued, due),
+            and_(col(Delivery.status) == DeliveryStatus.queued, due),
             and_(
-                col(Delivery.status) == D.unconfirmed,
+                col(Delivery.status) == DeliveryStatus.unconfirmed,
                 col(Delivery.next_attempt_at).is_not(None),
                 col(Delivery.next_attempt_at) <= now,
             ),
         ),
         lease_free,
     )
-    to_poll = and_(col(Delivery.status) == D.pending, due, lease_free)
+    to_poll = and_(col(Delivery.status) == DeliveryStatus.pending, due, lease_free)
     publish = [i for i in session.exec(select(Delivery.id).where(to_publish).limit(limit)) if i]
     poll = [i for i in session.exec(select(Delivery.id).where(to_poll).limit(limit)) if i]
     publish_ids: list[int] = []
@@ -398,7 +398,7 @@ def sweep(*, session: Session, now: datetime, limit: int = 500) -> dict[str, lis
 _HELD = sa_select(
     _DT.c.id, _DT.c.status, _DT.c.lease_until, _DT.c.claimed_by, _DT.c.updated_at
 ).where(
-    _DT.c.status.in_([D.sending, D.pending]),
+    _DT.c.status.in_([DeliveryStatus.sending, DeliveryStatus.pending]),
     _DT.c.lease_until >= bindparam("t_now"),
     _DT.c.claimed_by != "",
 )
@@ -440,9 +440,9 @@ def take_over_from_dead_workers(*, session: Session, now: datetime) -> list[int]
             f"上次心跳 {int((now - last_seen).total_seconds())} 秒前" if last_seen else "已停止"
         )
         values: dict[str, object]
-        if row.status == D.sending:
+        if row.status == DeliveryStatus.sending:
             values = {
-                "status": D.unconfirmed,
+                "status": DeliveryStatus.unconfirmed,
                 "next_attempt_at": now,
                 "lease_until": None,
                 "error": f"发送中断（工作进程 {row.claimed_by} {silent}），先核对平台再决定是否重发",
@@ -487,7 +487,7 @@ def _settle_stragglers(session: Session, now: datetime, limit: int = 50) -> None
     ).all()
     for post_id in stuck:
         _lock_post(session, post_id)
-        _settle_post(session, post_id, now)  # type: ignore[arg-type]
+        settle_post(session, post_id, now)  # type: ignore[arg-type]
 
 
 # -- the publish task ----------------------------------------------------------------------------
@@ -701,7 +701,11 @@ def publish(
         # an unknown outcome stays unknown: when it resumes it looks before it sends
         look = LOOK_FIRST if claim == "reconcile" and not job.delivery.pending_ref else None
         return _finish(
-            session, job, Decision(D.parked, message=f"账号待处理：{reason}"), now, pending_ref=look
+            session,
+            job,
+            Decision(DeliveryStatus.parked, message=f"账号待处理：{reason}"),
+            now,
+            pending_ref=look,
         )
     connector = channels.connector_for(job.account.platform.value)
     account = channels.connector_account(job.account, rip=_rip(session, job))
@@ -718,13 +722,17 @@ def publish(
     problems = [p for p in connector.check(rendition) if p.blocking]
     if problems:
         message = "；".join(p.message for p in problems)
-        return _finish(session, job, Decision(D.failed, message=message), now, action="check")
+        return _finish(
+            session, job, Decision(DeliveryStatus.failed, message=message), now, action="check"
+        )
 
     per_hour = connector.limits.posts_per_hour
     if per_hour:
         wait_until = pacer.reserve(job.account.id, per_hour, now)  # type: ignore[arg-type]
         if wait_until is not None:
-            decision = Decision(D.queued, retry_at=wait_until, message="paced: account limit")
+            decision = Decision(
+                DeliveryStatus.queued, retry_at=wait_until, message="paced: account limit"
+            )
             return _finish(session, job, decision, now, action="pace")
 
     try:
@@ -748,7 +756,9 @@ def publish(
             ref = NO_RESEND
         return _finish(session, job, decision, utcnow(), error=exc, pending_ref=ref)
     result = _record_outcome(session, job, outcome, utcnow(), action="publish")
-    if result == D.pending.value:  # asynchronous platforms usually finish within a second
+    if (
+        result == DeliveryStatus.pending.value
+    ):  # asynchronous platforms usually finish within a second
         enqueue([delivery_id], task="delivery.poll", countdown=FIRST_POLL.total_seconds())
     elif job.account.platform.info.builtin_channel and isinstance(outcome, Published):
         # a new release-hall entry: partner sites hear of it now (their sweep is the backstop)
@@ -796,7 +806,7 @@ def _record_outcome(
             },
         )
         changes: dict[str, object] = {
-            "status": D.published,
+            "status": DeliveryStatus.published,
             "remote_id": outcome.remote_id,
             "remote_url": outcome.remote_url,
             "published_at": published_at,
@@ -813,7 +823,7 @@ def _record_outcome(
             {"d_id": delivery_id, "s_ref": outcome.ref, "t_next": next_at, "t_now": now},
         )
         changes = {
-            "status": D.pending,
+            "status": DeliveryStatus.pending,
             "pending_ref": outcome.ref,
             "lease_until": None,
             "next_attempt_at": next_at,
@@ -848,7 +858,7 @@ def _record_outcome(
 
 def _cancel_withdrawn(session: Session, job: Job, now: datetime) -> str:
     """The post was withdrawn before this copy went out: it never will."""
-    decision = Decision(D.cancelled, message="稿件已撤回：此渠道未发送")
+    decision = Decision(DeliveryStatus.cancelled, message="稿件已撤回：此渠道未发送")
     return _finish(session, job, decision, now, action="cancel")
 
 
@@ -868,7 +878,7 @@ def _finish(
     if decision.reconcile and decision.retry_at is None:
         next_at = now + FIRST_LOOK  # the sweeper brings it back to look
     attempts = delivery.attempts
-    if decision.status is D.queued and action == "pace":
+    if decision.status is DeliveryStatus.queued and action == "pace":
         attempts = max(0, attempts - 1)  # waiting for pace is not an attempt
     changes: dict[str, object] = {
         "status": decision.status,
@@ -947,7 +957,7 @@ def _settle_after_commit(session: Session, post_id: int, now: datetime) -> None:
         session.rollback()  # end the read
         return
     _lock_post(session, post_id)
-    _settle_post(session, post_id, now)
+    settle_post(session, post_id, now)
     session.commit()
 
 
@@ -992,7 +1002,7 @@ def _reconcile(
         return _record_outcome(session, job, outcome, now, action="reconcile")
     if delivery.pending_ref == NO_RESEND:
         decision = Decision(
-            D.failed,
+            DeliveryStatus.failed,
             message="平台认定内容与近期发布的重复，且账号中没有这条稿件：未重发。请修改内容后重试",
         )
         return _finish(session, job, decision, now, action="reconcile")
@@ -1007,11 +1017,18 @@ def _look_again_later(session: Session, job: Job, exc: ConnectorError, now: date
     """The look at the platform failed: look again later, never send blindly. A look refused
     because of the account (parked) keeps its mark, so the resumed delivery looks first too."""
     decision = _decide(exc, attempt=job.delivery.attempts, now=now)
-    if decision.status is D.queued:
+    if decision.status is DeliveryStatus.queued:
         decision = Decision(
-            D.unconfirmed, retry_at=decision.retry_at, reconcile=True, message=decision.message
+            DeliveryStatus.unconfirmed,
+            retry_at=decision.retry_at,
+            reconcile=True,
+            message=decision.message,
         )
-    ref = LOOK_FIRST if decision.status is D.parked and not job.delivery.pending_ref else None
+    ref = (
+        LOOK_FIRST
+        if decision.status is DeliveryStatus.parked and not job.delivery.pending_ref
+        else None
+    )
     return _finish(session, job, decision, now, error=exc, action="reconcile", pending_ref=ref)
 
 
@@ -1065,14 +1082,14 @@ def _reconcile_submit(
     minutes = get_settings().wechat_reconcile_grace_minutes
     if verdict == "look_again":
         decision = Decision(
-            D.unconfirmed,
+            DeliveryStatus.unconfirmed,
             retry_at=now + RECONCILE_EVERY,
             reconcile=True,
             message=f"已提交发布但未收到平台答复：正在已发布列表中核对（最长{minutes}分钟），不会重复提交",
         )
     else:
         decision = Decision(
-            D.unconfirmed,
+            DeliveryStatus.unconfirmed,
             message=(
                 f"已提交发布但未收到平台答复，{minutes}分钟内已发布列表中也未找到（可能仍在审核中）："
                 "请在公众号后台「发表记录」核实——已发出请「标记为已发布」，确未发出请「重试」"
@@ -1097,8 +1114,12 @@ def poll(*, session: Session, delivery_id: int, now: datetime | None = None) -> 
         outcome = connector.poll(channels.connector_account(job.account), job.delivery.pending_ref)
     except ConnectorError as exc:
         decision = _decide(exc, attempt=job.delivery.attempts, now=now)
-        if decision.status is D.queued:  # a failed poll is retried as a poll, never a send
-            decision = Decision(D.pending, retry_at=decision.retry_at, message=decision.message)
+        if (
+            decision.status is DeliveryStatus.queued
+        ):  # a failed poll is retried as a poll, never a send
+            decision = Decision(
+                DeliveryStatus.pending, retry_at=decision.retry_at, message=decision.message
+            )
         return _finish(session, job, decision, now, error=exc, action="poll")
     if isinstance(outcome, Pending):
         next_at = now + POLL_EVERY
@@ -1126,20 +1147,26 @@ def complete_pending(
     ).first()
     if delivery is None:
         return None
-    if delivery.status is not D.pending:
+    if delivery.status is not DeliveryStatus.pending:
         return delivery.id
     job = _load(session, delivery.id)  # type: ignore[arg-type]
     if isinstance(outcome, Published):
         _record_outcome(session, job, outcome, now, action="callback")
     else:
-        _finish(session, job, Decision(D.failed, message=outcome), now, action="callback")
+        _finish(
+            session, job, Decision(DeliveryStatus.failed, message=outcome), now, action="callback"
+        )
     return delivery.id
 
 
 # -- post status and side effects -----------------------------------------------------------------
 
 
-def _settle_post(session: Session, post_id: int, now: datetime) -> None:
+def settle_post(session: Session, post_id: int, now: datetime) -> None:
+    """Bring a post that is publishing (or done) to the status its current version's deliveries
+    add up to (published, partly failed, failed, or still publishing). Joins the caller's
+    transaction; the engine calls it after each delivery's outcome, the delivery board after a
+    manual action."""
     post = session.get(Post, post_id)
     if post is None or post.status not in (
         PostStatus.publishing,
@@ -1167,15 +1194,9 @@ def _settle_post(session: Session, post_id: int, now: datetime) -> None:
 
 def _on_published(session: Session, job: Job, now: datetime) -> None:
     """The first published copy answers the post's compliance clocks (emergency, hot topic)."""
-    import importlib
-
-    try:
-        clocks = importlib.import_module("hub.clocks.service")
-    except ImportError:  # the clocks domain is optional in a trimmed deployment
-        return
-    stop = getattr(clocks, "stop_for_post", None)
-    if stop is not None:
-        stop(session=session, post_id=job.post.id, published_at=job.delivery.published_at or now)
+    post_id = job.post.id
+    assert post_id is not None
+    stop_for_post(session=session, post_id=post_id, published_at=job.delivery.published_at or now)
 
 
 # -- manual actions (the delivery board) ----------------------------------------------------------
@@ -1186,9 +1207,9 @@ def withdraw(*, session: Session, delivery_id: int, now: datetime | None = None)
     now = now or utcnow()
     job = _load(session, delivery_id)
     delivery = job.delivery
-    if delivery.status is not D.published:
-        if delivery.status in (D.queued, D.parked, D.failed):
-            delivery.status = D.cancelled
+    if delivery.status is not DeliveryStatus.published:
+        if delivery.status in (DeliveryStatus.queued, DeliveryStatus.parked, DeliveryStatus.failed):
+            delivery.status = DeliveryStatus.cancelled
             delivery.updated_at = now
             session.add(delivery)
             session.commit()
@@ -1212,7 +1233,7 @@ def withdraw(*, session: Session, delivery_id: int, now: datetime | None = None)
         session.add(delivery)
         session.commit()
         raise
-    delivery.status = D.withdrawn
+    delivery.status = DeliveryStatus.withdrawn
     delivery.updated_at = now
     session.add(delivery)
     session.add(Attempt(delivery_id=_id(delivery), at=now, action="withdraw", outcome="withdrawn"))
@@ -1234,13 +1255,15 @@ def resume_parked(*, session: Session, account_id: int, now: datetime) -> list[i
     (a WeChat draft ref, or :data:`LOOK_FIRST`) come back as ``unconfirmed``, so the engine looks
     at the platform before it sends anything: each copy is published exactly once.
     """
-    parked = and_(col(Delivery.account_id) == account_id, col(Delivery.status) == D.parked)
+    parked = and_(
+        col(Delivery.account_id) == account_id, col(Delivery.status) == DeliveryStatus.parked
+    )
     values = {"lease_until": now + enqueue_lease(), "updated_at": now}
     look_first = list(
         session.execute(
             update(Delivery)
             .where(parked, col(Delivery.pending_ref) != "")
-            .values(status=D.unconfirmed, next_attempt_at=now, **values)
+            .values(status=DeliveryStatus.unconfirmed, next_attempt_at=now, **values)
             .returning(col(Delivery.id))
             .execution_options(synchronize_session=False)
         ).scalars()
@@ -1249,7 +1272,7 @@ def resume_parked(*, session: Session, account_id: int, now: datetime) -> list[i
         session.execute(
             update(Delivery)
             .where(parked, col(Delivery.pending_ref) == "")
-            .values(status=D.queued, next_attempt_at=None, **values)
+            .values(status=DeliveryStatus.queued, next_attempt_at=None, **values)
             .returning(col(Delivery.id))
             .execution_options(synchronize_session=False)
         ).scalars()
@@ -1281,7 +1304,7 @@ def push_quotas(
         ).where(
             col(Delivery.account_id).in_(list(wanted)),
             Delivery.mode == PUSH,
-            col(Delivery.status).not_in([D.failed, D.cancelled]),
+            col(Delivery.status).not_in([DeliveryStatus.failed, DeliveryStatus.cancelled]),
         )
     ).all()
     pushes: dict[int, list[datetime]] = {account_id: [] for account_id in wanted}

@@ -55,8 +55,6 @@ from hub.sqltypes import utcnow
 
 log = logging.getLogger(__name__)
 
-S = PartnerDeliveryStatus
-E = PartnerEvent
 MAX_ATTEMPTS = 8
 LEASE = timedelta(seconds=60)
 BATCH = 200
@@ -152,9 +150,10 @@ def to_public(partner: Partner, counts: dict[tuple[int, str], int] | None = None
         url=partner.url,
         active=partner.active,
         created_at=partner.created_at,
-        pending=counts.get((partner.id, S.pending), 0) + counts.get((partner.id, S.sending), 0),
-        sent=counts.get((partner.id, S.sent), 0),
-        failed=counts.get((partner.id, S.failed), 0),
+        pending=counts.get((partner.id, PartnerDeliveryStatus.pending), 0)
+        + counts.get((partner.id, PartnerDeliveryStatus.sending), 0),
+        sent=counts.get((partner.id, PartnerDeliveryStatus.sent), 0),
+        failed=counts.get((partner.id, PartnerDeliveryStatus.failed), 0),
     )
 
 
@@ -169,9 +168,9 @@ def delete_partner(*, session: Session, partner_id: int) -> Partner:
         update(PartnerDelivery)
         .where(
             col(PartnerDelivery.partner_id) == partner_id,
-            col(PartnerDelivery.status) == S.pending,
+            col(PartnerDelivery.status) == PartnerDeliveryStatus.pending,
         )
-        .values(status=S.failed, last_error="partner removed")
+        .values(status=PartnerDeliveryStatus.failed, last_error="partner removed")
     )
     return partner
 
@@ -199,7 +198,7 @@ def _outbox_row(
         "partner_id": partner_id,
         "entry_id": entry_id,
         "event": event.value,
-        "status": S.pending.value,
+        "status": PartnerDeliveryStatus.pending.value,
         "attempts": 0,
         "next_attempt_at": now,
         "last_error": "",
@@ -230,7 +229,8 @@ def create_rows(*, session: Session, now: datetime, entry_ids: Iterable[int] | N
     for partner in session.exec(select(Partner).where(col(Partner.active).is_(True))).all():
         assert partner.id is not None
         already = select(PartnerDelivery.entry_id).where(
-            PartnerDelivery.partner_id == partner.id, PartnerDelivery.event == E.published
+            PartnerDelivery.partner_id == partner.id,
+            PartnerDelivery.event == PartnerEvent.published,
         )
         stmt = (
             _visible_entry_ids(session, ids, partner.since_entry_id)
@@ -241,7 +241,7 @@ def create_rows(*, session: Session, now: datetime, entry_ids: Iterable[int] | N
         new = [int(entry_id) for entry_id in session.exec(stmt).all()]
         _insert_ignoring_duplicates(
             session,
-            [_outbox_row(partner.id, entry_id, E.published, now) for entry_id in new],
+            [_outbox_row(partner.id, entry_id, PartnerEvent.published, now) for entry_id in new],
         )
         created += len(new)
     created += _withdrawal_rows(session, now, ids)
@@ -257,7 +257,7 @@ def _withdrawal_rows(session: Session, now: datetime, entry_ids: list[int] | Non
     told = select(PartnerDelivery.id).where(
         col(PartnerDelivery.partner_id) == sent.partner_id,
         col(PartnerDelivery.entry_id) == sent.entry_id,
-        PartnerDelivery.event == E.withdrawn,
+        PartnerDelivery.event == PartnerEvent.withdrawn,
     )
     stmt = (
         select(sent.partner_id, sent.entry_id)
@@ -266,8 +266,8 @@ def _withdrawal_rows(session: Session, now: datetime, entry_ids: list[int] | Non
         .outerjoin(Post, col(Post.id) == col(HallEntry.post_id))
         .where(
             col(Partner.active).is_(True),
-            sent.event == E.published,
-            sent.status == S.sent,
+            sent.event == PartnerEvent.published,
+            sent.status == PartnerDeliveryStatus.sent,
             withdrawn_entry,
             ~told.exists(),
         )
@@ -277,7 +277,7 @@ def _withdrawal_rows(session: Session, now: datetime, entry_ids: list[int] | Non
     if entry_ids is not None:
         stmt = stmt.where(col(sent.entry_id).in_(entry_ids))
     rows = [
-        _outbox_row(partner_id, entry_id, E.withdrawn, now)
+        _outbox_row(partner_id, entry_id, PartnerEvent.withdrawn, now)
         for partner_id, entry_id in session.exec(stmt).all()
     ]
     _insert_ignoring_duplicates(session, rows)
@@ -290,11 +290,11 @@ def _claim(session: Session, row_id: int, now: datetime) -> bool:
         update(PartnerDelivery)
         .where(
             col(PartnerDelivery.id) == row_id,
-            col(PartnerDelivery.status) == S.pending,
+            col(PartnerDelivery.status) == PartnerDeliveryStatus.pending,
             col(PartnerDelivery.next_attempt_at) <= now,
         )
         .values(
-            status=S.sending,
+            status=PartnerDeliveryStatus.sending,
             lease_until=now + LEASE,
             attempts=col(PartnerDelivery.attempts) + 1,
         )
@@ -350,10 +350,10 @@ def send_one(
     session.refresh(row)
     partner = session.get(Partner, row.partner_id)
     entry = session.get(HallEntry, row.entry_id)
-    withdrawal = row.event is E.withdrawn
+    withdrawal = row.event is PartnerEvent.withdrawn
     gone = entry is None or (entry.withdrawn_at is not None and not withdrawal)
     if partner is None or not partner.active or entry is None or gone:
-        row.status = S.failed
+        row.status = PartnerDeliveryStatus.failed
         row.last_error = "partner removed or entry withdrawn before sending"
         session.add(row)
         session.commit()
@@ -373,9 +373,9 @@ def send_one(
         row.last_error = f"{type(exc).__name__}: {message}"[:2000]
         row.lease_until = None
         if isinstance(exc, Rejected) or row.attempts >= MAX_ATTEMPTS:
-            row.status = S.failed
+            row.status = PartnerDeliveryStatus.failed
         else:
-            row.status = S.pending
+            row.status = PartnerDeliveryStatus.pending
             wait = backoff(row.attempts)
             if isinstance(exc, RateLimited) and exc.until is not None:
                 wait = max(wait, exc.until - now)
@@ -385,8 +385,8 @@ def send_one(
         session.add(row)
         session.commit()
         log.info("partner %s entry %s: %s", partner.name, entry.id, row.last_error)
-        return "failed" if row.status is S.failed else "retry"
-    row.status = S.sent
+        return "failed" if row.status is PartnerDeliveryStatus.failed else "retry"
+    row.status = PartnerDeliveryStatus.sent
     row.sent_at = now
     row.lease_until = None
     row.last_error = ""
@@ -397,7 +397,8 @@ def send_one(
 
 def _due(session: Session, now: datetime, entry_ids: list[int] | None = None) -> list[int]:
     stmt = select(PartnerDelivery.id).where(
-        PartnerDelivery.status == S.pending, col(PartnerDelivery.next_attempt_at) <= now
+        PartnerDelivery.status == PartnerDeliveryStatus.pending,
+        col(PartnerDelivery.next_attempt_at) <= now,
     )
     if entry_ids is not None:
         stmt = stmt.where(col(PartnerDelivery.entry_id).in_(entry_ids))
@@ -409,10 +410,10 @@ def _release_expired_leases(session: Session, now: datetime) -> None:
     session.execute(
         update(PartnerDelivery)
         .where(
-            col(PartnerDelivery.status) == S.sending,
+            col(PartnerDelivery.status) == PartnerDeliveryStatus.sending,
             col(PartnerDelivery.lease_until) < now,
         )
-        .values(status=S.pending, lease_until=None, next_attempt_at=now)
+        .values(status=PartnerDeliveryStatus.pending, lease_until=None, next_attempt_at=now)
     )
 
 

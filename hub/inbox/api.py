@@ -15,7 +15,7 @@ from sqlmodel import Session
 from hub.accounts.models import Account
 from hub.config import Settings
 from hub.errors import Invalid, NotFound
-from hub.inbox import rules, service
+from hub.inbox import ingestion, replies, rules, service
 from hub.inbox.models import (
     AssignBody,
     BulkTriageBody,
@@ -136,7 +136,7 @@ def create_case(
     received = body.received_at or utcnow()
     if received.tzinfo is None:
         raise Invalid("received_at needs a UTC offset", field="received_at")
-    incoming = service.Incoming(
+    incoming = ingestion.Incoming(
         channel=Channel.manual,
         remote_id=f"manual-{utcnow().timestamp():.6f}-{principal.user.id}",
         author_id=body.author_handle,
@@ -144,7 +144,7 @@ def create_case(
         text=body.text,
         received_at=received,
     )
-    case = service.receive(
+    case = ingestion.receive(
         session=session,
         incoming=incoming,
         account=None,
@@ -189,7 +189,7 @@ def ingest(principal: PrincipalDep, settings: SettingsDep) -> IngestResult:
     """Run one ingestion pass now (Weibo comments; admins)."""
     principal.require(Action.account_manage)
     principal.require(Action.case_handle)
-    report = service.ingest_all(settings=settings)
+    report = ingestion.ingest_all(settings=settings)
     return IngestResult(
         accounts_ok=report.accounts_ok,
         accounts_failed=report.accounts_failed,
@@ -282,7 +282,7 @@ def reply(
     48-hour window: 请通过其他方式答复) or ``failed``, with ``error`` in words.
     """
     case = _case(session, principal, case_id, Action.case_handle)
-    made = service.create_reply(
+    made = replies.create_reply(
         session=session,
         case=case,
         text=body.text,
@@ -304,7 +304,7 @@ def _send(
     settings: Settings,
 ) -> ReplyPublic:
     if made.status is ReplyStatus.queued:
-        service.send_reply(
+        replies.send_reply(
             session=session, case=case, reply=made, who=_who(principal, request), settings=settings
         )
         session.commit()
@@ -325,7 +325,7 @@ def approve(
     made = session.get(Reply, reply_id)
     if made is None or made.case_id != case.id:
         raise NotFound(f"reply {reply_id} of case {case_id} does not exist")
-    service.approve_reply(session=session, reply=made, who=_who(principal, request))
+    replies.approve_reply(session=session, reply=made, who=_who(principal, request))
     session.commit()
     return _send(session, case, made, principal, request, settings)
 
@@ -423,7 +423,7 @@ def put_settings(
     """Whether the org's replies are reviewed before they go out (admins of the org)."""
     org = orgs.get_by_code(session=session, code=org_code)
     principal.require(Action.org_manage, org)
-    service.set_review(
+    replies.set_review(
         session=session, org=org, review_replies=body.review_replies, who=_who(principal, request)
     )
     session.commit()
@@ -437,4 +437,4 @@ def get_settings_of(
     org = orgs.get_by_code(session=session, code=org_code)
     principal.require(Action.case_read, org)
     assert org.id is not None
-    return InboxSettingBody(review_replies=service.review_required(session=session, org_id=org.id))
+    return InboxSettingBody(review_replies=replies.review_required(session=session, org_id=org.id))

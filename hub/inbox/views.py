@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session, col, select
 
 from hub.errors import HubError
-from hub.inbox import rules, service
+from hub.inbox import replies, rules, service
 from hub.inbox.models import Case, CaseStatus, Category, Channel, ReplyStatus
 from hub.orgs import service as orgs
 from hub.orgs.models import Org
@@ -190,7 +190,7 @@ def case_action(
     try:
         notice = "已保存"
         if action == "reply":
-            made = service.create_reply(
+            made = replies.create_reply(
                 session=session,
                 case=case,
                 text=text,
@@ -201,7 +201,7 @@ def case_action(
             )
             session.commit()
             if made.status is ReplyStatus.queued:
-                service.send_reply(
+                replies.send_reply(
                     session=session, case=case, reply=made, who=who, settings=settings
                 )
             notice = {"sent": "答复已发出", "pending_review": "答复已提交审核"}.get(

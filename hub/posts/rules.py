@@ -16,8 +16,6 @@ from enum import StrEnum
 from hub.errors import Conflict
 from hub.posts.models import PostStatus, Urgency
 
-S = PostStatus
-
 
 class Move(StrEnum):
     submit = "submit"
@@ -35,37 +33,39 @@ class Move(StrEnum):
 
 # (move, from) -> to. ``settle`` and ``approve`` have computed targets (see next_status).
 TRANSITIONS: dict[tuple[Move, PostStatus], PostStatus] = {
-    (Move.submit, S.draft): S.in_review,
-    (Move.submit, S.rejected): S.in_review,
-    (Move.submit, S.missed): S.in_review,
-    (Move.cosign, S.cosigning): S.cosigning,  # stays until every co-signer has confirmed
-    (Move.approve, S.in_review): S.approved,
-    (Move.approve, S.cosigning): S.approved,
-    (Move.reject, S.in_review): S.rejected,
-    (Move.reject, S.cosigning): S.rejected,
-    (Move.schedule, S.approved): S.scheduled,
-    (Move.release, S.approved): S.publishing,
-    (Move.release, S.scheduled): S.publishing,
-    (Move.miss, S.scheduled): S.missed,
-    (Move.settle, S.publishing): S.published,
-    (Move.settle, S.published): S.published,
-    (Move.settle, S.partly_failed): S.partly_failed,
-    (Move.settle, S.failed): S.failed,
-    (Move.edit, S.draft): S.draft,
-    (Move.edit, S.rejected): S.draft,
-    (Move.edit, S.missed): S.draft,
-    (Move.edit, S.in_review): S.draft,
-    (Move.edit, S.cosigning): S.draft,
-    (Move.edit, S.approved): S.draft,  # editing after approval invalidates it
-    (Move.edit, S.scheduled): S.draft,
-    (Move.withdraw, S.published): S.withdrawn,
-    (Move.withdraw, S.partly_failed): S.withdrawn,
-    (Move.withdraw, S.failed): S.withdrawn,
-    (Move.withdraw, S.publishing): S.withdrawn,
-    (Move.withdraw, S.scheduled): S.withdrawn,
-    (Move.withdraw, S.approved): S.withdrawn,
-    (Move.correct, S.published): S.in_review,  # a corrected version is reviewed again
-    (Move.correct, S.partly_failed): S.in_review,
+    (Move.submit, PostStatus.draft): PostStatus.in_review,
+    (Move.submit, PostStatus.rejected): PostStatus.in_review,
+    (Move.submit, PostStatus.missed): PostStatus.in_review,
+    # stays until every co-signer has confirmed
+    (Move.cosign, PostStatus.cosigning): PostStatus.cosigning,
+    (Move.approve, PostStatus.in_review): PostStatus.approved,
+    (Move.approve, PostStatus.cosigning): PostStatus.approved,
+    (Move.reject, PostStatus.in_review): PostStatus.rejected,
+    (Move.reject, PostStatus.cosigning): PostStatus.rejected,
+    (Move.schedule, PostStatus.approved): PostStatus.scheduled,
+    (Move.release, PostStatus.approved): PostStatus.publishing,
+    (Move.release, PostStatus.scheduled): PostStatus.publishing,
+    (Move.miss, PostStatus.scheduled): PostStatus.missed,
+    (Move.settle, PostStatus.publishing): PostStatus.published,
+    (Move.settle, PostStatus.published): PostStatus.published,
+    (Move.settle, PostStatus.partly_failed): PostStatus.partly_failed,
+    (Move.settle, PostStatus.failed): PostStatus.failed,
+    (Move.edit, PostStatus.draft): PostStatus.draft,
+    (Move.edit, PostStatus.rejected): PostStatus.draft,
+    (Move.edit, PostStatus.missed): PostStatus.draft,
+    (Move.edit, PostStatus.in_review): PostStatus.draft,
+    (Move.edit, PostStatus.cosigning): PostStatus.draft,
+    (Move.edit, PostStatus.approved): PostStatus.draft,  # editing after approval invalidates it
+    (Move.edit, PostStatus.scheduled): PostStatus.draft,
+    (Move.withdraw, PostStatus.published): PostStatus.withdrawn,
+    (Move.withdraw, PostStatus.partly_failed): PostStatus.withdrawn,
+    (Move.withdraw, PostStatus.failed): PostStatus.withdrawn,
+    (Move.withdraw, PostStatus.publishing): PostStatus.withdrawn,
+    (Move.withdraw, PostStatus.scheduled): PostStatus.withdrawn,
+    (Move.withdraw, PostStatus.approved): PostStatus.withdrawn,
+    # a corrected version is reviewed again
+    (Move.correct, PostStatus.published): PostStatus.in_review,
+    (Move.correct, PostStatus.partly_failed): PostStatus.in_review,
 }
 
 MOVE_WORDS = {
@@ -96,7 +96,7 @@ def next_status(move: Move, current: PostStatus) -> PostStatus:
 
 
 def status_after_submit(cosign_pending: bool) -> PostStatus:
-    return S.cosigning if cosign_pending else S.in_review
+    return PostStatus.cosigning if cosign_pending else PostStatus.in_review
 
 
 @dataclass(frozen=True)
@@ -162,8 +162,8 @@ def settled_status(delivery_statuses: list[str]) -> PostStatus | None:
         return None
     live = [s for s in delivery_statuses if s not in ("cancelled", "withdrawn")]
     if not live:
-        return S.failed if delivery_statuses else S.published
+        return PostStatus.failed if delivery_statuses else PostStatus.published
     ok = sum(1 for s in live if s == "published")
     if ok == len(live):
-        return S.published
-    return S.partly_failed if ok else S.failed
+        return PostStatus.published
+    return PostStatus.partly_failed if ok else PostStatus.failed

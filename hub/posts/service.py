@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 from connectors.base import Problem, Rendition
 from hub.accounts.models import Account, AccountStatus, Platform
 from hub.auditlog.service import record
+from hub.clocks.service import start_for_post
 from hub.config import get_settings
 from hub.delivery import channels
 from hub.delivery import service as engine
@@ -260,22 +261,14 @@ def create(*, session: Session, who: Who, data: PostCreate, now: datetime) -> Po
 
 
 def _start_clock(session: Session, post: Post, now: datetime) -> None:
-    import importlib
-
-    try:
-        clocks = importlib.import_module("hub.clocks.service")
-    except ImportError:
-        return
-    start = getattr(clocks, "start_for_post", None)
-    if start is not None:
-        start(
-            session=session,
-            post_id=post.id,
-            org_id=post.org_id,
-            urgency=post.urgency.value,
-            title=post.title,
-            started_at=now,
-        )
+    start_for_post(
+        session=session,
+        post_id=post.id,  # type: ignore[arg-type]
+        org_id=post.org_id,
+        urgency=post.urgency.value,
+        title=post.title,
+        started_at=now,
+    )
 
 
 def _check_schedule(when: datetime | None, now: datetime) -> None:
@@ -857,6 +850,6 @@ def delivery_action(
     session.add(delivery)
     session.add(post)
     session.flush()
-    engine._settle_post(session, post.id, now)  # type: ignore[arg-type]
+    engine.settle_post(session, post.id, now)  # type: ignore[arg-type]
     _audit(session, who, f"delivery.{action}", post, f"delivery {delivery_id}")
     return delivery, enqueue

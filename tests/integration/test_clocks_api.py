@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 from sqlmodel import Session, select
 
-from hub.clocks import service
+from hub.clocks import export, obligations, service
 from hub.config import get_settings
 from hub.db import engine_for
 from hub.orgs.service import get_by_code
@@ -299,7 +299,7 @@ def test_monthly_summary_in_excel(client: TestClient, auth: Auth) -> None:
     assert response.headers["content-type"].startswith("application/vnd.openxmlformats")
     book = load_workbook(io.BytesIO(response.content))
     rows = [list(r) for r in book["汇总"].iter_rows(values_only=True)]
-    assert rows[0] == service.SUMMARY_HEADERS
+    assert rows[0] == export.SUMMARY_HEADERS
     by_code = {r[0]: r for r in rows[1:] if r and r[0] in ("522601", "522622")}
     #                          opened met late overdue running cancelled rate
     assert by_code["522601"][1] == "凯里市"
@@ -324,7 +324,7 @@ def test_recurring_obligations_are_met_by_records(
     settings = get_settings()
     policy = service.policy_in_force(settings)
     with Session(engine_for(guizhou["GOVHUB_DATABASE_URL"])) as session:
-        service.refresh_obligations(
+        obligations.refresh_obligations(
             session=session,
             policy=policy,
             today=date(2026, 11, 10),

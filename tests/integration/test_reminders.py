@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 
 from hub.cli import app as cli
 from hub.clocks.notify import SignedWebhookPoster, SmtpMailer
-from hub.clocks.service import send_due_reminders
+from hub.clocks.reminders import send_due_reminders
 from hub.config import get_settings
 from hub.db import engine_for
 from hub.users.models import User
@@ -260,7 +260,7 @@ def test_the_beat_task_and_the_cli_use_the_configured_smtp_server(
 def test_two_passes_racing_for_the_same_reminder_send_it_once(
     client: TestClient, auth: Auth, people: dict[str, str], smtp: tuple[Inbox, int]
 ) -> None:
-    from hub.clocks.service import _claim
+    from hub.clocks.reminders import _claim
 
     inbox, port = smtp
     clock_id = open_emergency(client, auth, T0, "桥梁垮塌")

@@ -23,8 +23,8 @@ def test_follow_ups_have_their_own_queue_and_a_default_worker_consumes_every_que
         QUICK_TASKS
     )
     assert "delivery.publish" not in routes  # publishing stays on the default queue
-    from hub import cli
+    from hub.cli import processes
 
-    default = inspect.signature(cli.worker).parameters["queues"].default
+    default = inspect.signature(processes.worker).parameters["queues"].default
     consumed = set(default.split(","))
     assert consumed == {QUICK_QUEUE, app.conf.task_default_queue}

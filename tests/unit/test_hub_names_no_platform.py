@@ -30,7 +30,7 @@ EXCLUDED = {"hub/accounts/demo.py"}
 
 STILL_NAMED: dict[str, tuple[int, str]] = {
     "hub/live/service.py": (4, "live streams: Weibo fan-out, WeChat and hall summaries"),
-    "hub/clocks/service.py": (1, '"webhook" here is the reminder channel, not the platform'),
+    "hub/clocks/reminders.py": (1, '"webhook" here is the reminder channel, not the platform'),
 }
 
 

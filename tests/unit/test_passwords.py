@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from hub.cli import DEMO_PASSWORD
+from hub.cli.demo import DEMO_PASSWORD
 from hub.users.passwords import common_passwords, password_problem
 
 
