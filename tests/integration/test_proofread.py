@@ -12,6 +12,8 @@ from fastapi.testclient import TestClient
 from hub.users.models import Role
 from tests.factories import make_user, token_for
 from tests.integration.test_editor_pages import login
+from tests.integration.test_inbox import Platforms, _cases, _ingest
+from tests.integration.test_inbox import platforms as platforms  # the inbox's fixture
 
 pytestmark = pytest.mark.integration
 
@@ -255,3 +257,19 @@ def test_live_entries_are_proofread_before_broadcast(
         headers=editor,
     )
     assert corrected.status_code == 422 and "农业农村部" in corrected.json()["detail"]
+
+
+def test_inbox_replies_are_proofread_before_they_are_sent(
+    platforms: Platforms, client: TestClient, auth: dict[str, dict[str, str]]
+) -> None:
+    status = platforms.weibo.create_post(platforms.weibo_uid, "凯里市春耕通知")
+    comment = platforms.weibo.add_comment(status.id, "滴灌设备怎么装？", screen_name="李四")
+    _ingest(client, auth)
+    case = next(c for c in _cases(client, auth["kaili-editor"]) if c["author_handle"] == "李四")
+    url = f"/api/v1/cases/{case['id']}/replies"
+    refused = client.post(url, json={"text": "请到站点按装"}, headers=auth["kaili-editor"])
+    assert refused.status_code == 422
+    assert "「按装」" in refused.json()["detail"] and "安装" in refused.json()["detail"]
+    assert platforms.weibo.replies_to(comment.id) == []
+    sent = client.post(url, json={"text": "请到站点安装"}, headers=auth["kaili-editor"])
+    assert sent.status_code == 201 and sent.json()["status"] == "sent"
