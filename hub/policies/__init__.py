@@ -90,6 +90,7 @@ class FindingCode(StrEnum):
     credentials_expired = "credentials_expired"
     spokesperson_missing = "spokesperson_missing"
     spokesperson_not_filed = "spokesperson_not_filed"
+    serious_misstatement = "serious_misstatement"  # 严重表述错误 found by inspectors
 
 
 class PolicyError(ValueError):
@@ -202,6 +203,7 @@ class FindingRules(_Model):
     credentials_expired: FindingRule | None = None
     spokesperson_missing: FindingRule | None = None
     spokesperson_not_filed: FindingRule | None = None
+    serious_misstatement: FindingRule | None = None
 
     def get(self, code: FindingCode) -> FindingRule | None:
         rule: FindingRule | None = getattr(self, code.value)

@@ -438,8 +438,16 @@ def record_finding(*, session: Session, who: Who, data: FindingCreate, now: date
     return row
 
 
-def accounts_with_findings(session: Session, since: date | None = None) -> set[int]:
-    query = select(Finding.account_id)
-    if since is not None:
-        query = query.where(col(Finding.found_on) >= since)
-    return set(session.exec(query).all())
+def misstatement_counts(*, session: Session, as_of: date) -> dict[int, int]:
+    """Findings per account in the year up to the audit date (an annual inspection's window)."""
+    since = (
+        as_of.replace(year=as_of.year - 1)
+        if not (as_of.month == 2 and as_of.day == 29)
+        else as_of.replace(year=as_of.year - 1, day=28)
+    )
+    rows = session.exec(
+        select(Finding.account_id, func.count(col(Finding.id)))
+        .where(col(Finding.found_on) <= as_of, col(Finding.found_on) > since)
+        .group_by(col(Finding.account_id))
+    ).all()
+    return {account_id: count for account_id, count in rows}

@@ -14,6 +14,7 @@ from tests.factories import make_user, token_for
 from tests.integration.test_editor_pages import login
 from tests.integration.test_inbox import Platforms, _cases, _ingest
 from tests.integration.test_inbox import platforms as platforms  # the inbox's fixture
+from tests.integration.test_live_api import account
 
 pytestmark = pytest.mark.integration
 
@@ -273,3 +274,49 @@ def test_inbox_replies_are_proofread_before_they_are_sent(
     assert platforms.weibo.replies_to(comment.id) == []
     sent = client.post(url, json={"text": "请到站点安装"}, headers=auth["kaili-editor"])
     assert sent.status_code == 201 and sent.json()["status"] == "sent"
+
+
+def test_an_inspectors_serious_misstatement_finding_vetoes_the_account_under_national_2019(
+    client: TestClient, auth: dict[str, dict[str, str]], guizhou: dict[str, str]
+) -> None:
+    weibo = account(guizhou["GOVHUB_DATABASE_URL"], "522601", "weibo")
+    finding = {
+        "account_id": weibo,
+        "link": "https://weibo.com/1234567890/Abc",
+        "found_on": "2026-11-02",
+        "text": "转发中使用了「中华民国总统」的称谓",
+        "note": "省政府办公厅第四季度抽查",
+    }
+    by_editor = client.post(
+        "/api/v1/proofread/findings", json=finding, headers=auth["kaili-editor"]
+    )
+    assert by_editor.status_code == 403
+    recorded = client.post("/api/v1/proofread/findings", json=finding, headers=auth["supervisor"])
+    assert recorded.status_code == 201, recorded.text
+    assert recorded.json()["account_name"] == "522601weibo"
+    bad = client.post(
+        "/api/v1/proofread/findings", json={**finding, "link": "weibo"}, headers=auth["supervisor"]
+    )
+    assert bad.status_code == 422 and "链接" in bad.json()["detail"]
+    listed = client.get(
+        "/api/v1/proofread/findings", params={"org": "522601"}, headers=auth["kaili-editor"]
+    )
+    assert [f["text"] for f in listed.json()] == [finding["text"]]
+
+    audit = client.get(
+        "/api/v1/audits/matrix",
+        params={"as_of": "2026-11-20", "policy": "national-2019"},
+        headers=auth["supervisor"],
+    ).json()
+    vetoes = [
+        (f["code"], f["org_code"], f["veto"])
+        for f in audit["findings"]
+        if f["code"] == "serious_misstatement"
+    ]
+    assert vetoes == [("serious_misstatement", "522601", True)]
+    before = client.get(
+        "/api/v1/audits/matrix",
+        params={"as_of": "2026-11-01", "policy": "national-2019"},
+        headers=auth["supervisor"],
+    ).json()
+    assert all(f["code"] != "serious_misstatement" for f in before["findings"])

@@ -195,3 +195,22 @@ def test_every_preset_file_parses_and_every_category_has_entries() -> None:
     categories = {e.category for e in ENTRIES}
     assert categories == {Category.serious, Category.sensitive, Category.typo, Category.wording}
     assert len(ENTRIES) > 80
+
+
+def test_a_serious_misstatement_finding_is_a_veto_under_national_2019_only() -> None:
+    from datetime import date
+
+    from hub.audit.rules import AccountFacts, OrgFacts, evaluate
+    from hub.policies import load_policy
+
+    as_of = date(2026, 11, 20)
+    county = [OrgFacts("522601", "凯里市", "county")]
+    facts = AccountFacts(1, "522601", "weibo", date(2020, 1, 1), serious_misstatements=1)
+    national = evaluate(load_policy(["national-2019"]), county, [facts], [], as_of)
+    found = [
+        (f.code, f.text_zh, f.veto) for f in national.findings if f.code == "serious_misstatement"
+    ]
+    assert found == [("serious_misstatement", "检查发现1处严重表述错误", True)]
+    assert national.account(1).passed is False
+    guizhou = evaluate(load_policy(["guizhou-2013"]), county, [facts], [], as_of)
+    assert all(f.code != "serious_misstatement" for f in guizhou.findings)
