@@ -282,6 +282,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from hub.posts.forward_api import router as forward_router
     from hub.posts.versions_api import router as versions_router
     from hub.proofread.api import router as proofread_router
+    from hub.proofread.views import router as proofread_views_router
     from hub.users.api import router as users_router
     from hub.web.account_views import router as account_views_router
     from hub.web.admin_views import router as admin_views_router
@@ -317,6 +318,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         inbox_router,
         inbox_views_router,
         proofread_router,
+        proofread_views_router,
     ):
         app.include_router(router)
 

@@ -320,3 +320,20 @@ def test_an_inspectors_serious_misstatement_finding_vetoes_the_account_under_nat
         headers=auth["supervisor"],
     ).json()
     assert all(f["code"] != "serious_misstatement" for f in before["findings"])
+
+
+def test_the_proofread_page_opens_for_editors_and_lists_the_lexicon_api(
+    client: TestClient, auth: dict[str, dict[str, str]]
+) -> None:
+    login(client, "kaili-editor")
+    page = client.get("/proofread")
+    assert page.status_code == 200 and "领导人名录" in page.text
+    assert '"canManage": false' in page.text
+    presets = client.get(
+        "/api/v1/proofread/entries",
+        params={"org": "522601", "presets": "true"},
+        headers=auth["kaili-editor"],
+    ).json()
+    assert {"term": "西藏流亡政府", "correct": "达赖集团"}.items() <= next(
+        e for e in presets if e["term"] == "西藏流亡政府"
+    ).items()
