@@ -102,15 +102,23 @@ class Hit:
 
     def describe(self) -> str:
         """One line an editor reads: what, where, and what to write instead."""
-        where = (
-            f"{FIELD_LABELS.get(self.field, self.field)}第{self.start + 1}字" if self.field else ""
-        )
+        where = f"{field_label(self.field)}第{self.start + 1}字" if self.field else ""
         head = f"「{self.text}」（{self.label}{'，' + where if where else ''}）"
         tail = f"，建议改为「{self.suggestion}」" if self.suggestion else ""
+        if self.message == self.label:  # 「错别字」 says nothing the label does not
+            return head + tail
         return f"{head}：{self.message}{tail}"
 
 
 FIELD_LABELS = {"title": "标题", "body": "正文", "summary": "摘要", "text": "内容"}
+
+
+def field_label(name: str) -> str:
+    """「正文」, or for a channel's own text 「改写文案（<channel>.<field>）」."""
+    if name.startswith("overrides."):
+        return f"改写文案（{name.removeprefix('overrides.')}）"
+    return FIELD_LABELS.get(name, name)
+
 
 # Titles a leader can be named with (the registry's own titles are added to these).
 DEFAULT_TITLES = (
