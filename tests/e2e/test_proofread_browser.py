@@ -26,6 +26,8 @@ def server(hub_env: dict[str, str], tmp_path: Path) -> Iterator[Server]:
     url = hub_env["GOVHUB_DATABASE_URL"]
     load_guizhou(url)
     make_user(url, "kaili-editor", Role.editor, "522601")
+    make_user(url, "kaili-reviewer", Role.reviewer, "522601")
+    make_user(url, "admin", Role.admin, "520000")
     env = {k: v for k, v in os.environ.items() if k != "GOVHUB_REDIS_URL"}
     server = Server({**env, **hub_env}, tmp_path, tmp_path / "serve.log")
     try:
@@ -34,12 +36,12 @@ def server(hub_env: dict[str, str], tmp_path: Path) -> Iterator[Server]:
         server.stop()
 
 
-def log_in(browser: Any, server: Server, next_path: str) -> Any:
+def log_in(browser: Any, server: Server, next_path: str, user: str = "kaili-editor") -> Any:
     page = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN").new_page()
     page.set_default_timeout(20_000)
     page.goto(f"{server.base}/login?next={next_path}")
-    page.fill("#username", "kaili-editor")
-    page.fill("#password", "kaili-editor-password")
+    page.fill("#username", user)
+    page.fill("#password", f"{user}-password")
     page.click("button[type=submit]")
     return page
 
@@ -95,3 +97,38 @@ def test_live_console_refuses_a_block_hit_and_shows_a_warning(
     playwright_api.expect(console.locator("#composer-msg")).to_contain_text("全省第一")
     playwright_api.expect(console.locator("#e1 .text")).to_be_visible()
     console.screenshot(path=str(screenshots() / "live-console-proofread.png"), full_page=True)
+
+
+def test_review_page_asks_a_reason_for_each_warning_and_records_it(
+    server: Server, browser: Any, hub_env: dict[str, str]
+) -> None:
+    url = hub_env["GOVHUB_DATABASE_URL"]
+    editor = token_for("kaili-editor", url)
+    hall = httpx.post(
+        f"{server.base}/api/v1/accounts",
+        json={"org_code": "522601", "platform": "hall", "name": "凯里发布厅"},
+        headers=token_for("admin", url),
+    ).json()["id"]
+    post = httpx.post(
+        f"{server.base}/api/v1/posts",
+        json={
+            "title": "春耕进展",
+            "body": "凯里市春耕进度全省第一。",
+            "target_account_ids": [hall],
+        },
+        headers=editor,
+    ).json()
+    httpx.post(f"{server.base}/api/v1/posts/{post['id']}/submit", headers=editor)
+
+    page = log_in(browser, server, f"/review/{post['id']}", "kaili-reviewer")
+    playwright_api.expect(page.locator("#review-body mark.proof-warn")).to_have_text("全省第一")
+    page.click("[data-act=approve]")
+    playwright_api.expect(page.locator("#review-message")).to_contain_text("说明理由")
+    page.fill("[data-ack-text='全省第一']", "农业农村厅通报的排名")
+    page.screenshot(path=str(screenshots() / "review-proofread.png"), full_page=True)
+    page.click("[data-act=approve]")
+    page.wait_for_url(f"**/posts/{post['id']}/board")
+    kept = httpx.get(
+        f"{server.base}/api/v1/proofread/acknowledgements", headers=token_for("admin", url)
+    ).json()
+    assert [(a["text"], a["reason"]) for a in kept] == [("全省第一", "农业农村厅通报的排名")]
