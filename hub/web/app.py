@@ -262,6 +262,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     _document_real_422(app)
+    from hub.proofread.presets import preset_entries
+
+    preset_entries(tuple(settings.policies))  # a bad lexicon file stops the hub, naming its line
 
     from hub.accounts.api import router as accounts_router
     from hub.accounts.callbacks import router as callbacks_router
