@@ -286,6 +286,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     _document_real_422(app)
+    from hub.proofread.presets import preset_entries
+
+    preset_entries(tuple(settings.policies))  # a bad lexicon file stops the hub, naming its line
 
     from hub.accounts.api import router as accounts_router
     from hub.accounts.callbacks import router as callbacks_router
@@ -309,6 +312,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from hub.posts.versions_api import router as versions_router
     from hub.reach.api import router as reach_router
     from hub.reach.views import router as reach_views_router
+    from hub.proofread.api import router as proofread_router
+    from hub.proofread.views import router as proofread_views_router
     from hub.users.api import router as users_router
     from hub.web.account_views import router as account_views_router
     from hub.web.admin_views import router as admin_views_router
@@ -349,6 +354,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         inbox_views_router,
         reach_router,
         reach_views_router,
+        proofread_router,
+        proofread_views_router,
     ):
         app.include_router(router)
 

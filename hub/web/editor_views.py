@@ -23,6 +23,7 @@ from hub.posts import chains, service
 from hub.posts.api import deliveries_of, to_public
 from hub.posts.models import Post, PostStatus
 from hub.posts.versions_api import baseline, diff_table, versions_of
+from hub.proofread import rules as proofread_rules
 from hub.sqltypes import Id, utcnow
 from hub.users.rules import Action, may, scope_path
 from hub.web.dashboard import review_queue
@@ -135,6 +136,22 @@ def _is_cosigner(session: Session, page: Page, post: Post) -> bool:
     )
 
 
+def marked_segments(
+    text: str, hits: list[proofread_rules.Hit]
+) -> list[tuple[str, proofread_rules.Hit | None]]:
+    """``text`` cut at the hits, for the template to mark (``<mark>``) without raw HTML."""
+    out: list[tuple[str, proofread_rules.Hit | None]] = []
+    at = 0
+    for hit in sorted(hits, key=lambda h: h.start):
+        if hit.start < at:
+            continue
+        out.append((text[at : hit.start], None))
+        out.append((text[hit.start : hit.end], hit))
+        at = hit.end
+    out.append((text[at:], None))
+    return out
+
+
 @router.get("/review/{post_id}", response_class=HTMLResponse)
 def review_page(post_id: Id, request: Request, session: SessionDep) -> Response:
     page = page_of(request, session)
@@ -160,10 +177,16 @@ def review_page(post_id: Id, request: Request, session: SessionDep) -> Response:
     )
     org = orgs.get(session=session, org_id=post.org_id)
     public = to_public(session, post, with_deliveries=False)
+    hits = service.proofread_post(session, post)
+    body_hits = [h for h in hits if h.field == "body"]
     return render(
         request,
         "pages/review.html",
         page,
+        proof_hits=hits,
+        proof_warnings=proofread_rules.missing_acknowledgements(hits, ()),
+        proof_blocking=proofread_rules.blocking(hits),
+        proof_segments=marked_segments(current.body, body_hits),
         post=post,
         public=public,
         org_name=org.name,
