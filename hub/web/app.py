@@ -310,10 +310,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from hub.posts.chain_views import router as review_chain_views_router
     from hub.posts.forward_api import router as forward_router
     from hub.posts.versions_api import router as versions_router
-    from hub.reach.api import router as reach_router
-    from hub.reach.views import router as reach_views_router
     from hub.proofread.api import router as proofread_router
     from hub.proofread.views import router as proofread_views_router
+    from hub.reach.api import router as reach_router
+    from hub.reach.views import router as reach_views_router
     from hub.users.api import router as users_router
     from hub.web.account_views import router as account_views_router
     from hub.web.admin_views import router as admin_views_router
