@@ -288,6 +288,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from hub.web.admin_views import router as admin_views_router
     from hub.web.editor_views import router as editor_views_router
     from hub.web.health import router as health_router
+    from hub.web.posts_views import router as posts_views_router
     from hub.web.tools_api import router as tools_router
     from hub.web.views import router as views_router
 
@@ -313,6 +314,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         hall_views_router,
         partners_router,
         editor_views_router,
+        posts_views_router,
         admin_views_router,
         account_views_router,
         inbox_router,

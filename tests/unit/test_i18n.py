@@ -17,6 +17,7 @@ EDITOR_TEMPLATES = {
         for name in [
             "accounts",
             "audit_log",
+            "posts",
             "board",
             "calendar",
             "compose",
