@@ -105,3 +105,32 @@ def test_the_workbench_shows_my_posts_in_review_and_the_board_explains_no_copies
     login(client, "kaili-reviewer")
     home = client.get("/").text
     assert "待审的通知" in home[home.index('id="h-review"') :]
+
+
+def test_a_blocked_submission_is_explained_in_chinese_naming_the_platform(
+    client: TestClient, auth: dict[str, dict[str, str]]
+) -> None:
+    none = _post(client, auth["kaili-editor"], title="无账号")
+    refused = client.post(f"/api/v1/posts/{none}/submit", headers=auth["kaili-editor"])
+    assert refused.status_code == 422
+    assert refused.json()["detail"] == "请先选择至少一个发布账号，再提交审核"
+
+    wechat = client.post(
+        "/api/v1/accounts",
+        json={
+            "org_code": "522601",
+            "platform": "wechat",
+            "name": "凯里发布",
+            "credentials": {"app_id": "wxkaili", "app_secret": "s" * 32},
+        },
+        headers=auth["admin"],
+    )
+    assert wechat.status_code == 201, wechat.text
+    post = _post(
+        client, auth["kaili-editor"], title="没有封面", target_account_ids=[wechat.json()["id"]]
+    )
+    refused = client.post(f"/api/v1/posts/{post}/submit", headers=auth["kaili-editor"])
+    assert refused.status_code == 422
+    detail = refused.json()["detail"]
+    assert detail.startswith("提交审核前请先解决以下问题：微信公众号：")
+    assert "wechat" not in detail and "fix these" not in detail
