@@ -24,6 +24,7 @@ from hub.posts.api import deliveries_of, to_public
 from hub.posts.models import Post, PostStatus
 from hub.posts.versions_api import baseline, diff_table, versions_of
 from hub.sqltypes import Id, utcnow
+from hub.users.models import User
 from hub.users.rules import Action, may, scope_path
 from hub.web.dashboard import review_queue
 from hub.web.deps import SessionDep, client_ip
@@ -146,13 +147,17 @@ def review_page(post_id: Id, request: Request, session: SessionDep) -> Response:
     diff = diff_table(
         base,
         current,
-        (_("第 %(n)s 版") % {"n": base.version} + (_("（已批准）") if base.approved else ""))
+        (
+            _("第 %(n)s 版") % {"n": base.version}
+            + (_("（已批准）") if base.approved else _("（上次送审）"))
+        )
         if base
         else _("（无）"),
         _("第 %(n)s 版（待审）") % {"n": current.version},
     )
     org = orgs.get(session=session, org_id=post.org_id)
     public = to_public(session, post, with_deliveries=False)
+    author = session.get(User, post.author_id)
     return render(
         request,
         "pages/review.html",
@@ -160,6 +165,7 @@ def review_page(post_id: Id, request: Request, session: SessionDep) -> Response:
         post=post,
         public=public,
         org_name=org.name,
+        author_name=(author.display_name or author.username) if author else "",
         current=current,
         base=base,
         diff=Markup(diff),

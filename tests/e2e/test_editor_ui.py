@@ -183,6 +183,11 @@ def test_an_editor_composes_a_reviewer_approves_and_the_board_goes_live(
     weibo_text = page.locator("#weibo-text").inner_text()
     assert int(counter.get_attribute("data-count") or "-1") == weibo_length(weibo_text)
     assert "/ 140" in counter.inner_text()
+    # the Weibo card shows the one picture the status is sent with
+    picture = page.locator("#weibo-pics img")
+    picture.wait_for()
+    assert picture.count() == 1
+    assert picture.get_attribute("src") == page.locator("#images img").first.get_attribute("src")
     wechat = page.frame_locator("#wechat-frame")
     wechat.locator("body").get_by_text("会议要求").wait_for()
     assert page.locator("#wechat-title").inner_text() == title

@@ -134,3 +134,77 @@ def test_a_blocked_submission_is_explained_in_chinese_naming_the_platform(
     detail = refused.json()["detail"]
     assert detail.startswith("提交审核前请先解决以下问题：微信公众号：")
     assert "wechat" not in detail and "fix these" not in detail
+
+
+def test_the_weibo_preview_carries_the_one_picture_the_status_is_sent_with(
+    client: TestClient, auth: dict[str, dict[str, str]]
+) -> None:
+    from tests.integration.test_editor_pages import png
+
+    weibo = client.post(
+        "/api/v1/accounts",
+        json={
+            "org_code": "522601",
+            "platform": "weibo",
+            "name": "凯里微博",
+            "credentials": {"access_token": "t" * 32},
+        },
+        headers=auth["admin"],
+    )
+    assert weibo.status_code == 201, weibo.text
+    paths = []
+    for _ in range(2):
+        sent = client.post(
+            "/api/v1/media",
+            files={"file": ("p.png", png(), "image/png")},
+            headers=auth["kaili-editor"],
+        )
+        paths.append(sent.json()["path"])
+    post = _post(
+        client,
+        auth["kaili-editor"],
+        title="两张图",
+        images=paths,
+        target_account_ids=[weibo.json()["id"]],
+    )
+    previews = client.get(f"/api/v1/posts/{post}/preview", headers=auth["kaili-editor"]).json()
+    card = next(p for p in previews if p["platform"] == "weibo")
+    assert [url.split("/media/")[1] for url in card["images"]] == paths[:1]  # Weibo sends one
+    login(client, "kaili-editor")
+    assert 'id="weibo-pics"' in client.get(f"/posts/{post}/edit").text
+
+
+def test_the_review_page_compares_with_the_last_submitted_version_and_names_the_author(
+    client: TestClient, auth: dict[str, dict[str, str]], guizhou: dict[str, str]
+) -> None:
+    from sqlmodel import Session, select
+
+    from hub.db import engine_for
+    from hub.users.models import User
+
+    with Session(engine_for(guizhou["GOVHUB_DATABASE_URL"])) as session:
+        user = session.exec(select(User).where(User.username == "kaili-editor")).one()
+        user.display_name = "王小凯"
+        session.add(user)
+        session.commit()
+    editor, reviewer = auth["kaili-editor"], auth["kaili-reviewer"]
+    account = _hall_account(client, auth)
+    post = _post(client, editor, title="送审稿", body="第一句。", target_account_ids=[account])
+    for body in ("第一句。第二句。", "第一句。第二句。第三句。"):  # autosaves: versions 2 and 3
+        assert client.patch(f"/api/v1/posts/{post}", json={"body": body}, headers=editor).is_success
+    assert client.post(f"/api/v1/posts/{post}/submit", headers=editor).is_success
+    login(client, "kaili-reviewer")
+    first = client.get(f"/review/{post}").text
+    assert "这是首次送审，没有可比较的版本" in first  # not "第 2 版" against an autosave
+    assert "王小凯" in first and "kaili-editor" not in first
+
+    rejected = client.post(
+        f"/api/v1/posts/{post}/reject", json={"reason": "补充时间"}, headers=reviewer
+    )
+    assert rejected.is_success, rejected.text
+    for body in ("改一。", "改二：时间为明日9时。"):  # two more autosaves: versions 4 and 5
+        assert client.patch(f"/api/v1/posts/{post}", json={"body": body}, headers=editor).is_success
+    assert client.post(f"/api/v1/posts/{post}/submit", headers=editor).is_success
+    second = client.get(f"/review/{post}").text
+    assert "第 3 版（上次送审）" in second  # the version the reviewer rejected
+    assert "第 4 版" not in second
