@@ -12,10 +12,12 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DataError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -130,7 +132,33 @@ OVERFLOW_MESSAGE = (
 )
 
 
+def wants_page(request: Request) -> bool:
+    """A browser asking for a page (not an API client, not a script's fetch)."""
+    path = request.url.path
+    if path.startswith(("/api/", "/static/", "/media/")):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
+def not_found_page(request: Request) -> Response:
+    """The house layout's 页面不存在, with the menu when someone is logged in."""
+    from sqlmodel import Session
+
+    from hub.db import get_engine
+    from hub.web.pages import page_of, refuse
+
+    with Session(get_engine(), expire_on_commit=False) as session:
+        return refuse(request, page_of(request, session), 404)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # unknown URLs: browsers get a page in words; API clients keep {"detail": "Not Found"}
+        if exc.status_code == 404 and wants_page(request):
+            return await run_in_threadpool(not_found_page, request)
+        return await http_exception_handler(request, exc)
+
     @app.exception_handler(OverflowError)
     @app.exception_handler(DataError)
     async def out_of_range(request: Request, exc: Exception) -> JSONResponse:
@@ -288,6 +316,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from hub.web.admin_views import router as admin_views_router
     from hub.web.editor_views import router as editor_views_router
     from hub.web.health import router as health_router
+    from hub.web.orgs_views import router as orgs_views_router
     from hub.web.posts_views import router as posts_views_router
     from hub.web.tools_api import router as tools_router
     from hub.web.views import router as views_router
@@ -315,6 +344,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         partners_router,
         editor_views_router,
         posts_views_router,
+        orgs_views_router,
         admin_views_router,
         account_views_router,
         inbox_router,

@@ -208,3 +208,131 @@ def test_the_review_page_compares_with_the_last_submitted_version_and_names_the_
     second = client.get(f"/review/{post}").text
     assert "第 3 版（上次送审）" in second  # the version the reviewer rejected
     assert "第 4 版" not in second
+
+
+def _csrf(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found
+    return found.group(1)
+
+
+def test_an_admin_creates_a_user_from_the_users_page(client: TestClient) -> None:
+    login(client, "admin")
+    page = client.get("/admin/users")
+    assert page.status_code == 200 and "新建用户" in page.text
+    form = {
+        "csrf": _csrf(page.text),
+        "username": "kaili-new",
+        "display_name": "凯里新人",
+        "role": "editor",
+        "org_code": "522601",
+        "password": "Kaili-Editor-2026!",
+    }
+    made = client.post("/admin/users", data=form, follow_redirects=False)
+    assert made.status_code == 303
+    shown = client.get("/admin/users").text
+    assert "已创建用户 kaili-new" in shown and "凯里新人" in shown
+    again = client.post("/admin/users", data=form, follow_redirects=True)
+    assert "用户名 kaili-new 已被使用" in again.text
+    weak = client.post("/admin/users", data={**form, "username": "x2", "password": "short"})
+    assert "密码太短" in weak.text
+    client.cookies.clear()
+    # the new user logs in with the password the admin set
+    form_page = client.get("/login").text
+    done = client.post(
+        "/login",
+        data={"username": "kaili-new", "password": form["password"], "csrf": _csrf(form_page)},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303
+    editor = client.get("/admin/users")
+    assert editor.status_code == 403
+    assert client.post("/admin/users", data={**form, "csrf": "x"}).status_code == 403
+
+
+def test_an_admin_lists_imports_and_edits_orgs(client: TestClient, guizhou: dict[str, str]) -> None:
+    from hub.users.models import Role
+    from tests.factories import make_user
+
+    login(client, "admin")
+    page = client.get("/admin/orgs?q=5226")
+    assert page.status_code == 200
+    assert "黔东南" in page.text and "机构管理" in page.text
+    assert 'href="/admin/orgs"' in page.text  # in the admin's menu
+    csv = "code,name,level,parent_code,livelihood\n522699,凯里新区,new_area,522600,是\n"
+    imported = client.post(
+        "/admin/orgs/import",
+        data={"csrf": _csrf(page.text)},
+        files={"file": ("orgs.csv", csv.encode("gb18030"), "text/csv")},
+        follow_redirects=True,
+    )
+    assert "新增 1" in imported.text
+    assert "凯里新区" in client.get("/admin/orgs?q=522699").text
+    assert "凯里新区" in client.get("/admin/orgs?livelihood=1").text
+    edited = client.post(
+        "/admin/orgs/522699",
+        data={"csrf": _csrf(page.text), "name": "凯里经济开发区", "livelihood": ""},
+        follow_redirects=True,
+    )
+    assert "名称 凯里新区 → 凯里经济开发区" in edited.text and "民生领域：否" in edited.text
+    assert "凯里经济开发区" not in client.get("/admin/orgs?livelihood=1").text
+    bad = client.post(
+        "/admin/orgs/import",
+        data={"csrf": _csrf(page.text)},
+        files={"file": ("orgs.csv", b"code,name\n1,x\n", "text/csv")},
+        follow_redirects=True,
+    )
+    assert "导入失败（未做任何修改）" in bad.text
+
+    # a county admin cannot import or edit beyond its county
+    make_user(guizhou["GOVHUB_DATABASE_URL"], "kaili-admin", Role.admin, "522601")
+    client.cookies.clear()
+    login(client, "kaili-admin")
+    page = client.get("/admin/orgs")
+    assert "黔东南苗族侗族自治州" not in page.text
+    outside = client.post(
+        "/admin/orgs/import",
+        data={"csrf": _csrf(page.text)},
+        files={"file": ("orgs.csv", csv.encode(), "text/csv")},
+        follow_redirects=True,
+    )
+    assert "不在您的管理范围内" in outside.text
+    assert (
+        client.post("/admin/orgs/522600", data={"csrf": _csrf(page.text), "name": "x"}).status_code
+        == 404
+    )
+    client.cookies.clear()
+    login(client, "kaili-editor")
+    assert client.get("/admin/orgs").status_code == 403
+
+
+def test_the_accounts_page_offers_a_new_account_form_with_each_platforms_fields(
+    client: TestClient,
+) -> None:
+    login(client, "admin")
+    page = client.get("/accounts").text
+    assert "新增账号" in page
+    wechat = page[page.index('data-platform-fields="wechat"') :]
+    wechat = wechat[: wechat.index("</fieldset>")]
+    assert "AppID" in wechat and "AppSecret" in wechat
+    assert 'name="app_secret" type="password"' in wechat
+    client.cookies.clear()
+    login(client, "kaili-editor")
+    assert "新增账号" not in client.get("/accounts").text
+
+
+def test_an_unknown_url_answers_a_chinese_page_to_browsers_and_json_to_api_clients(
+    client: TestClient,
+) -> None:
+    browser = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    anonymous = client.get("/no-such-page", headers=browser)
+    assert anonymous.status_code == 404
+    assert "页面不存在" in anonymous.text and "<html" in anonymous.text
+    login(client, "kaili-editor")
+    page = client.get("/admin/nothing", headers=browser)
+    assert page.status_code == 404
+    assert "页面不存在" in page.text and 'href="/posts"' in page.text  # the house layout, menu
+    api = client.get("/api/v1/nothing", headers=browser)
+    assert api.status_code == 404 and api.json() == {"detail": "Not Found"}
+    script = client.get("/no-such-page", headers={"Accept": "application/json"})
+    assert script.status_code == 404 and script.json() == {"detail": "Not Found"}

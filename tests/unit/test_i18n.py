@@ -17,6 +17,7 @@ EDITOR_TEMPLATES = {
         for name in [
             "accounts",
             "audit_log",
+            "orgs",
             "posts",
             "board",
             "calendar",
@@ -27,6 +28,7 @@ EDITOR_TEMPLATES = {
             "login",
             "review",
             "review_list",
+            "users",
         ]
     ),
 }
