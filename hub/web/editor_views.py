@@ -30,6 +30,7 @@ from hub.web.dashboard import review_queue
 from hub.web.deps import SessionDep, client_ip
 from hub.web.i18n import _
 from hub.web.pages import Page, page_of, refuse, render, to_login
+from hub.web.posts_views import link_for
 
 router = APIRouter(include_in_schema=False)
 
@@ -248,6 +249,8 @@ def calendar(
             by_day[local.date()].append((post, post_org, local))
     for items in by_day.values():
         items.sort(key=lambda item: item[2])
+    # each post links to a page this reader may open (a supervisor: the read-only review page)
+    links = {p.id: link_for(page, p, o) for items in by_day.values() for p, o, _when in items}
     org_choices = session.exec(
         select(Org)
         .where(col(Org.path).startswith(scope))
@@ -262,6 +265,7 @@ def calendar(
         days=days,
         anchor=anchor,
         by_day=by_day,
+        links=links,
         today=utcnow().astimezone(tz).date(),
         prev_day=prev_day,
         next_day=next_day,

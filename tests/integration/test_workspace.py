@@ -336,3 +336,26 @@ def test_an_unknown_url_answers_a_chinese_page_to_browsers_and_json_to_api_clien
     assert api.status_code == 404 and api.json() == {"detail": "Not Found"}
     script = client.get("/no-such-page", headers={"Accept": "application/json"})
     assert script.status_code == 404 and script.json() == {"detail": "Not Found"}
+
+
+def test_the_supervisors_calendar_links_posts_to_a_page_it_may_read(
+    client: TestClient, auth: dict[str, dict[str, str]]
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from hub.config import get_settings
+
+    when = datetime.now(UTC) + timedelta(minutes=5)
+    soon, day = when.isoformat(), when.astimezone(get_settings().tz).date().isoformat()
+    post = _post(client, auth["kaili-editor"], title="日历里的稿件", scheduled_at=soon)
+    login(client, "supervisor")
+    page = client.get(f"/calendar?view=month&day={day}").text
+    link = re.search(r'<a href="([^"]+)">日历里的稿件</a>', page)
+    assert link, page
+    assert link.group(1) == f"/review/{post}"
+    opened = client.get(link.group(1))
+    assert opened.status_code == 200 and "日历里的稿件" in opened.text
+    client.cookies.clear()
+    login(client, "kaili-editor")  # the author still goes to the editor
+    page = client.get(f"/calendar?view=month&day={day}").text
+    assert f'<a href="/posts/{post}/edit">日历里的稿件</a>' in page
