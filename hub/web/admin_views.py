@@ -15,6 +15,7 @@ from hub.accounts import service as accounts
 from hub.accounts.models import Account, Platform
 from hub.accounts.service import credential_fields
 from hub.auditlog import service as auditlog
+from hub.auditlog.words import action_label, readable_summary
 from hub.config import get_settings
 from hub.orgs.models import Org
 from hub.platforms import info as platform_info
@@ -130,7 +131,7 @@ def audit_log_page(
         request,
         "pages/audit_log.html",
         page,
-        rows=rows,
+        rows=[(e, action_label(e.action), readable_summary(e.summary, tz)) for e in rows],
         total=total,
         page_no=page_no,
         pages=pages,

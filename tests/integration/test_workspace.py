@@ -359,3 +359,64 @@ def test_the_supervisors_calendar_links_posts_to_a_page_it_may_read(
     login(client, "kaili-editor")  # the author still goes to the editor
     page = client.get(f"/calendar?view=month&day={day}").text
     assert f'<a href="/posts/{post}/edit">日历里的稿件</a>' in page
+
+
+def test_the_audit_page_saves_and_compares_checks_and_reads_in_chinese(
+    client: TestClient, guizhou: dict[str, str]
+) -> None:
+    import io
+    from datetime import date
+
+    from openpyxl import load_workbook
+    from sqlmodel import Session
+
+    from hub.db import engine_for
+    from hub.orgs.models import OrgLevel
+    from hub.orgs.service import OrgRow, import_rows
+    from tests.integration.test_matrix_audit import TODAY, build_matrix
+
+    url = guizhou["GOVHUB_DATABASE_URL"]
+    build_matrix(url)
+    with Session(engine_for(url)) as session:  # a county with no account at all
+        row = OrgRow("522698", "无号县", OrgLevel.county, "522600")
+        import_rows(session=session, rows=[row], today=date(2014, 1, 1))
+        session.commit()
+    login(client, "supervisor")
+    page = client.get("/audit", params={"as_of": TODAY.isoformat()})
+    assert page.status_code == 200
+    html = page.text
+    assert "POST /api/v1/audits" not in html
+    assert '<select id="policy" name="policy">' in html
+    assert '<option value="guizhou-2013"' in html and '<option value="national-2019"' in html
+    nohao = html[html.index(">无号县</a>") :]
+    assert "无账号" in nohao[: nohao.index("</tr>")]  # not "100" beside 不合格
+    drill = client.get("/audit/orgs/522698", params={"as_of": TODAY.isoformat()})
+    assert "无账号，不计分" in drill.text and "100 分" not in drill.text
+
+    for as_of in ("2014-06-30", TODAY.isoformat()):  # 保存本次检查结果, twice
+        saved = client.post(
+            "/audit/runs",
+            data={"csrf": _csrf(html), "as_of": as_of, "policy": "guizhou-2013"},
+            follow_redirects=True,
+        )
+        assert saved.status_code == 200
+    assert "已保存 2 次" in saved.text and "好转机构" in saved.text
+
+    xlsx = client.get(
+        "/api/v1/audits/matrix.xlsx",
+        params={"as_of": TODAY.isoformat()},
+        headers={"Accept": "*/*"},
+    )
+    book = load_workbook(io.BytesIO(xlsx.content))
+    rows = {r[1]: r for r in book["贵阳市"].iter_rows(min_row=4, values_only=True)}
+    assert "政务微博：已20天未更新" in rows["南明区"][-1]  # the finding names its platform
+
+
+def test_the_audit_log_page_reads_in_chinese(
+    client: TestClient, auth: dict[str, dict[str, str]]
+) -> None:
+    _post(client, auth["kaili-editor"], title="防汛通知")
+    login(client, "supervisor")
+    page = client.get("/audit-log?action=post.").text
+    assert "新建稿件" in page and "「防汛通知」（常规）" in page
+    assert "(routine)" not in page
