@@ -261,6 +261,37 @@ def _freeze_gc_after_startup(app: FastAPI) -> None:
     app.router.lifespan_context = lifespan
 
 
+DOCS_PAGE = """<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>govhub API 文档</title><link rel="icon" href="data:,">
+<link rel="stylesheet" href="/api-docs-assets/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/api-docs-assets/swagger-ui-bundle.js"></script>
+<script src="/static/js/docs.js"></script></body></html>
+"""
+
+
+def install_docs(app: FastAPI) -> None:
+    """``/docs`` (Swagger UI) with its script and stylesheet from this server, not a CDN: the
+    fastapi-offline package ships them. The page starts Swagger UI from /static/js/docs.js, so
+    the CSP's ``script-src 'self'`` holds; Swagger UI sets inline styles, which its page allows."""
+    from importlib.resources import files
+
+    assets = Path(str(files("fastapi_offline") / "static"))
+    app.mount("/api-docs-assets", StaticFiles(directory=assets), name="api-docs-assets")
+
+    async def docs() -> Response:
+        from hub.web.hardening import content_security_policy
+
+        csp = content_security_policy().replace(
+            "style-src 'self'", "style-src 'self' 'unsafe-inline'"
+        )
+        return Response(DOCS_PAGE, media_type="text/html", headers={"Content-Security-Policy": csp})
+
+    app.add_api_route("/docs", docs, include_in_schema=False)
+
+
 class HubApp(FastAPI):
     """FastAPI, except that public live event streams are served before the middleware stack.
 
@@ -285,7 +316,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="govhub",
         version="0.1.0",
         summary="Publishing hub for government press offices (先审后发, one draft, every channel).",
-        docs_url="/docs",
+        docs_url=None,  # served below from local assets: /docs works offline
         openapi_url="/openapi.json",
     )
     install_error_handlers(app)
@@ -360,6 +391,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if os.environ.get("GOVHUB_GC_FREEZE") == "1":  # set by `hub serve` (not by tests)
         _freeze_gc_after_startup(app)
 
+    install_docs(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(
         SessionMiddleware,

@@ -420,3 +420,48 @@ def test_the_audit_log_page_reads_in_chinese(
     page = client.get("/audit-log?action=post.").text
     assert "新建稿件" in page and "「防汛通知」（常规）" in page
     assert "(routine)" not in page
+
+
+def test_the_schedule_field_says_beijing_time(client: TestClient) -> None:
+    login(client, "kaili-editor")
+    page = client.get("/compose").text
+    label = page[page.index('<label for="scheduled">') :]
+    label = label[: label.index("</label>")]
+    assert "北京时间" in label and "Asia/Shanghai" not in label
+
+
+def test_the_api_docs_load_their_assets_from_this_server(client: TestClient) -> None:
+    docs = client.get("/docs")
+    assert docs.status_code == 200
+    assert "cdn" not in docs.text.lower()
+    scripts = re.findall(r'src="([^"]+)"', docs.text)
+    styles = re.findall(r'href="(/[^"]+\.css)"', docs.text)
+    assert scripts and styles
+    for asset in scripts + styles:
+        assert asset.startswith("/"), asset
+        served = client.get(asset)
+        assert served.status_code == 200 and len(served.content) > 100, asset
+    assert "<script>" not in docs.text  # no inline script: the CSP holds
+    assert client.get("/openapi.json").json()["info"]["title"] == "govhub"
+
+
+def test_the_hall_home_has_one_search_box(client: TestClient) -> None:
+    home = client.get("/hall?q=防汛")
+    assert home.status_code == 200
+    assert home.text.count('type="search"') == 1
+    assert '<input type="hidden" name="q" value="防汛">' in home.text  # filters keep the query
+
+
+def test_make_demo_takes_a_port() -> None:
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    dry = subprocess.run(
+        ["make", "-n", "demo", "PORT=9000"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "govhub demo --port 9000" in dry.stdout
