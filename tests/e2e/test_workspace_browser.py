@@ -12,6 +12,7 @@ import pytest
 
 from connectors.sandbox.server import RunningServer
 from hub.users.models import Role
+from tests.e2e.browser import screenshots
 from tests.e2e.test_editor_ui import (  # noqa: F401  (fixtures)
     add_hall_account,
     hub,
@@ -67,6 +68,9 @@ def test_every_menu_page_of_every_role_opens_and_its_links_work(
             if answer.status >= 400:
                 broken.append(f"{username}: menu {path} → {answer.status}")
                 continue
+            if username == "admin" and path in ("/posts", "/admin/users", "/admin/orgs"):
+                name = path.strip("/").replace("/", "-")
+                page.screenshot(path=str(screenshots() / f"{name}.png"), full_page=True)
             for link in _links(page)[:40]:
                 if link in followed:
                     continue
