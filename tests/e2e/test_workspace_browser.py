@@ -119,3 +119,43 @@ def test_the_accounts_page_tests_a_connection_and_adds_an_account(
     page.wait_for_url("**/accounts?added=*")
     assert page.locator("tr[id^=account-]", has_text="新闻办发布厅").count() == 1
     context.close()
+
+
+def test_the_board_of_a_post_in_review_says_copies_come_at_approval(
+    hub: RunningServer, matrix: Matrix, browser: Any
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from hub.web.app import create_app
+    from tests.factories import token_for
+
+    add_hall_account(matrix.database_url, "520000-xwb")
+    editor = token_for("prov-editor", matrix.database_url)
+    with TestClient(create_app()) as client:
+        hall = client.get("/api/v1/accounts", headers=editor).json()[0]["id"]
+        post = client.post(
+            "/api/v1/posts",
+            json={"title": "送审中的稿件", "body": "正文", "target_account_ids": [hall]},
+            headers=editor,
+        ).json()["id"]
+        assert client.post(f"/api/v1/posts/{post}/submit", headers=editor).is_success
+    context, page, _watch = open_page(browser, hub.base_url)
+    log_in(page, "prov-editor")
+    # count the live updates the board has drawn (the page's own listener runs first)
+    page.add_init_script(
+        """(() => {
+          window.__drawn = 0;
+          const add = EventSource.prototype.addEventListener;
+          EventSource.prototype.addEventListener = function (type, listener, options) {
+            const counted = type === "deliveries"
+              ? function (event) { listener.call(this, event); window.__drawn += 1; }
+              : listener;
+            return add.call(this, type, counted, options);
+          };
+        })();"""
+    )
+    page.goto(f"/posts/{post}/board")
+    # the live update redraws the table; it must keep saying why there is no row yet
+    page.wait_for_function("() => window.__drawn > 0")
+    assert page.locator("#board-rows").inner_text().strip() == "稿件批准后才会生成投递。"
+    context.close()
