@@ -19,6 +19,7 @@ from hub.users.models import Role, User
 from hub.users.passwords import RULE
 from hub.users.rules import Access, Action, access, scope_path
 from hub.web.deps import SessionDep, client_ip
+from hub.web.i18n import _
 from hub.web.pages import Page, page_of, refuse, render, to_login
 from hub.web.views import check_csrf
 
@@ -176,11 +177,11 @@ def create_user(
     username = username.strip()
     try:
         if role not in Role.__members__:
-            raise HubError("请选择角色")
+            raise HubError(_("请选择角色"))
         if not username:
-            raise HubError("请填写用户名")
+            raise HubError(_("请填写用户名"))
         if len(username) > 80 or len(display_name) > 80 or len(org_code) > 32:
-            raise HubError("用户名和姓名不能超过80个字符")
+            raise HubError(_("用户名和姓名不能超过80个字符"))
         org = orgs.get_by_code(session=session, code=org_code.strip())
         if access(page.actor, Action.user_manage, org.path) is not Access.allowed:
             raise NotFound(org_code)
@@ -195,17 +196,17 @@ def create_user(
         )
     except NotFound:
         session.rollback()
-        request.session["error"] = "机构代码不存在或不在您的管理范围内"
+        request.session["error"] = _("机构代码不存在或不在您的管理范围内")
         return RedirectResponse("/admin/users", status_code=303)
     except Forbidden:
         session.rollback()
-        request.session["error"] = (
+        request.session["error"] = _(
             "您不能在该机构授予这一角色：只能在本机构及下级机构内，且不能超出您自己的范围"
         )
         return RedirectResponse("/admin/users", status_code=303)
     except Conflict:
         session.rollback()
-        request.session["error"] = f"用户名 {username} 已被使用"
+        request.session["error"] = _("用户名 %(name)s 已被使用") % {"name": username}
         return RedirectResponse("/admin/users", status_code=303)
     except HubError as exc:
         session.rollback()
@@ -213,7 +214,7 @@ def create_user(
         return RedirectResponse("/admin/users", status_code=303)
     _audit(request, session, page, user, "user.create", f"{user.username}（{role}）@ {org.name}")
     session.commit()
-    request.session["notice"] = f"已创建用户 {user.username}。"
+    request.session["notice"] = _("已创建用户 %(name)s。") % {"name": user.username}
     return RedirectResponse("/admin/users", status_code=303)
 
 

@@ -19,6 +19,7 @@ from hub.orgs import service as orgs
 from hub.orgs.models import Org
 from hub.users.rules import Access, Action, access, scope_path
 from hub.web.deps import SessionDep, client_ip
+from hub.web.i18n import _
 from hub.web.pages import Page, page_of, refuse, render, to_login
 from hub.web.views import check_csrf
 
@@ -49,7 +50,7 @@ def _admin(request: Request, session: SessionDep) -> Page | Response:
     if page is None:
         return to_login(request)
     if not page.may(Action.org_manage):
-        return refuse(request, page, 403, "机构管理仅对管理员开放。")
+        return refuse(request, page, 403, _("机构管理仅对管理员开放。"))
     return page
 
 
@@ -108,10 +109,10 @@ async def import_orgs(
     data = await file.read(IMPORT_MAX_BYTES + 1)
     try:
         if len(data) > IMPORT_MAX_BYTES:
-            raise HubError("文件超过 2 MB")
+            raise HubError(_("文件超过 2 MB"))
         rows = orgs.parse_csv(orgs.decode_csv(data))
         if not rows:
-            raise HubError("文件中没有机构")
+            raise HubError(_("文件中没有机构"))
         report = orgs.import_rows(session=session, rows=rows, today=date.today())
         scope = scope_path(page.actor, Action.org_manage)
         outside = [
@@ -120,10 +121,12 @@ async def import_orgs(
             if not orgs.get_by_code(session=session, code=row.code).path.startswith(scope)
         ]
         if outside:  # the file reaches beyond this admin's subtree: nothing of it is kept
-            raise HubError("以下机构不在您的管理范围内：" + "、".join(outside[:10]))
+            raise HubError(
+                _("以下机构不在您的管理范围内：%(codes)s") % {"codes": "、".join(outside[:10])}
+            )
     except HubError as exc:
         session.rollback()
-        request.session["error"] = "导入失败（未做任何修改）：" + exc.message
+        request.session["error"] = _("导入失败（未做任何修改）：%(why)s") % {"why": exc.message}
         return RedirectResponse("/admin/orgs", status_code=303)
     summary = (
         f"导入 {len(rows)} 行：新增 {report.created}，改名 {report.renamed}，"
@@ -132,7 +135,15 @@ async def import_orgs(
     if page.org is not None:
         _audit(request, page, session, page.org, "org.import", summary)
     session.commit()
-    request.session["notice"] = summary
+    request.session["notice"] = _(
+        "导入 %(rows)s 行：新增 %(created)s，改名 %(renamed)s，更新 %(updated)s，未变 %(unchanged)s"
+    ) % {
+        "rows": len(rows),
+        "created": report.created,
+        "renamed": report.renamed,
+        "updated": report.updated,
+        "unchanged": report.unchanged,
+    }
     return RedirectResponse("/admin/orgs", status_code=303)
 
 
@@ -160,7 +171,9 @@ def edit_org(
     check_csrf(request, csrf)
     name = name.strip()
     if not name or len(name) > 200:
-        request.session["error"] = f"{org.code}：名称不能为空，也不能超过200个字符"
+        request.session["error"] = _("%(code)s：名称不能为空，也不能超过200个字符") % {
+            "code": org.code
+        }
         return RedirectResponse(f"/admin/orgs?q={org.code}", status_code=303)
     if wechat_comments not in orgs.WECHAT_COMMENTS:
         wechat_comments = org.wechat_comments
@@ -182,7 +195,10 @@ def edit_org(
         session.add(org)
         _audit(request, page, session, org, "org.update", "；".join(changes))
         session.commit()
-        request.session["notice"] = f"已保存 {org.name}：" + "；".join(changes)
+        request.session["notice"] = _("已保存 %(name)s：%(changes)s") % {
+            "name": org.name,
+            "changes": "；".join(changes),
+        }
     else:
-        request.session["notice"] = f"{org.name} 没有改动。"
+        request.session["notice"] = _("%(name)s 没有改动。") % {"name": org.name}
     return RedirectResponse(f"/admin/orgs?q={org.code}", status_code=303)
