@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -26,6 +27,7 @@ from tests.e2e.browser import screenshots
 from tests.engine.conftest import (  # noqa: F401  (fixtures)
     Matrix,
     Process,
+    cover_image,
     matrix,
     platforms,
     processes,
@@ -295,15 +297,30 @@ def test_markup_in_a_post_is_shown_as_text(
     accounts = matrix.add_accounts(["520000-xwb"], ("weibo", "wechat"))
     with TestClient(create_app()) as client:
         editor = token_for("prov-editor", matrix.database_url)
+        reviewer = token_for("prov-reviewer", matrix.database_url)
         created = client.post(
             "/api/v1/posts",
-            json={"title": NASTY, "body": "第一段\n\n" + NASTY, "target_account_ids": accounts},
+            json={
+                "title": "标题",  # WeChat refuses NASTY as a title (over 32 characters)
+                "body": "第一段\n\n" + NASTY,
+                "target_account_ids": accounts,
+                "images": [cover_image(Path(get_settings().media_dir))],
+            },
             headers=editor,
         )
         assert created.status_code == 201, created.text
         post_id = created.json()["id"]
+        # the review page diffs against the version a reviewer saw: submit, reject, edit
+        submitted = client.post(f"/api/v1/posts/{post_id}/submit", headers=editor)
+        assert submitted.is_success, submitted.text
+        rejected = client.post(
+            f"/api/v1/posts/{post_id}/reject", json={"reason": "改一下"}, headers=reviewer
+        )
+        assert rejected.is_success, rejected.text
         client.patch(
-            f"/api/v1/posts/{post_id}", json={"body": "改过的\n\n" + NASTY}, headers=editor
+            f"/api/v1/posts/{post_id}",
+            json={"title": NASTY, "body": "改过的\n\n" + NASTY},
+            headers=editor,
         )
 
     context, page, watch = open_page(browser, hub.base_url)
