@@ -182,6 +182,8 @@ class ChannelPreviewPublic(BaseModel):
     html: str
     digest: str
     link: str
+    # the pictures the channel sends with this rendition (public URLs), e.g. a status's one picture
+    images: list[str] = []
     problems: list[ProblemPublic]
 
 
@@ -202,6 +204,7 @@ def preview(
             html=p.rendition.html,
             digest=p.rendition.digest,
             link=p.rendition.link,
+            images=[i.url for i in p.rendition.images],
             problems=[
                 ProblemPublic(code=x.code, message=x.message, field=x.field, blocking=x.blocking)
                 for x in p.problems

@@ -24,7 +24,7 @@ from hub.delivery.rules import push_refusal, valid_ip
 from hub.errors import Conflict, Forbidden, Invalid, NotFound
 from hub.orgs import service as orgs
 from hub.orgs.models import Org, OrgLevel
-from hub.platforms import builtin_channel
+from hub.platforms import builtin_channel, label
 from hub.posts import chains, rules
 from hub.posts.models import (
     Approval,
@@ -539,7 +539,7 @@ def submit(*, session: Session, who: Who, post: Post, now: datetime) -> Post:
     rules.next_status(rules.Move.submit, post.status)
     targets = target_accounts(session, post)
     if not targets:
-        raise Invalid("choose at least one target account before submitting")
+        raise Invalid("请先选择至少一个发布账号，再提交审核")
     refusals = push_refusals(session=session, post=post, accounts=targets, now=now)
     if refusals:
         raise Invalid("；".join(refusals), field="wechat_modes")
@@ -547,13 +547,13 @@ def submit(*, session: Session, who: Who, post: Post, now: datetime) -> Post:
     if proofread_refusal:
         raise Invalid(proofread_refusal, field="body")
     blocking = [
-        f"{p.platform}: {problem.message}"
+        f"{label(p.platform)}：{problem.message}"
         for p in preview(session=session, post=post)
         for problem in p.problems
         if problem.blocking
     ]
     if blocking:
-        raise Invalid("fix these problems before submitting: " + "; ".join(blocking))
+        raise Invalid("提交审核前请先解决以下问题：" + "；".join(blocking))
     pending = _cosign_pending(session, post)
     post.status = rules.status_after_submit(bool(pending) and post.urgency is not Urgency.emergency)
     chains.start(session, post)

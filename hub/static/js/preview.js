@@ -33,6 +33,17 @@
     }
   };
 
+  // the pictures the channel really sends (the rendition's, e.g. Weibo's one picture)
+  function showPictures(box, urls, publicBase) {
+    if (!box) return;
+    box.textContent = "";
+    (urls || []).forEach(function (url) {
+      var local = url.indexOf(publicBase + "/media/") === 0 ? url.slice(publicBase.length) : url;
+      if (!/^\/media\//.test(local)) return;
+      box.appendChild(hub.el("img", { src: local, alt: hub.t("配图"), class: "weibo-pic" }));
+    });
+  }
+
   hub.showPreviews = function (list, publicBase) {
     var byPlatform = {};
     list.forEach(function (p) { byPlatform[p.platform] = p; });
@@ -43,10 +54,12 @@
         weiboText.textContent = byPlatform.weibo.text;
         weiboText.classList.remove("muted");
         hub.countWeibo(byPlatform.weibo.text, counter);
+        showPictures(document.getElementById("weibo-pics"), byPlatform.weibo.images, publicBase);
       } else {
         weiboText.textContent = hub.t("未选择微博账号");
         weiboText.classList.add("muted");
         counter.textContent = "";
+        showPictures(document.getElementById("weibo-pics"), [], publicBase);
       }
     }
     var wechatFrame = document.getElementById("wechat-frame");
