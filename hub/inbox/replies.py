@@ -22,7 +22,6 @@ from hub.errors import Conflict, Forbidden, Invalid, NotFound
 from hub.inbox import rules
 from hub.inbox.models import Case, CaseStatus, Channel, InboxSetting, Reply, ReplyStatus, Thread
 from hub.inbox.service import (
-    Who,
     add_event,
     audit_case,
     comment_channel,
@@ -31,6 +30,7 @@ from hub.inbox.service import (
 )
 from hub.orgs.models import Org
 from hub.sqltypes import utcnow
+from hub.users.who import Who
 
 
 def review_required(*, session: Session, org_id: int) -> bool:
@@ -172,9 +172,7 @@ def _stop(session: Session, clock_id: int | None, now: datetime, who: Who) -> No
         clock=clock,
         stopped_at=now,
         now=now,
-        actor_id=who.user_id,
-        actor_name=who.name,
-        client_ip=who.client_ip,
+        who=who,
     )
 
 

@@ -272,6 +272,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from hub.auditlog.api import router as audit_router
     from hub.clocks.api import router as clocks_router
     from hub.clocks.views import router as clocks_views_router
+    from hub.delivery.api import router as delivery_router
     from hub.hall.api import router as partners_router
     from hub.hall.views import router as hall_views_router
     from hub.inbox.api import router as inbox_router
@@ -297,6 +298,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         callbacks_router,
         oauth_router,
         posts_router,
+        delivery_router,
         forward_router,
         versions_router,
         media_router,
