@@ -7,9 +7,9 @@ refuse (``check``), and talks to the platform over HTTP through an injected ``ht
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
@@ -414,6 +414,70 @@ class Callbacks(Protocol):
     def handle_callback(self, request: CallbackRequest) -> CallbackResult: ...
 
 
+@dataclass(frozen=True)
+class MetricField:
+    """One count a platform reports for a published copy: ``key`` as the hub stores it
+    (``reads``, ``shares``, ``reposts``, ``comments``, ``likes``) and its labels."""
+
+    key: str
+    label_zh: str
+    label_en: str
+
+
+@dataclass(frozen=True)
+class CopyRef:
+    """A published copy whose counts the hub asks for: the platform's id of it, when it was
+    published, and what the platform answered at publication that the hub kept (``meta``,
+    e.g. ``msg_data_id``)."""
+
+    remote_id: str
+    published_at: datetime
+    meta: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CopyMetrics:
+    """A copy's counts as the platform reported them for ``day`` (the platform's calendar day):
+    running totals since publication up to the end of that day (or up to the call, for today).
+    Only keys of the fields the connector declares (``metrics_spec().fields``)."""
+
+    remote_id: str
+    day: date
+    counts: Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class MetricsSpec:
+    """What a platform counts and how its figures come.
+
+    ``fields``: the counts, in display order. ``lag_days``: how many days behind today the
+    figures are final (0: live counts, asked for today; 1: yesterday and earlier only).
+    ``window_days``: how many days after publication the platform keeps counting (0: always).
+    ``batch``: how many copies one call covers at most (``fetch_metrics`` splits larger lists).
+    """
+
+    fields: tuple[MetricField, ...]
+    lag_days: int = 0
+    window_days: int = 0
+    batch: int = 100
+
+
+@runtime_checkable
+class Metrics(Protocol):
+    """Readers' reach of published copies (reads, shares, reposts, comments, likes), read back
+    from the platform. ``metrics_spec()`` (a classmethod: the hub reads it without a connector)
+    declares the counts; ``fetch_metrics`` returns the totals for ``day`` of the copies the
+    platform still knows (a deleted copy is left out) and raises the usual
+    :class:`~connectors.errors.ConnectorError` classes."""
+
+    @classmethod
+    def metrics_spec(cls) -> MetricsSpec: ...
+
+    def fetch_metrics(
+        self, account: Account, copies: Sequence[CopyRef], day: date
+    ) -> list[CopyMetrics]: ...
+
+
 CAPABILITIES: dict[str, type[Any]] = {
     "reconciles": Reconciles,
     "binds": Binds,
@@ -421,6 +485,7 @@ CAPABILITIES: dict[str, type[Any]] = {
     "direct_messages": DirectMessages,
     "delivery_options": DeliveryOptions,
     "callbacks": Callbacks,
+    "metrics": Metrics,
 }
 """Every optional capability by name (docs and the contract suite)."""
 

@@ -23,6 +23,11 @@ Implementations:
   a transaction open across an HTTP call.)
 - :class:`ProcessCachedStore`: wraps the Redis or SQL store so that a process does not read the
   shared store for every call (the hub always wraps its store in one).
+- :class:`SealedStore`: wraps the Redis or SQL store so that tokens are kept there encrypted (a
+  WeChat access token can post on a government account for two hours; neither a database dump nor
+  a Redis ``MONITOR`` should hand it out). The hub seals with ``GOVHUB_CREDENTIALS_KEY``; a value
+  that does not unseal (a key rotated away, a row from before sealing) reads as missing, so the
+  connector fetches a fresh token instead of failing.
 
 Stores raise :class:`TokenStoreError` (and :class:`TokenLockTimeout`) for their own failures, so a
 connector can report them as transient without knowing which backend is configured. Tokens never
@@ -41,7 +46,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, delete, insert, select, update
+from sqlalchemy import (
+    Column,
+    DateTime,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -222,7 +238,7 @@ def platform_tokens_table(metadata: MetaData) -> Table:
         TABLE_NAME,
         metadata,
         Column("key", String(200), primary_key=True),
-        Column("token", String(600), nullable=False),
+        Column("token", Text(), nullable=False),
         Column("expires_at", DateTime(timezone=True), nullable=False),
         Column("updated_at", DateTime(timezone=True), nullable=False),
     )
@@ -230,6 +246,39 @@ def platform_tokens_table(metadata: MetaData) -> Table:
 
 def _from_db(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class SealedStore:
+    """Tokens encrypted in another store: ``seal`` on the way in, ``unseal`` on the way out.
+
+    ``unseal`` raises ``ValueError`` for a value it cannot read; such a token counts as missing.
+    The refresh lock is the inner store's, untouched (it holds no secret).
+    """
+
+    def __init__(
+        self, inner: TokenStore, *, seal: Callable[[str], str], unseal: Callable[[str], str]
+    ) -> None:
+        self._inner = inner
+        self._seal = seal
+        self._unseal = unseal
+
+    def __repr__(self) -> str:
+        return f"SealedStore({self._inner!r})"
+
+    def get(self, key: str) -> CachedToken | None:
+        cached = self._inner.get(key)
+        if cached is None:
+            return None
+        try:
+            return CachedToken(self._unseal(cached.token), cached.expires_at)
+        except ValueError:
+            return None
+
+    def put(self, key: str, token: str, expires_at: datetime) -> None:
+        self._inner.put(key, self._seal(token), expires_at)
+
+    def lock(self, key: str) -> AbstractContextManager[None]:
+        return self._inner.lock(key)
 
 
 class ProcessCachedStore:

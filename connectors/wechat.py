@@ -43,7 +43,7 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
@@ -65,10 +65,14 @@ from connectors.base import (
     Checkpoint,
     Completion,
     Content,
+    CopyMetrics,
+    CopyRef,
     CredentialField,
     Image,
     InboundMessage,
     Limits,
+    MetricField,
+    MetricsSpec,
     Pending,
     PlatformInfo,
     Problem,
@@ -225,8 +229,11 @@ def error_for(
         return AccountBlocked(
             "该公众号没有此接口权限或接口已被封禁：请在微信公众平台核对账号认证与接口权限", **kw
         )
-    if code in (40013, 40125):
-        return Misconfigured("公众号AppID或AppSecret无效：请核对账号配置", **kw)
+    if code in (40013, 40125):  # the account's AppID/AppSecret: every send fails until fixed
+        return AccountBlocked(
+            "公众号AppID或AppSecret无效：请在账号页核对并更新后点击「测试连接」，暂停的投递会自动继续",
+            **kw,
+        )
     if code in TOKEN_ERRORS:
         return AuthExpired("微信access_token刷新后仍然无效：请核对账号配置", **kw)
     return Rejected(f"微信拒绝了请求：{errmsg or code}", **kw)
@@ -493,6 +500,18 @@ def _uploads_pool() -> ThreadPoolExecutor:
 def _upload_key(account: Account, kind: str, data: bytes) -> str:
     app_id = str(account.credentials.get("app_id", account.id))
     return f"{app_id}:{kind}:{hashlib.sha256(data).hexdigest()}"
+
+
+# datacube/getarticletotal: an article's running totals per day, for 7 days from the day it was
+# sent, final only for yesterday and earlier (Beijing days).
+METRICS = MetricsSpec(
+    fields=(MetricField("reads", "阅读", "Reads"), MetricField("shares", "分享", "Shares")),
+    lag_days=1,
+    window_days=7,
+    batch=100,
+)
+_DATACUBE_KEYS = {"reads": "int_page_read_count", "shares": "share_count"}
+BEIJING = ZoneInfo("Asia/Shanghai")
 
 
 class WechatConnector:
@@ -888,6 +907,49 @@ class WechatConnector:
                 break
         return posts
 
+    # -- reach (datacube) -----------------------------------------------------------------------
+
+    @classmethod
+    def metrics_spec(cls) -> MetricsSpec:
+        return METRICS
+
+    def fetch_metrics(
+        self, account: Account, copies: Sequence[CopyRef], day: date
+    ) -> list[CopyMetrics]:
+        """Reads and shares of each copy up to the end of ``day`` (Beijing), from
+        ``datacube/getarticletotal``: one call per day on which copies were sent (the datacube
+        addresses an article as ``<msg_data_id>_<index>``; a copy without ``msg_data_id`` is
+        left out). After 7 days the platform stops counting: the last totals stand. ``day``
+        must be yesterday or earlier (the datacube refuses today: 61501)."""
+        wanted: dict[date, dict[str, str]] = {}
+        for copy in copies:
+            msg_data_id = copy.meta.get("msg_data_id", "")
+            sent = copy.published_at.astimezone(BEIJING).date()
+            if msg_data_id and sent <= day:
+                wanted.setdefault(sent, {})[f"{msg_data_id}_1"] = copy.remote_id
+        found: list[CopyMetrics] = []
+        for sent, by_msgid in sorted(wanted.items()):
+            data = self._call(
+                account,
+                "/datacube/getarticletotal",
+                payload={"begin_date": sent.isoformat(), "end_date": sent.isoformat()},
+            )
+            for item in data.get("list") or []:
+                remote_id = by_msgid.get(str(item.get("msgid", "")))
+                if remote_id is None:
+                    continue
+                details = [
+                    d
+                    for d in item.get("details") or []
+                    if isinstance(d, dict) and str(d.get("stat_date", "")) <= day.isoformat()
+                ]
+                if not details:
+                    continue
+                latest = max(details, key=lambda d: str(d.get("stat_date", "")))
+                counts = {key: _count(latest.get(raw)) for key, raw in _DATACUBE_KEYS.items()}
+                found.append(CopyMetrics(remote_id=remote_id, day=day, counts=counts))
+        return found
+
     # -- reconciliation and other calls -------------------------------------------------------
 
     def find_publication(
@@ -1177,8 +1239,8 @@ class WechatConnector:
         code = errcode_of(data)
         errmsg = redact(str(data.get("errmsg", ""))).replace(secret, "***")
         if code in (40001, 40125):  # on the token call: wrong AppSecret
-            raise Misconfigured(
-                "公众号AppSecret错误：请核对账号配置",
+            raise AccountBlocked(
+                "公众号AppSecret错误：请在账号页更新AppSecret后点击「测试连接」，暂停的投递会自动继续",
                 platform=PLATFORM,
                 code=str(code),
                 platform_message=errmsg,
@@ -1286,6 +1348,13 @@ class WechatConnector:
 
 # ---------------------------------------------------------------------------------------------
 # recent() helpers
+
+
+def _count(value: object) -> int:
+    try:
+        return max(0, int(str(value)))
+    except (TypeError, ValueError):
+        return 0
 
 
 def _parse_since(since: str | None) -> tuple[float | None, str | None]:

@@ -181,13 +181,22 @@ def open_callback(
     ``encrypt_type=aes`` (safe or compatible mode): ``msg_signature`` over ``Encrypt`` must match,
     then the message is decrypted and its appid must be the account's. A compatible-mode body on
     an account without an EncodingAESKey falls back to its plaintext fields, checked like
-    plaintext mode. Otherwise (plaintext mode) ``signature`` must match.
+    plaintext mode. Otherwise (plaintext mode) ``signature`` must match — and only on an account
+    without an EncodingAESKey: plaintext mode's signature does not cover the body.
     """
     if not token:
         raise BadSignature("the account has no callback token")
     mode = encrypt_type.strip().lower()
     if mode not in ("", "raw", "aes"):
         raise CallbackError(f"unknown encrypt_type {encrypt_type!r}")
+    if encoding_aes_key and mode != "aes":
+        # Plaintext mode signs only timestamp and nonce, never the body: with one captured
+        # signature anyone could post any event. An account that has an EncodingAESKey is in
+        # safe or compatible mode, where WeChat always sends the signed <Encrypt>.
+        raise BadSignature(
+            "plaintext callback for an account in safe/compatible mode (it has an EncodingAESKey); "
+            "if the console was switched to plaintext mode, remove the key from the account"
+        )
     if mode == "aes":
         encrypted = encrypted_field(body)
         if not encrypted:

@@ -19,9 +19,9 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlencode
@@ -33,8 +33,12 @@ from connectors.base import (
     Account,
     Checkpoint,
     Content,
+    CopyMetrics,
+    CopyRef,
     CredentialField,
     Limits,
+    MetricField,
+    MetricsSpec,
     Pending,
     PlatformInfo,
     Problem,
@@ -91,6 +95,19 @@ NO_PERMISSION = "10014"  # on the comment APIs: the app lacks the permission (si
 BAD_PARAMETER = "10017"  # "text not find domain!" when the status lacks a safe-domain link
 MISSING_PARAMETER = "10016"
 COMMENTS = "comments"  # the capability 10014 switches off (comments/to_me, comments/reply)
+COUNT_IDS_MAX = 100  # statuses/count.json takes at most 100 ids per call
+# statuses/count answers reposts, comments and attitudes (likes) as running totals, now.
+METRICS = MetricsSpec(
+    fields=(
+        MetricField("reposts", "转发", "Reposts"),
+        MetricField("comments", "评论", "Comments"),
+        MetricField("likes", "点赞", "Likes"),
+    ),
+    lag_days=0,
+    window_days=0,
+    batch=COUNT_IDS_MAX,
+)
+_COUNT_KEYS = {"reposts": "reposts", "comments": "comments", "likes": "attitudes"}
 
 POSTING_TOO_FAST_BACKOFF = 600.0
 SYSTEM_BUSY_BACKOFF = 30.0
@@ -457,6 +474,39 @@ class WeiboConnector:
                 break
         return posts
 
+    # -- reach (readers' counts) ----------------------------------------------------------------
+
+    @classmethod
+    def metrics_spec(cls) -> MetricsSpec:
+        return METRICS
+
+    def fetch_metrics(
+        self, account: Account, copies: Sequence[CopyRef], day: date
+    ) -> list[CopyMetrics]:
+        """GET statuses/count.json, 100 ids a call: reposts, comments and likes now.
+
+        Weibo only knows today's running totals, so they are reported for ``day`` as given (the
+        hub asks for today: ``lag_days`` 0). A deleted status is not in the answer."""
+        ids = [c.remote_id for c in copies if c.remote_id.isdigit()]
+        found: list[CopyMetrics] = []
+        for start in range(0, len(ids), COUNT_IDS_MAX):
+            chunk = ids[start : start + COUNT_IDS_MAX]
+            body = self._call(
+                "GET", "/2/statuses/count.json", account, params={"ids": ",".join(chunk)}
+            )
+            code = _error_code(body)
+            if code is not None:
+                raise self._error(code, body, account)
+            for item in body.get("_list") or []:
+                if not isinstance(item, dict):
+                    continue
+                remote_id = str(item.get("idstr") or item.get("id") or "")
+                if remote_id not in chunk:
+                    continue
+                counts = {key: max(0, _int(item.get(raw)) or 0) for key, raw in _COUNT_KEYS.items()}
+                found.append(CopyMetrics(remote_id=remote_id, day=day, counts=counts))
+        return found
+
     # -- comments (the public interaction inbox) ------------------------------------------------
 
     def comments_to_me(
@@ -650,6 +700,8 @@ class WeiboConnector:
         if isinstance(body, dict) and (_error_code(body) is not None or response.is_success):
             body.setdefault("_http_status", response.status_code)
             return body
+        if isinstance(body, list) and response.is_success:  # statuses/count answers an array
+            return {"_list": body, "_http_status": response.status_code}
         return self._unexpected(response, ambiguous)
 
     def _unexpected(self, response: httpx.Response, ambiguous: bool) -> dict[str, Any]:
@@ -741,8 +793,12 @@ class WeiboConnector:
                 "请管理员设置 GOVHUB_WEIBO_FALLBACK_RIP（本单位的公网出口IP）",
                 **kw,
             )
-        if code in CONFIG_CODES:
-            return Misconfigured("微博应用配置有误（App Key或接口权限），请联系管理员", **kw)
+        if code in CONFIG_CODES:  # the hub's Weibo app: every send fails until the operator acts
+            return AccountBlocked(
+                "微博应用配置有误（App Key或接口权限）：请管理员核对 GOVHUB_WEIBO_APP_KEY 与应用权限，"
+                "然后在账号页点击「测试连接」，暂停的投递会自动继续",
+                **kw,
+            )
         if code in CONTENT_CODES:
             return Rejected(f"微博拒绝了这条内容：{message or code}", **kw)
         return Rejected(f"微博拒绝了请求：{message or code or '未知错误'}", **kw)

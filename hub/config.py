@@ -162,6 +162,24 @@ class Settings(BaseSettings):
         description="How long a lost freepublish/submit answer is looked for in the published "
         "list before the delivery is left to a person (it is never submitted again).",
     )
+    reach_days: int = Field(
+        default=30,
+        ge=1,
+        le=366,
+        description="Readers' counts are pulled for copies published in the last N days.",
+    )
+    reach_interval_minutes: int = Field(
+        default=360,
+        ge=5,
+        le=7 * 24 * 60,
+        description="Each account's counts are pulled at most this often (per-account pacing).",
+    )
+    reach_backoff_max_minutes: int = Field(
+        default=24 * 60,
+        ge=1,
+        le=7 * 24 * 60,
+        description="Longest wait before an account whose pull failed is tried again.",
+    )
     smtp_host: str | None = Field(
         default=None, description="SMTP server for reminder e-mails (unset: e-mail off)."
     )

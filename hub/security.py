@@ -64,6 +64,19 @@ def encrypt_credentials(key: str, credentials: dict[str, str]) -> str:
     return _fernet(key).encrypt(payload).decode()
 
 
+def seal_text(key: str, text: str) -> str:
+    """``text`` encrypted under the first key of ``GOVHUB_CREDENTIALS_KEY`` (platform tokens)."""
+    return _fernet(key).encrypt(text.encode()).decode()
+
+
+def unseal_text(key: str, sealed: str) -> str:
+    """The text :func:`seal_text` sealed; ``CredentialsError`` (a ``ValueError``) if no key reads it."""
+    try:
+        return _fernet(key).decrypt(sealed.encode()).decode()
+    except InvalidToken as exc:
+        raise CredentialsError("a value cannot be decrypted with GOVHUB_CREDENTIALS_KEY") from exc
+
+
 def decrypt_credentials(key: str, token: str) -> dict[str, str]:
     if not token:
         return {}

@@ -30,6 +30,7 @@ from hub.inbox.models import (
 from hub.live.models import EntryRevision, LiveEntry, LiveEvent, LiveFanout, LiveSession
 from hub.orgs.models import Org, OrgName
 from hub.posts.models import Approval, ForwardOffer, Post, PostVersion
+from hub.reach.models import ReachCount, ReachPull
 from hub.system import Heartbeat, Worker
 from hub.users.models import LoginFailure, User
 
@@ -71,6 +72,8 @@ __all__ = [
     "PlatformToken",
     "Post",
     "PostVersion",
+    "ReachCount",
+    "ReachPull",
     "Reply",
     "RoutingRule",
     "Spokesperson",

@@ -29,6 +29,8 @@ BEAT_SCHEDULE: dict[str, tuple[str, timedelta]] = {
     "live.fanout": ("live.fanout", timedelta(seconds=3)),
     # misconfigured accounts are re-tested on their own back-off; this only looks who is due
     "accounts.recheck": ("accounts.recheck", timedelta(minutes=1)),
+    # readers' counts: each account on its own pace (GOVHUB_REACH_INTERVAL_MINUTES) and back-off
+    "reach.pull": ("reach.pull", timedelta(minutes=10)),
 }
 
 
@@ -101,6 +103,7 @@ def create_celery(settings: Settings) -> Celery:
         "scheduler.tasks_hall",
         "scheduler.tasks_inbox",
         "scheduler.tasks_live",
+        "scheduler.tasks_reach",
     )
     return app
 

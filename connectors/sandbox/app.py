@@ -49,9 +49,10 @@ def build_sandboxes(
     the PUBLISHJOBFINISH callback goes out.
     """
     host = urlsplit(public_base_url).hostname or "127.0.0.1"
-    weibo = WeiboSandbox(WeiboSandboxConfig(safe_domains=(host,)))
+    # readers' counts grow on their own, so reach shows figures in a demo
+    weibo = WeiboSandbox(WeiboSandboxConfig(safe_domains=(host,), counts_per_hour=6.0))
     partner = PartnerSandbox()
-    wechat = WechatSandbox(publish_delay=wechat_publish_delay)
+    wechat = WechatSandbox(publish_delay=wechat_publish_delay, reads_per_day=120)
 
     async def index(request: Request) -> JSONResponse:
         return JSONResponse({"sandboxes": ["weibo", "wechat", "partner"]})

@@ -27,7 +27,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 from xml.sax.saxutils import escape as xml_escape
 from zoneinfo import ZoneInfo
@@ -90,7 +90,21 @@ ERRMSG: dict[int, str] = {
     48001: "api unauthorized",
     48004: "api forbidden for irregularities",
     53600: "Article ID 无效",
+    61500: "date format error",
+    61501: "date range error",
 }
+# datacube article figures (图文分析): the counts a day adds to an article, by field name
+DATACUBE_FIELDS = (
+    "int_page_read_user",
+    "int_page_read_count",
+    "ori_page_read_user",
+    "ori_page_read_count",
+    "share_user",
+    "share_count",
+    "add_to_fav_user",
+    "add_to_fav_count",
+)
+DATACUBE_DAYS = 7  # getarticletotal counts an article for 7 days from the day it was sent
 
 _UNICODE_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u[0-9a-fA-F]{4}")
 _SCRIPT = re.compile(r"<script\b.*?(?:</script\s*>|$)", re.IGNORECASE | re.DOTALL)
@@ -241,6 +255,8 @@ class SandboxApp:
     last_user_message: dict[str, float] = field(default_factory=dict)  # openid -> CreateTime
     user_messages: list[dict[str, Any]] = field(default_factory=list)  # delivery log
     custom_messages: list[dict[str, Any]] = field(default_factory=list)  # what reached users
+    # datacube: msgid ("<msg_data_id>_<index>") -> ISO day -> what readers added that day
+    article_days: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
 
     @property
     def original_id(self) -> str:
@@ -319,6 +335,7 @@ class WechatSandbox:
         callback_timeout: float = 5.0,
         stable_force_interval: float = STABLE_FORCE_INTERVAL,
         draft_leaves: Literal["submit", "finish"] = "submit",
+        reads_per_day: int = 0,
     ) -> None:
         self.token_ttl = token_ttl
         self.stable_force_interval = stable_force_interval
@@ -329,6 +346,10 @@ class WechatSandbox:
         self.draft_leaves = draft_leaves
         self.publish_id_as_number = publish_id_as_number
         self.callback_timeout = callback_timeout
+        # datacube: an article's readers per day when a test set nothing for that day (shares:
+        # a tenth); ``datacube_days_ahead`` moves the datacube's "today" forward (tests).
+        self.reads_per_day = reads_per_day
+        self.datacube_days_ahead = 0
         self._lock = threading.RLock()
         self._callback_done = threading.Condition(self._lock)
         self._timers: list[threading.Timer] = []
@@ -350,11 +371,13 @@ class WechatSandbox:
             "/cgi-bin/message/mass/get": self._mass_get,
             "/cgi-bin/message/mass/delete": self._mass_delete,
             "/cgi-bin/message/custom/send": self._custom_send,
+            "/datacube/getarticletotal": self._article_total,
         }
         routes = [
             Route("/cgi-bin/token", self._http_token, methods=["GET"]),
             Route("/cgi-bin/stable_token", self._http_stable_token, methods=["POST"]),
             Route("/cgi-bin/{rest:path}", self._http_api, methods=["GET", "POST"]),
+            Route("/datacube/{rest:path}", self._http_api, methods=["POST"]),
             Route("/_sandbox/apps", self._http_add_app, methods=["POST"]),
             Route("/_sandbox/apps/{appid}", self._http_state, methods=["GET"]),
             Route("/_sandbox/apps/{appid}/callback", self._http_callback, methods=["POST"]),
@@ -367,6 +390,7 @@ class WechatSandbox:
             ),
             Route("/_sandbox/apps/{appid}/messages", self._http_user_message, methods=["POST"]),
             Route("/_sandbox/apps/{appid}/call-log", self._http_call_log, methods=["GET"]),
+            Route("/_sandbox/apps/{appid}/article-days", self._http_article_day, methods=["POST"]),
             Route("/_sandbox/faults", self._http_fault, methods=["POST", "DELETE"]),
             Route("/_sandbox/chaos", self._http_chaos, methods=["POST"]),
             Route("/_sandbox/config", self._http_config, methods=["POST"]),
@@ -440,7 +464,8 @@ class WechatSandbox:
         """Change ``publish_delay``, ``publish_id_as_number``, ``token_ttl``, ``token_overlap``,
         ``stable_force_interval``, ``draft_leaves`` (``"submit"`` or ``"finish"``)."""
         allowed = {"publish_delay", "publish_id_as_number", "token_ttl", "token_overlap"}
-        allowed |= {"stable_force_interval", "draft_leaves"}
+        allowed |= {"stable_force_interval", "draft_leaves", "reads_per_day"}
+        allowed |= {"datacube_days_ahead"}
         with self._lock:
             for name, value in settings.items():
                 if name not in allowed:
@@ -542,18 +567,28 @@ class WechatSandbox:
             return [dict(c) for c in self._call_log if appid is None or c["appid"] == appid]
 
     def add_publication(
-        self, appid: str, *, title: str, content: str = "<p>…</p>", author: str = ""
+        self,
+        appid: str,
+        *,
+        title: str,
+        content: str = "<p>…</p>",
+        author: str = "",
+        create_time: int | None = None,
     ) -> dict[str, Any]:
-        """A publication made directly on the platform (not by the hub), already published."""
+        """A publication made directly on the platform (not by the hub), already published
+        (``create_time``: when, as a Unix time; default now)."""
         with self._lock:
             app = self._app(appid)
             article = {"title": title, "author": author, "digest": "", "content": content}
             pub = self._new_publication(app, f"direct-{next(self._ids)}", [article], [article])
+            if create_time is not None:
+                pub.create_time = int(create_time)
             pub.ready_at = 0.0
             self._finish(app, pub, outcome=(0, []))
             pub.callback_sent = True
             return {
                 "publish_id": pub.publish_id,
+                "msg_data_id": pub.msg_data_id,
                 "article_id": pub.article_id,
                 "url": pub.urls()[0],
             }
@@ -1035,6 +1070,80 @@ class WechatSandbox:
             "msg_data_id": pub.msg_data_id,
         }
 
+    # -- datacube (图文分析) ---------------------------------------------------------------------
+
+    def set_article_day(self, appid: str, msgid: str, day: date, **counts: int) -> None:
+        """What readers added to article ``msgid`` on ``day`` (``DATACUBE_FIELDS`` names)."""
+        unknown = set(counts) - set(DATACUBE_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown datacube fields {sorted(unknown)}")
+        with self._lock:
+            days = self._app(appid).article_days.setdefault(msgid, {})
+            days.setdefault(day.isoformat(), {}).update({k: int(v) for k, v in counts.items()})
+
+    def datacube_today(self) -> date:
+        return datetime.now(SHANGHAI).date() + timedelta(days=self.datacube_days_ahead)
+
+    def _sent_articles(self, app: SandboxApp) -> list[tuple[str, str, date]]:
+        """(msgid, title, day sent) of every article published or mass-sent and not deleted."""
+        sent: list[tuple[str, str, date]] = []
+        for pub in app.publications.values():
+            if pub.status != 0:
+                continue
+            day = datetime.fromtimestamp(pub.create_time, SHANGHAI).date()
+            for index, article in enumerate(pub.articles):
+                if not pub.deleted[index]:
+                    sent.append((f"{pub.msg_data_id}_{index + 1}", article.get("title", ""), day))
+        for job in app.mass_jobs.values():
+            if job.status != "SEND_SUCCESS":
+                continue
+            day = datetime.fromtimestamp(job.ready_at, SHANGHAI).date()
+            for index, article in enumerate(job.articles):
+                sent.append((f"{job.msg_data_id}_{index + 1}", article.get("title", ""), day))
+        return sent
+
+    def _added(self, app: SandboxApp, msgid: str, day: date) -> dict[str, int]:
+        given = app.article_days.get(msgid, {}).get(day.isoformat())
+        if given is not None:
+            return {name: given.get(name, 0) for name in DATACUBE_FIELDS}
+        reads = self.reads_per_day
+        users = reads * 4 // 5
+        return {
+            "int_page_read_user": users,
+            "int_page_read_count": reads,
+            "ori_page_read_user": 0,
+            "ori_page_read_count": 0,
+            "share_user": reads // 12,
+            "share_count": reads // 10,
+            "add_to_fav_user": reads // 25,
+            "add_to_fav_count": reads // 20,
+        }
+
+    def _article_total(self, call: _Call) -> dict[str, Any]:
+        """getarticletotal ``{begin_date, end_date}`` (one day, at most yesterday): each article
+        sent that day, with running totals per ``stat_date`` for up to 7 days."""
+        begin, end = _datacube_range(call.body)
+        today = self.datacube_today()
+        if begin != end or end >= today:
+            raise SandboxError(61501)
+        items = []
+        for msgid, title, sent in self._sent_articles(call.app):
+            if sent != begin:
+                continue
+            totals = dict.fromkeys(DATACUBE_FIELDS, 0)
+            details = []
+            for offset in range(DATACUBE_DAYS):
+                day = sent + timedelta(days=offset)
+                if day >= today:
+                    break
+                for name, value in self._added(call.app, msgid, day).items():
+                    totals[name] += value
+                details.append({"stat_date": day.isoformat(), "target_user": 1000, **totals})
+            items.append(
+                {"ref_date": sent.isoformat(), "msgid": msgid, "title": title, "details": details}
+            )
+        return {"list": items}
+
     def _publish_id(self, publish_id: int) -> int | str:
         return publish_id if self.publish_id_as_number else str(publish_id)
 
@@ -1366,6 +1475,22 @@ class WechatSandbox:
         )
         return _json(made)
 
+    async def _http_article_day(self, request: Request) -> Response:
+        """POST ``{"msgid", "day": "YYYY-MM-DD", <datacube field>: n, ...}``: what readers
+        added to an article that day."""
+        body = await request.json()
+        try:
+            counts = {k: int(v) for k, v in body.items() if k not in ("msgid", "day")}
+            self.set_article_day(
+                request.path_params["appid"],
+                str(body["msgid"]),
+                date.fromisoformat(str(body["day"])),
+                **counts,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            return _json({"error": str(exc)}, 400)
+        return _json({"ok": True})
+
     async def _http_user_message(self, request: Request) -> Response:
         """POST ``{"openid", "content", "msg_type"?, "pic_url"?, "event"?, "created_at"?}``."""
         body = await request.json()
@@ -1479,6 +1604,16 @@ async def _json_body(request: Request) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise SandboxError(47001)
     return data
+
+
+def _datacube_range(body: Mapping[str, Any]) -> tuple[date, date]:
+    try:
+        return (
+            date.fromisoformat(str(body["begin_date"])),
+            date.fromisoformat(str(body["end_date"])),
+        )
+    except (KeyError, ValueError):
+        raise SandboxError(61500) from None
 
 
 def _page(body: Mapping[str, Any]) -> tuple[int, int]:

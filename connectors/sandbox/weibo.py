@@ -51,6 +51,7 @@ ENDPOINTS = (
     "share",
     "destroy",
     "user_timeline",
+    "count",
     "rate_limit_status",
     "authorize",
     "access_token",
@@ -93,6 +94,7 @@ UNAUDITED_CODE = 21321  # the app is unaudited and the user is not one of its te
 CAPTCHA_CODE = 20031  # the user must pass a captcha on weibo.com before posting again
 NO_PERMISSION_CODE = 10014  # the app lacks the permission for this API (comments since 2020)
 TEST_USERS_MAX = 15
+COUNT_IDS_MAX = 100  # statuses/count.json takes at most 100 ids
 COMMENT_ENDPOINTS = frozenset({"comments_to_me", "comments_show", "comments_reply"})
 WRITE_ENDPOINTS = frozenset({"share", "comments_reply"})
 
@@ -121,6 +123,9 @@ class WeiboSandboxConfig:
     comments_permission: bool = True
     # Users who must pass a captcha on weibo.com before they may post again (20031).
     captcha_uids: tuple[str, ...] = ()
+    # statuses/count: readers' reposts, comments and likes grow this fast per hour of a post's
+    # age (times 1, 2 and 5), on top of what tests set (``set_counts``) and real comments.
+    counts_per_hour: float = 0.0
 
 
 @dataclass
@@ -133,6 +138,10 @@ class SandboxPost:
     pic_type: str = ""
     pic_bytes: int = 0
     rip: str = ""  # the client IP the app reported for the person behind the post
+    # readers' counts set by tests (``POST /_sandbox/counts``); statuses/count adds growth
+    reposts: int = 0
+    comments: int = 0
+    attitudes: int = 0
 
 
 @dataclass
@@ -216,6 +225,7 @@ class WeiboSandbox:
                 Route(
                     "/2/account/rate_limit_status.json", self._rate_limit_status, methods=["GET"]
                 ),
+                Route("/2/statuses/count.json", self._count, methods=["GET"]),
                 Route("/2/comments/to_me.json", self._comments_to_me, methods=["GET"]),
                 Route("/2/comments/show.json", self._comments_show, methods=["GET"]),
                 Route("/2/comments/reply.json", self._comments_reply, methods=["POST"]),
@@ -233,6 +243,7 @@ class WeiboSandbox:
                 Route("/_sandbox/posts", self._http_all_posts, methods=["GET"]),
                 Route("/_sandbox/users/{uid}/posts", self._http_posts, methods=["GET", "POST"]),
                 Route("/_sandbox/comments", self._http_comments, methods=["GET", "POST"]),
+                Route("/_sandbox/counts", self._http_counts, methods=["POST"]),
             ]
         )
 
@@ -336,6 +347,31 @@ class WeiboSandbox:
         """The replies posted under the comment ``comment_id``, oldest first."""
         with self._lock:
             return [c for c in self._comments if c.reply_to == int(comment_id)]
+
+    def set_counts(
+        self, status_id: int | str, *, reposts: int = 0, comments: int = 0, attitudes: int = 0
+    ) -> None:
+        """Readers' counts of a status (what statuses/count reports, plus growth and real
+        comments)."""
+        with self._lock:
+            post = self._status(int(status_id))
+            if post is None:
+                raise ValueError(f"no status {status_id}")
+            post.reposts, post.comments, post.attitudes = reposts, comments, attitudes
+
+    def counts(self, post: SandboxPost) -> dict[str, int]:
+        """What statuses/count answers for ``post`` now."""
+        hours = max(0.0, self.now() - post.created_at) / 3600
+        grow = self.config.counts_per_hour * hours
+        with self._lock:
+            commented = sum(
+                1 for c in self._comments if c.status_id == post.id and c.uid != post.uid
+            )
+        return {
+            "reposts": post.reposts + int(grow),
+            "comments": post.comments + commented + int(grow * 2),
+            "attitudes": post.attitudes + int(grow * 5),
+        }
 
     def _status(self, status_id: int) -> SandboxPost | None:
         with self._lock:
@@ -616,6 +652,26 @@ class WeiboSandbox:
 
         return await self._handle(request, "user_timeline", work)
 
+    async def _count(self, request: Request) -> Response:
+        """statuses/count.json ``ids`` (comma-separated, at most 100): reposts, comments and
+        likes (``attitudes``) of each status that still exists, as a JSON array."""
+
+        async def work(params: dict[str, Any]) -> Response:
+            self._uid_for(request, params)
+            raw = [part.strip() for part in str(params.get("ids", "")).split(",") if part.strip()]
+            if not raw:
+                raise SandboxError(10016, "miss required parameter (ids)")
+            if len(raw) > COUNT_IDS_MAX or not all(part.isdigit() for part in raw):
+                raise SandboxError(10017, "parameter (ids)'s value invalid")
+            answer = []
+            for part in raw:
+                post = self._status(int(part))
+                if post is not None:
+                    answer.append({"id": post.id, "idstr": str(post.id), **self.counts(post)})
+            return JSONResponse(answer)
+
+        return await self._handle(request, "count", work)
+
     async def _rate_limit_status(self, request: Request) -> Response:
         async def work(params: dict[str, Any]) -> Response:
             uid = self._uid_for(request, params)
@@ -886,6 +942,20 @@ class WeiboSandbox:
             return JSONResponse(self._comment_json(comment), status_code=201)
         status_id = request.query_params.get("status_id", "0")
         return JSONResponse({"comments": [asdict(c) for c in self.comments(status_id)]})
+
+    async def _http_counts(self, request: Request) -> Response:
+        """POST ``{"status_id", "reposts"?, "comments"?, "attitudes"?}``: readers' counts."""
+        spec = await request.json()
+        try:
+            self.set_counts(
+                spec["status_id"],
+                reposts=int(spec.get("reposts", 0)),
+                comments=int(spec.get("comments", 0)),
+                attitudes=int(spec.get("attitudes", 0)),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            return JSONResponse({"error": str(exc)}, 400)
+        return JSONResponse({"ok": True})
 
 
 def _int_param(params: dict[str, Any], name: str, default: int) -> int:

@@ -86,7 +86,7 @@ def connection_test(
     try:
         posts, comments_refusal = probe(account, settings)
     except AccountBlocked as exc:
-        _flag_blocked(session, account, exc, settings, now)
+        flag_blocked(session, account, exc, settings, now)
         return ConnectionCheck(False, str(exc), type(exc).__name__, exc.code or "")
     except ConnectorError as exc:
         return ConnectionCheck(False, str(exc), type(exc).__name__, exc.code or "")
@@ -112,9 +112,10 @@ def connection_test(
     return result
 
 
-def _flag_blocked(
+def flag_blocked(
     session: Session, account: Account, exc: AccountBlocked, settings: Settings, now: datetime
 ) -> None:
+    """Flag ``account`` ``misconfigured`` with the platform's words; beat re-tests it with back-off."""
     delay = recheck_delay(
         account.check_failures,
         base_seconds=settings.account_recheck_seconds,

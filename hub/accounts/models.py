@@ -128,6 +128,7 @@ class PlatformToken(SQLModel, table=True):
     __tablename__ = "platform_tokens"
 
     key: str = Field(primary_key=True, max_length=200)
-    token: str = Field(max_length=600, repr=False)
+    # sealed with GOVHUB_CREDENTIALS_KEY (connectors.tokens.SealedStore); lock rows hold an owner id
+    token: str = Field(sa_column=Column(Text(), nullable=False), repr=False)
     expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

@@ -42,7 +42,14 @@ def _audit(
     now = utcnow()
     day = service.parse_as_of(as_of, today=now.astimezone(settings.tz).date())
     chosen = service.resolve_policy(policy, settings)
-    audit = service.run_audit(session=session, policy=chosen, as_of=day, tz=settings.tz, now=now)
+    audit = service.run_audit(
+        session=session,
+        policy=chosen,
+        as_of=day,
+        tz=settings.tz,
+        now=now,
+        reach_days=settings.reach_days,
+    )
     return audit, tuple(chosen.audit.platforms)
 
 

@@ -46,7 +46,7 @@ def audit_command(
         raise _fail(f"unknown format {kind!r}: use --format xlsx, csv or json")
     settings = get_settings()
     now = utcnow()
-    steps = ["机构", "账号与最近更新", "新闻发言人", "评估", "写出文件"]
+    steps = ["机构", "账号与最近更新", "新闻发言人", "评估", "传播数据", "写出文件"]
     try:
         day = service.parse_as_of(as_of, today=now.astimezone(settings.tz).date())
         chosen = service.resolve_policy(policy, settings)
@@ -67,7 +67,13 @@ def audit_command(
                 bar.update(task, completed=done, description=f"矩阵检查：{label}")
 
             audit = service.run_audit(
-                session=session, policy=chosen, as_of=day, tz=settings.tz, now=now, progress=advance
+                session=session,
+                policy=chosen,
+                as_of=day,
+                tz=settings.tz,
+                now=now,
+                progress=advance,
+                reach_days=settings.reach_days,
             )
             advance("写出文件")
             if kind == "xlsx":

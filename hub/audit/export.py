@@ -173,6 +173,8 @@ def to_xlsx(audit: MatrixAudit, platforms: tuple[str, ...]) -> bytes:
     for code in FindingCode:
         _add_row(summary, [FINDING_ZH[code], code.value, counts.get(code.value, 0)], {})
 
+    reach_since = audit.reach_since.isoformat() if audit.reach_since else ""
+    period = f"{reach_since[5:]}至{result.as_of.isoformat()[5:]}" if reach_since else ""
     headers = (
         ("机构代码", 12),
         ("机构名称", 26),
@@ -181,6 +183,8 @@ def to_xlsx(audit: MatrixAudit, platforms: tuple[str, ...]) -> bytes:
         ("得分", 7),
         ("结论", 9),
         ("问题", 48),
+        # reach (传播数据): reported beside the verdict, never part of it
+        *((f"{f.label_zh}（{period}）", 13) for f in audit.reach_fields),
     )
     groups = [(r.code, r.name) for r in result.prefectures]
     if grid.members(result.province.code):
@@ -204,6 +208,8 @@ def to_xlsx(audit: MatrixAudit, platforms: tuple[str, ...]) -> bytes:
                 if cells[p].state in FILLS
             }
             fills[len(values) - 1] = FILLS["pass" if verdict == "pass" else "fail"]
+            reach = audit.org_reach(org.account_ids)
+            values += [reach.get(f.key, 0) for f in audit.reach_fields]
             _add_row(sheet, values, fills)
     out = io.BytesIO()
     book.save(out)
@@ -228,6 +234,8 @@ def _sheet_name(name: str, taken: list[str]) -> str:
 # --- CSV -------------------------------------------------------------------------------------
 
 CSV_HEADERS = ("地区", "机构代码", "机构名称", "层级", "得分", "结论", "问题数", "问题")
+"""Then one column per reach count (``MatrixAudit.reach_fields``), summed over the org's
+accounts."""
 
 
 def to_csv(audit: MatrixAudit) -> bytes:
@@ -237,7 +245,7 @@ def to_csv(audit: MatrixAudit) -> bytes:
     names.setdefault(result.province.code, result.province.name)
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(CSV_HEADERS)
+    writer.writerow([*CSV_HEADERS, *(f.label_zh for f in audit.reach_fields)])
     for org in result.orgs:
         if not org.audited:
             continue
@@ -251,6 +259,7 @@ def to_csv(audit: MatrixAudit) -> bytes:
                 VERDICT_ZH[org_verdict_word(org)],
                 len(org.findings),
                 "；".join(f.text_zh for f in org.findings),
+                *(audit.org_reach(org.account_ids).get(f.key, 0) for f in audit.reach_fields),
             ]
         )
     return out.getvalue().encode("utf-8-sig")

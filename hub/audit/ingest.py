@@ -24,11 +24,12 @@ from sqlmodel import Session, col, select
 
 from connectors.base import Account as ConnectorAccount
 from connectors.base import Connector, RemotePost
-from connectors.errors import AuthExpired, ConnectorError
+from connectors.errors import AccountBlocked, AuthExpired, ConnectorError
+from hub.accounts.health import flag_blocked
 from hub.accounts.models import Account, AccountStatus, Platform
 from hub.audit.models import AccountActivity
 from hub.auditlog.service import audit
-from hub.config import Settings
+from hub.config import Settings, get_settings
 from hub.db import engine_for
 from hub.delivery.models import Delivery, HallEntry
 from hub.platforms import with_flag
@@ -179,6 +180,11 @@ def ingest_account(
                 org_id=account.org_id,
                 summary=f"采集「{account.name}」时平台拒绝授权：{exc}",
             )
+            session.commit()
+            return outcome
+        except AccountBlocked as exc:  # the account's setup: flag it as a send would
+            outcome.error = str(exc)
+            flag_blocked(session, account, exc, get_settings(), now or utcnow())
             session.commit()
             return outcome
         except ConnectorError as exc:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -26,6 +26,7 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
+from connectors.base import MetricField
 from hub.accounts.models import Account, AccountStatus
 from hub.audit.models import AccountActivity, AuditRun, Spokesperson, SpokespersonRole
 from hub.audit.rules import (
@@ -256,6 +257,19 @@ class MatrixAudit:
     orgs: dict[str, OrgFacts]
     accounts: dict[int, AccountFacts]
     generated_at: datetime
+    # Reach (传播数据) beside the verdicts, never in them: what each account's copies gained in
+    # ``reach_since``..``as_of`` (hub.reach), under the counts ``reach_fields`` declare.
+    reach: dict[int, dict[str, int]] = field(default_factory=dict)
+    reach_fields: tuple[MetricField, ...] = ()
+    reach_since: date | None = None
+
+    def org_reach(self, account_ids: Iterable[int]) -> dict[str, int]:
+        """The reach of an org: its accounts' counts summed."""
+        out: dict[str, int] = {}
+        for account_id in account_ids:
+            for key, value in self.reach.get(account_id, {}).items():
+                out[key] = out.get(key, 0) + value
+        return out
 
 
 def run_audit(
@@ -266,7 +280,9 @@ def run_audit(
     tz: ZoneInfo,
     now: datetime,
     progress: Progress | None = None,
+    reach_days: int = 30,
 ) -> MatrixAudit:
+    """``reach_days``: the reach columns cover this many days up to ``as_of``."""
     step = progress or (lambda _label: None)
     today = now.astimezone(tz).date()
     step("机构")
@@ -279,11 +295,21 @@ def run_audit(
     spokespersons = spokesperson_facts(session=session, as_of=as_of)
     step("评估")
     result = evaluate(policy, orgs, accounts, spokespersons, as_of, tz=tz)
+    step("传播数据")
+    from hub.reach.service import account_reach, metric_fields
+
+    reach_since = as_of - timedelta(days=max(1, reach_days) - 1)
+    reach = account_reach(
+        session=session, account_ids=[a.id for a in accounts], since=reach_since, until=as_of
+    )
     return MatrixAudit(
         result=result,
         orgs={o.code: o for o in orgs},
         accounts={a.id: a for a in accounts},
         generated_at=now,
+        reach=reach,
+        reach_fields=tuple(metric_fields(policy.audit.platforms)),
+        reach_since=reach_since,
     )
 
 
@@ -395,6 +421,16 @@ def audit_to_dict(audit: MatrixAudit) -> dict[str, Any]:
             for v in result.accounts
         ],
         "findings": [_finding_dict(f, orgs) for f in result.findings],
+        "reach": {
+            "since": _iso(audit.reach_since),
+            "until": result.as_of.isoformat(),
+            "fields": [{"key": f.key, "label": f.label_zh} for f in audit.reach_fields],
+            "note": "reach is reported beside the verdicts and never changes them",
+            "accounts": {
+                str(v.account_id): audit.reach.get(v.account_id, {}) for v in result.accounts
+            },
+            "orgs": {v.code: audit.org_reach(v.account_ids) for v in result.orgs},
+        },
     }
 
 

@@ -84,7 +84,14 @@ def _audit_or_error(
         chosen = service.resolve_policy(policy, settings)
     except HubError as exc:
         return None, (), exc.message
-    audit = service.run_audit(session=session, policy=chosen, as_of=day, tz=settings.tz, now=now)
+    audit = service.run_audit(
+        session=session,
+        policy=chosen,
+        as_of=day,
+        tz=settings.tz,
+        now=now,
+        reach_days=settings.reach_days,
+    )
     return audit, tuple(chosen.audit.platforms), ""
 
 
@@ -179,5 +186,8 @@ def audit_org_page(
         finding_zh=service.FINDING_ZH,
         query=f"as_of={audit.result.as_of.isoformat()}" + (f"&policy={policy}" if policy else ""),
         platforms=platforms,
+        reach=audit.reach,
+        reach_fields=audit.reach_fields,
+        reach_since=audit.reach_since,
     )
     return get_templates().TemplateResponse(request, "pages/audit_org.html", context)

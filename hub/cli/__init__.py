@@ -18,6 +18,7 @@ from hub.cli.secrets import secrets_app
 from hub.cli.users import users_app
 from hub.doctor.cli import doctor_command, status_command
 from hub.posts.cli import deliveries_app, posts_app
+from hub.reach.cli import reach_app
 from hub.records.cli import archive_command
 
 app = typer.Typer(
@@ -39,6 +40,7 @@ app.add_typer(inbox_app, name="inbox")
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(posts_app, name="posts")
 app.add_typer(deliveries_app, name="deliveries")
+app.add_typer(reach_app, name="reach")
 app.command()(serve)
 app.command()(worker)
 app.command()(beat)

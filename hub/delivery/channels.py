@@ -31,17 +31,26 @@ def http_client() -> httpx.Client:
 
 
 @lru_cache(maxsize=4)
-def _token_store(redis_url: str | None, database_url: str) -> Any:
-    from connectors.tokens import ProcessCachedStore, RedisTokenStore, SqlTokenStore
+def _token_store(redis_url: str | None, database_url: str, credentials_key: str) -> Any:
+    from connectors.tokens import ProcessCachedStore, RedisTokenStore, SealedStore, SqlTokenStore
+    from hub.security import seal_text, unseal_text
 
-    if redis_url:
-        return ProcessCachedStore(RedisTokenStore(redis_url))
-    return ProcessCachedStore(SqlTokenStore(engine_for(database_url)))
+    shared: Any = (
+        RedisTokenStore(redis_url) if redis_url else SqlTokenStore(engine_for(database_url))
+    )
+    sealed = SealedStore(
+        shared,
+        seal=lambda token: seal_text(credentials_key, token),
+        unseal=lambda value: unseal_text(credentials_key, value),
+    )
+    return ProcessCachedStore(sealed)
 
 
 def token_store(settings: Settings | None = None) -> Any:
+    """The platform token store every process shares: Redis when configured, else the database;
+    tokens encrypted there with ``GOVHUB_CREDENTIALS_KEY`` and cached briefly in this process."""
     settings = settings or get_settings()
-    return _token_store(settings.redis_url, settings.database_url)
+    return _token_store(settings.redis_url, settings.database_url, settings.credentials_key)
 
 
 def publish_cost(platform: str) -> int:

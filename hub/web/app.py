@@ -282,6 +282,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from hub.posts.api import router as posts_router
     from hub.posts.forward_api import router as forward_router
     from hub.posts.versions_api import router as versions_router
+    from hub.reach.api import router as reach_router
+    from hub.reach.views import router as reach_views_router
     from hub.users.api import router as users_router
     from hub.web.account_views import router as account_views_router
     from hub.web.admin_views import router as admin_views_router
@@ -317,6 +319,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         account_views_router,
         inbox_router,
         inbox_views_router,
+        reach_router,
+        reach_views_router,
     ):
         app.include_router(router)
 

@@ -316,6 +316,9 @@ def board(post_id: Id, request: Request, session: SessionDep) -> Response:
         return post
     org = orgs.get(session=session, org_id=post.org_id)
     rows = deliveries_of(session, [post_id]).get(post_id, [])
+    from hub.reach.service import post_reach
+    from hub.web.i18n import current_locale
+
     return render(
         request,
         "pages/board.html",
@@ -323,6 +326,7 @@ def board(post_id: Id, request: Request, session: SessionDep) -> Response:
         post=post,
         org_name=org.name,
         rows=rows,
+        reach=post_reach(session=session, post_id=post_id, locale=current_locale()),
         can_manage=page.may(Action.delivery_manage, org),
         can_edit=page.may(Action.post_write, org),
         config={

@@ -16,7 +16,8 @@ _serial = itertools.count(1)
 class ErrorCase:
     """A platform error the harness can provoke, and the class the connector must raise.
 
-    ``operation`` is the connector call that meets the error: publish, withdraw, recent or poll.
+    ``operation`` is the connector call that meets the error: publish, withdraw, recent, poll
+    or metrics (``fetch_metrics``).
     """
 
     name: str

@@ -23,8 +23,10 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -39,6 +41,7 @@ from connectors.base import (
     Account,
     CallbackRequest,
     Content,
+    CopyRef,
     Image,
     Published,
     PublishOutcome,
@@ -47,7 +50,6 @@ from connectors.base import (
 from connectors.errors import (
     AccountBlocked,
     AuthExpired,
-    Misconfigured,
     QuotaExhausted,
     RateLimited,
     Rejected,
@@ -227,14 +229,16 @@ def wechat(
 
 CAPABILITIES = frozenset({"recent", "drop"})
 PUBLIC_BASE_URL = "http://hall.test"
+BEIJING = ZoneInfo("Asia/Shanghai")
 TOKEN_CALL = "token"  # ErrorCase.name "<errcode>@token": the access-token call itself fails
 
 # Every errcode of platforms.md, and the class docs/connectors-wechat.md promises for it.
 ERROR_CASES = [
     ErrorCase("-1", Transient),
     ErrorCase("40001", AuthExpired),  # token not the latest: refreshed once, replayed once
-    ErrorCase(f"40001@{TOKEN_CALL}", Misconfigured),  # on the token call: wrong AppSecret
-    ErrorCase(f"40125@{TOKEN_CALL}", Misconfigured),  # stable_token's word for it
+    ErrorCase(f"40001@{TOKEN_CALL}", AccountBlocked),  # on the token call: wrong AppSecret
+    ErrorCase(f"40125@{TOKEN_CALL}", AccountBlocked),  # stable_token's word for it
+    ErrorCase("40013", AccountBlocked),  # invalid AppID
     ErrorCase("40014", AuthExpired),
     ErrorCase("42001", AuthExpired),
     ErrorCase("45009", QuotaExhausted),
@@ -249,12 +253,16 @@ ERROR_CASES = [
     ErrorCase("48004", AccountBlocked, "recent"),
     ErrorCase("-1", Transient, "poll"),
     ErrorCase("40014", AuthExpired, "poll"),
+    ErrorCase("-1", Transient, "metrics"),
+    ErrorCase("45011", RateLimited, "metrics"),
+    ErrorCase("45009", QuotaExhausted, "metrics"),
 ]
 _ENDPOINTS = {
     "publish": "/cgi-bin/draft/add",
     "withdraw": "/cgi-bin/freepublish/delete",
     "recent": "/cgi-bin/freepublish/batchget",
     "poll": "/cgi-bin/freepublish/getarticle",  # poll by article_id (a delivery's remote_id)
+    "metrics": "/datacube/getarticletotal",
 }
 _TOKEN_ERRORS = {40001, 40014, 42001}
 _IP_MESSAGE = "invalid ip 203.0.113.9 ipv6 ::ffff:203.0.113.9, not in whitelist rid: 6512-ab"
@@ -312,6 +320,20 @@ class WechatContractHarness:
         creds = {**account.credentials, "callback_token": token}
         return CallbackRequest("POST", query, body, creds)
 
+    # capability hooks (test_contract.py: Metrics)
+    def reader_counts(self, account: Account, copy: CopyRef) -> tuple[date, dict[str, int]]:
+        """Readers read and share the article on the day it was sent and the next; the datacube
+        is moved two days ahead so that the next day is final (yesterday or earlier)."""
+        appid = account.credentials["app_id"]
+        msgid = f"{copy.meta['msg_data_id']}_1"
+        sent = copy.published_at.astimezone(BEIJING).date()
+        self.sandbox.configure(datacube_days_ahead=2)
+        for day, reads, shares in ((sent, 40, 3), (sent + timedelta(days=1), 15, 2)):
+            spec = {"msgid": msgid, "day": day.isoformat()}
+            spec |= {"int_page_read_count": reads, "share_count": shares}
+            self.control.post(f"/apps/{appid}/article-days", json=spec).raise_for_status()
+        return sent + timedelta(days=1), {"reads": 55, "shares": 5}
+
     def new_account(self) -> Account:
         appid, secret = f"wx{uuid.uuid4().hex[:16]}", uuid.uuid4().hex
         self.control.post("/apps", json={"appid": appid, "secret": secret}).raise_for_status()
@@ -357,6 +379,7 @@ class WechatContractHarness:
 
     def clear_faults(self) -> None:
         self.control.delete("/faults").raise_for_status()
+        self.sandbox.configure(datacube_days_ahead=0)
 
     def secrets(self, account: Account) -> list[str]:
         self.connector.recent(account)  # fetches (and caches) the app's access token

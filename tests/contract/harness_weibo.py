@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
 import httpx
 
-from connectors.base import Account, Content, Rendition
+from connectors.base import Account, Content, CopyRef, Rendition
 from connectors.errors import (
     AccountBlocked,
     AuthExpired,
-    Misconfigured,
     RateLimited,
     Rejected,
     Transient,
@@ -24,7 +26,8 @@ CAPABILITIES = frozenset({"recent", "drop"})
 PUBLIC_BASE_URL = "http://hall.test"
 APP_KEY = "contract-app"
 APP_SECRET = "contract-app-secret-5f2a"
-ACTING_IP = "203.0.113.7"  # the person on whose behalf the harness posts (share's rip)
+ACTING_IP = "203.0.113.7"
+BEIJING = ZoneInfo("Asia/Shanghai")  # the person on whose behalf the harness posts (share's rip)
 
 _CODES: dict[type, tuple[str, ...]] = {
     Transient: ("10001", "10002", "10003", "10009", "10010", "10011", "20016"),
@@ -32,8 +35,7 @@ _CODES: dict[type, tuple[str, ...]] = {
     Unconfirmed: ("20017", "20019", "20111"),
     Rejected: ("20005", "20006", "20008", "20012", "20018", "20020", "20021", "10017"),
     AuthExpired: ("21315", "21316", "21317", "21319", "21327", "21332"),
-    Misconfigured: ("10006", "10014"),
-    AccountBlocked: ("21321", "20031"),
+    AccountBlocked: ("21321", "20031", "10006", "10014", "21323", "21324"),
 }
 ERROR_CASES = [
     ErrorCase(code, expected) for expected, codes in _CODES.items() for code in codes
@@ -42,8 +44,16 @@ ERROR_CASES = [
     ErrorCase("10001", Transient, "withdraw"),
     ErrorCase("21332", AuthExpired, "recent"),
     ErrorCase("10023", RateLimited, "recent"),
+    ErrorCase("10001", Transient, "metrics"),
+    ErrorCase("10023", RateLimited, "metrics"),
+    ErrorCase("21327", AuthExpired, "metrics"),
 ]
-_ENDPOINTS = {"publish": "share", "withdraw": "destroy", "recent": "user_timeline"}
+_ENDPOINTS = {
+    "publish": "share",
+    "withdraw": "destroy",
+    "recent": "user_timeline",
+    "metrics": "count",
+}
 
 
 class WeiboHarness:
@@ -72,6 +82,14 @@ class WeiboHarness:
 
     def replies(self, comment_id: str) -> list[str]:
         return [c.text for c in self.sandbox.replies_to(comment_id)]
+
+    # capability hooks (test_contract.py: Metrics)
+    def reader_counts(self, account: Account, copy: CopyRef) -> tuple[date, dict[str, int]]:
+        """Readers repost, comment and like the status; Weibo counts live: ask for today."""
+        counts = {"status_id": copy.remote_id, "reposts": 3, "comments": 2, "attitudes": 11}
+        self.control.post("/counts", json=counts).raise_for_status()
+        self.sandbox.add_comment(copy.remote_id, "转发支持")
+        return datetime.now(BEIJING).date(), {"reposts": 3, "comments": 3, "likes": 11}
 
     def new_account(self) -> Account:
         minted = self.control.post("/tokens", json={}).raise_for_status().json()

@@ -103,6 +103,14 @@ def _operation(harness: Harness, case: ErrorCase) -> Callable[[], object]:
     if case.operation == "recent":
         harness.inject(case, account)
         return lambda: connector.recent(account)
+    if case.operation == "metrics":
+        from connectors.base import CopyRef, Metrics
+
+        assert isinstance(connector, Metrics)
+        now = datetime.now(UTC)
+        copy = CopyRef("4899999999999999", now, meta={"msg_data_id": "2247000001"})
+        harness.inject(case, account)
+        return lambda: connector.fetch_metrics(account, [copy], now.date())
     harness.inject(case, account)
     return lambda: connector.poll(account, "no-such-entry")
 
@@ -357,6 +365,39 @@ def _check_callbacks(harness: Harness) -> None:
     assert unreadable.value.status == 400
 
 
+def _check_metrics(harness: Harness) -> None:
+    """Readers' counts of a published copy come back under the declared keys; copies the
+    platform does not know are left out; more copies than one call takes are split."""
+    from connectors.base import CopyRef, Metrics, Pending
+
+    connector = harness.connector
+    assert isinstance(connector, Metrics)
+    spec = type(connector).metrics_spec()
+    keys = [f.key for f in spec.fields]
+    assert keys and len(keys) == len(set(keys))
+    assert all(f.label_zh and f.label_en for f in spec.fields)
+    assert spec.lag_days >= 0 and spec.window_days >= 0 and spec.batch >= 1
+    account = harness.new_account()
+    rendition = connector.render(harness.content())
+    outcome = connector.publish(account, rendition, idempotency_key="mt-1")
+    meta = dict(outcome.meta) if isinstance(outcome, Pending) else {}
+    published = settle(harness, account, outcome)
+    sent = published.published_at or datetime.now(UTC)
+    copy = CopyRef(published.remote_id, sent, meta=meta)
+    # the platform's day to ask for and the totals the simulator will answer for it
+    day, expected = harness.reader_counts(account, copy)  # type: ignore[attr-defined]
+    assert set(expected) == set(keys)
+    strangers = [
+        CopyRef(str(4_899_999_999_000_000 + n), sent, meta={"msg_data_id": str(2_000_000 + n)})
+        for n in range(spec.batch)
+    ]
+    got = connector.fetch_metrics(account, [*strangers, copy], day)
+    assert [(m.remote_id, m.day, dict(m.counts)) for m in got] == [
+        (published.remote_id, day, expected)
+    ]
+    assert connector.fetch_metrics(account, strangers[:3], day) == []
+
+
 CAPABILITY_CHECKS: dict[str, Callable[[Harness], None]] = {
     "callbacks": _check_callbacks,
     "delivery_options": _check_delivery_options,
@@ -364,4 +405,5 @@ CAPABILITY_CHECKS: dict[str, Callable[[Harness], None]] = {
     "binds": _check_binds,
     "comments": _check_comments,
     "direct_messages": _check_direct_messages,
+    "metrics": _check_metrics,
 }

@@ -330,3 +330,43 @@ def test_a_live_key_event_goes_to_weibo_with_the_console_users_ip(
     assert _run(delivery_id) == "published"
     [post] = weibo.posts(uid)
     assert "防汛四级应急响应" in post.text and post.rip == "221.13.64.5"
+
+
+def test_a_wrong_wechat_app_secret_parks_the_copy_until_the_admin_fixes_the_credentials(
+    platforms: tuple[WeiboSandbox, WechatSandbox],
+    reviewer_at: TestClient,
+    guizhou: dict[str, str],
+) -> None:
+    """A mistyped AppSecret is the account's setup, not the content: the copy waits (parked, the
+    account flagged with what to do) instead of failing, and goes out once the secret is right."""
+    _, wechat = platforms
+    url = guizhou["GOVHUB_DATABASE_URL"]
+    wechat.add_app("wxsecret01", "secret-wxsecret01")
+    account_id = _account(
+        url, Platform("wechat"), {"app_id": "wxsecret01", "app_secret": "secret-mistyped"}
+    )
+    delivery_id = _approved_post(reviewer_at, url, account_id)
+
+    assert _run(delivery_id) == "parked"
+    assert _row(url, Delivery, delivery_id).error_code == "40125"
+    admin = token_for("admin", url)
+    shown = reviewer_at.get(f"/api/v1/accounts/{account_id}", headers=admin).json()
+    assert shown["status"] == "misconfigured" and "AppSecret" in shown["attention"]
+
+    fixed = reviewer_at.patch(
+        f"/api/v1/accounts/{account_id}",
+        json={"credentials": {"app_id": "wxsecret01", "app_secret": "secret-wxsecret01"}},
+        headers=admin,
+    )
+    assert fixed.status_code == 200, fixed.text
+    healed = reviewer_at.post(f"/api/v1/accounts/{account_id}/test", headers=admin).json()
+    assert healed["ok"] is True and healed["resumed"] == 1
+
+    outcome = _run(delivery_id)
+    deadline = time.monotonic() + 20
+    while outcome == "pending":
+        assert time.monotonic() < deadline, "the publication never finished"
+        with Session(engine_for(url)) as session:
+            outcome = engine.poll(session=session, delivery_id=delivery_id)
+    assert outcome == "published"
+    assert len(wechat.state("wxsecret01")["publications"]) == 1

@@ -130,3 +130,25 @@ def test_posts_made_on_weibo_reach_activity_and_the_hall_once(
         "inactive",
         "credentials_expired",
     }
+
+
+def test_an_account_blocked_on_the_platform_is_flagged_by_ingestion_as_by_a_send(
+    weibo: WeiboSandbox,
+    client: TestClient,
+    auth: dict[str, dict[str, str]],
+    guizhou: dict[str, str],
+) -> None:
+    """Ingestion reads every account daily: when the platform says the account's setup blocks it
+    (21321, the app is not audited), the admin sees it flagged with what to do — not only when a
+    post fails to go out."""
+    url = guizhou["GOVHUB_DATABASE_URL"]
+    token, uid = weibo.mint_token()
+    kaili = _account(url, "522601", "凯里发布", token, uid)
+    weibo.config.app_audited = False
+
+    report = ingest_all(settings=get_settings())
+    assert (report.accounts_ok, report.accounts_failed) == (0, 1)
+
+    shown = client.get(f"/api/v1/accounts/{kaili}", headers=auth["admin"]).json()
+    assert shown["status"] == "misconfigured"
+    assert shown["attention_code"] == "21321" and "open.weibo.com" in shown["attention"]

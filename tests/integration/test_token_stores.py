@@ -213,7 +213,7 @@ def test_table_matches_the_migration_contract(tmp_path: Path) -> None:
     columns = {c["name"]: c for c in inspect(engine).get_columns("platform_tokens")}
     assert set(columns) == {"key", "token", "expires_at", "updated_at"}
     assert inspect(engine).get_pk_constraint("platform_tokens")["constrained_columns"] == ["key"]
-    assert getattr(columns["token"]["type"], "length", None) == 600
+    assert getattr(columns["token"]["type"], "length", None) is None  # sealed tokens: ~800 chars
     assert not columns["expires_at"]["nullable"]
 
 
@@ -264,3 +264,46 @@ def test_a_process_reuses_its_token_briefly_but_a_refresher_reads_the_shared_sto
     worker_a.put("wechat:app", "token-4", now + timedelta(seconds=5))
     now += timedelta(seconds=6)
     assert worker_a.get("wechat:app") is None
+
+
+def test_the_hubs_store_keeps_tokens_sealed_and_reads_foreign_values_as_missing(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a database dump shows of a cached WeChat token: ciphertext, never the token. A row the
+    configured key cannot read (written before sealing, or under a key rotated away) is a miss, so
+    the connector fetches a new token instead of failing."""
+    from sqlalchemy import text
+
+    from hub.config import get_settings
+    from hub.delivery.channels import token_store
+
+    monkeypatch.setenv("GOVHUB_DATABASE_URL", database_url)
+    monkeypatch.delenv("GOVHUB_REDIS_URL", raising=False)
+    get_settings.cache_clear()
+    try:
+        store = token_store(get_settings())
+        k = key()
+        token = "ACCESS_" + "x" * 505  # WeChat: up to 512 characters
+        expires = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=2)
+        with store.lock(k):
+            store.put(k, token, expires)
+        with engine_for(database_url).connect() as conn:
+            stored = conn.execute(
+                text("SELECT token FROM platform_tokens WHERE key = :k"), {"k": k}
+            ).scalar_one()
+        assert token not in stored and "ACCESS_" not in stored
+        fresh = SqlTokenStore(engine_for(database_url))  # another process: no local cache
+        assert fresh.get(k) is not None
+        again = token_store(get_settings())
+        assert again is store
+        cached = store.get(k)
+        assert cached is not None and cached.token == token
+
+        other = key()
+        fresh.put(other, "plaintext-from-before", expires)
+        from connectors.tokens import ProcessCachedStore
+
+        assert isinstance(store, ProcessCachedStore)
+        assert store.get(other) is None
+    finally:
+        get_settings.cache_clear()

@@ -114,7 +114,8 @@ def test_encrypted_publish_events_complete_the_delivery(
 
 @pytest.mark.parametrize("mode", ["plaintext", "compatible", "safe"])
 def test_followers_messages_become_cases_in_every_mode(wechat: Wechat, mode: str) -> None:
-    _set_aes_key(wechat, AES_KEY)
+    if mode != "plaintext":  # plaintext mode: the account has no EncodingAESKey in the hub
+        _set_aes_key(wechat, AES_KEY)
     _callback_mode(wechat, mode)
     sent = wechat.sandbox.send_user_message(wechat.appid, "oSafe1", "公积金怎么提取？")
     assert (sent["status_code"], sent["body"]) == (200, "success")
@@ -144,6 +145,21 @@ def test_safe_mode_without_a_key_is_refused_and_says_what_is_missing(wechat: Wec
 
 
 # -- forged and hostile requests -----------------------------------------------------------------
+
+
+def test_a_plaintext_callback_on_an_account_with_a_key_is_refused(
+    wechat: Wechat, client: TestClient
+) -> None:
+    """Plaintext mode signs timestamp and nonce only, not the body: one signature captured from
+    a log or a proxy would let anyone post any message or publish event. An account configured
+    with an EncodingAESKey accepts only signed <Encrypt> bodies, and the refusal says what to do
+    if the console really was switched to plaintext mode."""
+    _set_aes_key(wechat, AES_KEY)
+    _callback_mode(wechat, "plaintext")
+    sent = wechat.sandbox.send_user_message(wechat.appid, "oSafe4", "你好")
+    assert sent["status_code"] == 403
+    assert "remove the key" in sent["body"]
+    assert _cases(wechat) == []
 
 
 def test_forged_encrypted_messages_are_refused(wechat: Wechat, client: TestClient) -> None:
