@@ -69,6 +69,7 @@ class AccountFacts:
     closed_on: date | None = None
     unanswered_overdue_cases: int = 0
     name: str = ""
+    serious_misstatements: int = 0  # inspectors' findings (hub.proofread) up to the audit date
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +83,9 @@ class SpokespersonFacts:
     """Filed with the provincial press office (备案)."""
     published_on: date | None = None
     """Announced to the public (向社会公布)."""
+    has_assistant: bool | None = None
+    """A spokesperson's assistant (新闻助理) in office on the audit date; None: not known (no
+    ``assistant_missing`` check)."""
 
 
 # --- Results (output) ------------------------------------------------------------------------
@@ -393,6 +397,14 @@ def _account_findings(
             f"有{count}条群众留言逾期未回复",
             f"{count} public messages unanswered past their deadline",
         )
+    if rules.serious_misstatement is not None and account.serious_misstatements > 0:
+        count = account.serious_misstatements
+        add(
+            FindingCode.serious_misstatement,
+            rules.serious_misstatement,
+            f"检查发现{count}处严重表述错误",
+            f"{count} serious misstatements found by inspectors",
+        )
     if rules.credentials_expired is not None:
         expires = account.token_expires_at
         expired = expires is not None and expires.astimezone(tz).date() <= as_of
@@ -448,6 +460,17 @@ def _spokesperson_findings(
                 org.code,
                 "未配备新闻发言人",
                 "No spokesperson",
+            )
+        )
+    assistant = rules.assistant_missing
+    if applies and assistant is not None and facts is not None and facts.has_assistant is False:
+        found.append(
+            _finding(
+                FindingCode.assistant_missing,
+                assistant,
+                org.code,
+                "未配备新闻发言人助理",
+                "No spokesperson's assistant",
             )
         )
     not_filed = rules.spokesperson_not_filed

@@ -60,6 +60,8 @@ FINDING_ZH = {
     FindingCode.credentials_expired: "授权过期",
     FindingCode.spokesperson_missing: "未配备新闻发言人",
     FindingCode.spokesperson_not_filed: "发言人变更未备案",
+    FindingCode.assistant_missing: "未配备新闻助理",
+    FindingCode.serious_misstatement: "严重表述错误",
 }
 LEVEL_ZH = {
     "province": "省",
@@ -171,6 +173,9 @@ def account_facts(
     from hub.inbox.service import overdue_case_counts
 
     overdue_cases = overdue_case_counts(session=session, cutoff=cutoff)
+    from hub.proofread.service import misstatement_counts
+
+    misstatements = misstatement_counts(session=session, as_of=as_of)
     facts: list[AccountFacts] = []
     for row in session.execute(query).all():
         (account_id, org_code, platform, opened, closed, status, channel, expires) = row[:8]
@@ -194,6 +199,7 @@ def account_facts(
                 closed_on=closed,
                 unanswered_overdue_cases=overdue_cases.get(account_id, 0),
                 name=name,
+                serious_misstatements=misstatements.get(account_id, 0),
             )
         )
     return facts
@@ -227,6 +233,18 @@ def spokesperson_facts(*, session: Session, as_of: date) -> list[SpokespersonFac
     by_org: dict[str, Spokesperson] = {}
     for person, code in rows:
         by_org[code] = person  # the later row of two on the same day wins
+    assistants = {
+        code
+        for code in session.exec(
+            select(Org.code)
+            .join(Spokesperson, col(Spokesperson.org_id) == col(Org.id))
+            .where(
+                col(Spokesperson.role) == SpokespersonRole.assistant,
+                col(Spokesperson.appointed_on) <= as_of,
+                or_(col(Spokesperson.ended_on).is_(None), col(Spokesperson.ended_on) > as_of),
+            )
+        ).all()
+    }
     facts = []
     for code, person in by_org.items():
         in_office = person.ended_on is None or person.ended_on > as_of
@@ -241,6 +259,7 @@ def spokesperson_facts(*, session: Session, as_of: date) -> list[SpokespersonFac
                     if person.published_on and person.published_on <= as_of
                     else None
                 ),
+                has_assistant=code in assistants,
             )
         )
     return facts

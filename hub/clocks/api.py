@@ -32,6 +32,7 @@ from hub.orgs import service as orgs
 from hub.orgs.models import Org
 from hub.sqltypes import Id, utcnow
 from hub.users.rules import Action, scope_path
+from hub.users.who import Who
 from hub.web.deps import Principal, PrincipalDep, SessionDep, SettingsDep, WhoDep
 
 router = APIRouter(prefix="/api/v1", tags=["clocks"])
@@ -109,8 +110,17 @@ def list_clocks(
     status: ClockStatus | None = None,
     org: Annotated[str | None, Query(description="org code: that org and its subtree")] = None,
     kind: str | None = None,
+    post_id: Annotated[Id | None, Query(description="the clocks this post stops")] = None,
 ) -> list[ClockPublic]:
     principal.require(Action.clock_read)
+    if post_id is not None:  # the post's reach first: 404 for a post the caller cannot see
+        from hub.posts import service as posts
+
+        posts.get(
+            session=session,
+            post_id=post_id,
+            who=Who(principal.user, principal.actor),
+        )
     now = utcnow()
     rows = service.list_clocks(
         session=session,
@@ -119,6 +129,7 @@ def list_clocks(
         org_path=_org_filter(session, principal, org),
         status=status,
         kind=kind,
+        post_id=post_id,
     )
     return service.to_public(
         session=session,

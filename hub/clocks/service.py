@@ -150,6 +150,42 @@ def create_clock(
     return clock
 
 
+def retime_for_post(*, session: Session, post_id: int, urgency: str, started_at: datetime) -> bool:
+    """The event time of an urgent post was corrected: its running clock of that kind starts
+    there instead (deadline recomputed). False when it has none (nothing changed)."""
+    kind = POST_CLOCK_KINDS.get(str(urgency))
+    if kind is None:
+        return False
+    clocks = session.exec(
+        select(Clock)
+        .join(ClockPost, col(ClockPost.clock_id) == col(Clock.id))
+        .where(ClockPost.post_id == post_id, Clock.kind == kind, Clock.state == ClockState.running)
+    ).all()
+    policy = policy_in_force()
+    start = require_aware("started_at", started_at)
+    for clock in clocks:
+        deadline = rules.due_at(
+            policy.clock(kind), start, tz=get_settings().tz, calendar=load_calendar(session=session)
+        )
+        clock.started_at = start
+        clock.due_at = deadline.due_at.astimezone(UTC)
+        clock.calendar_confirmed = deadline.calendar_confirmed
+        session.add(clock)
+    session.flush()
+    return bool(clocks)
+
+
+def has_clock(*, session: Session, post_id: int) -> bool:
+    """Is any clock (running or not) linked to the post?"""
+    return session.exec(select(ClockPost).where(ClockPost.post_id == post_id)).first() is not None
+
+
+def link_post(*, session: Session, clock: Clock, post_id: int) -> None:
+    """Link a post to a running clock: its first published delivery stops the clock."""
+    session.add(ClockPost(clock_id=clock.id, post_id=post_id))  # type: ignore[arg-type]
+    session.flush()
+
+
 def get_clock(*, session: Session, clock_id: int) -> Clock:
     clock = session.get(Clock, clock_id)
     if clock is None:
@@ -173,9 +209,15 @@ def list_clocks(
     kind: str | None = None,
     started_from: datetime | None = None,
     started_before: datetime | None = None,
+    post_id: int | None = None,
 ) -> list[tuple[Clock, Org]]:
-    """Clocks with their org, soonest deadline first; paths select org subtrees."""
+    """Clocks with their org, soonest deadline first; paths select org subtrees; ``post_id``:
+    the clocks that post stops."""
     query = select(Clock, Org).join(Org, col(Clock.org_id) == col(Org.id))
+    if post_id is not None:
+        query = query.join(ClockPost, col(ClockPost.clock_id) == col(Clock.id)).where(
+            ClockPost.post_id == post_id
+        )
     for path in (scope_path, org_path):
         if path:
             query = query.where(col(Org.path).startswith(path))

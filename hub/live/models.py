@@ -59,7 +59,16 @@ class LiveSession(SQLModel, table=True):
     starts_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     started_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     ended_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
-    approval_required: bool = False  # 提交总编审核: contributors' entries wait for approval
+    approval_required: bool = True  # 提交总编审核: contributors' entries wait for approval
+    # Key events reach social media only after one of these users (never the event's author)
+    # approved it, or when a reviewer approved the session's ``plan`` before it started.
+    approver_ids: list[int] = Field(
+        default_factory=list,
+        sa_column=Column(JSON, nullable=False, server_default="[]"),
+    )
+    plan: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    plan_approved_by: int | None = None
+    plan_approved_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     poll_interval_seconds: int = 5  # the JSON poll's interval: raise it to shed load (0 = stop)
     last_seq: int = 0
     last_event_id: int = 0
@@ -91,6 +100,11 @@ class LiveEntry(SQLModel, table=True):
     # The IP of the console user who made it a visible key event (its author, or its approver
     # when the session requires approval): Weibo's ``rip`` when it is fanned out.
     client_ip: str = Field(default="", max_length=64, sa_column_kwargs={"server_default": ""})
+    # Who made it a key event (its author, or whoever marked it later) and who approved it for
+    # social media (one of the session's approvers, never ``key_by`` nor the author).
+    key_by: int | None = None
+    key_approved_by: int | None = None
+    key_approved_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
 
 
 class EntryRevision(SQLModel, table=True):
@@ -157,8 +171,10 @@ class LiveSessionCreate(BaseModel):
     starts_at: datetime | None = None
     meeting_kind: MeetingKind = MeetingKind.other
     editor_ids: list[Id] = PydanticField(default_factory=list, max_length=50)
-    approval_required: bool = False
+    approval_required: bool = True
     poll_interval_seconds: int = PydanticField(default=5, ge=0, le=3600)
+    approver_ids: list[Id] = PydanticField(default_factory=list, max_length=20)
+    plan: str = PydanticField(default="", max_length=5000)
 
 
 class LiveSessionUpdate(BaseModel):
@@ -166,6 +182,8 @@ class LiveSessionUpdate(BaseModel):
 
     poll_interval_seconds: int | None = PydanticField(default=None, ge=0, le=3600)
     approval_required: bool | None = None
+    approver_ids: list[Id] | None = PydanticField(default=None, max_length=20)
+    plan: str | None = PydanticField(default=None, max_length=5000)
 
 
 class LiveSessionPublic(BaseModel):
@@ -181,6 +199,10 @@ class LiveSessionPublic(BaseModel):
     target_account_ids: list[int]
     editor_ids: list[int]
     approval_required: bool
+    approver_ids: list[int] = []
+    plan: str = ""
+    plan_approved_by: int | None = None
+    plan_approved_at: datetime | None = None
     poll_interval_seconds: int
     last_seq: int
     last_event_id: int

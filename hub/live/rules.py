@@ -189,3 +189,57 @@ def summary_body(*, key_points: Sequence[str], archive_link: str) -> str:
     """The end-of-session summary article (WeChat, release hall)."""
     points = "\n".join(f"{i}. {text}" for i, text in enumerate(key_points, 1))
     return (f"## 会议要点\n\n{points}\n\n" if points else "") + f"图文直播回顾：{archive_link}"
+
+
+# -- key events to social media: a second person ---------------------------------------------------
+#
+# A key event goes to social media only once someone other than its author has approved it: one of
+# the session's approvers (one click in the console), or a reviewer who approved the session's
+# plan before the session started. docs/live.md says what a plan covers.
+
+KEY_PENDING = "pending_approval"
+KEY_APPROVED = "approved"
+KEY_PLAN = "plan"
+
+
+def plan_in_force(plan_approved_at: datetime | None, started_at: datetime | None) -> bool:
+    """A plan counts when a reviewer approved it before the session started."""
+    if plan_approved_at is None:
+        return False
+    return started_at is None or plan_approved_at <= started_at
+
+
+def key_state(
+    *,
+    key_event: bool,
+    deleted: bool,
+    key_approved: bool,
+    plan_approved_at: datetime | None,
+    started_at: datetime | None,
+) -> str:
+    """'' (not a key event), ``approved``, ``plan`` (covered by the approved plan) or
+    ``pending_approval`` (waits for an approver before it may reach social media)."""
+    if not key_event or deleted:
+        return ""
+    if key_approved:
+        return KEY_APPROVED
+    if plan_in_force(plan_approved_at, started_at):
+        return KEY_PLAN
+    return KEY_PENDING
+
+
+def key_approval_refusal(
+    *, user_id: int, approver_ids: Sequence[int], author_id: int, key_by: int | None
+) -> str | None:
+    """Why this user may not release a key event to social media; None when they may."""
+    if user_id in (author_id, key_by):
+        return "要点的作者不能审核自己的要点，须由另一名审核人通过"
+    if user_id not in approver_ids:
+        return "只有本场直播指定的审核人可以通过要点"
+    return None
+
+
+def approvers_problem(creator_id: int, approver_ids: Sequence[int]) -> str | None:
+    if creator_id in approver_ids:
+        return "直播的创建人不能作为要点审核人（须由另一人审核）"
+    return None

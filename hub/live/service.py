@@ -44,8 +44,11 @@ from hub.orgs.models import Org
 from hub.posts import rules as post_rules
 from hub.posts import service as posts
 from hub.posts.models import Approval, ApprovalKind, Post, PostCreate, PostStatus, PostVersion
+from hub.proofread import rules as proofread_rules
+from hub.proofread import service as proofread
 from hub.users.models import User
 from hub.users.rules import Action, may, sees
+from hub.users.service import actor_of
 from hub.users.who import Who
 
 
@@ -72,6 +75,10 @@ def to_public(live: LiveSession) -> LiveSessionPublic:
         target_account_ids=live.target_account_ids,
         editor_ids=live.editor_ids,
         approval_required=live.approval_required,
+        approver_ids=live.approver_ids,
+        plan=live.plan,
+        plan_approved_by=live.plan_approved_by,
+        plan_approved_at=live.plan_approved_at,
         poll_interval_seconds=live.poll_interval_seconds,
         last_seq=live.last_seq,
         last_event_id=live.last_event_id,
@@ -130,7 +137,11 @@ def is_chief(session: Session, who: Who, live: LiveSession) -> bool:
 
 def may_view_console(session: Session, who: Who, live: LiveSession) -> bool:
     org = orgs.get(session=session, org_id=live.org_id)
-    return may(who.actor, Action.live_run, org.path) or is_chief(session, who, live)
+    return (
+        may(who.actor, Action.live_run, org.path)
+        or is_chief(session, who, live)
+        or (who.id in live.approver_ids and sees(who.actor, org.path))
+    )
 
 
 # -- sessions -------------------------------------------------------------------------------------
@@ -171,6 +182,7 @@ def create_session(
     for user_id in data.editor_ids:
         if session.get(User, user_id) is None:
             raise Invalid(f"user {user_id} does not exist", field="editor_ids")
+    approvers = _check_approvers(session, org, who.id, data.approver_ids)
     live = LiveSession(
         slug=f"{now.astimezone(get_settings().tz):%Y%m%d}-{secrets.token_urlsafe(6)}".lower(),
         title=data.title.strip(),
@@ -181,6 +193,8 @@ def create_session(
         target_account_ids=_check_targets(session, org, data.target_account_ids),
         starts_at=data.starts_at,
         approval_required=data.approval_required,
+        approver_ids=approvers,
+        plan=data.plan.strip(),
         poll_interval_seconds=data.poll_interval_seconds,
         created_at=now,
     )
@@ -188,6 +202,151 @@ def create_session(
     session.flush()
     _audit(session, who, "live.create", live, f"「{live.title}」")
     return live
+
+
+def _check_approvers(
+    session: Session, org: Org, creator_id: int, approver_ids: Sequence[int]
+) -> list[int]:
+    """The session's key-event approvers: existing, active users who run live sessions or review
+    posts for the session's org; never its creator (a key event needs a second person)."""
+    ids = list(dict.fromkeys(approver_ids))
+    problem = rules.approvers_problem(creator_id, ids)
+    if problem:
+        raise Invalid(problem, field="approver_ids")
+    for user_id in ids:
+        user = session.get(User, user_id)
+        if user is None or not user.is_active:
+            raise Invalid(f"审核人 {user_id} 不存在或已停用", field="approver_ids")
+        actor = actor_of(session=session, user=user)
+        if not (may(actor, Action.live_run, org.path) or may(actor, Action.post_review, org.path)):
+            raise Invalid(
+                f"{user.username} 不能审核{org.name}的直播要点（须能运行直播或审核稿件）",
+                field="approver_ids",
+            )
+    return ids
+
+
+def configure(
+    *,
+    session: Session,
+    who: Who,
+    live: LiveSession,
+    approver_ids: Sequence[int] | None,
+    plan: str | None,
+) -> None:
+    """Change the approvers or the plan. A changed plan loses its approval, and a plan cannot
+    change once the session has started (what was approved is what covers the session)."""
+    org = require_run(session, who, live)
+    if approver_ids is not None:
+        live.approver_ids = _check_approvers(session, org, live.created_by, approver_ids)
+        _audit(session, who, "live.approvers", live, ",".join(map(str, live.approver_ids)))
+    if plan is not None and plan.strip() != live.plan:
+        if live.status is not LiveStatus.scheduled:
+            raise Conflict("直播已开始，预先审定的方案不能再修改")
+        live.plan = plan.strip()
+        live.plan_approved_by = None
+        live.plan_approved_at = None
+        _audit(session, who, "live.plan", live, live.plan[:200])
+    session.add(live)
+
+
+def approve_plan(*, session: Session, who: Who, live: LiveSession, now: datetime) -> None:
+    """A reviewer of the session's org (not its creator) approves the plan before the start:
+    key events of the session then go out without a per-event approval."""
+    org = require_visible(session, who, live)
+    if not may(who.actor, Action.post_review, org.path):
+        raise Forbidden("只有本机构的审核人可以审定直播方案")
+    if who.id == live.created_by:
+        raise Forbidden("直播的创建人不能审定自己的方案（须由另一名审核人审定）")
+    if live.status is not LiveStatus.scheduled:
+        raise Conflict("直播已开始：方案须在开始前审定，之后的要点逐条审核")
+    if not live.plan:
+        raise Invalid("方案为空：请先写明本场直播预计发布的要点或范围", field="plan")
+    live.plan_approved_by = who.id
+    live.plan_approved_at = now
+    session.add(live)
+    _audit(session, who, "live.plan.approve", live, live.plan[:200])
+
+
+def may_approve_plan(session: Session, who: Who, live: LiveSession) -> bool:
+    """Would :func:`approve_plan` accept this user now (for the console's button)?"""
+    org = orgs.get(session=session, org_id=live.org_id)
+    return (
+        may(who.actor, Action.post_review, org.path)
+        and who.id != live.created_by
+        and live.status is LiveStatus.scheduled
+        and bool(live.plan)
+        and live.plan_approved_at is None
+    )
+
+
+def plan_approver_name(session: Session, live: LiveSession) -> str:
+    if live.plan_approved_by is None:
+        return ""
+    return _names(session, {live.plan_approved_by}).get(live.plan_approved_by, "")
+
+
+def key_state(live: LiveSession, entry: LiveEntry) -> str:
+    return rules.key_state(
+        key_event=entry.key_event,
+        deleted=entry.deleted,
+        key_approved=entry.key_approved_by is not None,
+        plan_approved_at=live.plan_approved_at,
+        started_at=live.started_at,
+    )
+
+
+def pending_key_events(*, session: Session, live: LiveSession) -> list[dict[str, Any]]:
+    """Key events waiting for an approver before they may reach social media (the console)."""
+    rows = [
+        e
+        for e in visible_entries(session=session, live=live)
+        if key_state(live, e) == rules.KEY_PENDING
+    ]
+    names = _names(session, {e.author_id for e in rows})
+    return [
+        {**entry_data(e, names.get(e.author_id, "")), "key_state": rules.KEY_PENDING} for e in rows
+    ]
+
+
+def approve_key_event(
+    *, session: Session, who: Who, live: LiveSession, seq: int, now: datetime
+) -> tuple[LiveEntry, list[Message]]:
+    """One click in the console: an approver (never the key event's author) releases it to
+    social media; the next fan-out sends it."""
+    require_visible(session, who, live)
+    entry = _entry(session, live, seq)
+    refusal = rules.key_approval_refusal(
+        user_id=who.id,
+        approver_ids=live.approver_ids,
+        author_id=entry.author_id,
+        key_by=entry.key_by,
+    )
+    if refusal:
+        raise Forbidden(refusal)
+    if not entry.key_event or entry.deleted:
+        raise Conflict(f"第{seq}条不是要点（或已删除），无需审核")
+    if entry.key_approved_by is not None:
+        raise Conflict(f"第{seq}条要点已经审核通过")
+    if not entry.approved:
+        raise Conflict(f"第{seq}条尚未由总编通过，读者还看不到它")
+    entry.key_approved_by = who.id
+    entry.key_approved_at = now
+    entry.client_ip = valid_ip(who.client_ip) or entry.client_ip  # the approver releases it
+    session.add(entry)
+    _audit(session, who, "live.key.approve", live, f"#{seq}")
+    return entry, [_key_notice(live, entry)]
+
+
+def _key_notice(live: LiveSession, entry: LiveEntry) -> Message:
+    """A console-only nudge: the list of key events waiting for approval changed."""
+    return {
+        "session": live.id,
+        "id": None,
+        "type": "pending",
+        "data": {"seq": entry.seq, "key_state": key_state(live, entry)},
+        "console": True,
+    }
 
 
 def _take(session: Session, live: LiveSession, counter: str) -> int:
@@ -367,11 +526,22 @@ def _require_writable(live: LiveSession) -> None:
         raise Conflict(f"the live session is {live.status.value}; entries can no longer change")
 
 
+def proofread_entry(session: Session, org: Org, text: str) -> list[dict[str, Any]]:
+    """Before an entry goes out: ``block`` hits refuse it (422 naming each), ``warn`` hits are
+    returned for the console (never sent to readers)."""
+    hits = proofread.check(session, org, {"text": text})
+    refusal = proofread_rules.refusal(hits, "发布")
+    if refusal:
+        raise Invalid(refusal, field="text")
+    return [proofread.hit_public(h) for h in proofread_rules.warnings(hits)]
+
+
 def add_entry(
     *, session: Session, who: Who, live: LiveSession, data: EntryCreate, now: datetime
 ) -> tuple[LiveEntry, list[Message]]:
-    require_run(session, who, live)
+    org = require_run(session, who, live)
     _require_writable(live)
+    warnings = proofread_entry(session, org, data.text.strip())
     approved = not live.approval_required or is_chief(session, who, live)
     entry = LiveEntry(
         session_id=_pk(live),
@@ -384,19 +554,30 @@ def add_entry(
         created_at=now,
         approved=approved,
         client_ip=valid_ip(who.client_ip),
+        key_by=who.id if data.key_event else None,
     )
     if not entry.text:
         raise Invalid("text must not be blank", field="text")
     session.add(entry)
     session.flush()
     author = who.user.display_name or who.user.username
+    checked: list[Message] = []
+    if warnings:  # consoles only: the warnings of what was just written
+        notice = {"seq": entry.seq, "hits": warnings}
+        checked = [
+            {"session": live.id, "id": None, "type": "proofread", "data": notice, "console": True}
+        ]
     if not approved:
         notice = {"seq": entry.seq, "author": author, "text": entry.text}
         return entry, [
-            {"session": live.id, "id": None, "type": "pending", "data": notice, "console": True}
+            {"session": live.id, "id": None, "type": "pending", "data": notice, "console": True},
+            *checked,
         ]
     data_out = entry_data(entry, author)
-    return entry, [_event(session, live, EventType.entry, data_out, now, seq=entry.seq)]
+    messages = [_event(session, live, EventType.entry, data_out, now, seq=entry.seq)]
+    if key_state(live, entry) == rules.KEY_PENDING:
+        messages.append(_key_notice(live, entry))
+    return entry, [*messages, *checked]
 
 
 def approve_entry(
@@ -414,7 +595,10 @@ def approve_entry(
     session.add(entry)
     _audit(session, who, "live.entry.approve", live, f"#{seq}")
     author = _names(session, {entry.author_id}).get(entry.author_id, "")
-    return entry, [_event(session, live, EventType.entry, entry_data(entry, author), now, seq=seq)]
+    messages = [_event(session, live, EventType.entry, entry_data(entry, author), now, seq=seq)]
+    if key_state(live, entry) == rules.KEY_PENDING:
+        messages.append(_key_notice(live, entry))
+    return entry, messages
 
 
 def _revise(session: Session, who: Who, entry: LiveEntry, now: datetime) -> None:
@@ -435,13 +619,15 @@ def update_entry(
     *, session: Session, who: Who, live: LiveSession, seq: int, data: EntryUpdate, now: datetime
 ) -> tuple[LiveEntry, list[Message]]:
     """An edit of the text is a correction (shown as 「已更正 HH:MM」); pinning is not."""
-    require_run(session, who, live)
+    org = require_run(session, who, live)
     _require_writable(live)
     entry = _entry(session, live, seq)
     if entry.deleted:
         raise Conflict(f"entry {seq} was deleted")
     kind = EventType.pin
     text_changed = data.text is not None and data.text.strip() != entry.text
+    if data.text is not None and text_changed:
+        proofread_entry(session, org, data.text.strip())
     if text_changed or (data.key_event is not None and data.key_event != entry.key_event):
         if text_changed and entry.approved and not data.correction_note.strip():
             raise Invalid("say what was corrected (correction_note)", field="correction_note")
@@ -451,7 +637,12 @@ def update_entry(
         if data.key_event is not None:
             if data.key_event and not entry.key_event:  # who makes it a key event sends it
                 entry.client_ip = valid_ip(who.client_ip) or entry.client_ip
+                entry.key_by = who.id
             entry.key_event = data.key_event
+        if text_changed or not entry.key_event:
+            # what an approver released is the text they saw: a change needs approving again
+            entry.key_approved_by = None
+            entry.key_approved_at = None
         if text_changed and entry.approved:
             entry.edited_at = now
             entry.correction_note = data.correction_note.strip()
@@ -464,7 +655,10 @@ def update_entry(
     if not entry.approved:
         return entry, []
     _audit(session, who, f"live.entry.{kind.value}", live, f"#{seq} {data.correction_note}")
-    return entry, [_event(session, live, kind, entry_data(entry, author), now, seq=seq)]
+    messages = [_event(session, live, kind, entry_data(entry, author), now, seq=seq)]
+    if kind is EventType.update and entry.key_event:
+        messages.append(_key_notice(live, entry))
+    return entry, messages
 
 
 def delete_entry(
@@ -552,8 +746,9 @@ def fanout(*, session: Session, now: datetime) -> list[int]:
     """Send pending key events of live sessions to their Weibo accounts; delivery ids to enqueue.
 
     Per account, :func:`hub.live.rules.fanout_decision` says whether to send now (every pending
-    key event, merged when several) or wait. Key events are pre-approved by the session's setup:
-    the post is created approved, with the approval recorded as the session creator's.
+    key event, merged when several) or wait. Only key events a second person released go out:
+    approved by one of the session's approvers, or covered by the plan a reviewer approved before
+    the start. The post is created approved, with the approval recorded as theirs.
     """
     per_hour = channels.connector_for("weibo").limits.posts_per_hour or 30
     to_enqueue: list[int] = []
@@ -573,7 +768,9 @@ def fanout(*, session: Session, now: datetime) -> list[int]:
         if not weibo:
             continue
         keys = [
-            e for e in visible_entries(session=session, live=live) if e.key_event and not e.deleted
+            e
+            for e in visible_entries(session=session, live=live)
+            if key_state(live, e) in (rules.KEY_APPROVED, rules.KEY_PLAN)
         ]
         for account in weibo:
             done = set(
@@ -597,7 +794,14 @@ def fanout(*, session: Session, now: datetime) -> list[int]:
                 # Weibo's rip: the console user who released the latest of these key events
                 ips = [e.client_ip for e in keys if e.seq in decision.seqs and e.client_ip]
                 ip = ips[-1] if ips else ""
-                to_enqueue += _send_key_events(session, live, account, chosen, now, client_ip=ip)
+                approvers = [
+                    e.key_approved_by or live.plan_approved_by or live.created_by
+                    for e in keys
+                    if e.seq in decision.seqs
+                ]
+                to_enqueue += _send_key_events(
+                    session, live, account, chosen, now, client_ip=ip, approvers=approvers
+                )
     return to_enqueue
 
 
@@ -609,9 +813,14 @@ def _send_key_events(
     now: datetime,
     *,
     client_ip: str = "",
+    approvers: Sequence[int] = (),
 ) -> list[int]:
-    creator = session.get(User, live.created_by)
-    assert creator is not None
+    """One post of the chosen key events, approved by whoever approved them (the approvers of
+    the events, or the reviewer of the plan), never by their author alone."""
+    deciders = list(dict.fromkeys(approvers)) or [live.plan_approved_by or live.created_by]
+    deciding = session.get(User, deciders[-1])
+    assert deciding is not None
+    by_plan = all(e.key_approved_by is None for e in _entries_of(session, live, events))
     link = public_url(live)
     anchor = f"{link}#e{events[0].seq}"
     title = live.title if len(events) == 1 else f"{live.title}·要点{len(events)}条"
@@ -652,18 +861,23 @@ def _send_key_events(
             created_at=now,
         )
     )
-    session.add(
-        Approval(
-            post_id=_pk(post),
-            version=1,
-            kind=ApprovalKind.approve,
-            org_id=live.org_id,
-            reviewer_id=live.created_by,
-            comment=f"直播要点（场次 {live.id}）按直播设置预先审定",
-            at=now,
-            client_ip=client_ip,
+    for decider in deciders:
+        session.add(
+            Approval(
+                post_id=_pk(post),
+                version=1,
+                kind=ApprovalKind.approve,
+                org_id=live.org_id,
+                reviewer_id=decider,
+                comment=(
+                    f"直播要点（场次 {live.id}）在预先审定的方案范围内"
+                    if by_plan
+                    else f"直播要点（场次 {live.id}）经审核人在控制台通过"
+                ),
+                at=now,
+                client_ip=client_ip,
+            )
         )
-    )
     for event in events:
         session.add(
             LiveFanout(
@@ -676,14 +890,15 @@ def _send_key_events(
         )
     record(
         session=session,
-        actor_id=live.created_by,
-        actor_name=creator.username,
+        actor_id=deciding.id,
+        actor_name=deciding.username,
         action="post.approve",
         object_type="post",
         object_id=post.id,
         org_id=live.org_id,
         summary=(
-            f"v1 pre-approved by live session {live.id} 「{live.title}」 (key events "
+            ("v1 within the plan approved for" if by_plan else "v1 key events approved in")
+            + f" live session {live.id} 「{live.title}」 (key events "
             + ", ".join(f"#{e.seq}" for e in events)
             + f" → {account.name})"
         ),
@@ -697,3 +912,14 @@ def _send_key_events(
     ids = [d.id for d in deliveries if d.id is not None]
     engine.mark_enqueued(session=session, delivery_ids=ids, now=now)
     return ids
+
+
+def _entries_of(
+    session: Session, live: LiveSession, events: Sequence[rules.Pending]
+) -> list[LiveEntry]:
+    seqs = [e.seq for e in events]
+    return list(
+        session.exec(
+            select(LiveEntry).where(LiveEntry.session_id == live.id, col(LiveEntry.seq).in_(seqs))
+        ).all()
+    )

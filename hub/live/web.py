@@ -137,6 +137,10 @@ def update_session(
     if data.approval_required is not None:
         service.require_run(session, who, live)
         live.approval_required = data.approval_required
+    if data.approver_ids is not None or data.plan is not None:
+        service.configure(
+            session=session, who=who, live=live, approver_ids=data.approver_ids, plan=data.plan
+        )
     if data.poll_interval_seconds is not None:
         messages = service.set_poll_interval(
             session=session, who=who, live=live, seconds=data.poll_interval_seconds, now=utcnow()
@@ -182,7 +186,10 @@ def add_entry(
     )
     session.commit()
     _publish(request, messages)
-    return service.entry_data(entry, who.user.display_name or who.user.username)
+    out = service.entry_data(entry, who.user.display_name or who.user.username)
+    # proofreading warnings of this entry: for the console that wrote it, never for readers
+    out["proofread"] = [h for m in messages if m["type"] == "proofread" for h in m["data"]["hits"]]
+    return out
 
 
 @api.patch("/{live_id}/entries/{seq}")
@@ -237,6 +244,44 @@ def approve_entry(
     session.commit()
     _publish(request, messages)
     return service.entry_public(session=session, entry=entry)
+
+
+@api.post("/{live_id}/plan/approve", response_model=LiveSessionPublic)
+def approve_plan(
+    live_id: Id, who: WhoDep, session: SessionDep, request: Request
+) -> LiveSessionPublic:
+    """A reviewer approves the session's plan before it starts (key events then need no
+    per-event approval; docs/live.md)."""
+    live = service.get(session=session, live_id=live_id)
+    service.approve_plan(session=session, who=who, live=live, now=utcnow())
+    session.commit()
+    return service.to_public(live)
+
+
+@api.post("/{live_id}/entries/{seq}/approve-key")
+def approve_key_event(
+    live_id: Id, seq: Count, who: WhoDep, session: SessionDep, request: Request
+) -> dict[str, Any]:
+    """One of the session's approvers releases a key event to social media."""
+    live = service.get(session=session, live_id=live_id)
+    entry, messages = service.approve_key_event(
+        session=session, who=who, live=live, seq=seq, now=utcnow()
+    )
+    session.commit()
+    _publish(request, messages)
+    return {**service.entry_public(session=session, entry=entry), "key_state": "approved"}
+
+
+@api.get("/{live_id}/key-pending")
+def key_pending(
+    live_id: Id, who: WhoDep, session: SessionDep, request: Request
+) -> list[dict[str, Any]]:
+    """Key events waiting for an approver before they may reach social media (the console)."""
+    live = service.get(session=session, live_id=live_id)
+    service.require_visible(session, who, live)
+    if not service.may_view_console(session, who, live):
+        service.require_run(session, who, live)
+    return service.pending_key_events(session=session, live=live)
 
 
 @api.get("/{live_id}/pending")
@@ -383,7 +428,8 @@ def live_console(request: Request, session: SessionDep, slug: str) -> Response:
         return to_login(request)
     live = service.get_by_slug(session=session, slug=slug)
     who = Who(page.user, page.actor, client_ip(request))
-    service.require_run(session, who, live)
+    if not service.may_view_console(session, who, live):
+        service.require_run(session, who, live)
     return render(
         request,
         "pages/live_console.html",
@@ -392,6 +438,10 @@ def live_console(request: Request, session: SessionDep, slug: str) -> Response:
         entries=list(reversed(service.entries_data(session=session, live=live))),
         url=service.public_url(live),
         chief=service.is_chief(session, who, live),
+        approver=page.user.id in live.approver_ids,
+        plan_in_force=rules.plan_in_force(live.plan_approved_at, live.started_at),
+        plan_approver=service.plan_approver_name(session, live),
+        can_approve_plan=service.may_approve_plan(session, who, live),
         over=rules.is_over(live.status),
     )
 

@@ -90,6 +90,8 @@ class FindingCode(StrEnum):
     credentials_expired = "credentials_expired"
     spokesperson_missing = "spokesperson_missing"
     spokesperson_not_filed = "spokesperson_not_filed"
+    assistant_missing = "assistant_missing"
+    serious_misstatement = "serious_misstatement"  # 严重表述错误 found by inspectors
 
 
 class PolicyError(ValueError):
@@ -202,6 +204,8 @@ class FindingRules(_Model):
     credentials_expired: FindingRule | None = None
     spokesperson_missing: FindingRule | None = None
     spokesperson_not_filed: FindingRule | None = None
+    assistant_missing: FindingRule | None = None
+    serious_misstatement: FindingRule | None = None
 
     def get(self, code: FindingCode) -> FindingRule | None:
         rule: FindingRule | None = getattr(self, code.value)
@@ -376,6 +380,8 @@ def _check_consistency(policy: Policy) -> None:
         problems.append("coverage rules are defined but [findings.missing] is not")
     if policy.spokesperson and findings.spokesperson_missing is None:
         problems.append("spokesperson rules are defined but [findings.spokesperson_missing] is not")
+    if findings.assistant_missing is not None and not policy.spokesperson:
+        problems.append("[findings.assistant_missing] needs a [spokesperson.*] rule")
     if findings.spokesperson_not_filed is not None and "spokesperson_change" not in policy.clocks:
         problems.append("[findings.spokesperson_not_filed] needs [clocks.spokesperson_change]")
     audited = set(policy.audit.platforms)

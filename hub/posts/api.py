@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
+from pydantic import Field as PydanticField
 from sqlmodel import Session, col, select
 
 from hub.delivery import service as engine
@@ -13,7 +14,7 @@ from hub.delivery.api import deliveries_of
 from hub.errors import Invalid
 from hub.orgs import service as orgs
 from hub.orgs.models import Org
-from hub.posts import service
+from hub.posts import chains, service
 from hub.posts.models import (
     CorrectBody,
     Post,
@@ -23,6 +24,7 @@ from hub.posts.models import (
     PostUpdate,
     ReasonBody,
 )
+from hub.proofread.rules import Severity
 from hub.sqltypes import MAX_INT, Id, utcnow
 from hub.users.models import User
 from hub.users.rules import Action, scope_path
@@ -31,7 +33,9 @@ from hub.web.deps import PrincipalDep, SessionDep, WhoDep
 router = APIRouter(prefix="/api/v1", tags=["posts"])
 
 
-def to_public(session: Session, post: Post, *, with_deliveries: bool = True) -> PostPublic:
+def to_public(
+    session: Session, post: Post, *, with_deliveries: bool = True, with_review: bool = True
+) -> PostPublic:
     version = service.version_of(session, post)
     org = orgs.get(session=session, org_id=post.org_id)
     author = session.get(User, post.author_id)
@@ -58,6 +62,8 @@ def to_public(session: Session, post: Post, *, with_deliveries: bool = True) -> 
         link=version.link,
         created_at=post.created_at,
         updated_at=post.updated_at,
+        event_at=post.event_at,
+        review=chains.describe(session, post) if with_review else None,
         deliveries=deliveries_of(session, [post.id]).get(post.id, []) if with_deliveries else [],  # type: ignore[arg-type,list-item]
     )
 
@@ -89,7 +95,7 @@ def list_posts(
     if org:
         query = query.where(Org.code == org)
     posts = session.exec(query.order_by(col(Post.id).desc()).offset(offset).limit(limit)).all()
-    return [to_public(session, p, with_deliveries=False) for p in posts]
+    return [to_public(session, p, with_deliveries=False, with_review=False) for p in posts]
 
 
 @router.get("/posts/{post_id}", summary="One post with its deliveries", response_model=PostPublic)
@@ -111,6 +117,13 @@ class ProblemPublic(BaseModel):
     message: str
     field: str
     blocking: bool
+    # proofreading hits (code ``proofread.<category>``) also say what and where
+    category: str = ""
+    severity: str = ""
+    text: str = ""
+    start: int | None = None
+    end: int | None = None
+    suggestion: str = ""
 
 
 class ChannelPreviewPublic(BaseModel):
@@ -141,6 +154,21 @@ def preview(post_id: Id, who: WhoDep, session: SessionDep) -> list[ChannelPrevie
             problems=[
                 ProblemPublic(code=x.code, message=x.message, field=x.field, blocking=x.blocking)
                 for x in p.problems
+            ]
+            + [
+                ProblemPublic(
+                    code=f"proofread.{h.category.value}",
+                    message=h.describe(),
+                    field=h.field,
+                    blocking=h.severity is Severity.block,
+                    category=h.category.value,
+                    severity=h.severity.value,
+                    text=h.text,
+                    start=h.start,
+                    end=h.end,
+                    suggestion=h.suggestion,
+                )
+                for h in p.hits
             ],
         )
         for p in service.preview(session=session, post=post)
@@ -159,6 +187,17 @@ class CommentBody(BaseModel):
     comment: str = ""
 
 
+class AcknowledgeItem(BaseModel):
+    text: str = PydanticField(min_length=1, max_length=200)
+    reason: str = PydanticField(default="", max_length=1000)
+
+
+class ApproveBody(BaseModel):
+    comment: str = ""
+    # proofreading warnings let through: each hit's text with the reviewer's reason
+    acknowledge: list[AcknowledgeItem] = PydanticField(default_factory=list, max_length=200)
+
+
 @router.post(
     "/posts/{post_id}/approve", summary="Approve the current version", response_model=PostPublic
 )
@@ -166,11 +205,16 @@ def approve(
     post_id: Id,
     who: WhoDep,
     session: SessionDep,
-    body: CommentBody | None = None,
+    body: ApproveBody | None = None,
 ) -> PostPublic:
     post = service.get(session=session, post_id=post_id, who=who)
     _, to_enqueue = service.approve(
-        session=session, who=who, post=post, now=utcnow(), comment=body.comment if body else ""
+        session=session,
+        who=who,
+        post=post,
+        now=utcnow(),
+        comment=body.comment if body else "",
+        acknowledge={a.text: a.reason for a in body.acknowledge} if body else {},
     )
     session.commit()
     engine.enqueue(to_enqueue)

@@ -68,6 +68,11 @@ class Post(SQLModel, table=True):
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )
     released_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    # 三审三校: the level of the org's review chain waiting for a decision (1-based) while the
+    # post is in review under a chain; None without a chain (one approval, as always).
+    review_level: int | None = None
+    # Emergency and hot-topic posts: when the event happened; their clock runs from it.
+    event_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
 
 
 class PostVersion(SQLModel, table=True):
@@ -114,6 +119,8 @@ class Approval(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     # The approver's IP address (Weibo's ``rip``: the person on whose behalf the post goes out).
     client_ip: str = Field(default="", max_length=64, sa_column_kwargs={"server_default": ""})
+    # The review-chain level this decision was taken at (1-based); None without a chain.
+    level: int | None = None
 
 
 class ForwardStatus(StrEnum):
@@ -137,6 +144,35 @@ class ForwardOffer(SQLModel, table=True):
     decided_by: int | None = Field(default=None, foreign_key="users.id")
     account_ids: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+
+
+class EmergencyPath(StrEnum):
+    """How an emergency post goes through an org's review chain (紧急快速通道)."""
+
+    last = "last"  # only the last level (终审) decides
+    one = "one"  # one approval by anyone entitled to any level
+    full = "full"  # the whole chain, as a routine post
+
+
+class ReviewChain(SQLModel, table=True):
+    """An org's review levels (三审三校): 1-3 levels, each a role or named users.
+
+    ``levels``: ``[{"name": "初审", "role": "reviewer", "user_ids": []}, ...]`` in order. An org
+    without a row reviews with one approval (any reviewer of its reach), as before chains existed.
+    """
+
+    __tablename__ = "review_chains"
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="orgs.id", unique=True, index=True)
+    levels: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    emergency: EmergencyPath = Field(default=EmergencyPath.last, sa_type=str_enum(EmergencyPath))
+    updated_by: int | None = Field(default=None, foreign_key="users.id")
+    updated_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )
 
@@ -179,6 +215,8 @@ class PostCreate(BaseModel):
     org_code: str | None = None
     wechat_modes: dict[int, WechatMode] = PydanticField(default_factory=dict)
     wechat_comments: WechatComments | None = None  # None: the org's setting
+    event_at: datetime | None = None  # emergency / hot topic: when it happened (default now)
+    clock_id: Id | None = None  # link an open clock instead of starting one
 
 
 class PostUpdate(BaseModel):
@@ -197,6 +235,7 @@ class PostUpdate(BaseModel):
     overrides: dict[str, str] | None = None
     wechat_modes: dict[int, WechatMode] | None = None
     wechat_comments: WechatComments | None = None
+    event_at: datetime | None = None  # corrects when the emergency / hot topic happened
 
 
 class ReasonBody(BaseModel):
@@ -231,6 +270,52 @@ class DeliveryPublic(BaseModel):
     msg_data_id: str = ""
 
 
+class ReviewLevelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = PydanticField(min_length=1, max_length=20)
+    role: Literal["reviewer", "admin"] | None = None
+    user_ids: list[Id] = PydanticField(default_factory=list, max_length=20)
+
+
+class ReviewChainIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    levels: list[ReviewLevelIn] = PydanticField(min_length=1, max_length=3)
+    emergency: EmergencyPath = EmergencyPath.last
+
+
+class ReviewLevelPublic(BaseModel):
+    name: str
+    role: str | None = None
+    user_ids: list[int] = []
+    users: list[str] = []
+
+
+class ReviewChainPublic(BaseModel):
+    org_code: str
+    configured: bool
+    levels: list[ReviewLevelPublic]
+    emergency: EmergencyPath
+
+
+class ReviewStep(BaseModel):
+    """One level of a post's chain: who decided it and when (or who may, while it waits)."""
+
+    level: int
+    name: str
+    state: Literal["approved", "rejected", "waiting", "pending", "skipped"]
+    decided_by: str = ""
+    decided_at: datetime | None = None
+    comment: str = ""
+
+
+class ReviewPublic(BaseModel):
+    current_level: int | None
+    fast_path: bool = False
+    steps: list[ReviewStep]
+
+
 class PostPublic(BaseModel):
     id: int
     org_code: str
@@ -253,4 +338,6 @@ class PostPublic(BaseModel):
     link: str
     created_at: datetime
     updated_at: datetime
+    event_at: datetime | None = None
+    review: ReviewPublic | None = None
     deliveries: list[DeliveryPublic] = []

@@ -116,7 +116,7 @@ def approval_refusal(
 ) -> str | None:
     """Why ``reviewer`` may not approve, or None when they may (four eyes, scope, co-signing)."""
     if reviewer.user_id == author_id:
-        return "you wrote this post; another reviewer must approve it (四眼原则)"
+        return "您是该稿件的作者，须由另一名审核人批准（四眼原则）"
     if not reviewer.is_reviewer:
         return "only reviewers approve posts"
     if urgency is Urgency.emergency:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,8 @@ from sqlmodel import Session, col, select
 from connectors.base import Problem, Rendition
 from hub.accounts.models import Account, AccountStatus, Platform
 from hub.auditlog.service import audit
-from hub.clocks.service import start_for_post
+from hub.clocks.models import Clock, ClockState
+from hub.clocks.service import has_clock, link_post, retime_for_post, start_for_post
 from hub.config import get_settings
 from hub.delivery import channels
 from hub.delivery import service as engine
@@ -24,7 +25,7 @@ from hub.errors import Conflict, Forbidden, Invalid, NotFound
 from hub.orgs import service as orgs
 from hub.orgs.models import Org, OrgLevel
 from hub.platforms import builtin_channel
-from hub.posts import rules
+from hub.posts import chains, rules
 from hub.posts.models import (
     Approval,
     ApprovalKind,
@@ -33,9 +34,12 @@ from hub.posts.models import (
     PostStatus,
     PostUpdate,
     PostVersion,
+    ReviewChain,
     TargetGroup,
     Urgency,
 )
+from hub.proofread import rules as proofread_rules
+from hub.proofread import service as proofread
 from hub.users.models import Role
 from hub.users.rules import Action, may, sees
 from hub.users.who import Who
@@ -201,6 +205,8 @@ def create(*, session: Session, who: Who, data: PostCreate, now: datetime) -> Po
     _require(who, Action.post_write, org)
     _check_accounts(session, who, data.target_account_ids)
     _check_schedule(data.scheduled_at, now)
+    event_at = _event_time(data, now)
+    clock = _open_clock(session, who, data.clock_id) if data.clock_id is not None else None
     post = Post(
         org_id=org.id,  # type: ignore[arg-type]
         author_id=who.id,
@@ -212,6 +218,7 @@ def create(*, session: Session, who: Who, data: PostCreate, now: datetime) -> Po
         cosign_org_ids=_cosign_orgs(session, data.cosign_org_codes),
         wechat_modes=_wechat_modes(session, who, data.wechat_modes),
         wechat_comments=data.wechat_comments or org.wechat_comments or "closed",
+        event_at=event_at,
         created_at=now,
         updated_at=now,
     )
@@ -230,19 +237,74 @@ def create(*, session: Session, who: Who, data: PostCreate, now: datetime) -> Po
         now=now,
     )
     _audit(session, who, "post.create", post, f"「{post.title}」({post.urgency.value})")
-    if post.urgency in (Urgency.emergency, Urgency.hot_topic):
-        _start_clock(session, post, now)
+    if clock is not None:
+        link_post(session=session, clock=clock, post_id=_pk(post))
+    elif post.urgency in (Urgency.emergency, Urgency.hot_topic):
+        _start_clock(session, post, event_at or now)
     return post
 
 
-def _start_clock(session: Session, post: Post, now: datetime) -> None:
+def _event_time(data: PostCreate, now: datetime) -> datetime | None:
+    """When the emergency or hot topic happened: its clock runs from it (default: now)."""
+    urgent = data.urgency in (Urgency.emergency, Urgency.hot_topic)
+    if data.event_at is None:
+        return now if urgent and data.clock_id is None else None
+    if data.clock_id is not None:
+        raise Invalid("关联已有时限时不填事件发生时间（时限已从其起点计算）", field="event_at")
+    return _check_event_at(data.event_at, urgent=urgent, now=now)
+
+
+def _check_event_at(when: datetime, *, urgent: bool, now: datetime) -> datetime:
+    if not urgent:
+        raise Invalid("只有突发事件和热点回应稿件需要填写事件发生时间", field="event_at")
+    if when.tzinfo is None:
+        raise Invalid("事件发生时间需要带时区，例如 2026-12-01T09:00:00+08:00", field="event_at")
+    if when > now + timedelta(minutes=1):
+        raise Invalid("事件发生时间不能晚于现在", field="event_at")
+    return when
+
+
+def _clock_after_edit(
+    session: Session, post: Post, event_at: datetime | None, now: datetime
+) -> None:
+    """An edit made the post urgent, or corrected when the event happened: a post that became
+    urgent without a clock starts one (from ``event_at``, default now); a corrected event time
+    moves the start of the post's own running clock."""
+    urgent = post.urgency in (Urgency.emergency, Urgency.hot_topic)
+    if event_at is not None:
+        post.event_at = _check_event_at(event_at, urgent=urgent, now=now)
+    if not urgent:
+        return
+    if not has_clock(session=session, post_id=_pk(post)):
+        post.event_at = post.event_at or now
+        _start_clock(session, post, post.event_at)
+    elif event_at is not None:
+        retime_for_post(
+            session=session, post_id=_pk(post), urgency=post.urgency.value, started_at=event_at
+        )
+
+
+def _open_clock(session: Session, who: Who, clock_id: int) -> Clock:
+    """A running clock within the caller's reach, for a post to stop when it is published."""
+    clock = session.get(Clock, clock_id)
+    org = session.get(Org, clock.org_id) if clock is not None else None
+    if clock is None or org is None or not sees(who.actor, org.path):
+        raise NotFound(f"clock {clock_id} does not exist")
+    if not may(who.actor, Action.post_write, org.path):
+        raise Forbidden(f"时限 {clock_id} 属于{org.name}，您不能为它发稿")
+    if clock.state is not ClockState.running:
+        raise Conflict(f"时限 {clock_id} 已结束（{clock.state.value}），不能再关联稿件")
+    return clock
+
+
+def _start_clock(session: Session, post: Post, started_at: datetime) -> None:
     start_for_post(
         session=session,
         post_id=post.id,  # type: ignore[arg-type]
         org_id=post.org_id,
         urgency=post.urgency.value,
         title=post.title,
-        started_at=now,
+        started_at=started_at,
     )
 
 
@@ -329,6 +391,8 @@ def update_post(*, session: Session, who: Who, post: Post, data: PostUpdate, now
         post.wechat_comments = data.wechat_comments
     if data.urgency is not None:
         post.urgency = data.urgency
+    if data.urgency is not None or data.event_at is not None:
+        _clock_after_edit(session, post, data.event_at, now)
     if data.clear_schedule:
         post.scheduled_at = None
     elif data.scheduled_at is not None:
@@ -384,6 +448,30 @@ class ChannelPreview:
     platform: str
     rendition: Rendition
     problems: list[Problem]
+    hits: list[proofread_rules.Hit] = field(default_factory=list)  # proofreading (错敏字)
+
+
+def proofread_texts(version: PostVersion) -> dict[str, str]:
+    """What proofreading reads of a version: title, summary, body and each channel's own text
+    (``overrides.<channel>.<field>``)."""
+    texts = {"title": version.title, "summary": version.summary, "body": version.body}
+    for key, value in sorted(version.overrides.items()):
+        texts[f"overrides.{key}"] = value
+    return texts
+
+
+def proofread_post(
+    session: Session, post: Post, version: PostVersion | None = None
+) -> list[proofread_rules.Hit]:
+    version = version or version_of(session, post)
+    org = orgs.get(session=session, org_id=post.org_id)
+    return proofread.check(session, org, proofread_texts(version))
+
+
+def _hits_for(platform: str, hits: list[proofread_rules.Hit]) -> list[proofread_rules.Hit]:
+    return [
+        h for h in hits if not h.field.startswith("overrides.") or h.field.split(".")[1] == platform
+    ]
 
 
 def target_accounts(session: Session, post: Post) -> list[Account]:
@@ -410,11 +498,16 @@ def preview(*, session: Session, post: Post) -> list[ChannelPreview]:
     )
     targeted = {a.platform.value for a in target_accounts(session, post)}
     platforms = sorted(targeted | {builtin_channel().value})
+    hits = proofread_post(session, post, version)
     out = []
     for platform in platforms:
         connector = channels.connector_for(platform)
         rendition = connector.render(content)
-        out.append(ChannelPreview(platform, rendition, connector.check(rendition)))
+        out.append(
+            ChannelPreview(
+                platform, rendition, connector.check(rendition), _hits_for(platform, hits)
+            )
+        )
     return out
 
 
@@ -427,6 +520,9 @@ def submit(*, session: Session, who: Who, post: Post, now: datetime) -> Post:
     refusals = push_refusals(session=session, post=post, accounts=targets, now=now)
     if refusals:
         raise Invalid("；".join(refusals), field="wechat_modes")
+    proofread_refusal = proofread_rules.refusal(proofread_post(session, post), "提交审核")
+    if proofread_refusal:
+        raise Invalid(proofread_refusal, field="body")
     blocking = [
         f"{p.platform}: {problem.message}"
         for p in preview(session=session, post=post)
@@ -437,6 +533,7 @@ def submit(*, session: Session, who: Who, post: Post, now: datetime) -> Post:
         raise Invalid("fix these problems before submitting: " + "; ".join(blocking))
     pending = _cosign_pending(session, post)
     post.status = rules.status_after_submit(bool(pending) and post.urgency is not Urgency.emergency)
+    chains.start(session, post)
     post.reason = ""
     post.updated_at = now
     session.add(post)
@@ -494,12 +591,46 @@ def cosign(*, session: Session, who: Who, post: Post, now: datetime, comment: st
 
 
 def approve(
-    *, session: Session, who: Who, post: Post, now: datetime, comment: str = ""
+    *,
+    session: Session,
+    who: Who,
+    post: Post,
+    now: datetime,
+    comment: str = "",
+    acknowledge: Mapping[str, str] | None = None,
 ) -> tuple[Post, list[int]]:
-    """Approve the current version; create its deliveries. Returns ids to enqueue after commit."""
+    """Approve the current version at the level it waits at (an org's review chain); the last
+    level's approval — or the only one, without a chain — creates its deliveries. Returns ids to
+    enqueue after commit.
+
+    Proofreading at every level: a ``block`` hit refuses; each ``warn`` hit needs a reason in
+    ``acknowledge`` (hit text -> reason), recorded with the approval."""
     org = orgs.get(session=session, org_id=post.org_id)
     _require(who, Action.post_review, org)  # permission before state
     rules.next_status(rules.Move.approve, post.status)
+    _check_reviewer(session, who, post, org)
+    chain = chains.check_level(session, user=who.user, post=post)
+    _check_proofreading(session, who, post, org, now, acknowledge)
+    if chain is not None:
+        level = post.review_level
+        if not chains.advance(post, chain):
+            _record_approval(session, who, post, org, comment, now, level=level)
+            post.updated_at = now
+            session.add(post)
+            _audit(session, who, "post.approve_level", post, _level_summary(chain, level))
+            return post, []
+        return _release(session, who, post, org, comment, now, level=level)
+    return _release(session, who, post, org, comment, now, level=None)
+
+
+def _level_summary(chain: ReviewChain, level: int | None) -> str:
+    names = [str(raw.get("name", "")) for raw in chain.levels]
+    name = names[level - 1] if level and 0 < level <= len(names) else str(level)
+    return f"「{name}」通过"
+
+
+def _check_reviewer(session: Session, who: Who, post: Post, org: Org) -> None:
+    """Four eyes, scope and co-signing (the rule every approval passes, with or without a chain)."""
     refusal = rules.approval_refusal(
         reviewer=rules.Reviewer(
             user_id=who.id,
@@ -513,9 +644,51 @@ def approve(
     )
     if refusal:
         raise Forbidden(refusal)
-    accounts = [a for a in target_accounts(session, post) if a.status is not AccountStatus.closed]
-    if not accounts:
-        raise Invalid("the post has no target accounts left")
+
+
+def _check_proofreading(
+    session: Session,
+    who: Who,
+    post: Post,
+    org: Org,
+    now: datetime,
+    acknowledge: Mapping[str, str] | None,
+) -> None:
+    """A ``block`` hit refuses the approval; every ``warn`` hit needs the reviewer's reason."""
+    hits = proofread_post(session, post)
+    proofread_refusal = proofread_rules.refusal(hits, "批准")
+    if proofread_refusal:
+        raise Invalid(proofread_refusal, field="body")
+    acknowledged = proofread.acknowledge(
+        session=session,
+        hits=hits,
+        given=acknowledge or {},
+        post_id=_pk(post),
+        version=post.current_version,
+        org_id=_pk(org),
+        reviewer_id=who.id,
+        now=now,
+    )
+    if acknowledged:
+        _audit(
+            session,
+            who,
+            "proofread.acknowledge",
+            post,
+            "；".join(f"「{a.text}」：{a.reason}" for a in acknowledged),
+        )
+
+
+def _record_approval(
+    session: Session,
+    who: Who,
+    post: Post,
+    org: Org,
+    comment: str,
+    now: datetime,
+    *,
+    level: int | None,
+) -> None:
     session.add(
         Approval(
             post_id=_pk(post),
@@ -526,9 +699,28 @@ def approve(
             comment=comment,
             at=now,
             client_ip=valid_ip(who.client_ip),  # Weibo's rip: on whose behalf it goes out
+            level=level,
         )
     )
+
+
+def _release(
+    session: Session,
+    who: Who,
+    post: Post,
+    org: Org,
+    comment: str,
+    now: datetime,
+    *,
+    level: int | None,
+) -> tuple[Post, list[int]]:
+    """The final approval: record it and create the deliveries (now, or at the schedule)."""
+    accounts = [a for a in target_accounts(session, post) if a.status is not AccountStatus.closed]
+    if not accounts:
+        raise Invalid("the post has no target accounts left")
+    _record_approval(session, who, post, org, comment, now, level=level)
     post.approved_version = post.current_version
+    post.review_level = None
     hall = _org_hall_account(session, post.org_id)
     ids = channels.costliest_first((a.id, a.platform.value) for a in accounts if a.id is not None)
     if hall is not None and hall not in ids:
@@ -591,8 +783,10 @@ def reject(*, session: Session, who: Who, post: Post, reason: str, now: datetime
             reviewer_id=who.id,
             comment=reason,
             at=now,
+            level=post.review_level,
         )
     )
+    post.review_level = None
     post.reason = reason
     post.updated_at = now
     session.add(post)
@@ -652,6 +846,7 @@ def correct(
         now=now,
         correction_note=note,
     )
+    chains.start(session, post)
     post.updated_at = now
     session.add(post)
     _audit(session, who, "post.correct", post, note)

@@ -185,6 +185,7 @@ def collect(*, session: Session, year: int, tz: ZoneInfo) -> list[dict[str, Any]
                         "version": a.version,
                         "kind": a.kind.value,
                         "kind_label": rules.APPROVAL_KIND.get(a.kind.value, a.kind.value),
+                        "level": a.level,  # the review-chain level (三审三校), null without one
                         "by": _person(users.get(a.reviewer_id)),
                         "org": _org(orgs.get(a.org_id)),
                         "comment": a.comment,

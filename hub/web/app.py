@@ -233,6 +233,23 @@ def _freeze_gc_after_startup(app: FastAPI) -> None:
     app.router.lifespan_context = lifespan
 
 
+def _retire_metrics_at_shutdown(app: FastAPI) -> None:
+    """At the app's shutdown, remove this process's live gauges from the metrics folder."""
+    from hub.metrics import retire
+
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(owner: Any) -> AsyncIterator[Any]:
+        async with inner(owner) as state:
+            try:
+                yield state
+            finally:
+                retire()
+
+    app.router.lifespan_context = lifespan
+
+
 class HubApp(FastAPI):
     """FastAPI, except that public live event streams are served before the middleware stack.
 
@@ -253,6 +270,13 @@ class HubApp(FastAPI):
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    from hub import metrics
+
+    if os.environ.get("GOVHUB_LOG_LEVEL"):  # a web process of `govhub serve` (not a test)
+        from hub.logs import configure
+
+        configure(os.environ["GOVHUB_LOG_LEVEL"], production=settings.env == "production")
+        metrics.setup(settings)  # before the first count: into the host's metrics folder
     app = HubApp(
         title="govhub",
         version="0.1.0",
@@ -262,6 +286,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     _document_real_422(app)
+    from hub.proofread.presets import preset_entries
+
+    preset_entries(tuple(settings.policies))  # a bad lexicon file stops the hub, naming its line
 
     from hub.accounts.api import router as accounts_router
     from hub.accounts.callbacks import router as callbacks_router
@@ -280,8 +307,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from hub.media.api import router as media_router
     from hub.orgs.api import router as orgs_router
     from hub.posts.api import router as posts_router
+    from hub.posts.chain_api import router as review_chain_router
+    from hub.posts.chain_views import router as review_chain_views_router
     from hub.posts.forward_api import router as forward_router
     from hub.posts.versions_api import router as versions_router
+    from hub.proofread.api import router as proofread_router
+    from hub.proofread.views import router as proofread_views_router
     from hub.reach.api import router as reach_router
     from hub.reach.views import router as reach_views_router
     from hub.users.api import router as users_router
@@ -289,11 +320,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from hub.web.admin_views import router as admin_views_router
     from hub.web.editor_views import router as editor_views_router
     from hub.web.health import router as health_router
+    from hub.web.observe import router as metrics_router
     from hub.web.tools_api import router as tools_router
     from hub.web.views import router as views_router
 
     for router in (
         health_router,
+        metrics_router,
         users_router,
         orgs_router,
         accounts_router,
@@ -301,6 +334,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         oauth_router,
         posts_router,
         delivery_router,
+        review_chain_router,
         forward_router,
         versions_router,
         media_router,
@@ -316,11 +350,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         partners_router,
         editor_views_router,
         admin_views_router,
+        review_chain_views_router,
         account_views_router,
         inbox_router,
         inbox_views_router,
         reach_router,
         reach_views_router,
+        proofread_router,
+        proofread_views_router,
     ):
         app.include_router(router)
 
@@ -329,6 +366,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_live(app)  # micro-live: API, pages, SSE, and the process's broadcaster
     if os.environ.get("GOVHUB_GC_FREEZE") == "1":  # set by `hub serve` (not by tests)
         _freeze_gc_after_startup(app)
+    if os.environ.get("GOVHUB_LOG_LEVEL"):  # `hub serve`: its live gauges go with the process
+        _retire_metrics_at_shutdown(app)
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(
@@ -349,4 +388,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_bytes=settings.max_body_bytes,
         larger={"/api/v1/media": max(UPLOAD_BODY_MAX, settings.max_body_bytes)},
     )
+    from hub.web.observe import RequestLog
+
+    # outermost: every answer (a 413 or a NUL refusal too) gets an id, a timing and a line
+    app.add_middleware(RequestLog, access_log=os.environ.get("GOVHUB_ACCESS_LOG", "1") != "0")
     return app

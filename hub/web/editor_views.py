@@ -20,10 +20,11 @@ from hub.delivery.models import Delivery, DeliveryStatus
 from hub.errors import Forbidden, NotFound
 from hub.orgs import service as orgs
 from hub.orgs.models import Org
-from hub.posts import service
+from hub.posts import chains, service
 from hub.posts.api import to_public
 from hub.posts.models import Post, PostStatus
 from hub.posts.versions_api import baseline, diff_table, versions_of
+from hub.proofread import rules as proofread_rules
 from hub.sqltypes import Id, utcnow
 from hub.users.rules import Action, may, scope_path
 from hub.users.who import Who
@@ -120,7 +121,14 @@ def review_list(request: Request, session: SessionDep) -> Response:
         return to_login(request)
     posts = review_queue(session=session, actor=page.actor)
     names = {p.org_id: orgs.get(session=session, org_id=p.org_id).name for p in posts}
-    return render(request, "pages/review_list.html", page, posts=posts, org_names=names)
+    return render(
+        request,
+        "pages/review_list.html",
+        page,
+        posts=posts,
+        org_names=names,
+        level_names=chains.waiting_levels(session, posts),
+    )
 
 
 def _is_cosigner(session: Session, page: Page, post: Post) -> bool:
@@ -128,6 +136,22 @@ def _is_cosigner(session: Session, page: Page, post: Post) -> bool:
         may(page.actor, Action.post_cosign, orgs.get(session=session, org_id=o).path)
         for o in post.cosign_org_ids
     )
+
+
+def marked_segments(
+    text: str, hits: list[proofread_rules.Hit]
+) -> list[tuple[str, proofread_rules.Hit | None]]:
+    """``text`` cut at the hits, for the template to mark (``<mark>``) without raw HTML."""
+    out: list[tuple[str, proofread_rules.Hit | None]] = []
+    at = 0
+    for hit in sorted(hits, key=lambda h: h.start):
+        if hit.start < at:
+            continue
+        out.append((text[at : hit.start], None))
+        out.append((text[hit.start : hit.end], hit))
+        at = hit.end
+    out.append((text[at:], None))
+    return out
 
 
 @router.get("/review/{post_id}", response_class=HTMLResponse)
@@ -155,10 +179,16 @@ def review_page(post_id: Id, request: Request, session: SessionDep) -> Response:
     )
     org = orgs.get(session=session, org_id=post.org_id)
     public = to_public(session, post, with_deliveries=False)
+    hits = service.proofread_post(session, post)
+    body_hits = [h for h in hits if h.field == "body"]
     return render(
         request,
         "pages/review.html",
         page,
+        proof_hits=hits,
+        proof_warnings=proofread_rules.missing_acknowledgements(hits, ()),
+        proof_blocking=proofread_rules.blocking(hits),
+        proof_segments=marked_segments(current.body, body_hits),
         post=post,
         public=public,
         org_name=org.name,
@@ -169,6 +199,7 @@ def review_page(post_id: Id, request: Request, session: SessionDep) -> Response:
         and post.status is PostStatus.in_review
         and post.author_id != page.user.id,
         can_cosign=post.status is PostStatus.cosigning and _is_cosigner(session, page, post),
+        approve_releases=chains.releases_next(session, post),
         config={
             "postId": post.id,
             "timezone": get_settings().timezone,
@@ -327,6 +358,7 @@ def board(post_id: Id, request: Request, session: SessionDep) -> Response:
         org_name=org.name,
         rows=rows,
         reach=post_reach(session=session, post_id=post_id, locale=current_locale()),
+        review=chains.describe(session, post),
         can_manage=page.may(Action.delivery_manage, org),
         can_edit=page.may(Action.post_write, org),
         config={

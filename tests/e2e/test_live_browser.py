@@ -11,8 +11,10 @@ from typing import Any
 import httpx
 import pytest
 from playwright import sync_api as playwright_api
+from sqlmodel import Session, select
 
-from hub.users.models import Role
+from hub.db import engine_for
+from hub.users.models import Role, User
 from tests.e2e.live_support import Server
 from tests.factories import load_guizhou, make_user, token_for
 
@@ -24,6 +26,7 @@ def server(hub_env: dict[str, str], tmp_path: Path) -> Iterator[Server]:
     url = hub_env["GOVHUB_DATABASE_URL"]
     load_guizhou(url)
     make_user(url, "kaili-editor", Role.editor, "522601")
+    make_user(url, "kaili-reviewer", Role.reviewer, "522601")
     env = {k: v for k, v in os.environ.items() if k != "GOVHUB_REDIS_URL"}
     server = Server({**env, **hub_env}, tmp_path, tmp_path / "serve.log")
     try:
@@ -105,3 +108,35 @@ def test_the_public_page_shows_nothing_before_the_start_then_follows(
     playwright_api.expect(reader.locator("#live-status")).to_have_text("直播中")
     httpx.post(f"{api}/{live['id']}/entries", json={"text": "开始后的条目"}, headers=headers)
     playwright_api.expect(reader.locator("#e2 .text")).to_have_text("开始后的条目")  # streamed
+
+
+def test_an_approver_releases_a_key_event_with_one_click(
+    server: Server, browser: Any, hub_env: dict[str, str]
+) -> None:
+    url = hub_env["GOVHUB_DATABASE_URL"]
+    headers = token_for("kaili-editor", url)
+    with Session(engine_for(url)) as session:
+        me = session.exec(select(User).where(User.username == "kaili-reviewer")).one()
+    api = f"{server.base}/api/v1/live-sessions"
+    live = httpx.post(
+        api, json={"title": "凯里市新闻发布会", "approver_ids": [me.id]}, headers=headers
+    ).json()
+    httpx.post(f"{api}/{live['id']}/start", headers=headers)
+    httpx.post(
+        f"{api}/{live['id']}/entries",
+        json={"text": "全市启动防汛四级应急响应。", "key_event": True},
+        headers=headers,
+    )
+
+    console = browser.new_context().new_page()
+    console.goto(f"{server.base}/login?next=/live/{live['slug']}/console")
+    console.fill("#username", "kaili-reviewer")
+    console.fill("#password", "kaili-reviewer-password")
+    console.click("button[type=submit]")
+    waiting = console.locator("#key-pending")
+    playwright_api.expect(waiting).to_be_visible()
+    playwright_api.expect(waiting).to_contain_text("全市启动防汛四级应急响应。")
+    console.click("[data-approve-key='1']")
+    playwright_api.expect(waiting).to_be_hidden()
+    left = httpx.get(f"{api}/{live['id']}/key-pending", headers=headers).json()
+    assert left == []

@@ -317,10 +317,13 @@ def test_a_live_key_event_goes_to_weibo_with_the_console_users_ip(
                 "title": "凯里市防汛发布会",
                 "org_code": "522601",
                 "target_account_ids": [account_id],
+                "plan": "发布防汛应急响应的要点",
             },
             headers=editor,
         ).json()
         base = f"/api/v1/live-sessions/{live['id']}"
+        reviewer = token_for("kaili-reviewer", url)  # the plan covers the session's key events
+        assert console.post(f"{base}/plan/approve", headers=reviewer).status_code == 200
         assert console.post(f"{base}/start", headers=editor).status_code == 200
         entry = {"text": "全市启动防汛四级应急响应。", "key_event": True}
         assert console.post(f"{base}/entries", json=entry, headers=editor).status_code == 201

@@ -1,5 +1,6 @@
-"""Key events to Weibo through the database path: 40 key events in 10 minutes to one account
-become pre-approved posts with deliveries, never more than 30 an hour, none lost."""
+"""Key events to Weibo through the database path: 40 key events in 10 minutes to one account,
+within a plan a reviewer approved before the start, become approved posts with deliveries, never
+more than 30 an hour, none lost. A key event outside any plan waits for a second person."""
 
 from __future__ import annotations
 
@@ -26,8 +27,12 @@ def test_forty_key_events_in_ten_minutes_are_paced_merged_and_all_sent(
     url = guizhou["GOVHUB_DATABASE_URL"]
     weibo = account(url, "522601", "weibo")
     editor = auth["kaili-editor"]
-    live = new_session(client, editor, target_account_ids=[weibo])
+    live = new_session(
+        client, editor, target_account_ids=[weibo], plan="审议营商环境条例等议题的要点"
+    )
     base = f"/api/v1/live-sessions/{live['id']}"
+    plan = client.post(f"{base}/plan/approve", headers=auth["kaili-reviewer"])
+    assert plan.status_code == 200, plan.text
     client.post(f"{base}/start", headers=editor)
     t0 = datetime.now(UTC)
     engine = engine_for(url)
@@ -80,6 +85,9 @@ def test_forty_key_events_in_ten_minutes_are_paced_merged_and_all_sent(
         assert all(f"第{s}项要点内容" in version.body for s in seqs)
         assert all(f"第{s}项要点内容" in text for s in seqs) or f"#e{seqs[0]}" in text
     assert len(approvals) == len(by_post) and len(audit) == len(by_post)
+    reviewer = plan.json()["plan_approved_by"]
+    assert {a.reviewer_id for a in approvals} == {reviewer}  # the plan's reviewer, not the author
+    assert {a.actor_id for a in audit} == {reviewer}
     delays = [
         d.created_at - (t0 + timedelta(seconds=15 * (seq - 1)))
         for d in deliveries

@@ -10,6 +10,7 @@ prefecture and provincial department has a filed spokesperson):
 - 南明区 (520102) Weibo has been silent for 20 days at "today";
 - 乌当区 (520112) WeChat has no interaction channel;
 - 省交通运输厅 (520000-jtt) has no spokesperson;
+- 六盘水市 (520200) has a spokesperson but no assistant (新闻助理, §1); the others have both;
 - 遵义市 (520300) changed its spokesperson on 2026-01-05 and has not filed the change.
 """
 
@@ -30,7 +31,7 @@ from typer.testing import CliRunner
 
 from hub.accounts.models import AccountCreate, Platform
 from hub.accounts.service import create as create_account
-from hub.audit.models import AccountActivity, SpokespersonCreate
+from hub.audit.models import AccountActivity, SpokespersonCreate, SpokespersonRole
 from hub.audit.spokespersons import appoint
 from hub.cli import app as cli
 from hub.db import engine_for
@@ -105,6 +106,16 @@ def build_matrix(url: str) -> None:
                         published_on=date(2013, 11, 10),
                     ),
                 )
+                if org.code != "520200":
+                    appoint(
+                        session=session,
+                        org=org,
+                        data=SpokespersonCreate(
+                            name=f"{org.name}新闻助理",
+                            role=SpokespersonRole.assistant,
+                            appointed_on=date(2013, 11, 1),
+                        ),
+                    )
             if org.code == "520300":
                 appoint(
                     session=session,
@@ -140,17 +151,20 @@ def test_audit_at_the_county_deadline_lists_exactly_the_gaps(
         ("missing", "522601", "wechat"),  # its account opened a month later
         ("opened_late", "520100", "weibo"),
         ("spokesperson_missing", "520000-jtt", None),
+        ("assistant_missing", "520200", None),
     }
     texts = {f["org_code"]: f["text_zh"] for f in body["findings"]}
     assert texts["522622"] == "未开通微信公众号"
     assert texts["520100"] == "开通晚于规定期限（2014-03-31），实际2014-05-10"
     assert texts["520000-jtt"] == "未配备新闻发言人"
+    assert texts["520200"] == "未配备新闻发言人助理"
 
     orgs = {o["code"]: o for o in body["orgs"]}
     assert orgs["522622"]["verdict"] == "fail"
     assert (orgs["520100"]["verdict"], orgs["520100"]["score"]) == ("pass", 90)
     assert orgs["522623"]["verdict"] == "pass"
     assert orgs["520000-xwb"]["verdict"] == "pass"
+    assert (orgs["520200"]["verdict"], orgs["520200"]["score"]) == ("pass", 95)
 
     prefectures = {p["code"]: p for p in body["prefectures"]}
     qdn = prefectures["522600"]
@@ -176,6 +190,7 @@ def test_audit_today_adds_activity_and_filing_checks(
         ("no_interaction", "520112", "wechat"),
         ("spokesperson_missing", "520000-jtt", None),
         ("spokesperson_not_filed", "520300", None),
+        ("assistant_missing", "520200", None),
     }
     by_code = {f["code"]: f for f in body["findings"]}
     assert by_code["inactive"]["text_zh"] == "已20天未更新"
@@ -298,7 +313,7 @@ def test_saved_runs_compare_what_improved_and_regressed(
     assert ("improved", "missing", "522601") in moved
     assert ("regressed", "opened_late", "522601") in moved
     assert ("regressed", "spokesperson_not_filed", "520300") in moved
-    assert compared["findings_summary"] == {"improved": 1, "regressed": 2, "unchanged": 4}
+    assert compared["findings_summary"] == {"improved": 1, "regressed": 2, "unchanged": 5}
 
     log = client.get(
         "/api/v1/audit-log", params={"action": "matrix_audit"}, headers=auth["admin"]
@@ -421,11 +436,11 @@ def test_cli_writes_the_audit_in_each_format(guizhou: dict[str, str], tmp_path: 
     base = ["audit", "--as-of", "2014-06-30", "--policy", "guizhou-2013"]
     result = runner.invoke(cli, [*base, "--format", "xlsx", "-o", str(tmp_path / "a.xlsx")])
     assert result.exit_code == 0, result.output
-    assert "5 findings" in result.output
+    assert "6 findings" in result.output
     assert load_workbook(tmp_path / "a.xlsx").sheetnames[0] == "汇总"
     assert runner.invoke(cli, [*base, "-o", str(tmp_path / "a.json")]).exit_code == 0
     body = json.loads((tmp_path / "a.json").read_text("utf-8"))
-    assert len(body["findings"]) == 5
+    assert len(body["findings"]) == 6
     assert runner.invoke(cli, [*base, "-o", str(tmp_path / "a.csv")]).exit_code == 0
     assert (tmp_path / "a.csv").read_bytes().startswith(b"\xef\xbb\xbf")
 

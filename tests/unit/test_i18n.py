@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 EDITOR_TEMPLATES = {
     "partials/base.html",
     "partials/labels.html",
+    "partials/review_chain.html",
     *(
         f"pages/{name}.html"
         for name in [

@@ -5,7 +5,7 @@ cache, so the upgrade empties the table: no plaintext token stays behind, and ea
 fresh one on its next call.
 
 Revision ID: 0024
-Revises: 0020
+Revises: 0022
 Create Date: 2026-11-30
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0024"
-down_revision = "0020"
+down_revision = "0022"
 branch_labels = None
 depends_on = None
 

@@ -23,6 +23,7 @@
     $("summary").value = post.summary;
     $("urgency").value = post.urgency;
     $("scheduled").value = hub.isoToInput(post.scheduled_at, cfg.timezone);
+    $("event-at").value = hub.isoToInput(post.event_at, cfg.timezone);
     state.images = post.images.slice();
     state.overrides = Object.assign({}, post.overrides || {});
     $("weibo-override").value = state.overrides["weibo.text"] || "";
@@ -48,6 +49,9 @@
     if (when) data.scheduled_at = when;
     else if (!creating) data.clear_schedule = true;
     if (creating && cfg.orgCode) data.org_code = cfg.orgCode;
+    // emergencies and hot topics: their clock runs from when it happened (docs/clocks.md)
+    var happened = hub.zonedToIso($("event-at").value, cfg.timezone);
+    if (happened && data.urgency !== "routine") data.event_at = happened;
     var modes = {};
     state.targets.forEach(function (id) {
       if (state.wechat[id]) modes[id] = state.modes[id] === "push" ? "push" : "publish";
@@ -99,6 +103,26 @@
     })();
     return state.saving;
   }
+
+  /* -- proofreading as the editor types (title, body, the Weibo text) ------------------------- */
+  var proofread = hub.debounce(function () {
+    hub.proofread({
+      orgCode: post ? post.org_code : cfg.orgCode,
+      fields: [
+        { name: "title", label: hub.t("标题"), el: $("title") },
+        { name: "body", label: hub.t("正文"), el: $("body") },
+        { name: "summary", label: hub.t("摘要"), el: $("summary") },
+        { name: "weibo", label: hub.t("微博文案"), el: $("weibo-override") }
+      ],
+      marks: $("proof-marks"),
+      list: $("proof-list"),
+      summary: $("proof-count"),
+      onReplace: markDirty
+    }).catch(function () {});
+  }, 400);
+  ["title", "body", "summary", "weibo-override"].forEach(function (id) {
+    $(id).addEventListener("input", proofread);
+  });
 
   async function refreshPreviews() {
     if (!state.id) return;
@@ -354,6 +378,10 @@
     markDirty();
   });
   $("urgency").addEventListener("change", markDirty);
+  function showEventAt() { $("event-at-box").hidden = $("urgency").value === "routine"; }
+  $("urgency").addEventListener("change", showEventAt);
+  $("event-at").addEventListener("change", markDirty);
+  showEventAt();
   $("wechat-comments").value = cfg.wechatComments || "closed";
   $("wechat-comments").disabled = !state.editable;
   $("scheduled").addEventListener("change", function () { loadQuota().catch(function () {}); });
@@ -387,9 +415,11 @@
   });
 
   fill();
+  showEventAt();
   renderImages();
   renderGroups();
   $("body-count").textContent = String($("body").value.length);
   loadTargets().then(loadQuota).catch(function (e) { tree.textContent = e.message; });
   refreshPreviews();
+  if (post) proofread();
 })();

@@ -98,8 +98,11 @@
       if (photo) { photo.value = ""; }
       document.getElementById("key_event").checked = false;
       document.getElementById("pinned").checked = false;
-      if (entry.approved) { window.govhubLive.upsert(entry); say("已发布 #" + entry.seq); }
-      else { say("已提交总编审核 #" + entry.seq); loadPending(); }
+      var warned = (entry.proofread || []).map(function (h) { return h.description; }).join("；");
+      var note = warned ? " · 校对提示：" + warned : "";
+      if (entry.approved) { window.govhubLive.upsert(entry); say("已发布 #" + entry.seq + note); }
+      else { say("已提交总编审核 #" + entry.seq + note); loadPending(); }
+      if (msg) msg.classList.toggle("proof-warned", !!warned);
     }).catch(function (err) { say("发布失败：" + err.message); })
       .then(function () { busy = false; text.focus(); });
   }
@@ -169,6 +172,47 @@
   }
   document.addEventListener("govhub-live-pending", loadPending);
   loadPending();
+
+  // key events wait for one of the session's approvers (never their author) before social media
+  var keyBox = document.getElementById("key-pending");
+  var keyList = document.getElementById("key-pending-list");
+  var approver = root.getAttribute("data-approver") === "1";
+  function loadKeyPending() {
+    call("GET", api + "/key-pending").then(function (rows) {
+      keyList.textContent = "";
+      rows.forEach(function (e) {
+        var li = document.createElement("li");
+        li.textContent = "#" + e.seq + " " + e.author + "：" + e.text + " ";
+        if (approver) {
+          var b = document.createElement("button");
+          b.type = "button"; b.textContent = "通过，发往社交媒体";
+          b.setAttribute("data-approve-key", e.seq);
+          b.addEventListener("click", function () {
+            b.disabled = true;
+            call("POST", api + "/entries/" + e.seq + "/approve-key")
+              .then(function () { say("要点 #" + e.seq + " 已通过"); loadKeyPending(); })
+              .catch(function (err) { b.disabled = false; say(err.message); });
+          });
+          li.appendChild(b);
+        }
+        keyList.appendChild(li);
+      });
+      keyBox.hidden = rows.length === 0;
+    }).catch(function () {});
+  }
+  document.addEventListener("govhub-live-pending", loadKeyPending);
+  loadKeyPending();
+
+  // a reviewer approves the session's plan before the start (then key events need no click)
+  var planButton = document.getElementById("approve-plan");
+  if (planButton) {
+    planButton.addEventListener("click", function () {
+      planButton.disabled = true;
+      call("POST", api + "/plan/approve")
+        .then(function () { window.location.reload(); })
+        .catch(function (err) { planButton.disabled = false; say(err.message); });
+    });
+  }
   document.querySelectorAll("#entries .entry").forEach(function (a) {
     var seq = a.getAttribute("data-seq");
     var key = a.classList.contains("key");

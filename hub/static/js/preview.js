@@ -67,11 +67,18 @@
     if (problems) {
       problems.textContent = "";
       var count = 0;
+      var seen = {};
       list.forEach(function (p) {
         p.problems.forEach(function (problem) {
+          // a proofreading hit in the title or body is the same for every channel: list it once
+          var shared = problem.code.indexOf("proofread.") === 0 && problem.field.indexOf("overrides.") !== 0;
+          var key = problem.field + ":" + problem.start + ":" + problem.text;
+          if (shared && seen[key]) return;
+          if (shared) seen[key] = true;
           count += 1;
           var li = hub.el("li", { class: problem.blocking ? "blocking" : "advice" });
-          li.appendChild(hub.el("strong", {}, hub.platformLabel(p.platform) + " · " +
+          if (problem.code.indexOf("proofread.") === 0) li.setAttribute("data-proofread", problem.text);
+          li.appendChild(hub.el("strong", {}, (shared ? hub.t("校对") : hub.platformLabel(p.platform)) + " · " +
             (problem.blocking ? hub.t("阻断提交") : hub.t("提示")) + "："));
           li.appendChild(document.createTextNode(problem.message));
           problems.appendChild(li);
