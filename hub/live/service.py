@@ -17,7 +17,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from hub.accounts.models import Account, AccountStatus, Platform
-from hub.auditlog.service import record
+from hub.auditlog.service import audit, record
 from hub.config import get_settings
 from hub.delivery import channels
 from hub.delivery import service as engine
@@ -49,8 +49,7 @@ from hub.proofread import service as proofread
 from hub.users.models import User
 from hub.users.rules import Action, may, sees
 from hub.users.service import actor_of
-
-Who = posts.Who
+from hub.users.who import Who
 
 
 def _pk(row: LiveSession | LiveEntry | Org | User | Account | Post) -> int:
@@ -89,17 +88,7 @@ def to_public(live: LiveSession) -> LiveSessionPublic:
 
 
 def _audit(session: Session, who: Who, action: str, live: LiveSession, summary: str) -> None:
-    record(
-        session=session,
-        actor_id=who.id,
-        actor_name=who.user.username,
-        action=action,
-        object_type="live_session",
-        object_id=live.id,
-        org_id=live.org_id,
-        summary=summary,
-        client_ip=who.client_ip,
-    )
+    audit(session, who, action, "live_session", live.id, org_id=live.org_id, summary=summary)
 
 
 # -- loading and permissions ----------------------------------------------------------------------

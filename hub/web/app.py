@@ -358,6 +358,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from hub.auditlog.api import router as audit_router
     from hub.clocks.api import router as clocks_router
     from hub.clocks.views import router as clocks_views_router
+    from hub.delivery.api import router as delivery_router
     from hub.hall.api import router as partners_router
     from hub.hall.views import router as hall_views_router
     from hub.inbox.api import router as inbox_router
@@ -393,6 +394,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         callbacks_router,
         oauth_router,
         posts_router,
+        delivery_router,
         review_chain_router,
         forward_router,
         versions_router,
