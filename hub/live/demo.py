@@ -32,9 +32,7 @@ def seed_session(*, session: Session, now: datetime) -> str:
         return "live session: demo users missing, none created"
     org = get_by_code(session=session, code=DEMO_ORG)
     targets = session.exec(
-        select(Account).where(
-            Account.org_id == org.id, col(Account.status) != AccountStatus.closed
-        )
+        select(Account).where(Account.org_id == org.id, col(Account.status) != AccountStatus.closed)
     ).all()
     tz = get_settings().tz
     tomorrow = now.astimezone(tz).date() + timedelta(days=1)

@@ -188,3 +188,25 @@ def test_the_console_offers_end_only_while_live_and_links_the_summary_after(
         assert f'href="/posts/{post_id}/edit"' in listing  # 回顾稿 in the list too
     with browser_as("kaili-reviewer") as (browser, _csrf):  # a reviewer opens it to review
         assert f'href="/review/{post_id}"' in browser.get(f"/live/{live['slug']}/console").text
+
+
+def test_the_demo_seeds_one_scheduled_session_with_an_approver(
+    client: TestClient, guizhou: dict[str, str]
+) -> None:
+    from hub.live.demo import seed_session
+    from hub.sqltypes import utcnow
+
+    url = guizhou["GOVHUB_DATABASE_URL"]
+    weibo = account(url, "522601", "weibo")
+    for _time in range(2):  # every `govhub demo` start: still one
+        with Session(engine_for(url)) as session:
+            seed_session(session=session, now=utcnow())
+            session.commit()
+    with Session(engine_for(url)) as session:
+        (live,) = session.exec(select(LiveSession)).all()
+    assert live.status.value == "scheduled" and live.starts_at is not None
+    assert live.approver_ids == [user_id(url, "kaili-reviewer")]
+    assert live.target_account_ids == [weibo]
+    with browser_as("kaili-editor") as (browser, _csrf):
+        assert titles(browser.get("/live").text) == [live.title]
+        assert browser.get(f"/live/{live.slug}/console").status_code == 200
