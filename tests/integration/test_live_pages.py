@@ -63,6 +63,12 @@ def test_the_list_shows_the_sessions_in_reach_newest_first_with_a_status_filter(
             "凯里市防汛工作会议",
             "凯里市政府常务会议",
         ]
+        english = browser.get("/lang/en?next=/live").text  # the catalog's words
+        assert re.findall(r'<span class="badge l-\w+">([^<]+)</span>', english) == [
+            "Not started",
+            "Live",
+        ]
+        assert "New live session" in english
 
     with browser_as("qdn-editor") as (browser, _csrf):  # the prefecture reaches both counties
         assert set(titles(browser.get("/live").text)) == {
