@@ -30,6 +30,7 @@ from hub.inbox.service import (
     move_case,
 )
 from hub.orgs.models import Org
+from hub.proofread import service as proofread
 from hub.sqltypes import utcnow
 
 
@@ -74,6 +75,7 @@ def create_reply(
         raise Invalid("答复内容为空（HTML标签会被去掉，只发送纯文本）", field="text")
     if case.status is CaseStatus.closed:
         raise Conflict("留言已办结，不能再答复")
+    proofread.refuse_blocking(session, session.get(Org, case.org_id), {"text": plain}, "答复")  # type: ignore[arg-type]
     if case.channel is Channel.weibo_comment:
         from connectors.weibo_rules import TEXT_MAX, weibo_length
 

@@ -201,7 +201,10 @@ def add_entry(
     )
     session.commit()
     _publish(request, messages)
-    return service.entry_data(entry, who.user.display_name or who.user.username)
+    out = service.entry_data(entry, who.user.display_name or who.user.username)
+    # proofreading warnings of this entry: for the console that wrote it, never for readers
+    out["proofread"] = [h for m in messages if m["type"] == "proofread" for h in m["data"]["hits"]]
+    return out
 
 
 @api.patch("/{live_id}/entries/{seq}")

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
+from pydantic import Field as PydanticField
 from sqlmodel import Session, col, select
 from sse_starlette.sse import EventSourceResponse
 
@@ -31,6 +32,7 @@ from hub.posts.models import (
     PostUpdate,
     ReasonBody,
 )
+from hub.proofread.rules import Severity
 from hub.sqltypes import MAX_INT, Id, utcnow
 from hub.users.models import User
 from hub.users.rules import Action, scope_path
@@ -164,6 +166,13 @@ class ProblemPublic(BaseModel):
     message: str
     field: str
     blocking: bool
+    # proofreading hits (code ``proofread.<category>``) also say what and where
+    category: str = ""
+    severity: str = ""
+    text: str = ""
+    start: int | None = None
+    end: int | None = None
+    suggestion: str = ""
 
 
 class ChannelPreviewPublic(BaseModel):
@@ -173,6 +182,8 @@ class ChannelPreviewPublic(BaseModel):
     html: str
     digest: str
     link: str
+    # the pictures the channel sends with this rendition (public URLs), e.g. a status's one picture
+    images: list[str] = []
     problems: list[ProblemPublic]
 
 
@@ -193,9 +204,25 @@ def preview(
             html=p.rendition.html,
             digest=p.rendition.digest,
             link=p.rendition.link,
+            images=[i.url for i in p.rendition.images],
             problems=[
                 ProblemPublic(code=x.code, message=x.message, field=x.field, blocking=x.blocking)
                 for x in p.problems
+            ]
+            + [
+                ProblemPublic(
+                    code=f"proofread.{h.category.value}",
+                    message=h.describe(),
+                    field=h.field,
+                    blocking=h.severity is Severity.block,
+                    category=h.category.value,
+                    severity=h.severity.value,
+                    text=h.text,
+                    start=h.start,
+                    end=h.end,
+                    suggestion=h.suggestion,
+                )
+                for h in p.hits
             ],
         )
         for p in service.preview(session=session, post=post)
@@ -217,6 +244,17 @@ class CommentBody(BaseModel):
     comment: str = ""
 
 
+class AcknowledgeItem(BaseModel):
+    text: str = PydanticField(min_length=1, max_length=200)
+    reason: str = PydanticField(default="", max_length=1000)
+
+
+class ApproveBody(BaseModel):
+    comment: str = ""
+    # proofreading warnings let through: each hit's text with the reviewer's reason
+    acknowledge: list[AcknowledgeItem] = PydanticField(default_factory=list, max_length=200)
+
+
 @router.post(
     "/posts/{post_id}/approve", summary="Approve the current version", response_model=PostPublic
 )
@@ -225,12 +263,17 @@ def approve(
     request: Request,
     principal: PrincipalDep,
     session: SessionDep,
-    body: CommentBody | None = None,
+    body: ApproveBody | None = None,
 ) -> PostPublic:
     who = who_of(principal, request)
     post = service.get(session=session, post_id=post_id, who=who)
     _, to_enqueue = service.approve(
-        session=session, who=who, post=post, now=utcnow(), comment=body.comment if body else ""
+        session=session,
+        who=who,
+        post=post,
+        now=utcnow(),
+        comment=body.comment if body else "",
+        acknowledge={a.text: a.reason for a in body.acknowledge} if body else {},
     )
     session.commit()
     engine.enqueue(to_enqueue)

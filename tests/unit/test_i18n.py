@@ -18,6 +18,8 @@ EDITOR_TEMPLATES = {
         for name in [
             "accounts",
             "audit_log",
+            "orgs",
+            "posts",
             "board",
             "calendar",
             "compose",
@@ -30,6 +32,7 @@ EDITOR_TEMPLATES = {
             "login",
             "review",
             "review_list",
+            "users",
         ]
     ),
 }
