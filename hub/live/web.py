@@ -26,7 +26,7 @@ from starlette.types import Receive, Scope, Send
 from hub.config import get_settings
 from hub.db import get_engine
 from hub.errors import Forbidden, HubError, NotFound
-from hub.live import rules, service
+from hub.live import rules, service, views
 from hub.live.broadcast import Broadcaster, Message, Reader
 from hub.live.models import (
     EntryCreate,
@@ -38,12 +38,13 @@ from hub.live.models import (
     LiveSessionUpdate,
     LiveStatus,
 )
+from hub.posts.models import Post
 from hub.sqltypes import MAX_INT, Count, Id, utcnow
 from hub.users.service import actor_of
 from hub.users.who import Who
 from hub.web.deps import Principal, PrincipalDep, SessionDep, WhoDep, client_ip
 from hub.web.hardening import content_security_policy
-from hub.web.pages import page_of, page_user, render, to_login
+from hub.web.pages import page_of, page_user, refuse, render, to_login
 
 api = APIRouter(prefix="/api/v1/live-sessions", tags=["live"])
 pages = APIRouter(include_in_schema=False)
@@ -77,6 +78,7 @@ def install(app: FastAPI) -> None:
         trace=os.environ.get("GOVHUB_LIVE_TRACE") == "1",
     )
     app.include_router(api)
+    app.include_router(views.router)  # /live and /live/new before /live/{slug}
     app.include_router(pages)
     inner = app.router.lifespan_context
 
@@ -426,10 +428,15 @@ def live_console(request: Request, session: SessionDep, slug: str) -> Response:
     page = page_of(request, session)
     if page is None:
         return to_login(request)
-    live = service.get_by_slug(session=session, slug=slug)
     who = Who(page.user, page.actor, client_ip(request))
-    if not service.may_view_console(session, who, live):
-        service.require_run(session, who, live)
+    try:
+        live = service.get_by_slug(session=session, slug=slug)
+        org = service.require_visible(session, who, live)  # outside the reach: 404, as if missing
+        if not service.may_view_console(session, who, live):
+            service.require_run(session, who, live)
+    except (NotFound, Forbidden) as exc:
+        return refuse(request, page, exc.status_code)
+    summary = session.get(Post, live.summary_post_id) if live.summary_post_id else None
     return render(
         request,
         "pages/live_console.html",
@@ -443,6 +450,11 @@ def live_console(request: Request, session: SessionDep, slug: str) -> Response:
         plan_approver=service.plan_approver_name(session, live),
         can_approve_plan=service.may_approve_plan(session, who, live),
         over=rules.is_over(live.status),
+        labels=views.status_labels(),
+        summary_url=views.summary_url(page, org, live),
+        summary_title=summary.title if summary else "",
+        summary_status=summary.status.value if summary else "",
+        summary_reason=summary.reason if summary else "",
     )
 
 
