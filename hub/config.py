@@ -199,8 +199,11 @@ class Settings(BaseSettings):
     hall_cache_check_ms: int = Field(
         default=250,
         ge=20,
-        le=1000,
-        description="How often (ms) each process reads the hall's change counter.",
+        le=60_000,
+        description=(
+            "How often (ms) each web process reads the hall's change stamp (with Redis, changes "
+            "are also pushed at once)."
+        ),
     )
     hall_cache_entries: int = Field(
         default=1000, ge=1, description="Most hall answers one process keeps (least recent go)."

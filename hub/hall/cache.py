@@ -10,7 +10,11 @@ visible together, to every process, on SQLite as on PostgreSQL, with or without 
 
 **The check.** Each web process reads that one row at most every ``GOVHUB_HALL_CACHE_CHECK_MS``
 (250 ms): one request pays for a primary-key read, the others use the version it last read. A
-commit in the process itself is seen at once. A cached answer is keyed by (path, normalised
+commit in the process itself is seen at once. With ``GOVHUB_REDIS_URL`` set, the committing
+process also publishes on the channel ``govhub:hall-version``, and every web process subscribed
+to it (a thread, started with its first hall request) reads the row again at its next request:
+other processes see the change within milliseconds, and the poll is the backstop for a message
+lost while Redis was away. A cached answer is keyed by (path, normalised
 query) and kept with the version it was rendered under; under another version it is rendered
 again (one request renders, the others of that process wait for it). The version is read
 *before* rendering, so an answer is never older than the version it is filed under: a
@@ -28,6 +32,7 @@ import hashlib
 import logging
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
@@ -56,6 +61,8 @@ WATCHED_TABLES = frozenset({"hall_entries", "posts", "post_versions", "orgs", "a
 CACHED_PARAMS = ("org", "platform", "page")
 MAX_ENTRY_AGE = 60.0  # seconds; a backstop for a change made behind the ORM's back (raw SQL)
 MAX_BYTES = 64 * 1024 * 1024  # per process, across entries
+CHANNEL = "govhub:hall-version"
+REDIS_PAUSE = 5.0  # seconds without publishing after Redis failed (a commit must not wait on it)
 
 
 # -- the version ---------------------------------------------------------------------------------
@@ -79,7 +86,24 @@ def _attr_changed(obj: Any, *names: str) -> bool:
     return any(state.attrs[name].history.has_changes() for name in names)
 
 
+_watched_classes: tuple[type, ...] = ()
+
+
+def _watched() -> tuple[type, ...]:
+    global _watched_classes
+    if not _watched_classes:
+        from hub.accounts.models import Account
+        from hub.delivery.models import Delivery, HallEntry
+        from hub.orgs.models import Org
+        from hub.posts.models import Post, PostVersion
+
+        _watched_classes = (HallEntry, Org, Delivery, Post, PostVersion, Account)
+    return _watched_classes
+
+
 def _shows_on_hall(obj: Any, *, new: bool) -> bool:
+    if not isinstance(obj, _watched()):
+        return False
     from hub.accounts.models import Account
     from hub.delivery.models import Delivery, DeliveryStatus, HallEntry
     from hub.orgs.models import Org
@@ -137,6 +161,61 @@ def _after_commit(session: OrmSession) -> None:
     if session.info.pop(_CHANGED, None):
         with _local_lock:
             _local_generation += 1
+        announce()
+
+
+_redis_failed_at = -1e9
+
+
+def announce() -> None:
+    """Tell the other processes through Redis, when there is one (never fails the caller)."""
+    global _redis_failed_at
+    from hub.config import get_settings
+
+    url = get_settings().redis_url
+    if not url or time.monotonic() - _redis_failed_at < REDIS_PAUSE:
+        return
+    try:
+        _publisher(url).publish(CHANNEL, b"changed")
+    except Exception:  # the poll still finds the change
+        _redis_failed_at = time.monotonic()
+        log.warning("hall cache: cannot publish the change on Redis", exc_info=True)
+
+
+_publishers: dict[str, Any] = {}
+
+
+def _publisher(url: str) -> Any:
+    if url not in _publishers:
+        import redis
+
+        _publishers[url] = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    return _publishers[url]
+
+
+def _listen(ref: weakref.ref[HallCache], url: str) -> None:
+    """Until the cache is gone: on each message, make its next request read the version."""
+    import redis
+
+    while ref() is not None:
+        try:
+            client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            pubsub.subscribe(CHANNEL)
+            while True:
+                message = pubsub.get_message(timeout=1.0)
+                cache = ref()
+                if cache is None:
+                    pubsub.close()
+                    client.close()
+                    return
+                if message is not None:
+                    cache.checked_at = -1e9
+                    cache.pushed += 1
+                del cache
+        except Exception:
+            log.warning("hall cache: Redis subscription lost, polling only", exc_info=True)
+            time.sleep(1.0)
 
 
 def _after_rollback(session: OrmSession) -> None:
@@ -267,6 +346,9 @@ class HallCache:
     def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
         self.app = app
         self.enabled = settings.hall_cache
+        self.redis_url = settings.redis_url
+        self.listening = False
+        self.pushed = 0  # changes announced through Redis (a counter for tests and logs)
         self.interval = settings.hall_cache_check_ms / 1000
         self.max_entries = settings.hall_cache_entries
         self.cache_control = cache_control(settings).encode()
@@ -304,6 +386,11 @@ class HallCache:
         await self._answer(found, scope, send)
 
     async def _version(self) -> Version | None:
+        if self.redis_url and not self.listening:
+            self.listening = True
+            threading.Thread(
+                target=_listen, args=(weakref.ref(self), self.redis_url), daemon=True
+            ).start()
         now = time.monotonic()
         if now - self.checked_at >= self.interval:
             self.checked_at = now

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -189,3 +190,23 @@ def test_with_the_cache_off_the_hall_still_answers_and_validates(
         assert first.headers["cache-control"] == CACHE_CONTROL
         same = plain.get("/hall", headers={"If-None-Match": first.headers["etag"]})
         assert same.status_code == 304
+
+
+def test_with_redis_a_change_elsewhere_is_pushed_to_every_process_at_once(
+    guizhou: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hub.config import Settings, get_settings
+
+    redis_url = os.environ.get("GOVHUB_TEST_REDIS_URL", "")
+    if not redis_url:
+        pytest.skip("GOVHUB_TEST_REDIS_URL is unset")
+    monkeypatch.setenv("GOVHUB_REDIS_URL", redis_url)  # this process and the withdrawing one
+    get_settings.cache_clear()
+    url = guizhou["GOVHUB_DATABASE_URL"]
+    gone = hall_data.publish(url, org_code="522601", title="将撤回的稿件", body="有误")
+    # a process that would read the database's stamp only once a minute
+    with TestClient(create_app(Settings(hall_cache_check_ms=60_000))) as slow:
+        assert "将撤回的稿件" in slow.get("/hall").text
+        withdraw_elsewhere(url, gone.post_id)
+        within(1.0, lambda: "将撤回的稿件" not in slow.get("/hall").text)
+        assert slow.get(f"/hall/posts/{gone.post_id}").status_code == 410
