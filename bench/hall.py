@@ -10,7 +10,8 @@ false``, the baseline), a fresh ``govhub serve --workers 2 --no-access-log`` on 
 by 64 keep-alive connections (a small raw-asyncio HTTP/1.1 client, uvloop when installed):
 ``/healthz``, ``/hall``, a post page and ``/hall/feed.json``, N requests each (6,000; 800 with
 the cache off), the four taking turns over ROUNDS rounds (3) so that whatever else the machine does
-falls on all of them alike. Printed per path: requests, req/s, p50/p99 latency, errors (anything
+falls on all of them alike; with the cache on, each round also loads ``/hall`` while the bench
+publishes a new post every 0.5 s (the hall changing while it is read). Printed per path: requests, req/s, p50/p99 latency, errors (anything
 but a 200, or a broken connection) and the rate as a share of ``/healthz``'s in the same server
 run. Targets (issue 19): with the cache, each hall page >= 80% of ``/healthz``, p99 < 1 s, no
 errors; the script exits non-zero when one is missed.
@@ -23,6 +24,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -175,6 +177,57 @@ async def load(port: int, path: str, n: int, *, quiet: bool = False) -> Result:
     return Result(n, elapsed, len(errors), latencies)
 
 
+CHURN = "/hall, a post every 0.5 s"
+CHURN_EVERY = 0.5
+CHURN_SECONDS = 5.0  # at least, per round
+churn_published = 0
+
+
+async def load_while_publishing(port: int, path: str, n: int, env: dict[str, str]) -> Result:
+    """Load ``path`` while this process publishes a new post every CHURN_EVERY seconds."""
+    from tests.integration import hall_data
+
+    stop = threading.Event()
+    published: list[float] = []
+
+    def publish() -> None:
+        while not stop.wait(CHURN_EVERY):
+            hall_data.publish(
+                env["GOVHUB_DATABASE_URL"],
+                org_code="522601",
+                title=f"突发：第{len(published)}条快讯",
+                body=BODY.format(org="522601", n=len(published)),
+                hall_account=_churn_account(env["GOVHUB_DATABASE_URL"]),
+            )
+            published.append(time.monotonic())
+
+    publisher = threading.Thread(target=publish, daemon=True)
+    publisher.start()
+    total = Result()
+    try:
+        started = time.monotonic()
+        while total.n < n or time.monotonic() - started < CHURN_SECONDS:
+            total.add(await load(port, path, 1000))
+    finally:
+        stop.set()
+        await asyncio.to_thread(publisher.join)
+    global churn_published
+    churn_published += len(published)
+    return total
+
+
+_churn_accounts: dict[str, int] = {}
+
+
+def _churn_account(url: str) -> int:
+    if url not in _churn_accounts:
+        from hub.accounts.models import Platform
+        from tests.integration import hall_data
+
+        _churn_accounts[url] = hall_data.account(url, "522601", Platform("hall"), "快讯")
+    return _churn_accounts[url]
+
+
 async def run(
     env: dict[str, str], workdir: Path, paths: list[str], n: int, cache: bool
 ) -> dict[str, Result]:
@@ -206,9 +259,13 @@ async def run(
         for path in paths:  # warm both workers: imports, templates, first renders
             await load(port, path, CONCURRENCY * 4)
         totals = {path: Result() for path in paths}
+        if cache:
+            totals[CHURN] = Result()
         for _ in range(ROUNDS):
             for path in paths:
                 totals[path].add(await load(port, path, n))
+            if cache:  # a news day: the hall changes while it is read
+                totals[CHURN].add(await load_while_publishing(port, "/hall", n, env))
         return totals
     finally:
         os.killpg(proc.pid, 15)
@@ -221,14 +278,14 @@ def report(label: str, totals: dict[str, Result]) -> list[str]:
     base = totals["/healthz"].rate
     print(f"\n{label}")
     print(
-        f"{'path':<24}{'requests':>9}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'ratio':>8}"
+        f"{'path':<32}{'requests':>9}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'ratio':>8}"
     )
     missed = []
     for path, total in totals.items():
         p50, p99 = pct(total.latencies, 0.50) * 1000, pct(total.latencies, 0.99) * 1000
         ratio = total.rate / base
         print(
-            f"{path:<24}{total.n:>9}{total.rate:>9.0f}{p50:>9.1f}{p99:>9.1f}"
+            f"{path:<32}{total.n:>9}{total.rate:>9.0f}{p50:>9.1f}{p99:>9.1f}"
             f"{total.errors:>8}{ratio:>8.0%}"
         )
         if path != "/healthz":
@@ -260,9 +317,14 @@ def main() -> int:
         )
         paths = ["/healthz", "/hall", f"/hall/posts/{post_id}", "/hall/feed.json"]
         cached = asyncio.run(run(env, workdir, paths, N_CACHED // ROUNDS, cache=True))
-        missed = report(f"cache on: {N_CACHED} requests per path", cached)
+        n_on, n_off = N_CACHED // ROUNDS * ROUNDS, N_UNCACHED // ROUNDS * ROUNDS
+        missed = report(
+            f"cache on: {n_on} requests per path (the churn row: >= {CHURN_SECONDS:g} s a round, "
+            f"{churn_published} posts published meanwhile)",
+            cached,
+        )
         plain = asyncio.run(run(env, workdir, paths, N_UNCACHED // ROUNDS, cache=False))
-        report(f"cache off (GOVHUB_HALL_CACHE=false, baseline): {N_UNCACHED} per path", plain)
+        report(f"cache off (GOVHUB_HALL_CACHE=false, baseline): {n_off} per path", plain)
     if missed:
         print("\nMISSED: " + "; ".join(missed))
         return 1
