@@ -210,3 +210,36 @@ def test_with_redis_a_change_elsewhere_is_pushed_to_every_process_at_once(
         withdraw_elsewhere(url, gone.post_id)
         within(1.0, lambda: "将撤回的稿件" not in slow.get("/hall").text)
         assert slow.get(f"/hall/posts/{gone.post_id}").status_code == 410
+
+
+def test_a_copy_landing_and_an_org_renamed_show_on_pages_already_cached(
+    client: TestClient, guizhou: dict[str, str]
+) -> None:
+    from sqlmodel import Session
+
+    from hub.accounts.models import Platform
+    from hub.orgs.service import get_by_code
+
+    url = guizhou["GOVHUB_DATABASE_URL"]
+    posted = hall_data.publish(url, org_code="522601", title="第一条", body="内容")
+    post_page, org_page = f"/hall/posts/{posted.post_id}", "/hall/orgs/522601"
+    assert "weibo.com" not in client.get(post_page).text
+    assert "凯里市人民政府新闻办" not in client.get(org_page).text
+
+    weibo = hall_data.account(url, "522601", Platform("weibo"), "凯里发布")
+    hall_data.delivered(
+        url,
+        post_id=posted.post_id,
+        version=1,
+        account_id=weibo,
+        remote_url="https://weibo.com/7/Q1",
+    )
+    assert "https://weibo.com/7/Q1" in client.get(post_page).text
+
+    with Session(engine_for(url)) as session:
+        org = get_by_code(session=session, code="522601")
+        org.name = "凯里市人民政府新闻办"
+        session.add(org)
+        session.commit()
+    assert "凯里市人民政府新闻办" in client.get(org_page).text
+    assert "凯里市人民政府新闻办" in client.get("/hall/feed.json").text
