@@ -151,6 +151,8 @@ def _on_execute(state: ORMExecuteState) -> None:
 
 
 def _before_commit(session: OrmSession) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint: the stamp goes with the outer commit (and takes its lock last)
     session.flush()  # the hooks see every pending change before we decide
     if session.info.get(_CHANGED):
         stamp(session.connection())
@@ -172,11 +174,12 @@ def announce() -> None:
     global _redis_failed_at
     from hub.config import get_settings
 
-    url = get_settings().redis_url
-    if not url or time.monotonic() - _redis_failed_at < REDIS_PAUSE:
+    if time.monotonic() - _redis_failed_at < REDIS_PAUSE:
         return
     try:
-        _publisher(url).publish(CHANNEL, b"changed")
+        url = get_settings().redis_url
+        if url:
+            _publisher(url).publish(CHANNEL, b"changed")
     except Exception:  # the poll still finds the change
         _redis_failed_at = time.monotonic()
         log.warning("hall cache: cannot publish the change on Redis", exc_info=True)
@@ -201,21 +204,26 @@ def _listen(ref: weakref.ref[HallCache], url: str) -> None:
         try:
             client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
             pubsub = client.pubsub(ignore_subscribe_messages=True)
-            pubsub.subscribe(CHANNEL)
-            while True:
-                message = pubsub.get_message(timeout=1.0)
-                cache = ref()
-                if cache is None:
-                    pubsub.close()
-                    client.close()
-                    return
-                if message is not None:
-                    cache.checked_at = -1e9
-                    cache.pushed += 1
-                del cache
+            try:
+                pubsub.subscribe(CHANNEL)
+                while _recheck_on(ref, pubsub.get_message(timeout=1.0)):
+                    pass
+            finally:
+                pubsub.close()
+                client.close()
         except Exception:
             log.warning("hall cache: Redis subscription lost, polling only", exc_info=True)
-            time.sleep(1.0)
+            time.sleep(REDIS_PAUSE)
+
+
+def _recheck_on(ref: weakref.ref[HallCache], message: Any) -> bool:
+    """False once the cache is gone (its thread ends); a message makes it read the version."""
+    cache = ref()
+    if cache is None:
+        return False
+    if message is not None:
+        cache.checked_at = -1e9
+    return True
 
 
 def _after_rollback(session: OrmSession) -> None:
@@ -348,7 +356,6 @@ class HallCache:
         self.enabled = settings.hall_cache
         self.redis_url = settings.redis_url
         self.listening = False
-        self.pushed = 0  # changes announced through Redis (a counter for tests and logs)
         self.interval = settings.hall_cache_check_ms / 1000
         self.max_entries = settings.hall_cache_entries
         self.cache_control = cache_control(settings).encode()
