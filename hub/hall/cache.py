@@ -36,9 +36,8 @@ import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
-from email.utils import format_datetime, parsedate_to_datetime
+from email.utils import format_datetime
 from typing import Any
-from urllib.parse import parse_qsl
 
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import event, inspect, select, update
@@ -50,7 +49,7 @@ from sqlalchemy.orm import Session as OrmSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub.config import Settings
-from hub.hall.rules import etag_matches
+from hub.hall.rules import cache_key, cacheable_path, not_modified
 from hub.sqltypes import utcnow
 
 log = logging.getLogger(__name__)
@@ -58,7 +57,6 @@ log = logging.getLogger(__name__)
 VERSION_ROW = "hall-version"  # its row in ``heartbeats``: ``at`` is the time of the last change
 _CHANGED = "govhub.hall_changed"  # Session.info flag
 WATCHED_TABLES = frozenset({"hall_entries", "posts", "post_versions", "orgs", "accounts"})
-CACHED_PARAMS = ("org", "platform", "page")
 MAX_ENTRY_AGE = 60.0  # seconds; a backstop for a change made behind the ORM's back (raw SQL)
 MAX_BYTES = 64 * 1024 * 1024  # per process, across entries
 CHANNEL = "govhub:hall-version"
@@ -280,24 +278,6 @@ def read_version(engine: Engine) -> datetime | None:
 # -- the cache -----------------------------------------------------------------------------------
 
 
-def cacheable_path(path: str) -> bool:
-    """The hall's own pages and feeds (not ``/hall/answers``, which is the inbox's)."""
-    if path in ("/hall", "/hall/feed.atom", "/hall/feed.json"):
-        return True
-    return path.startswith(("/hall/orgs/", "/hall/posts/", "/hall/entries/"))
-
-
-def cache_key(path: str, query_string: bytes) -> tuple[str, str] | None:
-    """(path, the parameters the pages read, sorted); None for a search (not cached)."""
-    params: dict[str, str] = {}
-    for name, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
-        if name == "q" and value.strip():
-            return None
-        if name in CACHED_PARAMS:
-            params[name] = value  # the last one wins, as for the pages
-    return path, "&".join(f"{k}={params[k]}" for k in sorted(params))
-
-
 def cache_control(settings: Settings) -> str:
     return (
         f"public, max-age={settings.hall_cache_max_age}, "
@@ -329,23 +309,6 @@ class Raw:
 
 _DROPPED = {b"content-length", b"etag", b"cache-control", b"last-modified", b"date"}
 _STORED_STATUSES = (200, 410)
-
-
-def not_modified(headers: dict[bytes, bytes], etag: str, last_modified: datetime) -> bool:
-    """A conditional GET the stored answer satisfies (If-None-Match wins over If-Modified-Since)."""
-    if_none_match = headers.get(b"if-none-match")
-    if if_none_match is not None:
-        return etag_matches(if_none_match.decode("latin-1"), etag)
-    since = headers.get(b"if-modified-since")
-    if since is None:
-        return False
-    try:
-        when = parsedate_to_datetime(since.decode("latin-1"))
-    except (TypeError, ValueError, IndexError):
-        return False
-    if when.tzinfo is None:
-        return False
-    return last_modified.replace(microsecond=0) <= when
 
 
 class HallCache:
