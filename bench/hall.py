@@ -11,16 +11,18 @@ by 64 keep-alive connections (a small raw-asyncio HTTP/1.1 client, uvloop when i
 ``/healthz``, ``/hall``, a post page and ``/hall/feed.json``, N requests each (6,000; 800 with
 the cache off), the four taking turns over ROUNDS rounds (3) so that whatever else the machine does
 falls on all of them alike; with the cache on, each round also loads ``/hall`` while the bench
-publishes a new post every 0.5 s (the hall changing while it is read). Printed per path: requests, req/s, p50/p99 latency, errors (anything
-but a 200, or a broken connection) and the rate as a share of ``/healthz``'s in the same server
-run. Targets (issue 19): with the cache, each hall page >= 80% of ``/healthz``, p99 < 1 s, no
-errors; the script exits non-zero when one is missed.
+publishes a new post every 0.5 s (the hall changing while it is read). Printed per path:
+requests, req/s, p50/p99 latency, errors (anything but a 200, or a broken connection), the rate
+as a share of ``/healthz``'s in the same server run, and the mean body size (KB). Targets
+(issue 19): with the cache, each hall page >= 80% of ``/healthz``, p99 < 1 s, no errors; the
+script exits non-zero when one is missed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -100,7 +102,12 @@ def pct(values: list[float], p: float) -> float:
 
 
 async def _one_connection(
-    port: int, path: str, todo: list[int], latencies: list[float], errors: list[str]
+    port: int,
+    path: str,
+    todo: list[int],
+    latencies: list[float],
+    errors: list[str],
+    sizes: list[int],
 ) -> None:
     request = (
         f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: govhub-bench\r\n\r\n"
@@ -129,13 +136,14 @@ async def _one_connection(
                     length = int(value)
                 elif name.lower() == b"connection" and value.strip().lower() == b"close":
                     close = True
-            await reader.readexactly(length)
+            body = await reader.readexactly(length)
         except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
             errors.append(f"{type(exc).__name__}: {exc}")
             writer.close()
             writer = None
             continue
         latencies.append(time.perf_counter() - started)
+        sizes.append(len(body))
         if status != 200:
             errors.append(f"status {status}")
         if close:
@@ -151,12 +159,14 @@ class Result:
     seconds: float = 0.0
     errors: int = 0
     latencies: list[float] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)
 
     def add(self, other: Result) -> None:
         self.n += other.n
         self.seconds += other.seconds
         self.errors += other.errors
         self.latencies += other.latencies
+        self.sizes += other.sizes
 
     @property
     def rate(self) -> float:
@@ -166,15 +176,16 @@ class Result:
 async def load(port: int, path: str, n: int, *, quiet: bool = False) -> Result:
     todo = list(range(n))
     latencies: list[float] = []
+    sizes: list[int] = []
     errors: list[str] = []
     started = time.perf_counter()
     await asyncio.gather(
-        *(_one_connection(port, path, todo, latencies, errors) for _ in range(CONCURRENCY))
+        *(_one_connection(port, path, todo, latencies, errors, sizes) for _ in range(CONCURRENCY))
     )
     elapsed = time.perf_counter() - started
     if errors and not quiet:
         print(f"   {path}: {len(errors)} errors, first: {errors[0]}", flush=True)
-    return Result(n, elapsed, len(errors), latencies)
+    return Result(n, elapsed, len(errors), latencies, sizes)
 
 
 CHURN = "/hall, a post every 0.5 s"
@@ -278,7 +289,7 @@ def report(label: str, totals: dict[str, Result]) -> list[str]:
     base = totals["/healthz"].rate
     print(f"\n{label}")
     print(
-        f"{'path':<32}{'requests':>9}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'ratio':>8}"
+        f"{'path':<32}{'requests':>9}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'ratio':>8}{'KB':>7}"
     )
     missed = []
     for path, total in totals.items():
@@ -286,7 +297,7 @@ def report(label: str, totals: dict[str, Result]) -> list[str]:
         ratio = total.rate / base
         print(
             f"{path:<32}{total.n:>9}{total.rate:>9.0f}{p50:>9.1f}{p99:>9.1f}"
-            f"{total.errors:>8}{ratio:>8.0%}"
+            f"{total.errors:>8}{ratio:>8.0%}{statistics.mean(total.sizes or [0]) / 1024:>7.1f}"
         )
         if path != "/healthz":
             if ratio < 0.8:
