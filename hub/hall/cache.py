@@ -297,6 +297,7 @@ class Cached:
     etag: str
     last_modified: datetime
     stored: float
+    route: Any = None  # the route that rendered it (``scope["route"]``, for the request log)
 
 
 @dataclass(frozen=True)
@@ -339,7 +340,6 @@ class HallCache:
             await self.app(scope, receive, send)
             return
         # Hall pages do not depend on who asks: no cookie reaches them, none is set.
-        scope = dict(scope)
         scope["headers"] = [(k, v) for k, v in scope.get("headers", []) if k != b"cookie"]
         key = cache_key(scope.get("path", ""), scope.get("query_string", b""))
         version = await self._version() if self.enabled and key is not None else None
@@ -353,6 +353,8 @@ class HallCache:
             await send(found.start)
             await send({"type": "http.response.body", "body": found.body})
             return
+        if found.route is not None:
+            scope["route"] = found.route  # the request log times it under its route
         await self._answer(found, scope, send)
 
     async def _version(self) -> Version | None:
@@ -438,6 +440,9 @@ class HallCache:
             if k not in (b"if-none-match", b"if-modified-since")
         ]
         await self.app(inner, receive, keep)
+        route = inner.get("route")
+        if route is not None:
+            scope["route"] = route
         status = int(start.get("status", 500))
         headers = list(start.get("headers", []))
         body = b"".join(chunks)
@@ -451,6 +456,7 @@ class HallCache:
             etag='"' + hashlib.sha256(body).hexdigest()[:32] + '"',
             last_modified=version[0] or self.rendered_at,
             stored=time.monotonic(),
+            route=route,
         )
         self._store(key, cached)
         return cached

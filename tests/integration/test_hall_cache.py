@@ -20,6 +20,9 @@ from hub.sqltypes import utcnow
 from hub.web.app import create_app
 from tests.integration import hall_data
 from tests.integration.test_editor_pages import login
+from tests.integration.test_observability import metrics_on, scrape, value
+
+__all__ = ["metrics_on"]  # a fixture of the observability tests, used here too
 
 pytestmark = pytest.mark.integration
 
@@ -243,3 +246,17 @@ def test_a_copy_landing_and_an_org_renamed_show_on_pages_already_cached(
         session.commit()
     assert "凯里市人民政府新闻办" in client.get(org_page).text
     assert "凯里市人民政府新闻办" in client.get("/hall/feed.json").text
+
+
+def test_answers_from_the_cache_are_timed_under_their_route(
+    metrics_on: TestClient, guizhou: dict[str, str]
+) -> None:
+    posted = hall_data.publish(
+        guizhou["GOVHUB_DATABASE_URL"], org_code="522601", title="第一条", body="内容"
+    )
+    name = "govhub_http_request_duration_seconds_count"
+    labels = {"method": "GET", "route": "/hall/posts/{post_id}", "status": "200"}
+    before = scrape(metrics_on)
+    for _ in range(3):  # rendered once, then twice from the cache
+        assert metrics_on.get(f"/hall/posts/{posted.post_id}").status_code == 200
+    assert value(scrape(metrics_on), name, **labels) == value(before, name, **labels) + 3
