@@ -442,6 +442,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         https_only=settings.public_base_url.startswith("https://"),
         max_age=settings.session_max_hours * 3600,
     )
+    from hub.hall.cache import HallCache, install
+
+    install()  # this process's commits stamp the hall version
+    app.add_middleware(HallCache, settings=settings)  # outside the session, inside the headers
     app.add_middleware(OriginGuard, public_base_url=settings.public_base_url)
     app.add_middleware(NulGuard)
     app.add_middleware(SecurityHeaders, hsts=settings.public_base_url.startswith("https://"))
