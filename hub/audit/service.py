@@ -149,6 +149,22 @@ def account_facts(
         .group_by(col(AccountActivity.account_id))
         .subquery()
     )
+    from hub.delivery.models import Delivery, DeliveryStatus
+
+    # What the hub itself published counts at once: an account that published minutes ago is
+    # active, whether or not ingestion has fetched its timeline since.
+    delivered = (
+        sa_select(
+            col(Delivery.account_id).label("account_id"),
+            func.max(Delivery.published_at).label("last_at"),
+        )
+        .where(
+            col(Delivery.status) == DeliveryStatus.published,
+            col(Delivery.published_at) < cutoff,
+        )
+        .group_by(col(Delivery.account_id))
+        .subquery()
+    )
     query = (
         sa_select(
             col(Account.id),
@@ -162,9 +178,11 @@ def account_facts(
             col(Account.last_activity_at),
             last.c.last_at,
             col(Account.name),
+            delivered.c.last_at,
         )
         .join(Org, col(Account.org_id) == col(Org.id))
         .outerjoin(last, last.c.account_id == col(Account.id))
+        .outerjoin(delivered, delivered.c.account_id == col(Account.id))
         .where(
             col(Account.platform).in_(list(platforms)),
             or_(col(Account.opened_on).is_(None), col(Account.opened_on) <= as_of),
@@ -179,10 +197,9 @@ def account_facts(
     facts: list[AccountFacts] = []
     for row in session.execute(query).all():
         (account_id, org_code, platform, opened, closed, status, channel, expires) = row[:8]
-        recorded, aggregated, name = row[8], row[9], row[10]
-        if isinstance(aggregated, str):  # SQLite hands back the text of an aggregate
-            aggregated = datetime.fromisoformat(aggregated).replace(tzinfo=UTC)
-        candidates = [aggregated, recorded if recorded and recorded < cutoff else None]
+        recorded, aggregated, name, published = row[8], row[9], row[10], row[11]
+        aggregated, published = _aware(aggregated), _aware(published)
+        candidates = [aggregated, published, recorded if recorded and recorded < cutoff else None]
         last_at = max((c for c in candidates if c is not None), default=None)
         if as_of < today and status is AccountStatus.needs_reauth:
             status = AccountStatus.active
@@ -203,6 +220,15 @@ def account_facts(
             )
         )
     return facts
+
+
+def _aware(value: datetime | str | None) -> datetime | None:
+    """An aggregate's datetime: SQLite hands back its text (UTC), PostgreSQL an aware value."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value is not None and value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value
 
 
 def spokesperson_facts(*, session: Session, as_of: date) -> list[SpokespersonFacts]:

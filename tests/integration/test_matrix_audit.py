@@ -29,14 +29,17 @@ from openpyxl import load_workbook
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-from hub.accounts.models import AccountCreate, Platform
+from hub.accounts.models import Account, AccountCreate, Platform
 from hub.accounts.service import create as create_account
 from hub.audit.models import AccountActivity, SpokespersonCreate, SpokespersonRole
 from hub.audit.spokespersons import appoint
 from hub.cli import app as cli
 from hub.db import engine_for
+from hub.delivery.models import Delivery, DeliveryStatus
 from hub.orgs.models import Org, OrgLevel
-from tests.factories import credentials_key
+from hub.posts.models import Post, PostStatus
+from hub.users.models import Role
+from tests.factories import credentials_key, make_user
 
 DEADLINE_DAY = date(2014, 6, 30)
 TODAY = date(2026, 3, 2)
@@ -200,6 +203,54 @@ def test_audit_today_adds_activity_and_filing_checks(
     assert accounts[SILENT]["verdict"] == "fail"
     assert accounts[SILENT]["last_activity_at"].startswith("2026-02-10")
     assert accounts[("522601", "wechat")]["score"] == 90
+
+
+def test_a_copy_the_hub_published_counts_as_activity_before_ingestion(
+    client: TestClient, auth: dict[str, dict[str, str]], guizhou: dict[str, str]
+) -> None:
+    """南明区's Weibo published through the hub yesterday: the audit sees it at once, with no
+    ingestion run since (a failed copy counts for nothing)."""
+    url = guizhou["GOVHUB_DATABASE_URL"]
+    build_matrix(url)
+    yesterday = _noon(TODAY - timedelta(days=1))
+    with Session(engine_for(url)) as session:
+        org = session.exec(select(Org).where(Org.code == SILENT[0])).one()
+        account = session.exec(
+            select(Account).where(Account.org_id == org.id, Account.platform == SILENT[1])
+        ).one()
+        editor = make_user(url, "nanming-editor", Role.editor, SILENT[0])
+        for number, status in enumerate((DeliveryStatus.published, DeliveryStatus.failed)):
+            post = Post(
+                org_id=org.id,  # type: ignore[arg-type]
+                author_id=editor.id,  # type: ignore[arg-type]
+                title=f"通报{number}",
+                status=PostStatus.published,
+                approved_version=1,
+            )
+            session.add(post)
+            session.flush()
+            session.add(
+                Delivery(
+                    post_id=post.id,  # type: ignore[arg-type]
+                    version=1,
+                    account_id=account.id,  # type: ignore[arg-type]
+                    status=status,
+                    published_at=yesterday if status is DeliveryStatus.published else None,
+                )
+            )
+        session.commit()
+
+    body = _audit(client, auth["supervisor"], TODAY)
+
+    assert ("inactive", SILENT[0], SILENT[1]) not in _findings(body)
+    accounts = {(a["org_code"], a["platform"]): a for a in body["accounts"]}
+    assert accounts[SILENT]["last_activity_at"].startswith(
+        (TODAY - timedelta(days=1)).isoformat()
+    )
+    assert accounts[SILENT]["verdict"] == "pass"
+    # an audit as of a day before that publication still finds the account silent
+    earlier = _audit(client, auth["supervisor"], TODAY - timedelta(days=2))
+    assert ("inactive", SILENT[0], SILENT[1]) in _findings(earlier)
 
 
 def test_xlsx_has_a_summary_and_one_sheet_per_prefecture(
