@@ -33,6 +33,9 @@ class Limits:
     # Platform round trips one publication takes. A fan-out starts its costliest copies first,
     # so the slow ones (and their asynchronous completion) overlap the quick ones behind them.
     calls_per_publish: int = 1
+    # Every copy needs a cover image (WeChat articles): when the post has none, the connector
+    # takes ``Content.fallback_cover`` (the org's default cover) and reports a problem without it.
+    needs_cover: bool = False
 
 
 @dataclass(frozen=True)
@@ -177,6 +180,9 @@ class Content:
     overrides: Mapping[str, str] = field(default_factory=dict)  # e.g. {"weibo.text": "..."}
     correction_note: str = ""
     published_at: datetime | None = None
+    # The org's default cover, for a platform that needs one (``Limits.needs_cover``) when the
+    # post has no image of its own.
+    fallback_cover: Image | None = None
 
 
 @dataclass(frozen=True)

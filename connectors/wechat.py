@@ -533,6 +533,7 @@ class WechatConnector:
         thumb_max_bytes=64 * 1024,
         concurrency=4,
         calls_per_publish=6,  # token, cover, body images, draft/add, freepublish/submit, get
+        needs_cover=True,
     )
     info: ClassVar[PlatformInfo] = PlatformInfo(
         key=PLATFORM,
@@ -671,7 +672,7 @@ class WechatConnector:
             author=overrides.get("wechat.author") or content.author or self._author_default,
             link=link,
             images=content.images,
-            cover=content.images[0] if content.images else None,
+            cover=content.images[0] if content.images else content.fallback_cover,
             meta={"content_source_url": link},
         )
 
@@ -702,7 +703,7 @@ class WechatConnector:
             message = "微信正文须小于1MB，请删减正文或分篇发布"
             problems.append(Problem("wechat.content_too_long", message, "body"))
         if rendition.cover is None:
-            message = "微信图文需要封面图，请至少上传一张图片"
+            message = "微信图文需要封面图：请至少上传一张图片，或请管理员设置本机构的默认封面"
             problems.append(Problem("wechat.missing_cover", message, "images"))
         if len(rendition.link.encode()) > LINK_MAX_BYTES:
             message = "「阅读原文」链接超过1KB，请使用更短的链接"

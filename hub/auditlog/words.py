@@ -51,6 +51,8 @@ ACTION_ZH: dict[str, str] = {
     "org.update": "修改机构",
     "matrix_audit.save": "保存矩阵检查",
     "media.upload": "上传图片",
+    "media.alt": "修改图片替代文本",
+    "org.default_cover": "设置默认封面",
     "clock.start": "启动时限",
     "clock.stop": "停止时限",
     "clock.cancel": "取消时限",

@@ -19,6 +19,7 @@ from hub.config import Settings, get_settings
 from hub.db import engine_for
 
 if TYPE_CHECKING:
+    from hub.media.service import Library
     from hub.posts.models import PostVersion
 
 
@@ -143,10 +144,22 @@ def content_of(
     urgency: str,
     org_name: str,
     settings: Settings | None = None,
+    library: Library | None = None,
 ) -> Content:
-    """What the editor wrote (one version of the post), ready for every channel's ``render``."""
+    """What the editor wrote (one version of the post), ready for every channel's ``render``.
+
+    ``library``: the media library's alt text for images the post gives none, and the org's
+    default cover (``Content.fallback_cover``)."""
     settings = settings or get_settings()
     base = settings.public_base_url.rstrip("/")
+    alts = library.alts if library is not None else {}
+    fallback = None
+    if library is not None and library.default_cover:
+        fallback = Image(
+            path=str(Path(settings.media_dir) / library.default_cover),
+            url=f"{base}/media/{library.default_cover}",
+            alt=library.default_cover_alt,
+        )
     return Content(
         post_id=post_id,
         version=version.version,
@@ -157,7 +170,7 @@ def content_of(
             Image(
                 path=str(Path(settings.media_dir) / img["path"]),
                 url=f"{base}/media/{img['path']}",
-                alt=img.get("alt", ""),
+                alt=img.get("alt") or alts.get(img["path"], ""),
                 content_type=img.get("content_type", ""),
             )
             for img in version.images
@@ -168,4 +181,5 @@ def content_of(
         org_name=org_name,
         overrides=version.overrides,
         correction_note=version.correction_note,
+        fallback_cover=fallback,
     )

@@ -635,7 +635,7 @@ def rendition_for(session: Session, job: Job) -> Rendition:
     version, org = session.execute(
         _VERSION_AND_ORG, {"p_id": job.post.id, "v": job.delivery.version}
     ).one()
-    rendition = _render(job, version, org)
+    rendition = _render(session, job, version, org)
     _RENDITIONS[key] = rendition
     return rendition
 
@@ -643,12 +643,15 @@ def rendition_for(session: Session, job: Job) -> Rendition:
 _RENDITIONS: dict[tuple[int, int, str, str, str], Rendition] = {}
 
 
-def _render(job: Job, version: PostVersion, org: Org) -> Rendition:
+def _render(session: Session, job: Job, version: PostVersion, org: Org) -> Rendition:
+    from hub.media.service import library_for
+
     content = channels.content_of(
         post_id=job.post.id,  # type: ignore[arg-type]
         version=version,
         urgency=job.post.urgency.value,
         org_name=org.name,
+        library=library_for(session, org, [img["path"] for img in version.images]),
     )
     return channels.connector_for(job.account.platform.value).render(content)
 

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import secrets
+from datetime import date
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import APIRouter, File, UploadFile
+from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, Response
-from pydantic import BaseModel
 
 from hub.auditlog.service import record
-from hub.errors import Forbidden, NotFound
-from hub.media import rules
-from hub.users.rules import Action
-from hub.web.deps import PrincipalDep, SessionDep, SettingsDep
+from hub.errors import Forbidden, Invalid, NotFound
+from hub.media import rules, service
+from hub.media.models import MediaItem, MediaPage, MediaPublic, MediaUpdate
+from hub.orgs import service as orgs
+from hub.users.rules import Action, scope_path
+from hub.web.deps import Principal, PrincipalDep, SessionDep, SettingsDep
 
 router = APIRouter(tags=["media"])
 
@@ -21,9 +24,8 @@ router = APIRouter(tags=["media"])
 UPLOAD_BODY_MAX = rules.MAX_BYTES + 256 * 1024
 
 
-class MediaPublic(BaseModel):
-    path: str  # relative to GOVHUB_MEDIA_DIR: what PostCreate.images takes
-    url: str  # where the hub serves it
+def _may_use(principal: Principal) -> bool:
+    return principal.allows(Action.post_write) or principal.allows(Action.live_run)
 
 
 @router.post(
@@ -41,8 +43,9 @@ async def upload(
     session: SessionDep,
     settings: SettingsDep,
     file: UploadFile = File(...),
+    alt: Annotated[str, Form(max_length=rules.ALT_MAX)] = "",
 ) -> Response:
-    if not (principal.allows(Action.post_write) or principal.allows(Action.live_run)):
+    if not _may_use(principal):
         raise Forbidden(f"your role ({principal.user.role.value}) may not upload images")
     data = await file.read(rules.MAX_BYTES + 1)
     verdict = rules.judge(data, max_pixels=settings.media_max_pixels)
@@ -53,6 +56,17 @@ async def upload(
     folder.mkdir(parents=True, exist_ok=True)
     (folder / name).write_bytes(data)
     path = f"uploads/{name}"
+    org = orgs.get(session=session, org_id=principal.user.org_id)
+    item = service.add(
+        session=session,
+        org=org,
+        user=principal.user,
+        path=path,
+        data=data,
+        verdict=verdict,
+        original_name=file.filename or "",
+        alt=alt,
+    )
     record(
         session=session,
         actor_id=principal.user.id,
@@ -64,8 +78,72 @@ async def upload(
         summary=f"{verdict.content_type}, {len(data)} bytes",
     )
     session.commit()
-    body = MediaPublic(path=path, url=f"/media/{path}")
-    return JSONResponse(body.model_dump(), status_code=201)
+    body = service.public(item, org.code, principal.user.display_name or principal.user.username)
+    return JSONResponse(body.model_dump(mode="json"), status_code=201)
+
+
+@router.get(
+    "/api/v1/media",
+    summary="The media library: images of the caller's org subtree, newest first",
+    response_model=MediaPage,
+)
+def list_media(
+    principal: PrincipalDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    q: Annotated[str, Query(max_length=100, description="part of the file name or alt text")] = "",
+    since: Annotated[date | None, Query(description="uploaded on or after (YYYY-MM-DD)")] = None,
+    until: Annotated[date | None, Query(description="uploaded on or before (YYYY-MM-DD)")] = None,
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=200)] = 40,
+) -> MediaPage:
+    principal.require(Action.post_read)
+    if since and until and since > until:
+        raise Invalid("起始日期晚于结束日期（since is after until）", field="since")
+    found = service.search(
+        session=session,
+        under_path=scope_path(principal.actor, Action.post_read),
+        name=q,
+        since=since,
+        until=until,
+        tz=settings.timezone,
+        page=page,
+        per_page=per_page,
+    )
+    items = [service.public(item, code, who) for item, code, who in found.items]
+    return MediaPage(items=items, total=found.total, page=page, per_page=per_page)
+
+
+@router.patch(
+    "/api/v1/media/{media_id}",
+    summary="Change an image's alt text (read out on public pages)",
+    response_model=MediaPublic,
+)
+def update_media(
+    media_id: int, data: MediaUpdate, principal: PrincipalDep, session: SessionDep
+) -> MediaPublic:
+    item = session.get(MediaItem, media_id)
+    missing = f"image {media_id} does not exist"
+    if item is None:
+        raise NotFound(missing)
+    org = orgs.get(session=session, org_id=item.org_id)
+    principal.reach(Action.post_write, org, missing)
+    before = item.alt
+    item.alt = rules.clean_alt(data.alt)
+    session.add(item)
+    record(
+        session=session,
+        actor_id=principal.user.id,
+        actor_name=principal.user.username,
+        action="media.alt",
+        object_type="media",
+        object_id=item.path,
+        org_id=org.id,
+        summary=f"替代文本：{before or '（无）'} → {item.alt or '（无）'}",
+    )
+    session.commit()
+    session.refresh(item)
+    return service.public(item, org.code)
 
 
 @router.get("/media/{path:path}", include_in_schema=False)

@@ -12,6 +12,7 @@ MAX_BYTES = 10 * 1024 * 1024
 MAX_PIXELS = 40_000_000  # GOVHUB_MEDIA_MAX_PIXELS: width x height, summed over every frame
 FORMATS = {"JPEG": ("jpg", "image/jpeg"), "PNG": ("png", "image/png"), "GIF": ("gif", "image/gif")}
 CONTENT_TYPES = {ext: ctype for ext, ctype in FORMATS.values()}
+ALT_MAX = 200  # alt text: a sentence, not a caption
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,8 @@ class Verdict:
     message: str = ""
     extension: str = ""
     content_type: str = ""
+    width: int = 0
+    height: int = 0
 
 
 def judge(data: bytes, *, max_bytes: int = MAX_BYTES, max_pixels: int = MAX_PIXELS) -> Verdict:
@@ -46,6 +49,7 @@ def judge(data: bytes, *, max_bytes: int = MAX_BYTES, max_pixels: int = MAX_PIXE
             image = Image.open(io.BytesIO(data))
         with image:
             kind = image.format or ""
+            width, height = int(image.width), int(image.height)
             if kind not in FORMATS:
                 return _not_an_image()
             pixels = declared_pixels(image)
@@ -65,7 +69,7 @@ def judge(data: bytes, *, max_bytes: int = MAX_BYTES, max_pixels: int = MAX_PIXE
             "图片文件不完整或已损坏，请重新导出后上传（the image is truncated or damaged）",
         )
     extension, content_type = FORMATS[kind]
-    return Verdict(True, 200, "", extension, content_type)
+    return Verdict(True, 200, "", extension, content_type, width, height)
 
 
 def declared_pixels(image: Image.Image) -> int:
@@ -91,3 +95,14 @@ def _too_many_pixels(width: int, height: int, pixels: int, max_pixels: int) -> V
         f"图片像素过多{size}，上限 {limit} 百万像素（所有帧合计），请缩小后再上传"
         f"（the image has more than {limit} million pixels）",
     )
+
+
+def clean_alt(text: str) -> str:
+    """Alt text as stored: one line, no surrounding blanks (a screen reader reads it out)."""
+    return " ".join(text.split())
+
+
+def search_term(text: str) -> str:
+    """A name search as typed, made safe for LIKE (``%`` and ``_`` match themselves)."""
+    cleaned = text.strip()
+    return cleaned.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

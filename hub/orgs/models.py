@@ -37,6 +37,9 @@ class Org(SQLModel, table=True):
     wechat_comments: str = Field(
         default="closed", max_length=10
     )  # posts' default: closed|open|fans
+    # The media library image (path under GOVHUB_MEDIA_DIR) a copy takes as its cover when the
+    # platform needs one and the post has no image ("": none set).
+    default_cover: str = Field(default="", max_length=200)
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )
@@ -68,4 +71,5 @@ class OrgPublic(BaseModel):
     livelihood: bool
     press_office: bool
     wechat_comments: str = "closed"  # default for its posts' WeChat comments: closed|open|fans
+    default_cover: str = ""  # media path of the default cover ("": none)
     former_names: list[str] = []

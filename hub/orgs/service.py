@@ -284,6 +284,7 @@ def to_public(*, session: Session, orgs: list[Org]) -> list[OrgPublic]:
             livelihood=org.livelihood,
             press_office=org.press_office,
             wechat_comments=org.wechat_comments,
+            default_cover=org.default_cover,
             former_names=former.get(org.id, []),  # type: ignore[arg-type]
         )
         for org in orgs

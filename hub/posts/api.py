@@ -135,6 +135,8 @@ class ChannelPreviewPublic(BaseModel):
     link: str
     # the pictures the channel sends with this rendition (public URLs), e.g. a status's one picture
     images: list[str] = []
+    # the cover the channel sends (a post's first image, else the org's default cover), if any
+    cover: str = ""
     problems: list[ProblemPublic]
 
 
@@ -154,6 +156,7 @@ def preview(post_id: Id, who: WhoDep, session: SessionDep) -> list[ChannelPrevie
             digest=p.rendition.digest,
             link=p.rendition.link,
             images=[i.url for i in p.rendition.images],
+            cover=p.rendition.cover.url if p.rendition.cover is not None else "",
             problems=[
                 ProblemPublic(code=x.code, message=x.message, field=x.field, blocking=x.blocking)
                 for x in p.problems

@@ -22,6 +22,7 @@ from hub.delivery import service as engine
 from hub.delivery.models import Delivery, DeliveryStatus
 from hub.delivery.rules import push_refusal, valid_ip
 from hub.errors import Conflict, Forbidden, Invalid, NotFound
+from hub.media.service import library_for
 from hub.orgs import service as orgs
 from hub.orgs.models import Org, OrgLevel
 from hub.platforms import builtin_channel, label
@@ -495,6 +496,7 @@ def preview(*, session: Session, post: Post) -> list[ChannelPreview]:
         version=version,
         urgency=post.urgency.value,
         org_name=org.name,
+        library=library_for(session, org, [img["path"] for img in version.images]),
     )
     targeted = {a.platform.value for a in target_accounts(session, post)}
     platforms = sorted(targeted | {builtin_channel().value})

@@ -244,9 +244,7 @@ def test_a_copy_the_hub_published_counts_as_activity_before_ingestion(
 
     assert ("inactive", SILENT[0], SILENT[1]) not in _findings(body)
     accounts = {(a["org_code"], a["platform"]): a for a in body["accounts"]}
-    assert accounts[SILENT]["last_activity_at"].startswith(
-        (TODAY - timedelta(days=1)).isoformat()
-    )
+    assert accounts[SILENT]["last_activity_at"].startswith((TODAY - timedelta(days=1)).isoformat())
     assert accounts[SILENT]["verdict"] == "pass"
     # an audit as of a day before that publication still finds the account silent
     earlier = _audit(client, auth["supervisor"], TODAY - timedelta(days=2))
