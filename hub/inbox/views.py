@@ -259,9 +259,16 @@ def overdue_page(request: Request, session: SessionDep) -> Response:
 
 @router.get("/hall/answers", response_class=HTMLResponse)
 def hall_answers(request: Request, session: SessionDep) -> Response:
-    """Public: questions the matrix answered, the author's handle masked (张** / ab***)."""
+    """Public: questions the matrix answered, the author's handle masked (张** / ab***); a page
+    of the release hall (its header, search and way back)."""
+    from hub.hall.views import HALL_NAME
+
     return get_templates().TemplateResponse(
         request,
         "pages/hall_answers.html",
-        {"answers": service.public_answers(session=session), "user": None},
+        {
+            "answers": service.public_answers(session=session),
+            "user": None,
+            "hall_name": HALL_NAME,
+        },
     )
