@@ -379,6 +379,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from hub.web.admin_views import router as admin_views_router
     from hub.web.editor_views import router as editor_views_router
     from hub.web.health import router as health_router
+    from hub.web.media_views import router as media_views_router
     from hub.web.observe import router as metrics_router
     from hub.web.orgs_views import router as orgs_views_router
     from hub.web.posts_views import router as posts_views_router
@@ -411,6 +412,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         partners_router,
         editor_views_router,
         posts_views_router,
+        media_views_router,
         orgs_views_router,
         admin_views_router,
         review_chain_views_router,

@@ -85,6 +85,8 @@ def N_(message: str) -> str:
 
 # Messages the page scripts show (hub/static/js); sent to the page as JSON in its language.
 JS_MESSAGES = [
+    N_("媒体库中还没有图片。"),
+    N_("插入"),
     N_("已保存"),
     N_("保存中…"),
     N_("保存失败"),

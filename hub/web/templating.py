@@ -30,6 +30,10 @@ def nav_for(user: User | None) -> dict[str, bool]:
         "compose": may(actor, Action.post_write),
         "review": may(actor, Action.post_review) or may(actor, Action.post_cosign),
         "posts": may(actor, Action.post_write) or may(actor, Action.post_review),
+        # 媒体库: who uploads images (editors, live runners) and admins (default covers)
+        "media": may(actor, Action.post_write)
+        or may(actor, Action.live_run)
+        or may(actor, Action.org_manage),
         "audit_log": may(actor, Action.audit_log_read),
         "users": may(actor, Action.user_manage),
         "orgs": may(actor, Action.org_manage),

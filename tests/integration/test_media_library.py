@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 from hub.db import engine_for
 from hub.media.models import MediaItem
 from hub.sqltypes import utcnow
-from tests.integration.test_editor_pages import png
+from tests.integration.test_editor_pages import login, png
 
 pytestmark = pytest.mark.integration
 
@@ -175,3 +175,52 @@ def test_the_orgs_default_cover_stands_in_for_a_missing_image(
     assert next(p for p in preview.json() if p["platform"] == "wechat")["cover"].endswith(
         own["url"]
     )
+
+
+def test_the_media_page_lists_searches_and_edits_within_reach(
+    client: TestClient, auth: dict[str, dict[str, str]]
+) -> None:
+    flood = upload(client, auth["kaili-editor"], "防汛会议.png", (64, 48))
+    upload(client, auth["kaili-editor"], "春耕.png", (30, 20))
+    upload(client, auth["huangping-editor"], "黄平风光.png", (20, 20))
+
+    csrf = login(client, "kaili-editor")
+    home = client.get("/")
+    assert 'href="/media"' in home.text  # in the menu
+    page = client.get("/media")
+    assert page.status_code == 200
+    assert "防汛会议.png" in page.text and "春耕.png" in page.text and "黄平风光" not in page.text
+    searched = client.get("/media", params={"q": "春耕"})
+    assert "春耕.png" in searched.text and "防汛会议.png" not in searched.text
+    assert "日期格式" in client.get("/media", params={"since": "2026-13-01"}).text
+
+    saved = client.post(
+        f"/media/{flood['id']}/alt",
+        data={"csrf": csrf, "alt": "凯里市防汛会议现场"},
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303
+    after = client.get("/media")
+    assert 'alt="凯里市防汛会议现场"' in after.text and "已保存图片" in after.text
+    assert "默认封面" not in after.text  # an editor does not set covers
+    refused = client.post(
+        f"/media/{flood['id']}/cover", data={"csrf": csrf}, follow_redirects=False
+    )
+    assert refused.status_code == 403
+
+    client.post("/logout", data={"csrf": csrf})
+    csrf = login(client, "huangping-editor")
+    hidden = client.post(
+        f"/media/{flood['id']}/alt", data={"csrf": csrf, "alt": "x"}, follow_redirects=False
+    )
+    assert hidden.status_code == 404
+
+    client.post("/logout", data={"csrf": csrf})
+    csrf = login(client, "admin")
+    made = client.post(f"/media/{flood['id']}/cover", data={"csrf": csrf}, follow_redirects=False)
+    assert made.status_code == 303
+    assert (
+        client.get("/api/v1/orgs/522601", headers=auth["admin"]).json()["default_cover"]
+        == (flood["path"])
+    )
+    assert "默认封面" in client.get("/media").text

@@ -20,6 +20,7 @@ EDITOR_TEMPLATES = {
             "audit_log",
             "orgs",
             "posts",
+            "media",
             "board",
             "calendar",
             "compose",
