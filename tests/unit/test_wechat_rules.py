@@ -265,6 +265,16 @@ def test_missing_cover_and_too_long_content_are_reported() -> None:
     assert codes == {"wechat.missing_cover", "wechat.content_too_long"}
 
 
+def test_the_orgs_default_cover_stands_in_only_when_the_post_has_no_image() -> None:
+    fallback = Image(path="/m/uploads/cover.jpg", url="http://hall.test/media/uploads/cover.jpg")
+    without = connector().render(content(images=(), fallback_cover=fallback))
+    assert without.cover == fallback
+    assert "wechat.missing_cover" not in {p.code for p in connector().check(without)}
+    own = connector().render(content(fallback_cover=fallback))
+    assert own.cover is not None and own.cover != fallback
+    assert WechatConnector.limits.needs_cover
+
+
 def test_digest_is_the_summary_or_the_first_54_characters() -> None:
     body = "第一段" + "很长的正文" * 20
     assert connector().render(content(summary="摘要")).digest == "摘要"
