@@ -551,6 +551,7 @@ class Job:
     account: Account
     post: Post
     content_hash: str  # of the delivery's version: the rendition cache's key
+    default_cover: str = ""  # the post's org's (media path): part of that key too
     started: float = dataclasses.field(default_factory=time.perf_counter)  # for the outcome line
 
 
@@ -588,9 +589,10 @@ def _rowcount(result: object) -> int:
 
 
 _LOAD = (
-    sa_select(Delivery, Account, Post, col(PostVersion.content_hash))
+    sa_select(Delivery, Account, Post, col(PostVersion.content_hash), col(Org.default_cover))
     .join(Account, col(Account.id) == col(Delivery.account_id))
     .join(Post, col(Post.id) == col(Delivery.post_id))
+    .join(Org, col(Org.id) == col(Post.org_id))
     .join(
         PostVersion,
         and_(
@@ -614,8 +616,9 @@ _VERSION_AND_ORG = (
 
 def _load(session: Session, delivery_id: int) -> Job:
     """The delivery, its account and post, in one round trip (content only when not cached)."""
-    delivery, account, post, content_hash = session.execute(_LOAD, {"d_id": delivery_id}).one()
-    return Job(delivery, account, post, content_hash)
+    row = session.execute(_LOAD, {"d_id": delivery_id}).one()
+    delivery, account, post, content_hash, default_cover = row
+    return Job(delivery, account, post, content_hash, default_cover or "")
 
 
 def rendition_for(session: Session, job: Job) -> Rendition:
@@ -626,6 +629,7 @@ def rendition_for(session: Session, job: Job) -> Rendition:
         job.content_hash,
         job.account.platform.value,
         get_settings().public_base_url,
+        job.default_cover,  # an admin setting it lets a retry of a copy that lacked a cover pass
     )
     cached = _RENDITIONS.get(key)
     if cached is not None:
@@ -640,7 +644,7 @@ def rendition_for(session: Session, job: Job) -> Rendition:
     return rendition
 
 
-_RENDITIONS: dict[tuple[int, int, str, str, str], Rendition] = {}
+_RENDITIONS: dict[tuple[int, int, str, str, str, str], Rendition] = {}
 
 
 def _render(session: Session, job: Job, version: PostVersion, org: Org) -> Rendition:
