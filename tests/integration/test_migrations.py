@@ -152,3 +152,60 @@ def test_callback_tokens_move_into_the_encrypted_credentials_and_back(database_u
     with engine.begin() as conn:  # leave the database as the fixture made it
         conn.execute(text("DELETE FROM accounts"))
         conn.execute(text("DELETE FROM orgs"))
+
+
+def test_0029_enters_earlier_uploads_in_the_media_library(
+    hub_env: dict[str, str], database_url: str
+) -> None:
+    """Uploads made before the library existed are listed: from their audit event, with the
+    file's size, hash and dimensions when it is still there."""
+    import hashlib
+    import io
+    from pathlib import Path
+
+    from PIL import Image
+
+    engine = engine_for(database_url)
+    downgrade(database_url, "0024")
+    buffer = io.BytesIO()
+    Image.new("RGB", (120, 80), (10, 20, 30)).save(buffer, "PNG")
+    folder = Path(hub_env["GOVHUB_MEDIA_DIR"]) / "uploads"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "old.png").write_bytes(buffer.getvalue())
+    now = "2026-11-01 00:00:00+00:00"
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO orgs (id, code, name, level, path, livelihood, press_office, "
+                "created_at, updated_at, wechat_comments) VALUES (7, '522600', '黔东南州', "
+                "'prefecture', '/522600/', false, false, :now, :now, 'closed')"
+            ),
+            {"now": now},
+        )
+        for path, summary in (
+            ("uploads/old.png", "image/png, 1 bytes"),
+            ("uploads/gone.jpg", "image/jpeg, 5 bytes"),
+            ("uploads/old.png", "image/png, 1 bytes"),  # an event repeated: one row
+        ):
+            conn.execute(
+                text(
+                    "INSERT INTO audit_log (at, actor_id, actor_name, action, object_type, "
+                    "object_id, org_id, summary, client_ip) VALUES (:now, NULL, 'x', "
+                    "'media.upload', 'media', :path, 7, :summary, '')"
+                ),
+                {"now": now, "path": path, "summary": summary},
+            )
+    upgrade(database_url)
+    with engine.begin() as conn:
+        rows = conn.execute(
+            text("SELECT path, org_id, content_type, size, width, height, content_hash FROM media")
+        ).all()
+        conn.execute(text("DELETE FROM media"))
+        conn.execute(text("DELETE FROM audit_log"))
+        conn.execute(text("DELETE FROM orgs"))
+    found = {r[0]: tuple(r[1:]) for r in rows}
+    data = buffer.getvalue()
+    assert found == {
+        "uploads/old.png": (7, "image/png", len(data), 120, 80, hashlib.sha256(data).hexdigest()),
+        "uploads/gone.jpg": (7, "image/jpeg", 0, 0, 0, ""),
+    }
