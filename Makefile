@@ -46,7 +46,7 @@ test: lint browser smoke
 # re-extract interface messages and merge them into the catalogs (hub/i18n/<locale>/LC_MESSAGES)
 i18n: install
 	$(BIN)/pybabel extract -F babel.cfg -k _ -k N_ --no-location -o hub/i18n/messages.pot .
-	$(BIN)/pybabel update -i hub/i18n/messages.pot -d hub/i18n -l en --no-location
+	$(BIN)/pybabel update -i hub/i18n/messages.pot -d hub/i18n -l en  # the .pot has no locations, so neither has the .po
 
 format: install
 	$(BIN)/ruff check --fix .
