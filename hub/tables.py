@@ -28,6 +28,7 @@ from hub.inbox.models import (
     Thread,
 )
 from hub.live.models import EntryRevision, LiveEntry, LiveEvent, LiveFanout, LiveSession
+from hub.notify.models import Notification, NotifyPreference, NotifyWebhook
 from hub.orgs.models import Org, OrgName
 from hub.posts.models import Approval, ForwardOffer, Post, PostVersion, ReviewChain
 from hub.proofread.models import Acknowledgement, Finding, LeaderRow, LexiconRow
@@ -67,6 +68,9 @@ __all__ = [
     "LiveFanout",
     "LiveSession",
     "LoginFailure",
+    "Notification",
+    "NotifyPreference",
+    "NotifyWebhook",
     "Obligation",
     "ObligationRecord",
     "Org",
