@@ -474,9 +474,8 @@ def save_robot(
         raise Invalid("机器人地址的域名无法解析", field="url") from None
     row = row or NotifyWebhook(user_id=user_id, org_id=org_id, flavor=flavor, url=url)
     row.flavor, row.url, row.updated_at = flavor, url, utcnow()
-    row.secret_sealed = (
-        seal_text(settings.credentials_key, secret.strip()) if secret.strip() else ""
-    )
+    if secret.strip():  # an empty secret keeps the one saved (the form never shows it)
+        row.secret_sealed = seal_text(settings.credentials_key, secret.strip())
     session.add(row)
     session.flush()
     return row
