@@ -11,10 +11,10 @@ from sqlmodel import select
 
 from hub.errors import NotFound
 from hub.notify import rules, service
-from hub.orgs.models import Org
-from hub.users.rules import Action
 from hub.notify.models import NotificationPublic, PreferenceIn, WebhookIn, WebhookPublic
+from hub.orgs.models import Org
 from hub.sqltypes import Id, utcnow
+from hub.users.rules import Action
 from hub.web.deps import PrincipalDep, SessionDep
 
 router = APIRouter(prefix="/api/v1/notifications", tags=["notifications"])

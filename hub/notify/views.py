@@ -3,7 +3,7 @@ Forms post with a CSRF token and come back with a 303."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -95,7 +95,7 @@ async def save_choices(request: Request, session: SessionDep) -> Response:
     return RedirectResponse("/account#notify", status_code=303)
 
 
-def notify_choices(session: SessionDep, user: User) -> dict[str, object]:
+def notify_choices(session: SessionDep, user: User) -> dict[str, Any]:
     """What the 通知设置 card of 我的账户 shows."""
     robot = service.robot_of(session, user_id=user.id)
     return {
