@@ -92,7 +92,7 @@ def put_robot(data: WebhookIn, session: SessionDep, principal: PrincipalDep) -> 
         session, flavor=data.flavor, url=data.url, secret=data.secret, user_id=principal.user.id
     )
     session.commit()
-    return WebhookPublic(flavor=row.flavor, url=row.url, signed=bool(row.secret_sealed))
+    return WebhookPublic(flavor=row.flavor, url=row.url, signed=bool(row.secret_encrypted))
 
 
 @router.put("/org-robot/{code}", response_model=WebhookPublic)
@@ -109,4 +109,4 @@ def put_org_robot(
         session, flavor=data.flavor, url=data.url, secret=data.secret, org_id=org.id
     )
     session.commit()
-    return WebhookPublic(flavor=row.flavor, url=row.url, signed=bool(row.secret_sealed))
+    return WebhookPublic(flavor=row.flavor, url=row.url, signed=bool(row.secret_encrypted))

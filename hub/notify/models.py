@@ -51,7 +51,8 @@ class NotifyPreference(SQLModel, table=True):
 
 class NotifyWebhook(SQLModel, table=True):
     """A group robot that receives a user's webhook notifications (user_id set), or those of every
-    user of an org without one of their own (org_id set). The signing secret is sealed."""
+    user of an org without one of their own (org_id set). The signing secret is encrypted
+    (``*_encrypted``: ``govhub secrets rotate`` re-encrypts it)."""
 
     __tablename__ = "notify_webhooks"
 
@@ -60,7 +61,7 @@ class NotifyWebhook(SQLModel, table=True):
     org_id: int | None = Field(default=None, foreign_key="orgs.id", index=True, unique=True)
     flavor: str = Field(max_length=20)  # wecom | dingtalk
     url: str = Field(max_length=1000)
-    secret_sealed: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    secret_encrypted: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     updated_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )

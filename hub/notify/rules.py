@@ -22,6 +22,11 @@ from hub.users.models import Role
 from hub.users.rules import Action, Actor, may
 
 
+def N_(message: str) -> str:
+    """Marks a message for the catalog (``make i18n``); pages translate it when they show it."""
+    return message
+
+
 class Kind(StrEnum):
     review_waiting = "review_waiting"  # a post was submitted: to those who may review it now
     post_approved = "post_approved"  # to the author
@@ -43,21 +48,21 @@ class Flavor(StrEnum):
 
 
 KIND_LABELS: dict[Kind, str] = {
-    Kind.review_waiting: "待我审核的稿件",
-    Kind.post_approved: "我的稿件审核通过",
-    Kind.post_rejected: "我的稿件被退回",
-    Kind.copy_problem: "稿件发布失败或暂停",
-    Kind.token_expiring: "账号授权即将过期",
-    Kind.deadline_due: "时限与办件到期提醒",
+    Kind.review_waiting: N_("待我审核的稿件"),
+    Kind.post_approved: N_("我的稿件审核通过"),
+    Kind.post_rejected: N_("我的稿件被退回"),
+    Kind.copy_problem: N_("稿件发布失败或暂停"),
+    Kind.token_expiring: N_("账号授权即将过期"),
+    Kind.deadline_due: N_("时限与办件到期提醒"),
 }
 CHANNEL_LABELS: dict[Channel, str] = {
-    Channel.in_app: "站内",
-    Channel.email: "邮件",
-    Channel.robot: "群机器人",
+    Channel.in_app: N_("站内"),
+    Channel.email: N_("邮件"),
+    Channel.robot: N_("群机器人"),
 }
 FLAVOR_LABELS: dict[Flavor, str] = {
-    Flavor.wecom: "企业微信群机器人",
-    Flavor.dingtalk: "钉钉群机器人",
+    Flavor.wecom: N_("企业微信群机器人"),
+    Flavor.dingtalk: N_("钉钉群机器人"),
 }
 
 # Without a choice of one's own: every kind in the list; e-mail and robots only when chosen.

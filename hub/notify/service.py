@@ -475,7 +475,7 @@ def save_robot(
     row = row or NotifyWebhook(user_id=user_id, org_id=org_id, flavor=flavor, url=url)
     row.flavor, row.url, row.updated_at = flavor, url, utcnow()
     if secret.strip():  # an empty secret keeps the one saved (the form never shows it)
-        row.secret_sealed = seal_text(settings.credentials_key, secret.strip())
+        row.secret_encrypted = seal_text(settings.credentials_key, secret.strip())
     session.add(row)
     session.flush()
     return row
@@ -570,7 +570,9 @@ def _send_robot(
     flavor = rules.Flavor(target.flavor)
     payload = rules.robot_payload(flavor, message, settings.public_base_url)
     secret = (
-        unseal_text(settings.credentials_key, target.secret_sealed) if target.secret_sealed else ""
+        unseal_text(settings.credentials_key, target.secret_encrypted)
+        if target.secret_encrypted
+        else ""
     )
     for attempt in _retrying(wait_max):
         with attempt:

@@ -354,7 +354,7 @@ def test_wecom_and_signed_dingtalk_robots_receive_markdown(
     )
     with Session(engine_for(url)) as session:  # no robot of their own: the org's
         assert service.send(session, notification_id, "robot", wait_max=0.01)
-        sealed = session.exec(select(service.NotifyWebhook)).one().secret_sealed
+        sealed = session.exec(select(service.NotifyWebhook)).one().secret_encrypted
     assert "SECabc" not in sealed
     path, body = handler.received[-1]
     query = parse_qs(urlsplit(path).query)

@@ -30,6 +30,7 @@ EDITOR_TEMPLATES = {
             "review",
             "review_list",
             "users",
+            "notifications",
         ]
     ),
 }

@@ -55,7 +55,7 @@ def upgrade() -> None:
         sa.Column("org_id", sa.Integer(), nullable=True),
         sa.Column("flavor", sa.String(length=20), nullable=False),
         sa.Column("url", sa.String(length=1000), nullable=False),
-        sa.Column("secret_sealed", sa.Text(), nullable=False),
+        sa.Column("secret_encrypted", sa.Text(), nullable=True),
         sa.Column("updated_at", UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["user_id"], ["users.id"]),
         sa.ForeignKeyConstraint(["org_id"], ["orgs.id"]),
