@@ -17,7 +17,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from hub.accounts.models import Account
+from connectors.sandbox.wechat import WechatSandbox
+from connectors.sandbox.weibo import WeiboSandbox
+from hub.accounts.models import Account, Platform
 from hub.clocks.notify import SmtpMailer
 from hub.clocks.reminders import send_due_reminders
 from hub.config import get_settings
@@ -27,6 +29,13 @@ from hub.notify import rules, service
 from hub.notify.models import Notification
 from hub.users.models import Role, User
 from tests.factories import make_user, token_for
+from tests.integration.test_account_healing import (  # noqa: F401
+    _account,
+    _approved_post,
+    _run,
+    platforms,
+    reviewer_at,
+)
 from tests.integration.test_editor_pages import login
 from tests.integration.test_reminders import T0, Inbox, open_emergency, smtp  # noqa: F401
 from tests.integration.test_review_levels import set_chain, submitted
@@ -367,3 +376,48 @@ def test_wecom_and_signed_dingtalk_robots_receive_markdown(
     with Session(engine_for(url)) as session:
         assert service.send(session, notification_id, "robot", wait_max=0.01) is False
     assert len(handler.received) - before == 3  # retried, then logged
+
+
+def test_a_copy_parked_by_the_worker_tells_its_author(
+    platforms: tuple[WeiboSandbox, WechatSandbox],  # noqa: F811
+    reviewer_at: TestClient,  # noqa: F811
+    guizhou: dict[str, str],
+) -> None:
+    weibo, _ = platforms
+    url = guizhou["GOVHUB_DATABASE_URL"]
+    token, uid = weibo.mint_token()
+    account_id = _account(url, Platform("weibo"), {"access_token": token, "uid": uid})
+    weibo.config.app_audited = False  # 21321: the copy parks
+    delivery_id = _approved_post(reviewer_at, url, account_id)
+    assert _run(delivery_id) == "parked"
+    mine = reviewer_at.get("/api/v1/notifications", headers=token_for("kaili-editor", url)).json()
+    assert mine[0]["title"] == "已暂停（账号待处理）：「凯里市防汛通知」→ 微博「凯里发布」"
+    assert mine[0]["kind"] == "copy_problem" and mine[0]["link"].startswith("/posts/")
+    reviewer = token_for("kaili-reviewer", url)
+    kinds = [n["kind"] for n in reviewer_at.get("/api/v1/notifications", headers=reviewer).json()]
+    assert "copy_problem" not in kinds
+
+
+def test_email_and_robot_are_queued_only_after_the_commit(
+    client: TestClient,
+    auth: Auth,
+    hall: int,
+    guizhou: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    queued: list[list[tuple[int, str]]] = []
+    monkeypatch.setattr(service, "enqueue", lambda pending: queued.append(list(pending)) or 0)
+    url = guizhou["GOVHUB_DATABASE_URL"]
+    with Session(engine_for(url)) as session:
+        reviewer = session.exec(select(User).where(User.username == "kaili-reviewer")).one()
+        service.set_choice(session, reviewer, "post_rejected", "email", True)
+        session.commit()
+        message = rules.post_rejected("防汛通知", "李四", "重写", 1)
+        service.notify(session, [reviewer.id], message)  # type: ignore[list-item]
+        assert queued == []  # not before the commit
+        session.rollback()
+        session.commit()
+        assert queued == []  # a rolled-back event sends nothing
+        [written] = service.notify(session, [reviewer.id], message)  # type: ignore[list-item]
+        session.commit()
+    assert queued == [[(written, "email")]]
