@@ -204,13 +204,16 @@ def token_expiring_message(platform: str, account: str, org: str, expires: str) 
 DEADLINE_ZH = {"50": "时限已过半", "80": "时限已用去80%", "overdue": "已逾期"}
 
 
-def deadline_due(kind_title: str, subject: str, org: str, threshold: str, due: str) -> Message:
+def deadline_due(
+    kind_title: str, subject: str, org: str, threshold: str, due: str, case_id: int | None = None
+) -> Message:
+    """A clock's reminder; a case's clock (留言办理) links to the case, any other to /clocks."""
     state = DEADLINE_ZH.get(threshold, threshold)
     return Message(
         Kind.deadline_due,
         f"【{state}】{subject}",
         f"{org}的{kind_title}「{subject}」{state}，截止 {due}。",
-        "/clocks",
+        f"/inbox/cases/{case_id}" if case_id is not None else "/clocks",
     )
 
 

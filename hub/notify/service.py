@@ -381,7 +381,15 @@ def deadline_reached(
                 or (p.actor.role is Role.supervisor and org.path.startswith(p.actor.read_path))
             }
         )
-        message = rules.deadline_due(kind_title, subject, org.name, threshold, due)
+        from hub.inbox.models import Case
+
+        case_id = session.exec(
+            select(Case.id).where(
+                (col(Case.answer_clock_id) == clock_id)
+                | (col(Case.first_response_clock_id) == clock_id)
+            )
+        ).first()
+        message = rules.deadline_due(kind_title, subject, org.name, threshold, due, case_id)
         notify(session, ids, message, dedupe=f"clock:{clock_id}:{threshold}")
 
     _safely(session, f"clock {clock_id} {threshold}", work)

@@ -356,6 +356,12 @@ def test_wecom_and_signed_dingtalk_robots_receive_markdown(
         headers=auth["huangping-editor"],
     )
     assert outside.status_code == 404
+    editor = client.put(
+        "/api/v1/notifications/org-robot/522601",
+        json={"flavor": "dingtalk", "url": f"{base}/x"},
+        headers=auth["kaili-editor"],
+    )
+    assert editor.status_code == 403  # inside the reach, without org.manage
     client.put(
         "/api/v1/notifications/robot",
         json={"flavor": "wecom", "url": ""},

@@ -80,6 +80,9 @@ def test_texts_are_chinese_and_carry_the_facts() -> None:
     assert parked.title == "已暂停（账号待处理）：「防汛通知」→ 微博「凯里发布」"
     due = rules.deadline_due("突发事件", "山洪", "凯里市", "overdue", "2026-11-20 12:00")
     assert due.title == "【已逾期】山洪" and "截止 2026-11-20 12:00" in due.body
+    assert due.link == "/clocks"
+    case = rules.deadline_due("留言答复", "网友留言", "凯里市", "80", "2026-11-27 23:59", 12)
+    assert case.link == "/inbox/cases/12" and case.title == "【时限已用去80%】网友留言"
 
 
 def test_robot_payloads() -> None:
