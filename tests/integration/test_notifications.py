@@ -28,6 +28,8 @@ from hub.delivery.models import Delivery, DeliveryStatus
 from hub.notify import rules, service
 from hub.notify.models import Notification
 from hub.users.models import Role, User
+from scheduler import tasks_notify as notify_tasks
+from scheduler.app import BEAT_SCHEDULE
 from tests.factories import make_user, token_for
 from tests.integration.test_account_healing import (  # noqa: F401
     _account,
@@ -211,6 +213,7 @@ def test_an_expiring_token_tells_who_may_reauthorise_once(
         assert service.remind_tokens(session, now=now - timedelta(days=5)) == 0  # not yet
         assert service.remind_tokens(session, now=now) > 0
         assert service.remind_tokens(session, now=now + timedelta(hours=1)) == 0  # once
+    assert BEAT_SCHEDULE["notify.tokens"] == ("notify.tokens", timedelta(hours=1))
     expected = ["授权即将过期：发布厅「凯里发布厅」"]
     assert titles(client, auth["kaili-editor"]) == expected
     assert titles(client, auth["admin"]) == expected
@@ -337,8 +340,7 @@ def test_wecom_and_signed_dingtalk_robots_receive_markdown(
     )
     assert set_mine.status_code == 200, set_mine.text
     notification_id = _one_notification(client, auth, hall, url, channel="robot")
-    with Session(engine_for(url)) as session:
-        assert service.send(session, notification_id, "robot", wait_max=0.01)
+    assert notify_tasks.send(notification_id, "robot") is True  # the worker's task body
     path, body = handler.received[-1]
     assert path == "/cgi-bin/webhook/send?key=abc"
     assert body["msgtype"] == "markdown"
