@@ -180,6 +180,34 @@ class Settings(BaseSettings):
         le=7 * 24 * 60,
         description="Longest wait before an account whose pull failed is tried again.",
     )
+    hall_cache: bool = Field(
+        default=True,
+        description=(
+            "Serve the public hall's pages and feeds from an in-process cache, rendered once per "
+            "change (docs/hall.md, Caching)."
+        ),
+    )
+    hall_cache_max_age: int = Field(
+        default=10, ge=0, le=3600, description="max-age (seconds) of the hall's public answers."
+    )
+    hall_cache_stale_seconds: int = Field(
+        default=30,
+        ge=0,
+        le=86400,
+        description="stale-while-revalidate (seconds) a reverse proxy may serve a hall answer.",
+    )
+    hall_cache_check_ms: int = Field(
+        default=250,
+        ge=20,
+        le=60_000,
+        description=(
+            "How often (ms) each web process reads the hall's change stamp (with Redis, changes "
+            "are also pushed at once)."
+        ),
+    )
+    hall_cache_entries: int = Field(
+        default=1000, ge=1, description="Most hall answers one process keeps (least recent go)."
+    )
     smtp_host: str | None = Field(
         default=None, description="SMTP server for reminder e-mails (unset: e-mail off)."
     )

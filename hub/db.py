@@ -35,6 +35,9 @@ def is_sqlite(url: str) -> bool:
 @lru_cache(maxsize=8)
 def engine_for(url: str) -> Engine:
     """One engine per database URL per process."""
+    from hub.hall.cache import install
+
+    install()  # every session of a process that writes stamps the hall version on a hall change
     if is_sqlite(url):
         database = make_url(url).database
         if database and database != ":memory:":

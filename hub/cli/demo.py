@@ -131,6 +131,16 @@ def _demo_sandbox_accounts(sandbox_url: str, public_base_url: str) -> list[str]:
         )
 
 
+def _demo_live_session() -> str:
+    """One scheduled live session with an approver (after the accounts: it targets them)."""
+    from hub.db import session_scope
+    from hub.live.demo import seed_session
+    from hub.sqltypes import utcnow
+
+    with session_scope() as session:
+        return seed_session(session=session, now=utcnow())
+
+
 def sandbox(
     host: str = "127.0.0.1",
     port: int = 9100,
@@ -196,6 +206,7 @@ def demo(host: str = "127.0.0.1", port: int = 8000, sandbox_port: int = 0) -> No
     for line in _demo_sandbox_accounts(sandbox_server.base_url, env["GOVHUB_PUBLIC_BASE_URL"]):
         typer.echo(line)
     typer.echo(f"sandboxes at {sandbox_server.base_url}: /weibo /wechat /partner")
+    typer.echo(_demo_live_session())
     python = sys.executable
     quiet = ["--log-level", "warning"]  # warnings, errors and delivery outcomes (hub/logs.py)
     parts = {

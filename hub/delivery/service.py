@@ -45,6 +45,7 @@ from hub.delivery.rules import (
     reconcile_submit,
     rip_for,
 )
+from hub.hall.cache import mark_changed
 from hub.metrics import error_class, record_attempt
 from hub.notify import service as notices
 from hub.orgs.models import Org
@@ -800,6 +801,7 @@ def _record_outcome(
     delivery_id = _id(delivery)
     if isinstance(outcome, Published):
         published_at = outcome.published_at or now
+        mark_changed(session)  # the copy's link shows on the post's hall page
         _conn(session).execute(
             _RECORD_PUBLISHED,
             {

@@ -1,9 +1,11 @@
-"""Pure rules of the release hall: text shaping, search terms, retry backoff, cache validators."""
+"""Pure rules of the release hall: text shaping, search terms, retry backoff, caching."""
 
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
+from urllib.parse import parse_qsl
 
 from markupsafe import Markup, escape
 
@@ -16,6 +18,8 @@ MAX_TERM_CHARS = 100
 
 FIRST_BACKOFF = timedelta(seconds=30)
 MAX_BACKOFF = timedelta(hours=1)
+
+CACHED_PARAMS = ("org", "platform", "page")  # what the cached pages read from the query
 
 # Characters XML 1.0 forbids (feeds would not parse with them).
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -94,3 +98,38 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
         if tag == "*" or tag.removeprefix("W/") == etag:
             return True
     return False
+
+
+def cacheable_path(path: str) -> bool:
+    """The hall's own pages and feeds (not ``/hall/answers``, which is the inbox's)."""
+    if path in ("/hall", "/hall/feed.atom", "/hall/feed.json"):
+        return True
+    return path.startswith(("/hall/orgs/", "/hall/posts/", "/hall/entries/"))
+
+
+def cache_key(path: str, query_string: bytes) -> tuple[str, str] | None:
+    """(path, the parameters the pages read, sorted); None for a search (not cached)."""
+    params: dict[str, str] = {}
+    for name, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
+        if name == "q" and value.strip():
+            return None
+        if name in CACHED_PARAMS:
+            params[name] = value  # the last one wins, as for the pages
+    return path, "&".join(f"{k}={params[k]}" for k in sorted(params))
+
+
+def not_modified(headers: dict[bytes, bytes], etag: str, last_modified: datetime) -> bool:
+    """A conditional GET the stored answer satisfies (If-None-Match wins over If-Modified-Since)."""
+    if_none_match = headers.get(b"if-none-match")
+    if if_none_match is not None:
+        return etag_matches(if_none_match.decode("latin-1"), etag)
+    since = headers.get(b"if-modified-since")
+    if since is None:
+        return False
+    try:
+        when = parsedate_to_datetime(since.decode("latin-1"))
+    except (TypeError, ValueError, IndexError):
+        return False
+    if when.tzinfo is None:
+        return False
+    return last_modified.replace(microsecond=0) <= when

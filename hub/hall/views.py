@@ -2,10 +2,11 @@
 
 ``/hall`` (the stream, with filters and search), ``/hall/orgs/{code}`` (one org and everything
 below it), ``/hall/posts/{post_id}`` (a post: Weibo's link target), ``/hall/entries/{id}`` (one
-entry), and Atom / JSON Feed for the whole hall and per org. Every answer carries
-``Cache-Control: public, max-age=60`` and an ETag; a matching ``If-None-Match`` gets 304. Lists
-and feeds validate against :func:`hub.hall.service.fingerprint` (no rendering for a 304); single
-pages against a hash of their body. Server-rendered, no scripts, no external assets.
+entry), and Atom / JSON Feed for the whole hall and per org. Most answers come from
+:mod:`hub.hall.cache` (rendered here once per hall change). What reaches these routes carries
+the hall's ``Cache-Control`` and an ETag; a matching ``If-None-Match`` gets 304. Lists and feeds
+validate against :func:`hub.hall.service.fingerprint` (no rendering for a 304); single pages
+against a hash of their body. Server-rendered, no scripts, no external assets.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from sqlmodel import Session, col, select
 from hub.audit.rules import PLATFORM_ZH
 from hub.config import Settings
 from hub.hall import feeds, service
+from hub.hall.cache import cache_control
 from hub.hall.rules import etag_matches
 from hub.hall.service import HallQuery, Withdrawn, hall_platforms
 from hub.orgs.models import Org
@@ -32,7 +34,6 @@ from hub.web.templating import get_templates
 
 router = APIRouter(include_in_schema=False)
 
-CACHE_CONTROL = "public, max-age=60"
 HALL_NAME = "政务新媒体发布厅"
 ATOM_TYPE = "application/atom+xml; charset=utf-8"
 JSON_FEED_TYPE = "application/feed+json; charset=utf-8"
@@ -41,9 +42,11 @@ JSON_FEED_TYPE = "application/feed+json; charset=utf-8"
 # -- caching -------------------------------------------------------------------------------------
 
 
-def _cached(request: Request, etag: str, build: Callable[[], Response]) -> Response:
+def _cached(
+    request: Request, settings: Settings, etag: str, build: Callable[[], Response]
+) -> Response:
     tag = f'"{etag}"'
-    headers = {"ETag": tag, "Cache-Control": CACHE_CONTROL}
+    headers = {"ETag": tag, "Cache-Control": cache_control(settings)}
     if etag_matches(request.headers.get("if-none-match"), tag):
         return Response(status_code=304, headers=headers)
     response = build()
@@ -51,10 +54,10 @@ def _cached(request: Request, etag: str, build: Callable[[], Response]) -> Respo
     return response
 
 
-def _body_cached(request: Request, response: Response) -> Response:
+def _body_cached(request: Request, settings: Settings, response: Response) -> Response:
     """Validate a single page by a hash of its body (its copies' links change after publish)."""
     digest = hashlib.sha256(bytes(response.body)).hexdigest()[:32]
-    return _cached(request, digest, lambda: response)
+    return _cached(request, settings, digest, lambda: response)
 
 
 # -- query parsing -------------------------------------------------------------------------------
@@ -151,7 +154,7 @@ def _stream(
         )
 
     etag = service.fingerprint(session=session, query=query, kind="html")
-    return _cached(request, etag, build)
+    return _cached(request, settings, etag, build)
 
 
 @router.get("/hall")
@@ -177,7 +180,7 @@ def _withdrawn(request: Request, settings: Settings, withdrawn: Withdrawn) -> Re
         _context(request, settings, withdrawn=withdrawn),
         status_code=410,
     )
-    return _body_cached(request, response)
+    return _body_cached(request, settings, response)
 
 
 @router.get("/hall/posts/{post_id}")
@@ -197,7 +200,7 @@ def post(post_id: str, request: Request, session: SessionDep, settings: Settings
         "pages/hall_post.html",
         _context(request, settings, post=found, og_url=f"{base}/hall/posts/{post_id}"),
     )
-    return _body_cached(request, response)
+    return _body_cached(request, settings, response)
 
 
 @router.get("/hall/entries/{entry_id}")
@@ -217,7 +220,7 @@ def entry(entry_id: str, request: Request, session: SessionDep, settings: Settin
         "pages/hall_entry.html",
         _context(request, settings, item=found.item, og_url=f"{base}/hall/entries/{entry_id}"),
     )
-    return _body_cached(request, response)
+    return _body_cached(request, settings, response)
 
 
 # -- feeds ---------------------------------------------------------------------------------------
@@ -254,7 +257,7 @@ def _feed(
         return Response(feeds.json_feed(info, items), media_type=JSON_FEED_TYPE)
 
     etag = service.fingerprint(session=session, query=query, kind=kind)
-    return _cached(request, etag, build)
+    return _cached(request, settings, etag, build)
 
 
 @router.get("/hall/feed.atom")

@@ -17,7 +17,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from hub.accounts.models import Account, AccountStatus, Platform
-from hub.auditlog.service import record
+from hub.auditlog.service import audit, record
 from hub.config import get_settings
 from hub.delivery import channels
 from hub.delivery import service as engine
@@ -49,8 +49,7 @@ from hub.proofread import service as proofread
 from hub.users.models import User
 from hub.users.rules import Action, may, sees
 from hub.users.service import actor_of
-
-Who = posts.Who
+from hub.users.who import Who
 
 
 def _pk(row: LiveSession | LiveEntry | Org | User | Account | Post) -> int:
@@ -89,17 +88,7 @@ def to_public(live: LiveSession) -> LiveSessionPublic:
 
 
 def _audit(session: Session, who: Who, action: str, live: LiveSession, summary: str) -> None:
-    record(
-        session=session,
-        actor_id=who.id,
-        actor_name=who.user.username,
-        action=action,
-        object_type="live_session",
-        object_id=live.id,
-        org_id=live.org_id,
-        summary=summary,
-        client_ip=who.client_ip,
-    )
+    audit(session, who, action, "live_session", live.id, org_id=live.org_id, summary=summary)
 
 
 # -- loading and permissions ----------------------------------------------------------------------
@@ -163,12 +152,11 @@ def _check_targets(session: Session, org: Org, account_ids: Sequence[int]) -> li
     for account_id in ids:
         account = session.get(Account, account_id)
         if account is None:
-            raise Invalid(f"account {account_id} does not exist", field="target_account_ids")
+            raise Invalid(f"目标账号 {account_id} 不存在", field="target_account_ids")
         owner = orgs.get(session=session, org_id=account.org_id)
         if not owner.path.startswith(org.path):
             raise Invalid(
-                f"account {account_id} ({account.name}) is not an account of {org.name} "
-                "or of an org below it",
+                f"目标账号「{account.name}」不属于{org.name}或其下级机构",
                 field="target_account_ids",
             )
     return ids
@@ -177,22 +165,21 @@ def _check_targets(session: Session, org: Org, account_ids: Sequence[int]) -> li
 def create_session(
     *, session: Session, who: Who, data: LiveSessionCreate, now: datetime
 ) -> LiveSession:
-    org = (
-        orgs.resolve_code(session=session, code=data.org_code)
-        if data.org_code
-        else orgs.get(session=session, org_id=who.user.org_id)
-    )
+    try:
+        org = (
+            orgs.get_by_code(session=session, code=data.org_code)
+            if data.org_code
+            else orgs.get(session=session, org_id=who.user.org_id)
+        )
+    except NotFound:
+        raise Invalid(f"没有代码为 {data.org_code} 的机构", field="org_code") from None
     if not may(who.actor, Action.live_run, org.path):
-        raise Forbidden(
-            f"your role ({who.user.role.value}) may not {Action.live_run.value} for {org.name}"
-        )
+        raise Forbidden(f"您不能为{org.name}开设直播（须为本机构或上级机构的编辑）")
     if data.starts_at is not None and data.starts_at.tzinfo is None:
-        raise Invalid(
-            "starts_at needs a time zone, e.g. 2026-12-01T09:00:00+08:00", field="starts_at"
-        )
+        raise Invalid("开始时间须带时区，例如 2026-12-01T09:00:00+08:00", field="starts_at")
     for user_id in data.editor_ids:
         if session.get(User, user_id) is None:
-            raise Invalid(f"user {user_id} does not exist", field="editor_ids")
+            raise Invalid(f"编辑 {user_id} 不存在", field="editor_ids")
     approvers = _check_approvers(session, org, who.id, data.approver_ids)
     live = LiveSession(
         slug=f"{now.astimezone(get_settings().tz):%Y%m%d}-{secrets.token_urlsafe(6)}".lower(),

@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 
 from connectors.base import Problem, Rendition
 from hub.accounts.models import Account, AccountStatus, Platform
-from hub.auditlog.service import record
+from hub.auditlog.service import audit
 from hub.clocks.models import Clock, ClockState
 from hub.clocks.service import has_clock, link_post, retime_for_post, start_for_post
 from hub.config import get_settings
@@ -42,35 +42,12 @@ from hub.posts.models import (
 from hub.proofread import rules as proofread_rules
 from hub.proofread import service as proofread
 from hub.users.models import Role, User
-from hub.users.rules import Action, Actor, may, sees
-
-
-@dataclass(frozen=True)
-class Who:
-    """The acting user as services need it."""
-
-    user: User
-    actor: Actor
-    client_ip: str = ""
-
-    @property
-    def id(self) -> int:
-        assert self.user.id is not None
-        return self.user.id
+from hub.users.rules import Action, may, sees
+from hub.users.who import Who
 
 
 def _audit(session: Session, who: Who, action: str, post: Post, summary: str) -> None:
-    record(
-        session=session,
-        actor_id=who.id,
-        actor_name=who.user.username,
-        action=action,
-        object_type="post",
-        object_id=post.id,
-        org_id=post.org_id,
-        summary=summary,
-        client_ip=who.client_ip,
-    )
+    audit(session, who, action, "post", post.id, org_id=post.org_id, summary=summary)
 
 
 def _pk(row: Post | Org) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from datetime import datetime
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
@@ -14,7 +14,7 @@ from hub.posts import service
 from hub.posts.models import Approval, ApprovalKind, Post, PostVersion
 from hub.sqltypes import Id
 from hub.users.models import User
-from hub.web.deps import PrincipalDep, SessionDep, client_ip
+from hub.web.deps import SessionDep, WhoDep
 
 router = APIRouter(prefix="/api/v1", tags=["posts"])
 
@@ -114,9 +114,6 @@ def diff_table(
     summary="Every version of a post (oldest first)",
     response_model=list[VersionPublic],
 )
-def list_versions(
-    post_id: Id, request: Request, principal: PrincipalDep, session: SessionDep
-) -> list[VersionPublic]:
-    who = service.Who(user=principal.user, actor=principal.actor, client_ip=client_ip(request))
+def list_versions(post_id: Id, who: WhoDep, session: SessionDep) -> list[VersionPublic]:
     post = service.get(session=session, post_id=post_id, who=who)
     return versions_of(session, post)

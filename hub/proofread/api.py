@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from sqlmodel import col, select
 
 from hub.accounts.models import Account
@@ -33,13 +33,9 @@ from hub.proofread.presets import preset_entries
 from hub.sqltypes import Id, utcnow
 from hub.users.models import User
 from hub.users.rules import Action
-from hub.web.deps import Principal, PrincipalDep, SessionDep, client_ip
+from hub.web.deps import PrincipalDep, SessionDep, WhoDep
 
 router = APIRouter(prefix="/api/v1/proofread", tags=["proofreading"])
-
-
-def who_of(principal: Principal, request: Request) -> service.Who:
-    return service.Who(user=principal.user, actor=principal.actor, client_ip=client_ip(request))
 
 
 @router.post(
@@ -48,10 +44,10 @@ def who_of(principal: Principal, request: Request) -> service.Who:
     response_model=list[HitPublic],
 )
 def check(
-    body: CheckBody, request: Request, principal: PrincipalDep, session: SessionDep
+    body: CheckBody, principal: PrincipalDep, who: WhoDep, session: SessionDep
 ) -> list[HitPublic]:
     principal.require(Action.post_read)
-    org = service.readable_org(session, who_of(principal, request), body.org_code)
+    org = service.readable_org(session, who, body.org_code)
     hits = service.check(session, org, {"text": body.text})
     return [HitPublic(**service.hit_public(h)) for h in hits]
 
@@ -77,14 +73,14 @@ def _entry_public(row: LexiconRow, org: Org) -> EntryPublic:
     response_model=list[EntryPublic],
 )
 def entries(
-    request: Request,
     principal: PrincipalDep,
+    who: WhoDep,
     session: SessionDep,
     org: Annotated[str | None, Query(max_length=32)] = None,
     presets: bool = False,
 ) -> list[EntryPublic]:
     principal.require(Action.post_read)
-    scope = service.readable_org(session, who_of(principal, request), org)
+    scope = service.readable_org(session, who, org)
     out = []
     if presets:
         out = [
@@ -111,12 +107,8 @@ def entries(
     status_code=201,
     response_model=EntryPublic,
 )
-def add_entry(
-    data: EntryCreate, request: Request, principal: PrincipalDep, session: SessionDep
-) -> EntryPublic:
-    row = service.add_entry(
-        session=session, who=who_of(principal, request), data=data, now=utcnow()
-    )
+def add_entry(data: EntryCreate, who: WhoDep, session: SessionDep) -> EntryPublic:
+    row = service.add_entry(session=session, who=who, data=data, now=utcnow())
     session.commit()
     org = session.get(Org, row.org_id)
     assert org is not None
@@ -126,12 +118,8 @@ def add_entry(
 @router.patch(
     "/entries/{entry_id}", summary="Change or switch off an entry", response_model=EntryPublic
 )
-def update_entry(
-    entry_id: Id, data: EntryUpdate, request: Request, principal: PrincipalDep, session: SessionDep
-) -> EntryPublic:
-    row = service.update_entry(
-        session=session, who=who_of(principal, request), entry_id=entry_id, data=data, now=utcnow()
-    )
+def update_entry(entry_id: Id, data: EntryUpdate, who: WhoDep, session: SessionDep) -> EntryPublic:
+    row = service.update_entry(session=session, who=who, entry_id=entry_id, data=data, now=utcnow())
     session.commit()
     org = session.get(Org, row.org_id)
     assert org is not None
@@ -158,13 +146,13 @@ def _leader_public(row: LeaderRow, org: Org) -> LeaderPublic:
     response_model=list[LeaderPublic],
 )
 def leaders(
-    request: Request,
     principal: PrincipalDep,
+    who: WhoDep,
     session: SessionDep,
     org: Annotated[str | None, Query(max_length=32)] = None,
 ) -> list[LeaderPublic]:
     principal.require(Action.post_read)
-    scope = service.readable_org(session, who_of(principal, request), org)
+    scope = service.readable_org(session, who, org)
     return [_leader_public(r, o) for r, o in service.leaders_of(session, scope)]
 
 
@@ -174,12 +162,8 @@ def leaders(
     status_code=201,
     response_model=LeaderPublic,
 )
-def add_leader(
-    data: LeaderCreate, request: Request, principal: PrincipalDep, session: SessionDep
-) -> LeaderPublic:
-    row = service.add_leader(
-        session=session, who=who_of(principal, request), data=data, now=utcnow()
-    )
+def add_leader(data: LeaderCreate, who: WhoDep, session: SessionDep) -> LeaderPublic:
+    row = service.add_leader(session=session, who=who, data=data, now=utcnow())
     session.commit()
     org = session.get(Org, row.org_id)
     assert org is not None
@@ -194,13 +178,12 @@ def add_leader(
 def update_leader(
     leader_id: Id,
     data: LeaderUpdate,
-    request: Request,
-    principal: PrincipalDep,
+    who: WhoDep,
     session: SessionDep,
 ) -> LeaderPublic:
     row = service.update_leader(
         session=session,
-        who=who_of(principal, request),
+        who=who,
         leader_id=leader_id,
         data=data,
         now=utcnow(),
@@ -217,14 +200,14 @@ def update_leader(
     response_model=list[AcknowledgementPublic],
 )
 def acknowledgements(
-    request: Request,
     principal: PrincipalDep,
+    who: WhoDep,
     session: SessionDep,
     org: Annotated[str | None, Query(max_length=32)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[AcknowledgementPublic]:
     principal.require(Action.post_read)
-    scope = service.readable_org(session, who_of(principal, request), org)
+    scope = service.readable_org(session, who, org)
     rows = session.exec(
         select(Acknowledgement, Org, User)
         .join(Org, col(Org.id) == col(Acknowledgement.org_id))
@@ -256,12 +239,8 @@ def acknowledgements(
     status_code=201,
     response_model=FindingPublic,
 )
-def add_finding(
-    data: FindingCreate, request: Request, principal: PrincipalDep, session: SessionDep
-) -> FindingPublic:
-    row = service.record_finding(
-        session=session, who=who_of(principal, request), data=data, now=utcnow()
-    )
+def add_finding(data: FindingCreate, who: WhoDep, session: SessionDep) -> FindingPublic:
+    row = service.record_finding(session=session, who=who, data=data, now=utcnow())
     session.commit()
     return _findings(session, [row])[0]
 
@@ -270,13 +249,13 @@ def add_finding(
     "/findings", summary="Inspectors' findings within reach", response_model=list[FindingPublic]
 )
 def findings(
-    request: Request,
     principal: PrincipalDep,
+    who: WhoDep,
     session: SessionDep,
     org: Annotated[str | None, Query(max_length=32)] = None,
 ) -> list[FindingPublic]:
     principal.require(Action.post_read)
-    scope = service.readable_org(session, who_of(principal, request), org)
+    scope = service.readable_org(session, who, org)
     rows = session.exec(
         select(Finding)
         .join(Org, col(Org.id) == col(Finding.org_id))

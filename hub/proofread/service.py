@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import date, datetime
 from threading import Lock
 from typing import Any
@@ -19,7 +18,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from hub.accounts.models import Account
-from hub.auditlog.service import record
+from hub.auditlog.service import audit
 from hub.config import get_settings
 from hub.errors import Forbidden, Invalid, NotFound
 from hub.orgs import service as orgs
@@ -37,21 +36,8 @@ from hub.proofread.models import (
     LexiconRow,
 )
 from hub.proofread.presets import preset_entries
-from hub.users.models import User
-from hub.users.rules import Action, Actor, may, sees
-
-
-@dataclass(frozen=True)
-class Who:
-    user: User
-    actor: Actor
-    client_ip: str = ""
-
-    @property
-    def id(self) -> int:
-        assert self.user.id is not None
-        return self.user.id
-
+from hub.users.rules import Action, may, sees
+from hub.users.who import Who
 
 # -- the lexicon in force --------------------------------------------------------------------------
 
@@ -237,17 +223,7 @@ def _changes(changes: Mapping[str, Any]) -> str:
 def _audit(
     session: Session, who: Who, action: str, kind: str, obj: object, org: Org, summary: str
 ) -> None:
-    record(
-        session=session,
-        actor_id=who.id,
-        actor_name=who.user.username,
-        action=action,
-        object_type=kind,
-        object_id=obj,
-        org_id=org.id,
-        summary=summary,
-        client_ip=who.client_ip,
-    )
+    audit(session, who, action, kind, obj, org_id=org.id, summary=summary)
 
 
 def _org_by_code(session: Session, code: str) -> Org | None:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import select
 
-from hub.auditlog.service import record
+from hub.auditlog.service import audit
 from hub.errors import Conflict, Forbidden, HubError, NotFound
 from hub.notify.views import notify_choices
 from hub.orgs import service as orgs
@@ -19,6 +19,7 @@ from hub.users import service as users
 from hub.users.models import Role, User
 from hub.users.passwords import RULE
 from hub.users.rules import Access, Action, access, scope_path
+from hub.users.who import Who
 from hub.web.deps import SessionDep, client_ip
 from hub.web.i18n import _
 from hub.web.pages import Page, page_of, refuse, render, to_login
@@ -30,16 +31,14 @@ router = APIRouter(include_in_schema=False)
 def _audit(
     request: Request, session: SessionDep, page: Page, user: User, action: str, summary: str
 ) -> None:
-    record(
-        session=session,
-        actor_id=page.user.id,
-        actor_name=page.user.username,
-        action=action,
-        object_type="user",
-        object_id=user.id,
+    audit(
+        session,
+        Who(page.user, page.actor, client_ip(request)),
+        action,
+        "user",
+        user.id,
         org_id=user.org_id,
         summary=summary,
-        client_ip=client_ip(request),
     )
 
 

@@ -358,6 +358,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from hub.auditlog.api import router as audit_router
     from hub.clocks.api import router as clocks_router
     from hub.clocks.views import router as clocks_views_router
+    from hub.delivery.api import router as delivery_router
     from hub.hall.api import router as partners_router
     from hub.hall.views import router as hall_views_router
     from hub.inbox.api import router as inbox_router
@@ -395,6 +396,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         callbacks_router,
         oauth_router,
         posts_router,
+        delivery_router,
         review_chain_router,
         forward_router,
         versions_router,
@@ -444,6 +446,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         https_only=settings.public_base_url.startswith("https://"),
         max_age=settings.session_max_hours * 3600,
     )
+    from hub.hall.cache import HallCache, install
+
+    install()  # this process's commits stamp the hall version
+    app.add_middleware(HallCache, settings=settings)  # outside the session, inside the headers
     app.add_middleware(OriginGuard, public_base_url=settings.public_base_url)
     app.add_middleware(NulGuard)
     app.add_middleware(SecurityHeaders, hsts=settings.public_base_url.startswith("https://"))

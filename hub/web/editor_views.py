@@ -15,18 +15,20 @@ from markupsafe import Markup
 from sqlmodel import Session, col, func, or_, select
 
 from hub.config import get_settings
+from hub.delivery.api import deliveries_of
 from hub.delivery.models import Delivery, DeliveryStatus
 from hub.errors import Forbidden, NotFound
 from hub.orgs import service as orgs
 from hub.orgs.models import Org
 from hub.posts import chains, service
-from hub.posts.api import deliveries_of, to_public
+from hub.posts.api import to_public
 from hub.posts.models import Post, PostStatus
 from hub.posts.versions_api import baseline, diff_table, versions_of
 from hub.proofread import rules as proofread_rules
 from hub.sqltypes import Id, utcnow
 from hub.users.models import User
 from hub.users.rules import Action, may, scope_path
+from hub.users.who import Who
 from hub.web.dashboard import review_queue
 from hub.web.deps import SessionDep, client_ip
 from hub.web.i18n import _
@@ -39,8 +41,8 @@ EDITABLE = {PostStatus.draft, PostStatus.rejected, PostStatus.missed}
 MOVABLE = {PostStatus.draft, PostStatus.rejected, PostStatus.approved, PostStatus.scheduled}
 
 
-def _who(page: Page, request: Request) -> service.Who:
-    return service.Who(user=page.user, actor=page.actor, client_ip=client_ip(request))
+def _who(page: Page, request: Request) -> Who:
+    return Who(page.user, page.actor, client_ip(request))
 
 
 def _load(

@@ -19,7 +19,7 @@ def atom_entries(client: TestClient, path: str) -> tuple[ET.Element, list[ET.Ele
     response = client.get(path)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/atom+xml")
-    assert response.headers["cache-control"] == "public, max-age=60"
+    assert response.headers["cache-control"] == "public, max-age=10, stale-while-revalidate=30"
     root = ET.fromstring(response.content)
     assert root.tag == f"{A}feed"
     return root, root.findall(f"{A}entry")

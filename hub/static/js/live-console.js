@@ -90,14 +90,14 @@
       return call("POST", api + "/entries", {
         text: text.value,
         key_event: document.getElementById("key_event").checked,
-        pinned: document.getElementById("pinned").checked,
+        pinned: document.getElementById("pin").checked,
         images: images
       });
     }).then(function (entry) {
       text.value = "";
       if (photo) { photo.value = ""; }
       document.getElementById("key_event").checked = false;
-      document.getElementById("pinned").checked = false;
+      document.getElementById("pin").checked = false;
       var warned = (entry.proofread || []).map(function (h) { return h.description; }).join("；");
       var note = warned ? " · 校对提示：" + warned : "";
       if (entry.approved) { window.govhubLive.upsert(entry); say("已发布 #" + entry.seq + note); }
@@ -122,6 +122,16 @@
       call("POST", api + "/" + action).then(function () { window.location.reload(); })
         .catch(function (err) { say(err.message); });
     });
+  });
+
+  // another console started or ended the session: reload for the right buttons and, after the
+  // end, the link to the summary post
+  var shownStatus = root.getAttribute("data-status");
+  document.addEventListener("govhub-live-status", function (ev) {
+    if (ev.detail.status !== shownStatus && ev.detail.status !== "scheduled") {
+      shownStatus = ev.detail.status;
+      window.location.reload();
+    }
   });
 
   // presence: a heartbeat every 10 s through the broadcast channel; names seen in 25 s are shown

@@ -7,7 +7,8 @@
   if (!root) { return; }
   var isConsole = root.id === "console";
   var list = document.getElementById("entries");
-  var pinned = document.getElementById("pinned");
+  // the public page's pinned list (the console has none: its 置顶 checkbox is #pin)
+  var pinned = isConsole ? null : root.querySelector("section.pinned-list");
   var notice = document.getElementById("new-notice");
   var statusLabel = document.getElementById("live-status") || document.getElementById("session-status");
   var conn = document.getElementById("conn");
@@ -15,6 +16,9 @@
   var lastEvent = root.getAttribute("data-last-event") || "0";
   var source = null;
   var STATUS = { scheduled: "即将开始", live: "直播中", ended: "已结束", archived: "已结束" };
+  // the console's words come from the page (the catalog: 未开始/直播中/已结束, or English)
+  var labels = (statusLabel && statusLabel.getAttribute("data-labels"))
+    ? JSON.parse(statusLabel.getAttribute("data-labels")) : STATUS;
 
   function node(tag, cls, text) {
     var n = document.createElement(tag);
@@ -104,10 +108,11 @@
 
   function setStatus(data) {
     if (statusLabel) {
-      statusLabel.textContent = isConsole ? data.status : (STATUS[data.status] || data.status);
+      statusLabel.textContent = labels[data.status] || data.status;
       statusLabel.className = "status-" + data.status;
     }
     root.setAttribute("data-status", data.status);
+    document.dispatchEvent(new CustomEvent("govhub-live-status", { detail: data }));
     if (data.status === "ended" || data.status === "archived") {
       if (source) { source.close(); source = null; }
       setConn("直播已结束", "conn-wait");
