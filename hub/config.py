@@ -214,7 +214,7 @@ class Settings(BaseSettings):
     smtp_port: int = Field(default=25, description="SMTP port.")
     smtp_from: str = Field(default="govhub@localhost", description="Sender of reminder e-mails.")
     smtp_user: str | None = Field(default=None, description="SMTP login (optional).")
-    smtp_password: str | None = Field(default=None, repr=False, description="SMTP password.")
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP password.")
     smtp_starttls: bool = Field(default=False, description="Upgrade SMTP with STARTTLS.")
     reminder_webhook_url: str | None = Field(
         default=None, description="Endpoint that receives signed clock reminders (optional)."

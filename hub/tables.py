@@ -29,6 +29,7 @@ from hub.inbox.models import (
 )
 from hub.live.models import EntryRevision, LiveEntry, LiveEvent, LiveFanout, LiveSession
 from hub.media.models import MediaItem
+from hub.notify.models import Notification, NotifyPreference, NotifyWebhook
 from hub.orgs.models import Org, OrgName
 from hub.posts.models import Approval, ForwardOffer, Post, PostVersion, ReviewChain
 from hub.proofread.models import Acknowledgement, Finding, LeaderRow, LexiconRow
@@ -69,6 +70,9 @@ __all__ = [
     "LiveSession",
     "LoginFailure",
     "MediaItem",
+    "Notification",
+    "NotifyPreference",
+    "NotifyWebhook",
     "Obligation",
     "ObligationRecord",
     "Org",

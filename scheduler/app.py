@@ -31,6 +31,8 @@ BEAT_SCHEDULE: dict[str, tuple[str, timedelta]] = {
     "accounts.recheck": ("accounts.recheck", timedelta(minutes=1)),
     # readers' counts: each account on its own pace (GOVHUB_REACH_INTERVAL_MINUTES) and back-off
     "reach.pull": ("reach.pull", timedelta(minutes=10)),
+    # authorisations ending within 7 days: told once per expiry date (hub/notify)
+    "notify.tokens": ("notify.tokens", timedelta(hours=1)),
 }
 
 
@@ -106,6 +108,7 @@ def create_celery(settings: Settings) -> Celery:
         "scheduler.tasks_hall",
         "scheduler.tasks_inbox",
         "scheduler.tasks_live",
+        "scheduler.tasks_notify",
         "scheduler.tasks_reach",
     )
     return app

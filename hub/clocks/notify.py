@@ -120,7 +120,7 @@ def mailer_from_settings(settings: Settings) -> SmtpMailer | None:
         settings.smtp_port,
         sender=settings.smtp_from,
         user=settings.smtp_user,
-        password=settings.smtp_password,
+        password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
         starttls=settings.smtp_starttls,
     )
 

@@ -24,6 +24,7 @@ from hub.clocks.models import Clock, ClockReminder, ClockState
 from hub.clocks.notify import Mailer, WebhookPoster, mailer_from_settings, webhook_from_settings
 from hub.clocks.service import kind_title, policy_in_force, to_public
 from hub.config import Settings, get_settings
+from hub.notify import service as notices
 from hub.orgs.models import Org
 from hub.policies import Policy
 from hub.sqltypes import utcnow
@@ -149,6 +150,16 @@ def send_due_reminders(
             claim_id = _claim(session=session, clock_id=clock_id, threshold=threshold, now=now)
             if claim_id is None:
                 continue  # another pass has it
+            notices.deadline_reached(
+                session,
+                clock_id=clock_id,
+                org=org,
+                kind_title=kind_title(policy, clock.kind),
+                subject=clock.subject,
+                threshold=threshold,
+                due=f"{clock.due_at.astimezone(tz):%Y-%m-%d %H:%M}",
+            )
+            session.commit()  # the in-app notice stands whatever the e-mail and webhook do
             results.append(
                 _deliver(
                     session=session,

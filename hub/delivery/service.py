@@ -47,6 +47,7 @@ from hub.delivery.rules import (
 )
 from hub.hall.cache import mark_changed
 from hub.metrics import error_class, record_attempt
+from hub.notify import service as notices
 from hub.orgs.models import Org
 from hub.posts.models import Approval, ApprovalKind, Post, PostStatus, PostVersion
 from hub.posts.rules import IN_FLIGHT, settled_status
@@ -950,6 +951,8 @@ def _finish(
         _settled(job, action, error=error)
     if decision.status not in IN_FLIGHT:  # a delivery still in flight keeps its post publishing
         _settle_after_commit(session, job.post.id, now)  # type: ignore[arg-type]
+    if decision.status in (DeliveryStatus.failed, DeliveryStatus.parked):
+        notices.copy_settled(session, delivery_id)  # its author is told (never raises)
     return decision.status.value
 
 

@@ -23,6 +23,7 @@ from hub.delivery.models import Delivery, DeliveryStatus
 from hub.delivery.rules import push_refusal, valid_ip
 from hub.errors import Conflict, Forbidden, Invalid, NotFound
 from hub.media.service import library_for
+from hub.notify import service as notices
 from hub.orgs import service as orgs
 from hub.orgs.models import Org, OrgLevel
 from hub.platforms import builtin_channel, label
@@ -41,7 +42,7 @@ from hub.posts.models import (
 )
 from hub.proofread import rules as proofread_rules
 from hub.proofread import service as proofread
-from hub.users.models import Role
+from hub.users.models import Role, User
 from hub.users.rules import Action, may, sees
 from hub.users.who import Who
 
@@ -540,6 +541,8 @@ def submit(*, session: Session, who: Who, post: Post, now: datetime) -> Post:
     post.updated_at = now
     session.add(post)
     _audit(session, who, "post.submit", post, f"v{post.current_version}")
+    if post.status is PostStatus.in_review:  # co-signing first: told when it is done
+        notices.post_submitted(session, post, author=who.user)
     return post
 
 
@@ -589,6 +592,8 @@ def cosign(*, session: Session, who: Who, post: Post, now: datetime, comment: st
     post.updated_at = now
     session.add(post)
     _audit(session, who, "post.cosign", post, f"v{post.current_version}")
+    if post.status is PostStatus.in_review:
+        notices.post_submitted(session, post, author=session.get(User, post.author_id) or who.user)
     return post
 
 
@@ -620,15 +625,25 @@ def approve(
             post.updated_at = now
             session.add(post)
             _audit(session, who, "post.approve_level", post, _level_summary(chain, level))
+            notices.post_decided(
+                session, post, reviewer=who.user, approved=True, released=False,
+                level=_level_name(chain, level),
+            )  # fmt: skip
+            notices.post_submitted(
+                session, post, author=session.get(User, post.author_id) or who.user
+            )
             return post, []
         return _release(session, who, post, org, comment, now, level=level)
     return _release(session, who, post, org, comment, now, level=None)
 
 
-def _level_summary(chain: ReviewChain, level: int | None) -> str:
+def _level_name(chain: ReviewChain, level: int | None) -> str:
     names = [str(raw.get("name", "")) for raw in chain.levels]
-    name = names[level - 1] if level and 0 < level <= len(names) else str(level)
-    return f"「{name}」通过"
+    return names[level - 1] if level and 0 < level <= len(names) else str(level)
+
+
+def _level_summary(chain: ReviewChain, level: int | None) -> str:
+    return f"「{_level_name(chain, level)}」通过"
 
 
 def _check_reviewer(session: Session, who: Who, post: Post, org: Org) -> None:
@@ -756,6 +771,7 @@ def _release(
         f"v{post.current_version} → {len(deliveries)} deliveries"
         + (f", scheduled {post.scheduled_at.isoformat()}" if future and post.scheduled_at else ""),
     )
+    notices.post_decided(session, post, reviewer=who.user, approved=True)
     return post, to_enqueue
 
 
@@ -793,6 +809,7 @@ def reject(*, session: Session, who: Who, post: Post, reason: str, now: datetime
     post.updated_at = now
     session.add(post)
     _audit(session, who, "post.reject", post, reason)
+    notices.post_decided(session, post, reviewer=who.user, approved=False, reason=reason)
     return post
 
 
@@ -852,6 +869,8 @@ def correct(
     post.updated_at = now
     session.add(post)
     _audit(session, who, "post.correct", post, note)
+    if post.status is PostStatus.in_review:
+        notices.post_submitted(session, post, author=who.user)
     return post
 
 

@@ -11,6 +11,7 @@ from sqlmodel import select
 
 from hub.auditlog.service import audit
 from hub.errors import Conflict, Forbidden, HubError, NotFound
+from hub.notify.views import notify_choices
 from hub.orgs import service as orgs
 from hub.orgs.models import Org
 from hub.sqltypes import Id, utcnow
@@ -57,6 +58,7 @@ def account_page(request: Request, session: SessionDep) -> Response:
         error=request.session.pop("error", ""),
         rule=RULE,
         sessions=users.open_sessions(session=session, user_id=page.user.id or 0),
+        **notify_choices(session, page.user),
     )
 
 

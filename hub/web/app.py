@@ -364,6 +364,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from hub.inbox.api import router as inbox_router
     from hub.inbox.views import router as inbox_views_router
     from hub.media.api import router as media_router
+    from hub.notify.api import router as notify_router
+    from hub.notify.views import router as notify_views_router
     from hub.orgs.api import router as orgs_router
     from hub.posts.api import router as posts_router
     from hub.posts.chain_api import router as review_chain_router
@@ -423,6 +425,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         reach_views_router,
         proofread_router,
         proofread_views_router,
+        notify_router,
+        notify_views_router,
     ):
         app.include_router(router)
 

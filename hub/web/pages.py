@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
 from hub.config import get_settings
+from hub.notify.service import unread_count
 from hub.orgs.models import Org
 from hub.security import new_csrf_token
 from hub.users.models import Role, User
@@ -42,6 +43,7 @@ class Page:
     org: Org | None
     actor: Actor
     csrf: str
+    unread: int = 0  # the bell in the top bar
 
     def may(self, action: Action, org: Org | None = None) -> bool:
         return may(self.actor, action, org.path if org is not None else None)
@@ -58,6 +60,7 @@ def page_of(request: Request, session: Session) -> Page | None:
         org=session.get(Org, user.org_id),
         actor=actor_of(session=session, user=user),
         csrf=csrf_token(request),
+        unread=unread_count(session, user.id or 0),
     )
 
 

@@ -33,6 +33,7 @@ def test_upgrade_head_then_downgrade_base(database_url: str) -> None:
 # The revisions after the domain branches were merged (0008), newest first: one straight line.
 LINE = [
     "0029",
+    "0028",
     "0024",
     "0022",
     "0021",

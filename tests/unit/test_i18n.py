@@ -34,6 +34,7 @@ EDITOR_TEMPLATES = {
             "review",
             "review_list",
             "users",
+            "notifications",
         ]
     ),
 }

@@ -5,7 +5,7 @@ Images uploaded before this revision are entered from the audit log's ``media.up
 GOVHUB_MEDIA_DIR, else left at zero.
 
 Revision ID: 0029
-Revises: 0024
+Revises: 0028
 Create Date: 2026-11-30
 """
 
@@ -21,7 +21,7 @@ from alembic import op
 from hub.sqltypes import UTCDateTime
 
 revision = "0029"
-down_revision = "0024"
+down_revision = "0028"
 branch_labels = None
 depends_on = None
 
