@@ -5,6 +5,13 @@ Each process holds ONE subscription: a Redis pub/sub channel (``govhub:live``) w
 task reads it, frames each message ONCE as SSE bytes and puts the same ``bytes`` object into every
 reader's bounded queue; one keep-alive loop per process does the same with a comment frame.
 
+Several processes without Redis (``govhub serve --workers 2`` on the embedded default): an entry
+written through another process never reaches this one's inbox. One poll task per process asks
+the database, every ``GOVHUB_LIVE_POLL_SECONDS``, for the last event id of every session that has
+readers here (ONE query per process, however many readers); a session that moved on is caught up
+from ``live_events`` through the dispatcher, like a gap. With Redis the same poll runs 20 times
+less often, as the safety net for messages pub/sub lost while the subscription reconnected.
+
 Ordering. Event ids are assigned under the live session's row lock, so they commit in id order;
 messages may still arrive out of order from two processes, or be lost (pub/sub is fire and
 forget). A topic (one session's readers in this process) remembers the last id it dispatched; a
@@ -44,6 +51,8 @@ CLOSE: Frame = (None, "close", b"")
 
 EventLoader = Callable[[int, int, int], list[Message]]  # (session, after id, up to id) -> events
 LastIdLoader = Callable[[int], int]
+HeadsLoader = Callable[[list[int]], dict[int, int]]  # sessions -> their last event id
+REDIS_POLL_FACTOR = 20  # with Redis the database poll is only a safety net
 
 
 class Mailbox:
@@ -109,6 +118,8 @@ class Broadcaster:
         redis_url: str | None,
         load_events: EventLoader,
         load_last_id: LastIdLoader,
+        load_heads: HeadsLoader | None = None,
+        poll_seconds: float = 0.25,
         queue_size: int = QUEUE_SIZE,
         keepalive_seconds: float = KEEPALIVE_SECONDS,
         trace: bool = False,
@@ -116,6 +127,10 @@ class Broadcaster:
         self.redis_url = redis_url
         self.load_events = load_events
         self.load_last_id = load_last_id
+        self.load_heads = load_heads
+        self.poll_seconds = poll_seconds * (REDIS_POLL_FACTOR if redis_url else 1)
+        self.polls = 0  # database polls made (one query each, whatever the number of readers)
+        self.caught_up = 0  # events this process learned of from the database, not a message
         self.queue_size = queue_size
         self.keepalive_seconds = keepalive_seconds
         self.topics: dict[int, Topic] = {}
@@ -138,6 +153,8 @@ class Broadcaster:
         self._inbox = asyncio.Queue()
         self._tasks.append(asyncio.create_task(self._dispatch_forever()))
         self._tasks.append(asyncio.create_task(self._keepalive_forever()))
+        if self.load_heads is not None:
+            self._tasks.append(asyncio.create_task(self._poll_forever()))
         if self.redis_url:
             ready = asyncio.Event()
             self._tasks.append(asyncio.create_task(self._listen_redis(ready)))
@@ -226,6 +243,9 @@ class Broadcaster:
         topic = self.topics.get(int(message["session"]))
         if topic is None:
             return
+        if "head" in message:  # the poll saw the session move on: read what this process missed
+            await self._catch_up(topic, int(message["session"]), int(message["head"]))
+            return
         event_id = message.get("id")
         if event_id is None:
             self._fan(topic, (None, message["type"], self._frame(message)), message.get("console"))
@@ -236,13 +256,40 @@ class Broadcaster:
         if event_id <= topic.last_id:
             return  # already dispatched (a duplicate, or filled in from the database)
         if event_id > topic.last_id + 1:
-            missing = await asyncio.to_thread(
-                self.load_events, int(message["session"]), topic.last_id, event_id - 1
-            )
-            for earlier in missing:
-                self._fan(topic, (earlier["id"], _kind(earlier), self._frame(earlier)), False)
+            await self._catch_up(topic, int(message["session"]), event_id - 1)
         self._fan(topic, (event_id, _kind(message), self._frame(message)), False)
         topic.last_id = event_id
+
+    async def _catch_up(self, topic: Topic, session_id: int, upto: int) -> None:
+        """Fan out the events ``topic.last_id < id <= upto`` read from the database, in order."""
+        if topic.last_id is None or upto <= topic.last_id:
+            return
+        missing = await asyncio.to_thread(self.load_events, session_id, topic.last_id, upto)
+        for earlier in missing:
+            if earlier["id"] <= (topic.last_id or 0):
+                continue
+            self._fan(topic, (earlier["id"], _kind(earlier), self._frame(earlier)), False)
+            topic.last_id = earlier["id"]
+            self.caught_up += 1
+
+    async def _poll_forever(self) -> None:
+        """One query per interval for every session with readers here; news goes to the inbox."""
+        assert self.load_heads is not None and self._inbox is not None
+        while True:
+            await asyncio.sleep(self.poll_seconds)
+            known = {sid: t.last_id for sid, t in self.topics.items() if t.last_id is not None}
+            if not known:
+                continue
+            try:
+                heads = await asyncio.to_thread(self.load_heads, list(known))
+            except Exception:
+                log.exception("live: could not poll the database for new events")
+                continue
+            self.polls += 1
+            for session_id, head in heads.items():
+                topic = self.topics.get(session_id)
+                if topic is not None and topic.last_id is not None and head > topic.last_id:
+                    self._inbox.put_nowait({"session": session_id, "head": head})
 
     def _frame(self, message: Message) -> bytes:
         self.frames_built += 1
