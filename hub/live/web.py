@@ -82,6 +82,7 @@ def install(app: FastAPI) -> None:
         load_heads=_load_heads,
         poll_seconds=settings.live_poll_seconds,
         trace=os.environ.get("GOVHUB_LIVE_TRACE") == "1",
+        freeze_gc=os.environ.get("GOVHUB_GC_FREEZE") == "1",  # set by `hub serve`, not tests
     )
     app.include_router(api)
     app.include_router(pages)
