@@ -19,8 +19,10 @@ RUN apt-get update && apt-get install -y --no-install-recommends fonts-wqy-micro
     && rm -rf /var/lib/apt/lists/*
 COPY --from=wheel /dist/ /tmp/dist/
 RUN pip install --no-cache-dir /tmp/dist/govhub-*.whl && rm -rf /tmp/dist \
-    && useradd --create-home govhub && mkdir -p /app/var/media && chown -R govhub /app/var
-# var/ (beat's schedule, and var/media: compose's `media` volume takes this owner when created)
+    && useradd --create-home govhub && mkdir -p /app/var/media /app/var/metrics \
+    && chown -R govhub /app/var
+# var/ (beat's schedule; var/media and var/metrics: compose's `media` and `metrics` volumes take
+# this owner when created)
 WORKDIR /app
 USER govhub
 EXPOSE 8000

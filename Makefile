@@ -19,8 +19,9 @@ $(STAMP): pyproject.toml setup.py
 
 install: $(STAMP)
 
+# make demo PORT=9000 serves on another port (default 8000)
 demo: install
-	$(BIN)/govhub demo
+	$(BIN)/govhub demo $(if $(PORT),--port $(PORT))
 
 lint: install
 	$(BIN)/ruff check .

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET_KEY = "dev-secret-key-change-me"
@@ -205,6 +205,19 @@ class Settings(BaseSettings):
     reminder_webhook_secret: str | None = Field(
         default=None, repr=False, description="HMAC-SHA256 key signing reminder webhooks."
     )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        exclude=True,  # never in a dump of the settings (connectors are built from one)
+        description="Bearer token of GET /metrics (Prometheus); unset: /metrics is off (404).",
+    )
+    metrics_dir: str = Field(
+        default=str(VAR_DIR / "metrics"),
+        description=(
+            "Folder where every process of this host (web, worker, beat) records its counters "
+            "for /metrics (prometheus-client's multiprocess mode); empty: each process only "
+            "its own, in memory."
+        ),
+    )
 
     @model_validator(mode="after")
     def _refuse_default_secrets_in_production(self) -> Settings:
@@ -259,6 +272,15 @@ class Settings(BaseSettings):
                 "(reminders are signed)"
             )
         return self
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token_is_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if len(value.get_secret_value()) < 16:
+            raise ValueError("GOVHUB_METRICS_TOKEN must be at least 16 characters long")
+        return value
 
     @property
     def trusted_networks(self) -> list[IPv4Network | IPv6Network]:

@@ -30,6 +30,7 @@ from hub.inbox.models import (
 from hub.live.models import EntryRevision, LiveEntry, LiveEvent, LiveFanout, LiveSession
 from hub.orgs.models import Org, OrgName
 from hub.posts.models import Approval, ForwardOffer, Post, PostVersion, ReviewChain
+from hub.proofread.models import Acknowledgement, Finding, LeaderRow, LexiconRow
 from hub.reach.models import ReachCount, ReachPull
 from hub.system import Heartbeat, Worker
 from hub.users.models import LoginFailure, User
@@ -39,6 +40,7 @@ metadata = SQLModel.metadata
 __all__ = [
     "Account",
     "AccountActivity",
+    "Acknowledgement",
     "Approval",
     "Attempt",
     "AuditEntry",
@@ -52,11 +54,14 @@ __all__ = [
     "ClockReminder",
     "Delivery",
     "EntryRevision",
+    "Finding",
     "ForwardOffer",
     "HallEntry",
     "Heartbeat",
     "InboxCursor",
     "InboxSetting",
+    "LeaderRow",
+    "LexiconRow",
     "LiveEntry",
     "LiveEvent",
     "LiveFanout",

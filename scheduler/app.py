@@ -90,8 +90,11 @@ def create_celery(settings: Settings) -> Celery:
     if settings.broker_url.startswith("redis"):
         conf["broker_transport_options"] = {"visibility_timeout": 600}
     app.conf.update(conf)
-    from celery.signals import worker_init, worker_ready, worker_shutdown
+    from celery.signals import beat_init, setup_logging, worker_init, worker_ready, worker_shutdown
 
+    setup_logging.connect(_setup_logging, weak=False)
+    worker_init.connect(_setup_metrics, weak=False)
+    beat_init.connect(_setup_metrics, weak=False)
     worker_init.connect(_start_worker_heartbeat, weak=False)
     worker_shutdown.connect(_stop_worker_heartbeat, weak=False)
     worker_ready.connect(_freeze_startup_heap, weak=False)
@@ -106,6 +109,22 @@ def create_celery(settings: Settings) -> Celery:
         "scheduler.tasks_reach",
     )
     return app
+
+
+def _setup_logging(loglevel: Any = None, **_: Any) -> None:
+    """Worker and beat log in the hub's format (hub/logs.py: JSON in production), not Celery's;
+    Celery leaves the root logger alone when this signal has a receiver."""
+    from hub.logs import configure
+
+    configure(loglevel or "info")
+
+
+def _setup_metrics(**_: Any) -> None:
+    """Before the first count, a worker or beat records its metrics in the host's metrics folder
+    (``GOVHUB_METRICS_DIR``), which ``/metrics`` adds up, when metrics are on."""
+    from hub.metrics import setup
+
+    setup(get_settings())
 
 
 def _first_heartbeat(**_: Any) -> None:

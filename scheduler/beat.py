@@ -25,7 +25,15 @@ class Scheduler(PersistentScheduler):
     def apply_async(
         self, entry: ScheduleEntry, producer: Any = None, advance: bool = True, **kwargs: Any
     ) -> Any:
-        result = super().apply_async(entry, producer, advance, **kwargs)  # raises if not sent
+        from hub.metrics import metrics
+
+        sends = metrics().beat_sends
+        try:
+            result = super().apply_async(entry, producer, advance, **kwargs)  # raises if not sent
+        except Exception:
+            sends.labels(entry.name, "failed").inc()
+            raise
+        sends.labels(entry.name, "sent").inc()
         now = time.monotonic()
         if now - self._last_heartbeat >= HEARTBEAT_EVERY:
             from hub.system import record_heartbeat

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel
 
 from hub.accounts import service
 from hub.accounts.models import AccountCreate, AccountPublic, AccountStatus, AccountUpdate, Platform
-from hub.auditlog.service import record
+from hub.auditlog.service import audit
 from hub.errors import Invalid
 from hub.orgs import service as orgs
 from hub.sqltypes import Id
 from hub.users.rules import Action, scope_path
-from hub.web.deps import PrincipalDep, SessionDep, SettingsDep, client_ip
+from hub.web.deps import PrincipalDep, SessionDep, SettingsDep, WhoDep
 
 router = APIRouter(prefix="/api/v1/accounts", tags=["accounts"])
 
@@ -35,8 +35,8 @@ class ConnectionTest(BaseModel):
 @router.post("", summary="Register an account", status_code=201, response_model=AccountPublic)
 def create_account(
     data: AccountCreate,
-    request: Request,
     principal: PrincipalDep,
+    who: WhoDep,
     session: SessionDep,
     settings: SettingsDep,
 ) -> AccountPublic:
@@ -45,16 +45,14 @@ def create_account(
     account = service.create(
         session=session, data=data, credentials_key=settings.credentials_key, org=org
     )
-    record(
-        session=session,
-        actor_id=principal.user.id,
-        actor_name=principal.user.username,
-        action="account.create",
-        object_type="account",
-        object_id=account.id,
+    audit(
+        session,
+        who,
+        "account.create",
+        "account",
+        account.id,
         org_id=org.id,
         summary=f"{org.name} {account.platform.value} 账号「{account.name}」",
-        client_ip=client_ip(request),
     )
     session.commit()
     return service.to_public(account, org)
@@ -145,8 +143,8 @@ def get_account(account_id: Id, principal: PrincipalDep, session: SessionDep) ->
 def update_account(
     account_id: Id,
     data: AccountUpdate,
-    request: Request,
     principal: PrincipalDep,
+    who: WhoDep,
     session: SessionDep,
     settings: SettingsDep,
 ) -> AccountPublic:
@@ -157,16 +155,14 @@ def update_account(
         session=session, account=account, data=data, credentials_key=settings.credentials_key
     )
     if changed:
-        record(
-            session=session,
-            actor_id=principal.user.id,
-            actor_name=principal.user.username,
-            action="account.update",
-            object_type="account",
-            object_id=account.id,
+        audit(
+            session,
+            who,
+            "account.update",
+            "account",
+            account.id,
             org_id=org.id,
             summary="changed: " + ", ".join(changed),
-            client_ip=client_ip(request),
         )
     session.commit()
     return service.to_public(account, org)
@@ -179,8 +175,8 @@ def update_account(
 )
 def check_connection(
     account_id: Id,
-    request: Request,
     principal: PrincipalDep,
+    who: WhoDep,
     session: SessionDep,
     settings: SettingsDep,
 ) -> ConnectionTest:
@@ -196,16 +192,14 @@ def check_connection(
     org = orgs.get(session=session, org_id=account.org_id)
     principal.reach(Action.account_bind, org, f"account {account_id} does not exist")
     result = connection_test(session=session, account=account, settings=settings, now=utcnow())
-    record(
-        session=session,
-        actor_id=principal.user.id,
-        actor_name=principal.user.username,
-        action="account.test",
-        object_type="account",
-        object_id=account.id,
+    audit(
+        session,
+        who,
+        "account.test",
+        "account",
+        account.id,
         org_id=org.id,
         summary=("通过" if result.ok else "未通过") + f"：{result.message}"[:500],
-        client_ip=client_ip(request),
     )
     if result.ok and account.check_failures:
         account.check_failures = 0  # a person looked: automatic re-tests start afresh

@@ -28,6 +28,7 @@ from hub.accounts.models import Account, AccountStatus
 from hub.config import Settings
 from hub.delivery.rules import recheck_delay
 from hub.security import CredentialsError
+from hub.users.who import SYSTEM_WHO
 
 log = logging.getLogger(__name__)
 
@@ -185,15 +186,14 @@ def recheck_due(
 def _audit_recheck(session: Session, account: Account, result: ConnectionCheck) -> None:
     if not result.healed:
         return
-    from hub.auditlog.service import record
+    from hub.auditlog.service import audit
 
-    record(
-        session=session,
-        actor_id=None,
-        actor_name="system",
-        action="account.healed",
-        object_type="account",
-        object_id=account.id,
+    audit(
+        session,
+        SYSTEM_WHO,
+        "account.healed",
+        "account",
+        account.id,
         org_id=account.org_id,
         summary=f"自动复测通过：账号「{account.name}」恢复正常，继续 {len(result.resumed)} 条投递",
     )

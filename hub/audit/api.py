@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 from sqlmodel import Session, col, select
 
 from hub.audit import export, service
@@ -16,13 +16,13 @@ from hub.audit.models import (
     SpokespersonPublic,
     SpokespersonUpdate,
 )
-from hub.auditlog.service import record
+from hub.auditlog import service as auditlog
 from hub.config import Settings
 from hub.orgs import service as orgs
 from hub.orgs.models import Org
 from hub.sqltypes import Id, utcnow
 from hub.users.rules import Action
-from hub.web.deps import Principal, PrincipalDep, SessionDep, SettingsDep, client_ip
+from hub.web.deps import Principal, PrincipalDep, SessionDep, SettingsDep, WhoDep
 
 router = APIRouter(prefix="/api/v1/audits", tags=["matrix audit"])
 spokespersons_router = APIRouter(prefix="/api/v1/orgs", tags=["spokespersons"])
@@ -129,8 +129,8 @@ def _run_public(run: Any) -> AuditRunPublic:
 @router.post("/runs", summary="Run an audit and save it", status_code=201)
 def save_run(
     data: AuditRunCreate,
-    request: Request,
     principal: PrincipalDep,
+    who: WhoDep,
     session: SessionDep,
     settings: SettingsDep,
 ) -> AuditRunPublic:
@@ -142,18 +142,14 @@ def save_run(
         session=session, audit=audit, created_by=principal.user.username, note=data.note
     )
     province = audit.result.province
-    record(
-        session=session,
-        actor_id=principal.user.id,
-        actor_name=principal.user.username,
-        action="matrix_audit.save",
-        object_type="audit_run",
-        object_id=run.id,
-        summary=(
-            f"截至{audit.result.as_of.isoformat()}的矩阵检查：覆盖率{province.coverage_pct}%，"
-            f"问题{len(audit.result.findings)}项"
-        ),
-        client_ip=client_ip(request),
+    auditlog.audit(
+        session,
+        who,
+        "matrix_audit.save",
+        "audit_run",
+        run.id,
+        summary=f"截至{audit.result.as_of.isoformat()}的矩阵检查：覆盖率{province.coverage_pct}%，"
+        f"问题{len(audit.result.findings)}项",
     )
     session.commit()
     return _run_public(run)
@@ -204,23 +200,21 @@ def list_spokespersons(
 def appoint_spokesperson(
     code: str,
     data: SpokespersonCreate,
-    request: Request,
     principal: PrincipalDep,
+    who: WhoDep,
     session: SessionDep,
 ) -> SpokespersonPublic:
     org = orgs.get_by_code(session=session, code=code)
     principal.require(Action.spokesperson_manage, org)
     person = people.appoint(session=session, org=org, data=data)
-    record(
-        session=session,
-        actor_id=principal.user.id,
-        actor_name=principal.user.username,
-        action="spokesperson.appoint",
-        object_type="spokesperson",
-        object_id=person.id,
+    auditlog.audit(
+        session,
+        who,
+        "spokesperson.appoint",
+        "spokesperson",
+        person.id,
         org_id=org.id,
         summary=f"{org.name} {data.role.value}「{person.name}」自{data.appointed_on}起任职",
-        client_ip=client_ip(request),
     )
     session.commit()
     return SpokespersonPublic.model_validate(person)
@@ -234,8 +228,8 @@ def update_spokesperson(
     code: str,
     person_id: Id,
     data: SpokespersonUpdate,
-    request: Request,
     principal: PrincipalDep,
+    who: WhoDep,
     session: SessionDep,
 ) -> SpokespersonPublic:
     org = orgs.get_by_code(session=session, code=code)
@@ -243,16 +237,14 @@ def update_spokesperson(
     person = people.get(session=session, org=org, person_id=person_id)
     changed = people.update(session=session, person=person, data=data)
     if changed:
-        record(
-            session=session,
-            actor_id=principal.user.id,
-            actor_name=principal.user.username,
-            action="spokesperson.update",
-            object_type="spokesperson",
-            object_id=person.id,
+        auditlog.audit(
+            session,
+            who,
+            "spokesperson.update",
+            "spokesperson",
+            person.id,
             org_id=org.id,
             summary=f"{org.name}「{person.name}」changed: " + ", ".join(changed),
-            client_ip=client_ip(request),
         )
     session.commit()
     return SpokespersonPublic.model_validate(person)

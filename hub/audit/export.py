@@ -13,7 +13,7 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
-from hub.audit.rules import PLATFORM_ZH, AccountVerdict, OrgVerdict, Rollup
+from hub.audit.rules import PLATFORM_ZH, AccountVerdict, Finding, OrgVerdict, Rollup
 from hub.audit.service import FINDING_ZH, LEVEL_ZH, MatrixAudit
 from hub.policies import FindingCode
 
@@ -30,6 +30,15 @@ class Cell:
     state: CellState
     text: str
     account_ids: tuple[int, ...] = ()
+
+
+def finding_text(finding: Finding) -> str:
+    """A finding as the 问题 cell reads it: prefixed with its platform (微博：开通…天未更新),
+    unless the text names it already (未开通微博)."""
+    labels = [PLATFORM_ZH.get(p, p) for p in (finding.platform or "").split("|") if p]
+    if not labels or any(label in finding.text_zh for label in labels):
+        return finding.text_zh
+    return f"{'或'.join(labels)}：{finding.text_zh}"
 
 
 def org_verdict_word(verdict: OrgVerdict) -> str:
@@ -201,7 +210,8 @@ def to_xlsx(audit: MatrixAudit, platforms: tuple[str, ...]) -> bytes:
             verdict = org_verdict_word(org)
             values: list[object] = [org.code, org.name, LEVEL_ZH.get(org.level, org.level)]
             values += [STATE_ZH[cells[p].state] + _detail(cells[p]) for p in platforms]
-            values += [org.score, VERDICT_ZH[verdict], "；".join(f.text_zh for f in org.findings)]
+            findings = "；".join(finding_text(f) for f in org.findings)
+            values += [org.score, VERDICT_ZH[verdict], findings]
             fills = {
                 4 + i: FILLS[cells[p].state]
                 for i, p in enumerate(platforms)
@@ -258,7 +268,7 @@ def to_csv(audit: MatrixAudit) -> bytes:
                 org.score,
                 VERDICT_ZH[org_verdict_word(org)],
                 len(org.findings),
-                "；".join(f.text_zh for f in org.findings),
+                "；".join(finding_text(f) for f in org.findings),
                 *(audit.org_reach(org.account_ids).get(f.key, 0) for f in audit.reach_fields),
             ]
         )

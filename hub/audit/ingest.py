@@ -28,12 +28,13 @@ from connectors.errors import AccountBlocked, AuthExpired, ConnectorError
 from hub.accounts.health import flag_blocked
 from hub.accounts.models import Account, AccountStatus, Platform
 from hub.audit.models import AccountActivity
-from hub.auditlog.service import record
+from hub.auditlog.service import audit
 from hub.config import Settings, get_settings
 from hub.db import engine_for
 from hub.delivery.models import Delivery, HallEntry
 from hub.platforms import with_flag
 from hub.sqltypes import utcnow
+from hub.users.who import Who
 
 log = logging.getLogger(__name__)
 
@@ -170,13 +171,12 @@ def ingest_account(
             account.status = AccountStatus.needs_reauth
             account.updated_at = utcnow()
             session.add(account)
-            record(
-                session=session,
-                actor_id=None,
-                actor_name="activity.ingest",
-                action="account.needs_reauth",
-                object_type="account",
-                object_id=account.id,
+            audit(
+                session,
+                Who(system="activity.ingest"),
+                "account.needs_reauth",
+                "account",
+                account.id,
                 org_id=account.org_id,
                 summary=f"采集「{account.name}」时平台拒绝授权：{exc}",
             )

@@ -69,6 +69,7 @@ class AccountFacts:
     closed_on: date | None = None
     unanswered_overdue_cases: int = 0
     name: str = ""
+    serious_misstatements: int = 0  # inspectors' findings (hub.proofread) up to the audit date
 
 
 @dataclass(frozen=True, slots=True)
@@ -395,6 +396,14 @@ def _account_findings(
             rules.cases_overdue,
             f"有{count}条群众留言逾期未回复",
             f"{count} public messages unanswered past their deadline",
+        )
+    if rules.serious_misstatement is not None and account.serious_misstatements > 0:
+        count = account.serious_misstatements
+        add(
+            FindingCode.serious_misstatement,
+            rules.serious_misstatement,
+            f"检查发现{count}处严重表述错误",
+            f"{count} serious misstatements found by inspectors",
         )
     if rules.credentials_expired is not None:
         expires = account.token_expires_at

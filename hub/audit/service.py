@@ -61,6 +61,7 @@ FINDING_ZH = {
     FindingCode.spokesperson_missing: "未配备新闻发言人",
     FindingCode.spokesperson_not_filed: "发言人变更未备案",
     FindingCode.assistant_missing: "未配备新闻助理",
+    FindingCode.serious_misstatement: "严重表述错误",
 }
 LEVEL_ZH = {
     "province": "省",
@@ -172,6 +173,9 @@ def account_facts(
     from hub.inbox.service import overdue_case_counts
 
     overdue_cases = overdue_case_counts(session=session, cutoff=cutoff)
+    from hub.proofread.service import misstatement_counts
+
+    misstatements = misstatement_counts(session=session, as_of=as_of)
     facts: list[AccountFacts] = []
     for row in session.execute(query).all():
         (account_id, org_code, platform, opened, closed, status, channel, expires) = row[:8]
@@ -195,6 +199,7 @@ def account_facts(
                 closed_on=closed,
                 unanswered_overdue_cases=overdue_cases.get(account_id, 0),
                 name=name,
+                serious_misstatements=misstatements.get(account_id, 0),
             )
         )
     return facts

@@ -3,24 +3,25 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import col, select
 
 from hub.audit import service
 from hub.audit.export import STATE_ZH, VERDICT_ZH, Grid, org_verdict_word
 from hub.audit.rules import PLATFORM_ZH, Rollup
+from hub.auditlog.service import record
 from hub.config import Settings
 from hub.errors import HubError
 from hub.orgs.models import Org
 from hub.sqltypes import utcnow
 from hub.users.rules import Action, may
 from hub.users.service import actor_of
-from hub.web.deps import SessionDep, SettingsDep
+from hub.web.deps import SessionDep, SettingsDep, client_ip
 from hub.web.templating import get_templates
-from hub.web.views import csrf_token, page_user
+from hub.web.views import check_csrf, csrf_token, page_user
 
 router = APIRouter(include_in_schema=False)
 
@@ -95,6 +96,24 @@ def _audit_or_error(
     return audit, tuple(chosen.audit.platforms), ""
 
 
+def policy_choices(settings: Settings) -> list[tuple[str, str]]:
+    """The policy select: the configured default, each preset alone, and all of them together
+    (national ones first, so local rules win)."""
+    from hub.policies import PolicyError, available_presets, load_policy
+
+    names = sorted(available_presets(), key=lambda n: (not n.startswith("national"), n))
+    choices = [("", f"默认（{','.join(settings.policies)}）")]
+    for name in names:
+        try:
+            title = load_policy([name]).presets[0].title_zh
+        except PolicyError:  # a broken preset file is reported when it is chosen
+            title = ""
+        choices.append((name, f"{name}：{title[:40]}" if title else name))
+    if len(names) > 1:
+        choices.append((",".join(names), "、".join(names) + "（合并，后者优先）"))
+    return choices
+
+
 @router.get("/audit", response_class=HTMLResponse)
 def audit_page(
     request: Request,
@@ -115,6 +134,8 @@ def audit_page(
         "error": error,
         "as_of": as_of or "",
         "policy": policy or "",
+        "policy_choices": policy_choices(settings),
+        "saved": request.query_params.get("saved", ""),
     }
     if audit is not None:
         grid = Grid(audit, platforms)
@@ -137,11 +158,52 @@ def audit_page(
             finding_zh=service.FINDING_ZH,
             summary=service.summary_of(result),
             trend=service.latest_trend(session=session),
+            saved_runs=len(service.list_runs(session=session)),
+            no_account={o.code for o in result.orgs if not grid.by_org.get(o.code)},
             query=f"as_of={result.as_of.isoformat()}" + (f"&policy={policy}" if policy else ""),
         )
     return get_templates().TemplateResponse(
         request, "pages/audit.html", context, status_code=422 if error else 200
     )
+
+
+@router.post("/audit/runs")
+def save_run(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    csrf: Annotated[str, Form()] = "",
+    as_of: Annotated[str, Form()] = "",
+    policy: Annotated[str, Form()] = "",
+) -> Response:
+    """保存本次检查: what ``POST /api/v1/audits/runs`` does, from the page's button; the trend
+    section compares the two latest saved checks."""
+    guard = _guard(request, session)
+    if isinstance(guard, Response):
+        return guard
+    user, _org = guard
+    check_csrf(request, csrf)
+    audit, _platforms, _error = _audit_or_error(session, settings, as_of or None, policy or None)
+    if audit is None:
+        return RedirectResponse("/audit", status_code=303)
+    run = service.save_run(session=session, audit=audit, created_by=user.username, note="")
+    province = audit.result.province
+    record(
+        session=session,
+        actor_id=user.id,
+        actor_name=user.username,
+        action="matrix_audit.save",
+        object_type="audit_run",
+        object_id=run.id,
+        summary=(
+            f"截至{audit.result.as_of.isoformat()}的矩阵检查：覆盖率{province.coverage_pct}%，"
+            f"问题{len(audit.result.findings)}项"
+        ),
+        client_ip=client_ip(request),
+    )
+    session.commit()
+    query = f"as_of={audit.result.as_of.isoformat()}" + (f"&policy={policy}" if policy else "")
+    return RedirectResponse(f"/audit?{query}&saved={run.id}#trend", status_code=303)
 
 
 @router.get("/audit/orgs/{code}", response_class=HTMLResponse)
@@ -176,6 +238,7 @@ def audit_org_page(
         session=session, account_ids=[a.account_id for a in accounts]
     )
     context.update(
+        no_account=not accounts,
         target=verdict,
         verdict=org_verdict_word(verdict),
         verdict_zh=VERDICT_ZH,

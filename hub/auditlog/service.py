@@ -18,6 +18,7 @@ from hub.auditlog.models import AuditEntry
 from hub.orgs.models import Org
 from hub.users.models import User
 from hub.users.rules import is_root_path
+from hub.users.who import Who
 
 
 def record(
@@ -51,6 +52,31 @@ def record(
     )
     session.add(entry)
     return entry
+
+
+def audit(
+    session: Session,
+    who: Who,
+    action: str,
+    object_type: str,
+    object_id: object = "",
+    *,
+    org_id: int | None = None,
+    summary: str = "",
+) -> AuditEntry:
+    """What ``who`` did, in the caller's transaction: :func:`record` with the acting user's id,
+    name and address (or the system's name)."""
+    return record(
+        session=session,
+        actor_id=who.user_id,
+        actor_name=who.name,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        summary=summary,
+        client_ip=who.client_ip,
+        org_id=org_id,
+    )
 
 
 def record_now(

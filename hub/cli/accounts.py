@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from hub.cli.common import fail, read_input_file, usage_error
+from hub.cli.common import CLI, fail, read_input_file, usage_error
 from hub.config import get_settings
 
 accounts_app = typer.Typer(help="Platform accounts.", no_args_is_help=True)
@@ -33,7 +33,7 @@ def accounts_add(
 
     from hub.accounts.models import AccountCreate
     from hub.accounts.service import create
-    from hub.auditlog.service import record
+    from hub.auditlog.service import audit
     from hub.db import session_scope
     from hub.errors import HubError
 
@@ -66,13 +66,12 @@ def accounts_add(
             account = create(
                 session=session, data=data, credentials_key=get_settings().credentials_key
             )
-            record(
-                session=session,
-                actor_id=None,
-                actor_name="cli",
-                action="account.create",
-                object_type="account",
-                object_id=account.id,
+            audit(
+                session,
+                CLI,
+                "account.create",
+                "account",
+                account.id,
                 org_id=account.org_id,
                 summary=f"{platform} 账号「{name}」",
             )

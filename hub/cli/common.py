@@ -8,6 +8,10 @@ from pathlib import Path
 import typer
 
 from hub.config import get_settings
+from hub.users.who import Who
+
+CLI = Who(system="cli")
+"""A command acting (the audit log names it "cli")."""
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:

@@ -10,12 +10,15 @@ import time
 from datetime import date
 from importlib import resources
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from hub.cli.orgs import import_org_file
 from hub.config import get_settings
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
 
 # Every demo user's password (it passes the password rule: hub/users/passwords.py).
 DEMO_PASSWORD = "Govhub-Demo-2026"
@@ -82,7 +85,31 @@ def _demo_data() -> list[str]:
                     credentials_key=settings.credentials_key,
                     org=org,
                 )
+        _demo_leaders(session)
     return lines
+
+
+def _demo_leaders(session: Session) -> None:
+    """Two made-up leaders of the province, so proofreading's leader checks show in the demo
+    (演示数据: not real officeholders; a province registers its own on the 校对词库 page)."""
+    from sqlmodel import select
+
+    from hub.orgs.service import get_by_code
+    from hub.proofread.models import LeaderRow
+
+    if session.exec(select(LeaderRow)).first() is not None:
+        return
+    province = get_by_code(session=session, code="520000")
+    for name, title, rank in (("甄立新", "省委书记", 1), ("贾明远", "省长", 2)):
+        session.add(
+            LeaderRow(
+                org_id=province.id,  # type: ignore[arg-type]
+                name=name,
+                title=title,
+                rank=rank,
+                note="演示数据（虚构人名）",
+            )
+        )
 
 
 def _demo_sandbox_accounts(sandbox_url: str, public_base_url: str) -> list[str]:
@@ -170,7 +197,7 @@ def demo(host: str = "127.0.0.1", port: int = 8000, sandbox_port: int = 0) -> No
         typer.echo(line)
     typer.echo(f"sandboxes at {sandbox_server.base_url}: /weibo /wechat /partner")
     python = sys.executable
-    quiet = ["--log-level", "warning"]  # warnings and errors only: the console stays readable
+    quiet = ["--log-level", "warning"]  # warnings, errors and delivery outcomes (hub/logs.py)
     parts = {
         "web": [
             python,

@@ -50,17 +50,21 @@ def serve(
     checked_settings()
     prepare_broker(get_settings())
     os.environ["GOVHUB_GC_FREEZE"] = "1" if gc_freeze else "0"  # read by create_app (workers too)
-    uvicorn.run(
-        "hub.web.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=log_level.lower(),
-        access_log=access_log,
-        backlog=backlog,
-        proxy_headers=False,  # X-Forwarded-For: only from GOVHUB_TRUSTED_PROXIES (client_ip)
-    )
+    from hub.logs import serving
+
+    with serving(log_level, access_log=access_log):  # hub/logs.py; the access line: RequestLog
+        uvicorn.run(
+            "hub.web.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level.lower(),
+            log_config=None,
+            access_log=False,
+            backlog=backlog,
+            proxy_headers=False,  # X-Forwarded-For: only from GOVHUB_TRUSTED_PROXIES (client_ip)
+        )
 
 
 def worker(

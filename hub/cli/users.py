@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from hub.cli.common import fail
+from hub.cli.common import CLI, fail
 
 users_app = typer.Typer(help="Users and roles.", no_args_is_help=True)
 
@@ -20,7 +20,7 @@ def users_create(
     display_name: str = "",
 ) -> None:
     """Create a user (password hashed with Argon2)."""
-    from hub.auditlog.service import record
+    from hub.auditlog.service import audit
     from hub.db import session_scope
     from hub.errors import HubError
     from hub.users.models import Role
@@ -40,13 +40,12 @@ def users_create(
                 org_code=org,
                 display_name=display_name,
             )
-            record(
-                session=session,
-                actor_id=None,
-                actor_name="cli",
-                action="user.create",
-                object_type="user",
-                object_id=user.id,
+            audit(
+                session,
+                CLI,
+                "user.create",
+                "user",
+                user.id,
                 org_id=user.org_id,
                 summary=f"{username} ({role})",
             )
@@ -56,7 +55,7 @@ def users_create(
 
 
 def _set_active(username: str, active: bool) -> None:
-    from hub.auditlog.service import record
+    from hub.auditlog.service import audit
     from hub.db import session_scope
     from hub.errors import HubError
     from hub.users import service
@@ -66,13 +65,12 @@ def _set_active(username: str, active: bool) -> None:
             user = service.get_by_username(session=session, username=username)
             changed = service.set_active(session=session, user=user, active=active)
             if changed:
-                record(
-                    session=session,
-                    actor_id=None,
-                    actor_name="cli",
-                    action="user.enable" if active else "user.disable",
-                    object_type="user",
-                    object_id=user.id,
+                audit(
+                    session,
+                    CLI,
+                    "user.enable" if active else "user.disable",
+                    "user",
+                    user.id,
                     org_id=user.org_id,
                     summary=f"{user.username}："
                     + ("启用" if active else "停用（已签退所有会话和令牌）"),
@@ -105,7 +103,7 @@ def users_reset_password(
     password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
 ) -> None:
     """Set a new password for a user (password rule applies); they are signed out everywhere."""
-    from hub.auditlog.service import record
+    from hub.auditlog.service import audit
     from hub.db import session_scope
     from hub.errors import HubError
     from hub.users import service
@@ -114,13 +112,12 @@ def users_reset_password(
         with session_scope() as session:
             user = service.get_by_username(session=session, username=username)
             service.reset_password(session=session, user=user, password=password)
-            record(
-                session=session,
-                actor_id=None,
-                actor_name="cli",
-                action="user.password_reset",
-                object_type="user",
-                object_id=user.id,
+            audit(
+                session,
+                CLI,
+                "user.password_reset",
+                "user",
+                user.id,
                 org_id=user.org_id,
                 summary=f"重置 {user.username} 的密码，并签退其所有会话",
             )

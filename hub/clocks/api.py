@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 from sqlmodel import Session, col, select
 
 from hub.clocks import calendar, export, obligations, service
@@ -32,7 +32,8 @@ from hub.orgs import service as orgs
 from hub.orgs.models import Org
 from hub.sqltypes import Id, utcnow
 from hub.users.rules import Action, scope_path
-from hub.web.deps import Principal, PrincipalDep, SessionDep, SettingsDep, client_ip
+from hub.users.who import Who
+from hub.web.deps import Principal, PrincipalDep, SessionDep, SettingsDep, WhoDep
 
 router = APIRouter(prefix="/api/v1", tags=["clocks"])
 
@@ -76,8 +77,8 @@ def _require_calendar_admin(session: Session, principal: Principal) -> None:
 )
 def create_clock(
     data: ClockCreate,
-    request: Request,
     principal: PrincipalDep,
+    who: WhoDep,
     session: SessionDep,
     settings: SettingsDep,
 ) -> ClockPublic:
@@ -89,9 +90,7 @@ def create_clock(
         org=org,
         subject=data.subject,
         started_at=data.started_at,
-        actor_id=principal.user.id,
-        actor_name=principal.user.username,
-        client_ip=client_ip(request),
+        who=who,
         policy=service.policy_in_force(settings),
         tz=settings.tz,
     )
@@ -120,7 +119,7 @@ def list_clocks(
         posts.get(
             session=session,
             post_id=post_id,
-            who=posts.Who(user=principal.user, actor=principal.actor),
+            who=Who(principal.user, principal.actor),
         )
     now = utcnow()
     rows = service.list_clocks(
@@ -194,8 +193,8 @@ def get_clock(
 )
 def stop_clock(
     clock_id: Id,
-    request: Request,
     principal: PrincipalDep,
+    who: WhoDep,
     session: SessionDep,
     settings: SettingsDep,
     data: ClockStop | None = None,
@@ -212,9 +211,7 @@ def stop_clock(
         clock=clock,
         stopped_at=(data.stopped_at if data and data.stopped_at else now),
         now=now,
-        actor_id=principal.user.id,
-        actor_name=principal.user.username,
-        client_ip=client_ip(request),
+        who=who,
     )
     session.commit()
     return _one(session, clock_id, settings)
@@ -228,8 +225,8 @@ def stop_clock(
 def cancel_clock(
     clock_id: Id,
     data: ClockCancel,
-    request: Request,
     principal: PrincipalDep,
+    who: WhoDep,
     session: SessionDep,
     settings: SettingsDep,
 ) -> ClockPublic:
@@ -244,9 +241,7 @@ def cancel_clock(
         clock=clock,
         reason=data.reason,
         now=utcnow(),
-        actor_id=principal.user.id,
-        actor_name=principal.user.username,
-        client_ip=client_ip(request),
+        who=who,
     )
     session.commit()
     return _one(session, clock_id, settings)
@@ -276,8 +271,8 @@ def list_overrides(principal: PrincipalDep, session: SessionDep) -> list[Calenda
 )
 def set_override(
     data: CalendarOverrideCreate,
-    request: Request,
     principal: PrincipalDep,
+    who: WhoDep,
     session: SessionDep,
     settings: SettingsDep,
 ) -> CalendarOverridePublic:
@@ -287,8 +282,7 @@ def set_override(
         day=data.date,
         is_workday=data.is_workday,
         note=data.note,
-        actor=principal.user,
-        client_ip=client_ip(request),
+        who=who,
         policy=service.policy_in_force(settings),
         tz=settings.tz,
     )
@@ -308,8 +302,8 @@ def set_override(
 )
 def delete_override(
     day: date,
-    request: Request,
     principal: PrincipalDep,
+    who: WhoDep,
     session: SessionDep,
     settings: SettingsDep,
 ) -> CalendarOverridePublic:
@@ -317,8 +311,7 @@ def delete_override(
     removed, redated = calendar.delete_override(
         session=session,
         day=day,
-        actor=principal.user,
-        client_ip=client_ip(request),
+        who=who,
         policy=service.policy_in_force(settings),
         tz=settings.tz,
     )
@@ -348,8 +341,8 @@ def list_years(principal: PrincipalDep, session: SessionDep) -> list[CalendarYea
 )
 def confirm_year(
     data: CalendarYearCreate,
-    request: Request,
     principal: PrincipalDep,
+    who: WhoDep,
     session: SessionDep,
     settings: SettingsDep,
 ) -> CalendarYearPublic:
@@ -358,8 +351,7 @@ def confirm_year(
         session=session,
         year=data.year,
         note=data.note,
-        actor=principal.user,
-        client_ip=client_ip(request),
+        who=who,
         policy=service.policy_in_force(settings),
         tz=settings.tz,
     )
@@ -405,8 +397,8 @@ def list_obligations(
 )
 def add_obligation_record(
     data: ObligationRecordCreate,
-    request: Request,
     principal: PrincipalDep,
+    who: WhoDep,
     session: SessionDep,
     settings: SettingsDep,
 ) -> ObligationRecordPublic:
@@ -419,8 +411,7 @@ def add_obligation_record(
         held_on=data.held_on,
         title=data.title,
         url=data.url,
-        actor=principal.user,
-        client_ip=client_ip(request),
+        who=who,
         today=utcnow().astimezone(settings.tz).date(),
         policy=service.policy_in_force(settings),
         tz=settings.tz,

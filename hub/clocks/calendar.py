@@ -9,14 +9,14 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
-from hub.auditlog.service import record
+from hub.auditlog.service import audit
 from hub.clocks import rules
 from hub.clocks.models import CalendarOverride, CalendarYear, Clock, ClockState
 from hub.clocks.service import load_calendar, policy_in_force
 from hub.config import get_settings
 from hub.errors import NotFound
 from hub.policies import Policy
-from hub.users.models import User
+from hub.users.who import Who
 
 # -- the working-day calendar -------------------------------------------------------------------
 
@@ -58,8 +58,7 @@ def set_override(
     day: date,
     is_workday: bool,
     note: str,
-    actor: User,
-    client_ip: str = "",
+    who: Who,
     policy: Policy | None = None,
     tz: ZoneInfo | None = None,
 ) -> tuple[CalendarOverride, int]:
@@ -68,18 +67,16 @@ def set_override(
     override = session.exec(select(CalendarOverride).where(CalendarOverride.day == day)).first()
     if override is None:
         override = CalendarOverride(day=day, is_workday=is_workday)
-    override.is_workday, override.note, override.created_by = is_workday, note.strip(), actor.id
+    override.is_workday, override.note, override.created_by = is_workday, note.strip(), who.user_id
     session.add(override)
     session.flush()
-    record(
-        session=session,
-        actor_id=actor.id,
-        actor_name=actor.username,
-        action="calendar.override",
-        object_type="calendar_override",
-        object_id=day.isoformat(),
+    audit(
+        session,
+        who,
+        "calendar.override",
+        "calendar_override",
+        day.isoformat(),
         summary=f"{day.isoformat()} {'工作日' if is_workday else '休息日'} {override.note}".strip(),
-        client_ip=client_ip,
     )
     redated = redate_running_clocks(
         session=session, policy=policy or policy_in_force(), tz=tz or get_settings().tz
@@ -91,8 +88,7 @@ def delete_override(
     *,
     session: Session,
     day: date,
-    actor: User,
-    client_ip: str = "",
+    who: Who,
     policy: Policy | None = None,
     tz: ZoneInfo | None = None,
 ) -> tuple[CalendarOverride, int]:
@@ -101,15 +97,13 @@ def delete_override(
         raise NotFound(f"no calendar override for {day.isoformat()}")
     session.delete(override)
     session.flush()
-    record(
-        session=session,
-        actor_id=actor.id,
-        actor_name=actor.username,
-        action="calendar.override_delete",
-        object_type="calendar_override",
-        object_id=day.isoformat(),
+    audit(
+        session,
+        who,
+        "calendar.override_delete",
+        "calendar_override",
+        day.isoformat(),
         summary=f"{day.isoformat()} 恢复官方日历",
-        client_ip=client_ip,
     )
     redated = redate_running_clocks(
         session=session, policy=policy or policy_in_force(), tz=tz or get_settings().tz
@@ -122,8 +116,7 @@ def confirm_year(
     session: Session,
     year: int,
     note: str,
-    actor: User,
-    client_ip: str = "",
+    who: Who,
     policy: Policy | None = None,
     tz: ZoneInfo | None = None,
 ) -> tuple[CalendarYear, int]:
@@ -131,18 +124,16 @@ def confirm_year(
     entry = session.get(CalendarYear, year)
     if entry is None:
         entry = CalendarYear(year=year)
-    entry.note, entry.created_by = note.strip(), actor.id
+    entry.note, entry.created_by = note.strip(), who.user_id
     session.add(entry)
     session.flush()
-    record(
-        session=session,
-        actor_id=actor.id,
-        actor_name=actor.username,
-        action="calendar.confirm_year",
-        object_type="calendar_year",
-        object_id=year,
+    audit(
+        session,
+        who,
+        "calendar.confirm_year",
+        "calendar_year",
+        year,
         summary=f"{year} 年节假日安排已录入",
-        client_ip=client_ip,
     )
     redated = redate_running_clocks(
         session=session, policy=policy or policy_in_force(), tz=tz or get_settings().tz

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
-from hub.auditlog.service import record
+from hub.auditlog.service import audit
 from hub.clocks import rules
 from hub.clocks.models import Obligation, ObligationPublic, ObligationRecord, ObligationRecordPublic
 from hub.clocks.rules import ObligationState
@@ -21,7 +21,7 @@ from hub.errors import Invalid
 from hub.orgs.models import Org
 from hub.policies import Policy, RecurringRule
 from hub.sqltypes import utcnow
-from hub.users.models import User
+from hub.users.who import Who
 
 # -- recurring obligations ----------------------------------------------------------------------
 
@@ -158,8 +158,7 @@ def add_obligation_record(
     held_on: date,
     title: str,
     url: str = "",
-    actor: User | None,
-    client_ip: str = "",
+    who: Who,
     today: date,
     policy: Policy | None = None,
     tz: ZoneInfo | None = None,
@@ -186,20 +185,18 @@ def add_obligation_record(
         held_on=held_on,
         title=title.strip()[:300],
         url=url.strip(),
-        created_by=actor.id if actor else None,
+        created_by=who.user_id,
     )
     session.add(entry)
     session.flush()
-    record(
-        session=session,
-        actor_id=actor.id if actor else None,
-        actor_name=actor.username if actor else "system",
-        action="obligation.record",
-        object_type="obligation_record",
-        object_id=entry.id,
+    audit(
+        session,
+        who,
+        "obligation.record",
+        "obligation_record",
+        entry.id,
         org_id=org.id,
         summary=f"{kind} {held_on.isoformat()} {entry.title}",
-        client_ip=client_ip,
     )
     refresh_obligations(
         session=session,

@@ -27,7 +27,7 @@ from sqlalchemy import Table, bindparam, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from hub.auditlog.service import record
+from hub.auditlog.service import audit
 from hub.clocks import rules
 from hub.clocks.models import (
     CalendarOverride,
@@ -43,6 +43,7 @@ from hub.config import Settings, get_settings
 from hub.errors import Conflict, Invalid, NotFound
 from hub.orgs.models import Org
 from hub.policies import Policy, load_policy
+from hub.users.who import SYSTEM_WHO, Who
 
 log = logging.getLogger(__name__)
 
@@ -100,9 +101,7 @@ def create_clock(
     org: Org,
     subject: str,
     started_at: datetime,
-    actor_id: int | None = None,
-    actor_name: str = "system",
-    client_ip: str = "",
+    who: Who = SYSTEM_WHO,
     post_ids: Sequence[int] = (),
     policy: Policy | None = None,
     tz: ZoneInfo | None = None,
@@ -130,24 +129,22 @@ def create_clock(
         started_at=start,
         due_at=deadline.due_at.astimezone(UTC),
         calendar_confirmed=deadline.calendar_confirmed,
-        created_by=actor_id,
+        created_by=who.user_id,
     )
     session.add(clock)
     session.flush()
     for post_id in post_ids:
         session.add(ClockPost(clock_id=clock.id, post_id=post_id))  # type: ignore[arg-type]
-    record(
-        session=session,
-        actor_id=actor_id,
-        actor_name=actor_name,
-        action="clock.start",
-        object_type="clock",
-        object_id=clock.id,
+    audit(
+        session,
+        who,
+        "clock.start",
+        "clock",
+        clock.id,
         org_id=org.id,
         summary=f"{kind_title(policy, kind)}：{clock.subject}，截止 "
         f"{deadline.due_at.astimezone(tz):%Y-%m-%d %H:%M}"
         + ("" if deadline.calendar_confirmed else "（日历未确认）"),
-        client_ip=client_ip,
     )
     session.flush()
     return clock
@@ -306,9 +303,7 @@ def stop_clock(
     clock: Clock,
     stopped_at: datetime,
     now: datetime,
-    actor_id: int | None = None,
-    actor_name: str = "system",
-    client_ip: str = "",
+    who: Who = SYSTEM_WHO,
 ) -> Clock:
     """The response was published at ``stopped_at``: the clock is met, or met late."""
     stopped = require_aware("stopped_at", stopped_at)
@@ -320,16 +315,14 @@ def stop_clock(
     state = ClockState(status.value)
     if not _finish(session=session, clock=clock, state=state, values={"stopped_at": stopped}):
         raise Conflict(f"clock {clock.id} is already {status_of(clock, now).value}")
-    record(
-        session=session,
-        actor_id=actor_id,
-        actor_name=actor_name,
-        action="clock.stop",
-        object_type="clock",
-        object_id=clock.id,
+    audit(
+        session,
+        who,
+        "clock.stop",
+        "clock",
+        clock.id,
         org_id=clock.org_id,
         summary=f"{clock.subject}：{STATUS_ZH[status]}",
-        client_ip=client_ip,
     )
     return clock
 
@@ -340,9 +333,7 @@ def cancel_clock(
     clock: Clock,
     reason: str,
     now: datetime,
-    actor_id: int | None = None,
-    actor_name: str = "system",
-    client_ip: str = "",
+    who: Who = SYSTEM_WHO,
 ) -> Clock:
     """Withdraw a clock opened by mistake (the reason is kept and shown)."""
     reason = reason.strip()
@@ -351,16 +342,14 @@ def cancel_clock(
     values = {"cancelled_at": now, "cancelled_reason": reason[:2000]}
     if not _finish(session=session, clock=clock, state=ClockState.cancelled, values=values):
         raise Conflict(f"clock {clock.id} is already {status_of(clock, now).value}")
-    record(
-        session=session,
-        actor_id=actor_id,
-        actor_name=actor_name,
-        action="clock.cancel",
-        object_type="clock",
-        object_id=clock.id,
+    audit(
+        session,
+        who,
+        "clock.cancel",
+        "clock",
+        clock.id,
         org_id=clock.org_id,
         summary=f"{clock.subject}：{reason}",
-        client_ip=client_ip,
     )
     return clock
 
@@ -432,13 +421,12 @@ def stop_for_post(*, session: Session, post_id: int, published_at: datetime) -> 
             state=ClockState(status.value),
             values={"stopped_at": published},
         ):
-            record(
-                session=session,
-                actor_id=None,
-                actor_name="system",
-                action="clock.stop",
-                object_type="clock",
-                object_id=clock.id,
+            audit(
+                session,
+                SYSTEM_WHO,
+                "clock.stop",
+                "clock",
+                clock.id,
                 org_id=clock.org_id,
                 summary=f"稿件 {post_id} 已发布：{STATUS_ZH[status]}",
             )

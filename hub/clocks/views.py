@@ -24,6 +24,7 @@ from hub.sqltypes import Id, utcnow
 from hub.users.models import User
 from hub.users.rules import Action, is_root_path, may, scope_path
 from hub.users.service import actor_of
+from hub.users.who import Who
 from hub.web.deps import SessionDep, SettingsDep, client_ip
 from hub.web.templating import get_templates
 from hub.web.views import csrf_token, page_user
@@ -158,7 +159,8 @@ def clocks_open(
         if not same_token(csrf, request.session.get("csrf")):
             raise HubError("页面已过期，请刷新后重试（CSRF 校验失败）")
         org = orgs.resolve_code(session=session, code=org_code)
-        if not may(actor_of(session=session, user=user), Action.clock_manage, org.path):
+        actor = actor_of(session=session, user=user)
+        if not may(actor, Action.clock_manage, org.path):
             raise Invalid(f"您无权为{org.name}开启时限")
         try:
             start = datetime.fromisoformat(started_at) if started_at else utcnow()
@@ -172,9 +174,7 @@ def clocks_open(
             org=org,
             subject=subject,
             started_at=start,
-            actor_id=user.id,
-            actor_name=user.username,
-            client_ip=client_ip(request),
+            who=Who(user, actor, client_ip(request)),
             policy=service.policy_in_force(settings),
             tz=settings.tz,
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,6 +12,7 @@ import httpx
 
 from connectors.base import Account as ConnectorAccount
 from connectors.base import Connector, Content, Image
+from connectors.tokens import ProcessCachedStore
 from hub.accounts.models import Account
 from hub.accounts.service import credentials_of
 from hub.config import Settings, get_settings
@@ -32,7 +34,7 @@ def http_client() -> httpx.Client:
 
 @lru_cache(maxsize=4)
 def _token_store(redis_url: str | None, database_url: str, credentials_key: str) -> Any:
-    from connectors.tokens import ProcessCachedStore, RedisTokenStore, SealedStore, SqlTokenStore
+    from connectors.tokens import RedisTokenStore, SealedStore, SqlTokenStore
     from hub.security import seal_text, unseal_text
 
     shared: Any = (
@@ -43,7 +45,21 @@ def _token_store(redis_url: str | None, database_url: str, credentials_key: str)
         seal=lambda token: seal_text(credentials_key, token),
         unseal=lambda value: unseal_text(credentials_key, value),
     )
-    return ProcessCachedStore(sealed)
+    return CountedRefreshes(sealed)
+
+
+class CountedRefreshes(ProcessCachedStore):
+    """This process's cache over the shared store, counting each token fetched anew (``put``)
+    in ``govhub_token_refreshes_total`` by the platform its key names (``<platform>:<app>``)."""
+
+    def put(self, key: str, token: str, expires_at: datetime) -> None:
+        super().put(key, token, expires_at)
+        from hub.metrics import metrics
+        from hub.platforms import platforms
+
+        prefix = key.partition(":")[0]
+        known = {p.value for p in platforms()}
+        metrics().token_refreshes.labels(prefix if prefix in known else "other").inc()
 
 
 def token_store(settings: Settings | None = None) -> Any:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,6 +27,7 @@ from sqlmodel import Session, col, select
 from connectors.base import Account as ConnectorAccount
 from connectors.base import DeliveryOptions, Pending, Published, Reconciles, RemotePost, Rendition
 from connectors.errors import ConnectorError, Unconfirmed
+from hub import logs
 from hub.accounts import service as accounts
 from hub.accounts.models import Account, AccountStatus
 from hub.clocks.service import stop_for_post
@@ -43,6 +45,7 @@ from hub.delivery.rules import (
     reconcile_submit,
     rip_for,
 )
+from hub.metrics import error_class, record_attempt
 from hub.orgs.models import Org
 from hub.posts.models import Approval, ApprovalKind, Post, PostStatus, PostVersion
 from hub.posts.rules import IN_FLIGHT, settled_status
@@ -547,6 +550,7 @@ class Job:
     account: Account
     post: Post
     content_hash: str  # of the delivery's version: the rendition cache's key
+    started: float = dataclasses.field(default_factory=time.perf_counter)  # for the outcome line
 
 
 def _claim_params(delivery_id: int, now: datetime) -> dict[str, object]:
@@ -847,6 +851,8 @@ def _record_outcome(
         post_status = _conn(session).execute(_POST_STATUS_SHARED, {"p_id": job.post.id}).scalar()
         landed_after_withdrawal = post_status == PostStatus.withdrawn
     session.commit()
+    published = delivery.published_at if delivery.status is DeliveryStatus.published else None
+    _settled(job, action, published_at=published)
     if landed_after_withdrawal:
         # the post was withdrawn while this copy was under way: take it down as well
         log.warning("delivery %s landed after its post was withdrawn; withdrawing it", delivery_id)
@@ -931,9 +937,78 @@ def _finish(
             next_check_at=now + delay,
         )
     session.commit()
+    if action not in ("pace", "cancel"):  # waiting for pace, or a withdrawn post: no call made
+        _settled(job, action, error=error)
     if decision.status not in IN_FLIGHT:  # a delivery still in flight keeps its post publishing
         _settle_after_commit(session, job.post.id, now)  # type: ignore[arg-type]
     return decision.status.value
+
+
+_QUIET_STATES = frozenset(
+    {
+        DeliveryStatus.published,
+        DeliveryStatus.pending,
+        DeliveryStatus.queued,
+        DeliveryStatus.sending,
+        DeliveryStatus.withdrawn,
+    }
+)
+
+
+def _settled(
+    job: Job,
+    action: str,
+    *,
+    error: ConnectorError | None = None,
+    published_at: datetime | None = None,
+    failed: bool = False,
+) -> None:
+    """One structured line (``govhub.outcomes``) and the metrics of a settled attempt
+    (``failed``: the call failed although the state did not change, e.g. a withdrawal)."""
+    delivery = job.delivery
+    platform = job.account.platform.value
+    state = delivery.status
+    quiet = state in _QUIET_STATES and not failed
+    kind = error_class(error)
+    if error is None and state not in _QUIET_STATES:  # settled so without a platform error
+        if action == "check":
+            kind = "blocked"  # the connector's check found blocking problems: nothing was sent
+        elif state is DeliveryStatus.parked:
+            kind = "account_parked"  # the account was already flagged
+        elif state is DeliveryStatus.unconfirmed:
+            kind = "unconfirmed"  # still looked for on the platform
+        else:
+            kind = "rejected"  # the platform said no (a callback), or a duplicate not ours
+    try:
+        record_attempt(
+            platform=platform,
+            error_class=kind,
+            published_at=published_at,
+            approved_at=delivery.created_at,
+            scheduled_at=job.post.scheduled_at,
+        )
+    except Exception:  # counting must never undo a recorded outcome
+        log.warning("delivery %s: its metrics could not be recorded", delivery.id, exc_info=True)
+    logs.outcome(
+        logging.INFO if quiet else logging.WARNING,
+        "delivery %s of post %s to %s account %s: %s",
+        delivery.id,
+        delivery.post_id,
+        platform,
+        delivery.account_id,
+        state.value,
+        delivery_id=delivery.id,
+        post_id=delivery.post_id,
+        platform=platform,
+        account_id=delivery.account_id,
+        state=state.value,
+        attempt=delivery.attempts,
+        action=action,
+        error_class=kind,
+        error_code=(error.code or "") if error else "",
+        error="" if quiet else delivery.error[:300],
+        duration_ms=round((time.perf_counter() - job.started) * 1000, 1),
+    )
 
 
 def _set_committed(row: object, changes: dict[str, object]) -> None:
@@ -1232,12 +1307,14 @@ def withdraw(*, session: Session, delivery_id: int, now: datetime | None = None)
         delivery.updated_at = now
         session.add(delivery)
         session.commit()
+        _settled(job, "withdraw", error=exc, failed=True)
         raise
     delivery.status = DeliveryStatus.withdrawn
     delivery.updated_at = now
     session.add(delivery)
     session.add(Attempt(delivery_id=_id(delivery), at=now, action="withdraw", outcome="withdrawn"))
     session.commit()
+    _settled(job, "withdraw")
     if job.account.platform.info.builtin_channel and delivery.remote_id.isdigit():
         # partner sites that had the entry hear of the withdrawal now (their sweep is the backstop)
         from hub.hall.partners import enqueue_partner_notifications

@@ -7,17 +7,17 @@ write-only (encrypted at rest, never returned). The URL passes the webhook conne
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from sqlmodel import Session, col, select
 
-from hub.auditlog.service import record
+from hub.auditlog.service import audit
 from hub.errors import NotFound
 from hub.hall import partners
 from hub.hall.models import PartnerCreate, PartnerPublic
 from hub.orgs.models import Org
 from hub.sqltypes import Id
 from hub.users.rules import Action
-from hub.web.deps import Principal, PrincipalDep, SessionDep, SettingsDep, client_ip
+from hub.web.deps import Principal, PrincipalDep, SessionDep, SettingsDep, WhoDep
 
 router = APIRouter(prefix="/api/v1/partners", tags=["release hall"])
 
@@ -38,8 +38,8 @@ def _require_matrix_admin(session: Session, principal: Principal) -> Org:
 )
 def create_partner(
     data: PartnerCreate,
-    request: Request,
     principal: PrincipalDep,
+    who: WhoDep,
     session: SessionDep,
     settings: SettingsDep,
 ) -> PartnerPublic:
@@ -47,16 +47,14 @@ def create_partner(
     partner = partners.create_partner(
         session=session, data=data, created_by=principal.user.id, settings=settings
     )
-    record(
-        session=session,
-        actor_id=principal.user.id,
-        actor_name=principal.user.username,
-        action="partner.create",
-        object_type="partner",
-        object_id=partner.id,
+    audit(
+        session,
+        who,
+        "partner.create",
+        "partner",
+        partner.id,
         org_id=root.id,
         summary=f"合作网站「{partner.name}」订阅发布厅：{partner.url}",
-        client_ip=client_ip(request),
     )
     session.commit()
     return partners.to_public(partner)
@@ -70,20 +68,18 @@ def list_partners(principal: PrincipalDep, session: SessionDep) -> list[PartnerP
 
 @router.delete("/{partner_id}", summary="Stop sending to a partner", response_model=PartnerPublic)
 def delete_partner(
-    partner_id: Id, request: Request, principal: PrincipalDep, session: SessionDep
+    partner_id: Id, principal: PrincipalDep, who: WhoDep, session: SessionDep
 ) -> PartnerPublic:
     root = _require_matrix_admin(session, principal)
     partner = partners.delete_partner(session=session, partner_id=partner_id)
-    record(
-        session=session,
-        actor_id=principal.user.id,
-        actor_name=principal.user.username,
-        action="partner.delete",
-        object_type="partner",
-        object_id=partner.id,
+    audit(
+        session,
+        who,
+        "partner.delete",
+        "partner",
+        partner.id,
         org_id=root.id,
         summary=f"合作网站「{partner.name}」停止订阅",
-        client_ip=client_ip(request),
     )
     session.commit()
     return partners.to_public(partner)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from sqlmodel import Session
 
 from hub.accounts.models import Account
@@ -46,7 +46,8 @@ from hub.orgs import service as orgs
 from hub.orgs.models import Org
 from hub.sqltypes import MAX_INT, Id, utcnow
 from hub.users.rules import Action, scope_path
-from hub.web.deps import Principal, PrincipalDep, SessionDep, SettingsDep, client_ip
+from hub.users.who import Who
+from hub.web.deps import Principal, PrincipalDep, SessionDep, SettingsDep, WhoDep
 
 router = APIRouter(prefix="/api/v1", tags=["inbox"])
 
@@ -57,10 +58,6 @@ def _case(session: Session, principal: Principal, case_id: int, action: Action) 
         action, orgs.get(session=session, org_id=case.org_id), f"case {case_id} does not exist"
     )
     return case
-
-
-def _who(principal: Principal, request: Request) -> service.Who:
-    return service.Who.of(principal.user, client_ip(request))
 
 
 def detail(session: Session, case: Case) -> CaseDetail:
@@ -116,9 +113,9 @@ def list_cases(
 @router.post("/cases", response_model=CaseDetail, status_code=201)
 def create_case(
     body: CaseCreate,
-    request: Request,
     session: SessionDep,
     principal: PrincipalDep,
+    who: WhoDep,
     settings: SettingsDep,
 ) -> CaseDetail:
     """Record a message that reached us another way (phone, letter) or on an account."""
@@ -149,7 +146,7 @@ def create_case(
         incoming=incoming,
         account=None,
         org=org,
-        who=_who(principal, request),
+        who=who,
         settings=settings,
     )
     assert case is not None
@@ -200,14 +197,12 @@ def ingest(principal: PrincipalDep, settings: SettingsDep) -> IngestResult:
 
 @router.post("/cases/triage", response_model=list[CasePublic])
 def bulk_triage(
-    body: BulkTriageBody, request: Request, session: SessionDep, principal: PrincipalDep
+    body: BulkTriageBody, session: SessionDep, principal: PrincipalDep, who: WhoDep
 ) -> list[CasePublic]:
     """Triage many cases at once (all or none)."""
     cases = [_case(session, principal, i, Action.case_handle) for i in body.case_ids]
     for case in cases:
-        service.triage(
-            session=session, case=case, category=body.category, who=_who(principal, request)
-        )
+        service.triage(session=session, case=case, category=body.category, who=who)
     session.commit()
     return service.to_public(session=session, cases=cases, now=utcnow())
 
@@ -219,22 +214,22 @@ def get_case(case_id: Id, session: SessionDep, principal: PrincipalDep) -> CaseD
 
 @router.post("/cases/{case_id}/triage", response_model=CaseDetail)
 def triage(
-    case_id: Id, body: TriageBody, request: Request, session: SessionDep, principal: PrincipalDep
+    case_id: Id, body: TriageBody, session: SessionDep, principal: PrincipalDep, who: WhoDep
 ) -> CaseDetail:
     case = _case(session, principal, case_id, Action.case_handle)
-    service.triage(session=session, case=case, category=body.category, who=_who(principal, request))
+    service.triage(session=session, case=case, category=body.category, who=who)
     session.commit()
     return detail(session, case)
 
 
 @router.post("/cases/{case_id}/assign", response_model=CaseDetail)
 def assign(
-    case_id: Id, body: AssignBody, request: Request, session: SessionDep, principal: PrincipalDep
+    case_id: Id, body: AssignBody, session: SessionDep, principal: PrincipalDep, who: WhoDep
 ) -> CaseDetail:
     case = _case(session, principal, case_id, Action.case_handle)
     org = orgs.get_by_code(session=session, code=body.org_code)
     principal.require(Action.case_handle, org)
-    service.assign(session=session, case=case, org=org, who=_who(principal, request))
+    service.assign(session=session, case=case, org=org, who=who)
     session.commit()
     return detail(session, case)
 
@@ -243,26 +238,24 @@ def assign(
 def transfer(
     case_id: Id,
     body: TransferBody,
-    request: Request,
     session: SessionDep,
     principal: PrincipalDep,
+    who: WhoDep,
 ) -> CaseDetail:
     """Transfer to another org (across departments, §13): history and clocks are kept."""
     case = _case(session, principal, case_id, Action.case_handle)
     org = orgs.get_by_code(session=session, code=body.org_code)
-    service.transfer(
-        session=session, case=case, org=org, reason=body.reason, who=_who(principal, request)
-    )
+    service.transfer(session=session, case=case, org=org, reason=body.reason, who=who)
     session.commit()
     return detail(session, case)
 
 
 @router.post("/cases/{case_id}/notes", response_model=CaseDetail, status_code=201)
 def add_note(
-    case_id: Id, body: NoteBody, request: Request, session: SessionDep, principal: PrincipalDep
+    case_id: Id, body: NoteBody, session: SessionDep, principal: PrincipalDep, who: WhoDep
 ) -> CaseDetail:
     case = _case(session, principal, case_id, Action.case_handle)
-    service.add_note(session=session, case=case, text=body.text, who=_who(principal, request))
+    service.add_note(session=session, case=case, text=body.text, who=who)
     session.commit()
     return detail(session, case)
 
@@ -271,9 +264,9 @@ def add_note(
 def reply(
     case_id: Id,
     body: ReplyBody,
-    request: Request,
     session: SessionDep,
     principal: PrincipalDep,
+    who: WhoDep,
     settings: SettingsDep,
 ) -> ReplyPublic:
     """Answer on the case's channel, as plain text; held for review when the org says so.
@@ -286,27 +279,18 @@ def reply(
         session=session,
         case=case,
         text=body.text,
-        who=_who(principal, request),
+        who=who,
         publish_on_hall=body.publish_on_hall,
         final=body.final,
         settings=settings,
     )
     session.commit()
-    return _send(session, case, made, principal, request, settings)
+    return _send(session, case, made, who, settings)
 
 
-def _send(
-    session: Session,
-    case: Case,
-    made: Reply,
-    principal: Principal,
-    request: Request,
-    settings: Settings,
-) -> ReplyPublic:
+def _send(session: Session, case: Case, made: Reply, who: Who, settings: Settings) -> ReplyPublic:
     if made.status is ReplyStatus.queued:
-        replies.send_reply(
-            session=session, case=case, reply=made, who=_who(principal, request), settings=settings
-        )
+        replies.send_reply(session=session, case=case, reply=made, who=who, settings=settings)
         session.commit()
     return _reply_public(session, case, made)
 
@@ -315,9 +299,9 @@ def _send(
 def approve(
     case_id: Id,
     reply_id: Id,
-    request: Request,
     session: SessionDep,
     principal: PrincipalDep,
+    who: WhoDep,
     settings: SettingsDep,
 ) -> ReplyPublic:
     """A reviewer (not the reply's author) approves a held reply: it is sent now."""
@@ -325,9 +309,9 @@ def approve(
     made = session.get(Reply, reply_id)
     if made is None or made.case_id != case.id:
         raise NotFound(f"reply {reply_id} of case {case_id} does not exist")
-    replies.approve_reply(session=session, reply=made, who=_who(principal, request))
+    replies.approve_reply(session=session, reply=made, who=who)
     session.commit()
-    return _send(session, case, made, principal, request, settings)
+    return _send(session, case, made, who, settings)
 
 
 def _reply_public(session: Session, case: Case, made: Reply) -> ReplyPublic:
@@ -336,10 +320,10 @@ def _reply_public(session: Session, case: Case, made: Reply) -> ReplyPublic:
 
 @router.post("/cases/{case_id}/close", response_model=CaseDetail)
 def close(
-    case_id: Id, body: CloseBody, request: Request, session: SessionDep, principal: PrincipalDep
+    case_id: Id, body: CloseBody, session: SessionDep, principal: PrincipalDep, who: WhoDep
 ) -> CaseDetail:
     case = _case(session, principal, case_id, Action.case_handle)
-    service.close(session=session, case=case, reason=body.reason, who=_who(principal, request))
+    service.close(session=session, case=case, reason=body.reason, who=who)
     session.commit()
     return detail(session, case)
 
@@ -416,16 +400,14 @@ def update_routing_rule(
 def put_settings(
     org_code: str,
     body: InboxSettingBody,
-    request: Request,
     session: SessionDep,
     principal: PrincipalDep,
+    who: WhoDep,
 ) -> InboxSettingBody:
     """Whether the org's replies are reviewed before they go out (admins of the org)."""
     org = orgs.get_by_code(session=session, code=org_code)
     principal.require(Action.org_manage, org)
-    replies.set_review(
-        session=session, org=org, review_replies=body.review_replies, who=_who(principal, request)
-    )
+    replies.set_review(session=session, org=org, review_replies=body.review_replies, who=who)
     session.commit()
     return body
 

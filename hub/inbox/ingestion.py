@@ -24,9 +24,10 @@ from hub.config import Settings, get_settings
 from hub.db import engine_for
 from hub.inbox import rules
 from hub.inbox.models import Case, CaseStatus, Channel, InboxCursor, RoutingRule, Thread
-from hub.inbox.service import SYSTEM, Who, add_event, comment_channel, message_channel
+from hub.inbox.service import INBOX, add_event, comment_channel, message_channel
 from hub.orgs.models import Org
 from hub.sqltypes import utcnow
+from hub.users.who import Who
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ def _start_clocks(session: Session, case: Case, org: Org, settings: Settings) ->
             org=org,
             subject=subject,
             started_at=case.received_at,
-            actor_name=SYSTEM,
+            who=INBOX,
             policy=policy,
             tz=settings.tz,
         )
@@ -116,7 +117,7 @@ def receive(
     incoming: Incoming,
     account: Account | None,
     org: Org | None = None,
-    who: Who = Who(),
+    who: Who = INBOX,
     settings: Settings | None = None,
 ) -> Case | None:
     """Record one message as a case (routed, clocks started); ``None`` if it is already one."""

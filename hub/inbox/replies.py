@@ -14,7 +14,7 @@ from connectors.errors import CapabilityUnavailable, ConnectorError, Rejected, U
 from hub.accounts import service as accounts_service
 from hub.accounts.health import COMMENTS
 from hub.accounts.models import Account
-from hub.auditlog.service import record
+from hub.auditlog.service import audit
 from hub.clocks import service as clocks
 from hub.clocks.models import Clock, ClockState
 from hub.config import Settings, get_settings
@@ -22,7 +22,6 @@ from hub.errors import Conflict, Forbidden, Invalid, NotFound
 from hub.inbox import rules
 from hub.inbox.models import Case, CaseStatus, Channel, InboxSetting, Reply, ReplyStatus, Thread
 from hub.inbox.service import (
-    Who,
     add_event,
     audit_case,
     comment_channel,
@@ -30,7 +29,9 @@ from hub.inbox.service import (
     move_case,
 )
 from hub.orgs.models import Org
+from hub.proofread import service as proofread
 from hub.sqltypes import utcnow
+from hub.users.who import Who
 
 
 def review_required(*, session: Session, org_id: int) -> bool:
@@ -42,16 +43,14 @@ def set_review(*, session: Session, org: Org, review_replies: bool, who: Who) ->
     setting = session.get(InboxSetting, org.id) or InboxSetting(org_id=org.id)  # type: ignore[arg-type]
     setting.review_replies = review_replies
     session.add(setting)
-    record(
-        session=session,
-        actor_id=who.user_id,
-        actor_name=who.name,
-        action="inbox.settings",
-        object_type="org",
-        object_id=org.code,
+    audit(
+        session,
+        who,
+        "inbox.settings",
+        "org",
+        org.code,
         org_id=org.id,
         summary=f"{org.name}：答复{'须' if review_replies else '无须'}审核",
-        client_ip=who.client_ip,
     )
     session.flush()
     return setting
@@ -74,6 +73,7 @@ def create_reply(
         raise Invalid("答复内容为空（HTML标签会被去掉，只发送纯文本）", field="text")
     if case.status is CaseStatus.closed:
         raise Conflict("留言已办结，不能再答复")
+    proofread.refuse_blocking(session, session.get(Org, case.org_id), {"text": plain}, "答复")  # type: ignore[arg-type]
     if case.channel is Channel.weibo_comment:
         from connectors.weibo_rules import TEXT_MAX, weibo_length
 
@@ -172,9 +172,7 @@ def _stop(session: Session, clock_id: int | None, now: datetime, who: Who) -> No
         clock=clock,
         stopped_at=now,
         now=now,
-        actor_id=who.user_id,
-        actor_name=who.name,
-        client_ip=who.client_ip,
+        who=who,
     )
 
 

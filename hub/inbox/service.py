@@ -17,7 +17,7 @@ from sqlalchemy import func, or_, update
 from sqlmodel import Session, col, select
 
 from hub.accounts.models import Account
-from hub.auditlog.service import record
+from hub.auditlog.service import audit
 from hub.clocks import service as clocks
 from hub.clocks.models import Clock, ClockState
 from hub.errors import Conflict, Invalid, NotFound
@@ -38,24 +38,13 @@ from hub.inbox.models import (
 )
 from hub.orgs.models import Org
 from hub.sqltypes import utcnow
-from hub.users.models import User
+from hub.users.who import Who
 
 log = logging.getLogger(__name__)
 
 SYSTEM = "inbox"
-
-
-@dataclass(frozen=True)
-class Who:
-    """Who acts: a user, or the system (ingestion)."""
-
-    user_id: int | None = None
-    name: str = SYSTEM
-    client_ip: str = ""
-
-    @classmethod
-    def of(cls, user: User, client_ip: str = "") -> Who:
-        return cls(user.id, user.username, client_ip)
+INBOX = Who(system=SYSTEM)
+"""The inbox itself acting (ingestion, callbacks), as case histories and the audit log name it."""
 
 
 def add_event(
@@ -84,17 +73,7 @@ def add_event(
 
 
 def audit_case(session: Session, case: Case, who: Who, action: str, summary: str) -> None:
-    record(
-        session=session,
-        actor_id=who.user_id,
-        actor_name=who.name,
-        action=action,
-        object_type="case",
-        object_id=case.id,
-        org_id=case.org_id,
-        summary=summary,
-        client_ip=who.client_ip,
-    )
+    audit(session, who, action, "case", case.id, org_id=case.org_id, summary=summary)
 
 
 def comment_channel(platform: str) -> Channel | None:

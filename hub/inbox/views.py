@@ -19,6 +19,7 @@ from hub.sqltypes import Id, utcnow
 from hub.users.models import User
 from hub.users.rules import Action, may, scope_path
 from hub.users.service import actor_of
+from hub.users.who import Who
 from hub.web.deps import SessionDep, SettingsDep, client_ip
 from hub.web.templating import get_templates
 from hub.web.views import check_csrf, csrf_token, page_user
@@ -114,7 +115,7 @@ def inbox_bulk_triage(
                 session=session,
                 case=case,
                 category=target,
-                who=service.Who.of(user, client_ip(request)),
+                who=Who(user, actor, client_ip(request)),
             )
             done += 1
         session.commit()
@@ -186,7 +187,7 @@ def case_action(
         actor, Action.case_handle, orgs.get(session=session, org_id=case.org_id).path
     ):
         return HTMLResponse("您无权办理这条留言", status_code=403)
-    who = service.Who.of(user, client_ip(request))
+    who = Who(user, actor, client_ip(request))
     try:
         notice = "已保存"
         if action == "reply":

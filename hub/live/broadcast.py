@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hub.live.rules import KEEPALIVE_FRAME, sse_frame
+from hub.metrics import metrics
 
 log = logging.getLogger(__name__)
 
@@ -194,6 +195,8 @@ class Broadcaster:
     # -- publishing (any thread, after the transaction committed) --------------------------------
 
     def publish(self, message: Message) -> None:
+        if "sent" not in message:  # for govhub_live_broadcast_lag_seconds
+            message = {**message, "sent": time.time()}
         if self.trace is not None and message.get("id") is not None:
             self.trace.published(int(message["session"]), int(message["id"]))
         if self.redis_url:
@@ -233,6 +236,7 @@ class Broadcaster:
                     await self._dispatch(message)
         else:
             topic.readers.add(reader)
+        self._count_readers()
         return reader
 
     def unsubscribe(self, reader: Reader) -> None:
@@ -242,9 +246,14 @@ class Broadcaster:
         topic.readers.discard(reader)
         if not topic.readers:
             del self.topics[reader.session_id]
+        self._count_readers()
 
     def reader_count(self) -> int:
         return sum(len(t.readers) for t in self.topics.values())
+
+    def _count_readers(self) -> None:
+        """``govhub_live_readers`` (this process's share; /metrics adds the processes up)."""
+        metrics().live_readers.set(self.reader_count())
 
     # -- dispatching -----------------------------------------------------------------------------
 
@@ -258,6 +267,9 @@ class Broadcaster:
                 log.exception("live: dispatch failed")
 
     async def _dispatch(self, message: Message) -> None:
+        sent = message.get("sent")
+        if isinstance(sent, int | float):
+            metrics().broadcast_lag.observe(max(0.0, time.time() - sent))
         topic = self.topics.get(int(message["session"]))
         if topic is None:
             return
@@ -333,6 +345,7 @@ class Broadcaster:
         reader.dropped = True
         self.dropped_readers += 1
         self._close(reader)
+        self._count_readers()
 
     @staticmethod
     def _close(reader: Reader) -> None:

@@ -17,7 +17,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from hub.accounts.models import Account, AccountStatus, Platform
-from hub.auditlog.service import record
+from hub.auditlog.service import audit, record
 from hub.config import get_settings
 from hub.delivery import channels
 from hub.delivery import service as engine
@@ -44,11 +44,12 @@ from hub.orgs.models import Org
 from hub.posts import rules as post_rules
 from hub.posts import service as posts
 from hub.posts.models import Approval, ApprovalKind, Post, PostCreate, PostStatus, PostVersion
+from hub.proofread import rules as proofread_rules
+from hub.proofread import service as proofread
 from hub.users.models import User
 from hub.users.rules import Action, may, sees
 from hub.users.service import actor_of
-
-Who = posts.Who
+from hub.users.who import Who
 
 
 def _pk(row: LiveSession | LiveEntry | Org | User | Account | Post) -> int:
@@ -87,17 +88,7 @@ def to_public(live: LiveSession) -> LiveSessionPublic:
 
 
 def _audit(session: Session, who: Who, action: str, live: LiveSession, summary: str) -> None:
-    record(
-        session=session,
-        actor_id=who.id,
-        actor_name=who.user.username,
-        action=action,
-        object_type="live_session",
-        object_id=live.id,
-        org_id=live.org_id,
-        summary=summary,
-        client_ip=who.client_ip,
-    )
+    audit(session, who, action, "live_session", live.id, org_id=live.org_id, summary=summary)
 
 
 # -- loading and permissions ----------------------------------------------------------------------
@@ -535,11 +526,22 @@ def _require_writable(live: LiveSession) -> None:
         raise Conflict(f"the live session is {live.status.value}; entries can no longer change")
 
 
+def proofread_entry(session: Session, org: Org, text: str) -> list[dict[str, Any]]:
+    """Before an entry goes out: ``block`` hits refuse it (422 naming each), ``warn`` hits are
+    returned for the console (never sent to readers)."""
+    hits = proofread.check(session, org, {"text": text})
+    refusal = proofread_rules.refusal(hits, "发布")
+    if refusal:
+        raise Invalid(refusal, field="text")
+    return [proofread.hit_public(h) for h in proofread_rules.warnings(hits)]
+
+
 def add_entry(
     *, session: Session, who: Who, live: LiveSession, data: EntryCreate, now: datetime
 ) -> tuple[LiveEntry, list[Message]]:
-    require_run(session, who, live)
+    org = require_run(session, who, live)
     _require_writable(live)
+    warnings = proofread_entry(session, org, data.text.strip())
     approved = not live.approval_required or is_chief(session, who, live)
     entry = LiveEntry(
         session_id=_pk(live),
@@ -559,16 +561,23 @@ def add_entry(
     session.add(entry)
     session.flush()
     author = who.user.display_name or who.user.username
+    checked: list[Message] = []
+    if warnings:  # consoles only: the warnings of what was just written
+        notice = {"seq": entry.seq, "hits": warnings}
+        checked = [
+            {"session": live.id, "id": None, "type": "proofread", "data": notice, "console": True}
+        ]
     if not approved:
         notice = {"seq": entry.seq, "author": author, "text": entry.text}
         return entry, [
-            {"session": live.id, "id": None, "type": "pending", "data": notice, "console": True}
+            {"session": live.id, "id": None, "type": "pending", "data": notice, "console": True},
+            *checked,
         ]
     data_out = entry_data(entry, author)
     messages = [_event(session, live, EventType.entry, data_out, now, seq=entry.seq)]
     if key_state(live, entry) == rules.KEY_PENDING:
         messages.append(_key_notice(live, entry))
-    return entry, messages
+    return entry, [*messages, *checked]
 
 
 def approve_entry(
@@ -610,13 +619,15 @@ def update_entry(
     *, session: Session, who: Who, live: LiveSession, seq: int, data: EntryUpdate, now: datetime
 ) -> tuple[LiveEntry, list[Message]]:
     """An edit of the text is a correction (shown as 「已更正 HH:MM」); pinning is not."""
-    require_run(session, who, live)
+    org = require_run(session, who, live)
     _require_writable(live)
     entry = _entry(session, live, seq)
     if entry.deleted:
         raise Conflict(f"entry {seq} was deleted")
     kind = EventType.pin
     text_changed = data.text is not None and data.text.strip() != entry.text
+    if data.text is not None and text_changed:
+        proofread_entry(session, org, data.text.strip())
     if text_changed or (data.key_event is not None and data.key_event != entry.key_event):
         if text_changed and entry.approved and not data.correction_note.strip():
             raise Invalid("say what was corrected (correction_note)", field="correction_note")

@@ -40,7 +40,8 @@ from hub.live.models import (
 )
 from hub.sqltypes import MAX_INT, Count, Id, utcnow
 from hub.users.service import actor_of
-from hub.web.deps import Principal, PrincipalDep, SessionDep, client_ip
+from hub.users.who import Who
+from hub.web.deps import Principal, PrincipalDep, SessionDep, WhoDep, client_ip
 from hub.web.hardening import content_security_policy
 from hub.web.pages import page_of, page_user, render, to_login
 
@@ -105,10 +106,6 @@ def _publish(request: Request, messages: list[Message]) -> None:
         broadcaster.publish(message)
 
 
-def _who(principal: Principal, request: Request) -> service.Who:
-    return service.Who(user=principal.user, actor=principal.actor, client_ip=client_ip(request))
-
-
 # -- JSON API -------------------------------------------------------------------------------------
 
 
@@ -122,12 +119,8 @@ def _readable(session: Session, principal: Principal, live: LiveSession) -> None
 
 
 @api.post("", status_code=201, response_model=LiveSessionPublic)
-def create_session(
-    data: LiveSessionCreate, principal: PrincipalDep, session: SessionDep, request: Request
-) -> LiveSessionPublic:
-    live = service.create_session(
-        session=session, who=_who(principal, request), data=data, now=utcnow()
-    )
+def create_session(data: LiveSessionCreate, who: WhoDep, session: SessionDep) -> LiveSessionPublic:
+    live = service.create_session(session=session, who=who, data=data, now=utcnow())
     session.commit()
     return service.to_public(live)
 
@@ -143,13 +136,12 @@ def get_session(live_id: Id, principal: PrincipalDep, session: SessionDep) -> Li
 def update_session(
     live_id: Id,
     data: LiveSessionUpdate,
-    principal: PrincipalDep,
+    who: WhoDep,
     session: SessionDep,
     request: Request,
 ) -> LiveSessionPublic:
     """The kill switch: ``poll_interval_seconds`` reaches every polling reader."""
     live = service.get(session=session, live_id=live_id)
-    who = _who(principal, request)
     messages: list[Message] = []
     if data.approval_required is not None:
         service.require_run(session, who, live)
@@ -169,23 +161,19 @@ def update_session(
 
 @api.post("/{live_id}/start", response_model=LiveSessionPublic)
 def start_session(
-    live_id: Id, principal: PrincipalDep, session: SessionDep, request: Request
+    live_id: Id, who: WhoDep, session: SessionDep, request: Request
 ) -> LiveSessionPublic:
     live = service.get(session=session, live_id=live_id)
-    messages = service.start(session=session, who=_who(principal, request), live=live, now=utcnow())
+    messages = service.start(session=session, who=who, live=live, now=utcnow())
     session.commit()
     _publish(request, messages)
     return service.to_public(live)
 
 
 @api.post("/{live_id}/end")
-def end_session(
-    live_id: Id, principal: PrincipalDep, session: SessionDep, request: Request
-) -> dict[str, Any]:
+def end_session(live_id: Id, who: WhoDep, session: SessionDep, request: Request) -> dict[str, Any]:
     live = service.get(session=session, live_id=live_id)
-    messages, summary = service.end(
-        session=session, who=_who(principal, request), live=live, now=utcnow()
-    )
+    messages, summary = service.end(session=session, who=who, live=live, now=utcnow())
     session.commit()
     _publish(request, messages)
     out = service.to_public(live).model_dump(mode="json")
@@ -199,16 +187,18 @@ def end_session(
 
 @api.post("/{live_id}/entries", status_code=201)
 def add_entry(
-    live_id: Id, data: EntryCreate, principal: PrincipalDep, session: SessionDep, request: Request
+    live_id: Id, data: EntryCreate, who: WhoDep, session: SessionDep, request: Request
 ) -> dict[str, Any]:
     live = service.get(session=session, live_id=live_id)
-    who = _who(principal, request)
     entry, messages = service.add_entry(
         session=session, who=who, live=live, data=data, now=utcnow()
     )
     session.commit()
     _publish(request, messages)
-    return service.entry_data(entry, who.user.display_name or who.user.username)
+    out = service.entry_data(entry, who.user.display_name or who.user.username)
+    # proofreading warnings of this entry: for the console that wrote it, never for readers
+    out["proofread"] = [h for m in messages if m["type"] == "proofread" for h in m["data"]["hits"]]
+    return out
 
 
 @api.patch("/{live_id}/entries/{seq}")
@@ -216,13 +206,13 @@ def update_entry(
     live_id: Id,
     seq: Count,
     data: EntryUpdate,
-    principal: PrincipalDep,
+    who: WhoDep,
     session: SessionDep,
     request: Request,
 ) -> dict[str, Any]:
     live = service.get(session=session, live_id=live_id)
     entry, messages = service.update_entry(
-        session=session, who=_who(principal, request), live=live, seq=seq, data=data, now=utcnow()
+        session=session, who=who, live=live, seq=seq, data=data, now=utcnow()
     )
     session.commit()
     _publish(request, messages)
@@ -234,14 +224,14 @@ def delete_entry(
     live_id: Id,
     seq: Count,
     data: EntryDelete,
-    principal: PrincipalDep,
+    who: WhoDep,
     session: SessionDep,
     request: Request,
 ) -> dict[str, Any]:
     live = service.get(session=session, live_id=live_id)
     entry, messages = service.delete_entry(
         session=session,
-        who=_who(principal, request),
+        who=who,
         live=live,
         seq=seq,
         note=data.correction_note,
@@ -254,11 +244,11 @@ def delete_entry(
 
 @api.post("/{live_id}/entries/{seq}/approve")
 def approve_entry(
-    live_id: Id, seq: Count, principal: PrincipalDep, session: SessionDep, request: Request
+    live_id: Id, seq: Count, who: WhoDep, session: SessionDep, request: Request
 ) -> dict[str, Any]:
     live = service.get(session=session, live_id=live_id)
     entry, messages = service.approve_entry(
-        session=session, who=_who(principal, request), live=live, seq=seq, now=utcnow()
+        session=session, who=who, live=live, seq=seq, now=utcnow()
     )
     session.commit()
     _publish(request, messages)
@@ -267,24 +257,24 @@ def approve_entry(
 
 @api.post("/{live_id}/plan/approve", response_model=LiveSessionPublic)
 def approve_plan(
-    live_id: Id, principal: PrincipalDep, session: SessionDep, request: Request
+    live_id: Id, who: WhoDep, session: SessionDep, request: Request
 ) -> LiveSessionPublic:
     """A reviewer approves the session's plan before it starts (key events then need no
     per-event approval; docs/live.md)."""
     live = service.get(session=session, live_id=live_id)
-    service.approve_plan(session=session, who=_who(principal, request), live=live, now=utcnow())
+    service.approve_plan(session=session, who=who, live=live, now=utcnow())
     session.commit()
     return service.to_public(live)
 
 
 @api.post("/{live_id}/entries/{seq}/approve-key")
 def approve_key_event(
-    live_id: Id, seq: Count, principal: PrincipalDep, session: SessionDep, request: Request
+    live_id: Id, seq: Count, who: WhoDep, session: SessionDep, request: Request
 ) -> dict[str, Any]:
     """One of the session's approvers releases a key event to social media."""
     live = service.get(session=session, live_id=live_id)
     entry, messages = service.approve_key_event(
-        session=session, who=_who(principal, request), live=live, seq=seq, now=utcnow()
+        session=session, who=who, live=live, seq=seq, now=utcnow()
     )
     session.commit()
     _publish(request, messages)
@@ -293,11 +283,10 @@ def approve_key_event(
 
 @api.get("/{live_id}/key-pending")
 def key_pending(
-    live_id: Id, principal: PrincipalDep, session: SessionDep, request: Request
+    live_id: Id, who: WhoDep, session: SessionDep, request: Request
 ) -> list[dict[str, Any]]:
     """Key events waiting for an approver before they may reach social media (the console)."""
     live = service.get(session=session, live_id=live_id)
-    who = _who(principal, request)
     service.require_visible(session, who, live)
     if not service.may_view_console(session, who, live):
         service.require_run(session, who, live)
@@ -305,12 +294,10 @@ def key_pending(
 
 
 @api.get("/{live_id}/pending")
-def pending_entries(
-    live_id: Id, principal: PrincipalDep, session: SessionDep, request: Request
-) -> list[dict[str, Any]]:
+def pending_entries(live_id: Id, who: WhoDep, session: SessionDep) -> list[dict[str, Any]]:
     """Entries waiting for the chief editor (approval mode), for the console."""
     live = service.get(session=session, live_id=live_id)
-    service.require_run(session, _who(principal, request), live)
+    service.require_run(session, who, live)
     rows = service.entries_data(session=session, live=live, include_pending=True)
     return [e for e in rows if not e["approved"] and not e["deleted"]]
 
@@ -449,7 +436,7 @@ def live_console(request: Request, session: SessionDep, slug: str) -> Response:
     if page is None:
         return to_login(request)
     live = service.get_by_slug(session=session, slug=slug)
-    who = service.Who(user=page.user, actor=page.actor, client_ip=client_ip(request))
+    who = Who(page.user, page.actor, client_ip(request))
     if not service.may_view_console(session, who, live):
         service.require_run(session, who, live)
     return render(
@@ -469,13 +456,11 @@ def live_console(request: Request, session: SessionDep, slug: str) -> Response:
 
 
 @pages.post("/live/{slug}/presence", status_code=204)
-def live_presence(
-    slug: str, principal: PrincipalDep, session: SessionDep, request: Request
-) -> Response:
+def live_presence(slug: str, who: WhoDep, session: SessionDep, request: Request) -> Response:
     """A console's heartbeat (every 10 s): who else is editing, through the broadcast channel."""
     live = service.get_by_slug(session=session, slug=slug)
-    service.require_run(session, _who(principal, request), live)
-    user = principal.user
+    service.require_run(session, who, live)
+    user = who.user
     _publish(
         request,
         [
@@ -594,7 +579,7 @@ def _stream_start(slug: str, request: Request | None, console: bool) -> tuple[in
             user = page_user(request, session) if request is not None else None
             if user is None:
                 raise Forbidden("log in to open the console stream")
-            who = service.Who(user=user, actor=actor_of(session=session, user=user))
+            who = Who(user, actor_of(session=session, user=user))
             service.require_run(session, who, live)
         assert live.id is not None
         return live.id, live.status

@@ -91,6 +91,7 @@ class FindingCode(StrEnum):
     spokesperson_missing = "spokesperson_missing"
     spokesperson_not_filed = "spokesperson_not_filed"
     assistant_missing = "assistant_missing"
+    serious_misstatement = "serious_misstatement"  # 严重表述错误 found by inspectors
 
 
 class PolicyError(ValueError):
@@ -204,6 +205,7 @@ class FindingRules(_Model):
     spokesperson_missing: FindingRule | None = None
     spokesperson_not_filed: FindingRule | None = None
     assistant_missing: FindingRule | None = None
+    serious_misstatement: FindingRule | None = None
 
     def get(self, code: FindingCode) -> FindingRule | None:
         rule: FindingRule | None = getattr(self, code.value)

@@ -2,28 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
-from collections.abc import AsyncIterator
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel
+from pydantic import Field as PydanticField
 from sqlmodel import Session, col, select
-from sse_starlette.sse import EventSourceResponse
 
-from hub.accounts.models import Account
-from hub.db import get_engine
 from hub.delivery import service as engine
-from hub.delivery.models import Attempt, Delivery
+from hub.delivery.api import deliveries_of
 from hub.errors import Invalid
 from hub.orgs import service as orgs
 from hub.orgs.models import Org
 from hub.posts import chains, service
 from hub.posts.models import (
     CorrectBody,
-    DeliveryPublic,
     Post,
     PostCreate,
     PostPublic,
@@ -31,46 +24,13 @@ from hub.posts.models import (
     PostUpdate,
     ReasonBody,
 )
+from hub.proofread.rules import Severity
 from hub.sqltypes import MAX_INT, Id, utcnow
 from hub.users.models import User
 from hub.users.rules import Action, scope_path
-from hub.web.deps import Principal, PrincipalDep, SessionDep, client_ip
+from hub.web.deps import PrincipalDep, SessionDep, WhoDep
 
 router = APIRouter(prefix="/api/v1", tags=["posts"])
-
-
-def who_of(principal: Principal, request: Request) -> service.Who:
-    return service.Who(user=principal.user, actor=principal.actor, client_ip=client_ip(request))
-
-
-def deliveries_of(session: Session, post_ids: list[int]) -> dict[int, list[DeliveryPublic]]:
-    rows = session.exec(
-        select(Delivery, Account)
-        .join(Account, col(Delivery.account_id) == col(Account.id))
-        .where(col(Delivery.post_id).in_(post_ids))
-        .order_by(col(Delivery.id))
-    ).all()
-    out: dict[int, list[DeliveryPublic]] = {}
-    for delivery, account in rows:
-        out.setdefault(delivery.post_id, []).append(
-            DeliveryPublic(
-                id=delivery.id,
-                account_id=account.id,
-                account_name=account.name,
-                platform=account.platform.value,
-                version=delivery.version,
-                status=delivery.status.value,
-                remote_id=delivery.remote_id,
-                remote_url=delivery.remote_url,
-                error=delivery.error,
-                attempts=delivery.attempts,
-                next_attempt_at=delivery.next_attempt_at,
-                updated_at=delivery.updated_at,
-                mode=delivery.mode or "publish",
-                msg_data_id=delivery.msg_data_id,
-            )
-        )
-    return out
 
 
 def to_public(
@@ -109,10 +69,8 @@ def to_public(
 
 
 @router.post("/posts", summary="Draft a post", status_code=201, response_model=PostPublic)
-def create_post(
-    data: PostCreate, request: Request, principal: PrincipalDep, session: SessionDep
-) -> PostPublic:
-    post = service.create(session=session, who=who_of(principal, request), data=data, now=utcnow())
+def create_post(data: PostCreate, who: WhoDep, session: SessionDep) -> PostPublic:
+    post = service.create(session=session, who=who, data=data, now=utcnow())
     session.commit()
     return to_public(session, post)
 
@@ -141,18 +99,13 @@ def list_posts(
 
 
 @router.get("/posts/{post_id}", summary="One post with its deliveries", response_model=PostPublic)
-def get_post(
-    post_id: Id, request: Request, principal: PrincipalDep, session: SessionDep
-) -> PostPublic:
-    post = service.get(session=session, post_id=post_id, who=who_of(principal, request))
+def get_post(post_id: Id, who: WhoDep, session: SessionDep) -> PostPublic:
+    post = service.get(session=session, post_id=post_id, who=who)
     return to_public(session, post)
 
 
 @router.patch("/posts/{post_id}", summary="Edit a post (a new version)", response_model=PostPublic)
-def update_post(
-    post_id: Id, data: PostUpdate, request: Request, principal: PrincipalDep, session: SessionDep
-) -> PostPublic:
-    who = who_of(principal, request)
+def update_post(post_id: Id, data: PostUpdate, who: WhoDep, session: SessionDep) -> PostPublic:
     post = service.get(session=session, post_id=post_id, who=who)
     service.update_post(session=session, who=who, post=post, data=data, now=utcnow())
     session.commit()
@@ -164,6 +117,13 @@ class ProblemPublic(BaseModel):
     message: str
     field: str
     blocking: bool
+    # proofreading hits (code ``proofread.<category>``) also say what and where
+    category: str = ""
+    severity: str = ""
+    text: str = ""
+    start: int | None = None
+    end: int | None = None
+    suggestion: str = ""
 
 
 class ChannelPreviewPublic(BaseModel):
@@ -173,6 +133,8 @@ class ChannelPreviewPublic(BaseModel):
     html: str
     digest: str
     link: str
+    # the pictures the channel sends with this rendition (public URLs), e.g. a status's one picture
+    images: list[str] = []
     problems: list[ProblemPublic]
 
 
@@ -181,10 +143,8 @@ class ChannelPreviewPublic(BaseModel):
     summary="Every channel's rendition and its problems",
     response_model=list[ChannelPreviewPublic],
 )
-def preview(
-    post_id: Id, request: Request, principal: PrincipalDep, session: SessionDep
-) -> list[ChannelPreviewPublic]:
-    post = service.get(session=session, post_id=post_id, who=who_of(principal, request))
+def preview(post_id: Id, who: WhoDep, session: SessionDep) -> list[ChannelPreviewPublic]:
+    post = service.get(session=session, post_id=post_id, who=who)
     return [
         ChannelPreviewPublic(
             platform=p.platform,
@@ -193,9 +153,25 @@ def preview(
             html=p.rendition.html,
             digest=p.rendition.digest,
             link=p.rendition.link,
+            images=[i.url for i in p.rendition.images],
             problems=[
                 ProblemPublic(code=x.code, message=x.message, field=x.field, blocking=x.blocking)
                 for x in p.problems
+            ]
+            + [
+                ProblemPublic(
+                    code=f"proofread.{h.category.value}",
+                    message=h.describe(),
+                    field=h.field,
+                    blocking=h.severity is Severity.block,
+                    category=h.category.value,
+                    severity=h.severity.value,
+                    text=h.text,
+                    start=h.start,
+                    end=h.end,
+                    suggestion=h.suggestion,
+                )
+                for h in p.hits
             ],
         )
         for p in service.preview(session=session, post=post)
@@ -203,10 +179,7 @@ def preview(
 
 
 @router.post("/posts/{post_id}/submit", summary="Submit for review", response_model=PostPublic)
-def submit(
-    post_id: Id, request: Request, principal: PrincipalDep, session: SessionDep
-) -> PostPublic:
-    who = who_of(principal, request)
+def submit(post_id: Id, who: WhoDep, session: SessionDep) -> PostPublic:
     post = service.get(session=session, post_id=post_id, who=who)
     service.submit(session=session, who=who, post=post, now=utcnow())
     session.commit()
@@ -217,20 +190,34 @@ class CommentBody(BaseModel):
     comment: str = ""
 
 
+class AcknowledgeItem(BaseModel):
+    text: str = PydanticField(min_length=1, max_length=200)
+    reason: str = PydanticField(default="", max_length=1000)
+
+
+class ApproveBody(BaseModel):
+    comment: str = ""
+    # proofreading warnings let through: each hit's text with the reviewer's reason
+    acknowledge: list[AcknowledgeItem] = PydanticField(default_factory=list, max_length=200)
+
+
 @router.post(
     "/posts/{post_id}/approve", summary="Approve the current version", response_model=PostPublic
 )
 def approve(
     post_id: Id,
-    request: Request,
-    principal: PrincipalDep,
+    who: WhoDep,
     session: SessionDep,
-    body: CommentBody | None = None,
+    body: ApproveBody | None = None,
 ) -> PostPublic:
-    who = who_of(principal, request)
     post = service.get(session=session, post_id=post_id, who=who)
     _, to_enqueue = service.approve(
-        session=session, who=who, post=post, now=utcnow(), comment=body.comment if body else ""
+        session=session,
+        who=who,
+        post=post,
+        now=utcnow(),
+        comment=body.comment if body else "",
+        acknowledge={a.text: a.reason for a in body.acknowledge} if body else {},
     )
     session.commit()
     engine.enqueue(to_enqueue)
@@ -238,10 +225,7 @@ def approve(
 
 
 @router.post("/posts/{post_id}/reject", summary="Reject with a reason", response_model=PostPublic)
-def reject(
-    post_id: Id, body: ReasonBody, request: Request, principal: PrincipalDep, session: SessionDep
-) -> PostPublic:
-    who = who_of(principal, request)
+def reject(post_id: Id, body: ReasonBody, who: WhoDep, session: SessionDep) -> PostPublic:
     post = service.get(session=session, post_id=post_id, who=who)
     service.reject(session=session, who=who, post=post, reason=body.reason, now=utcnow())
     session.commit()
@@ -253,12 +237,10 @@ def reject(
 )
 def cosign(
     post_id: Id,
-    request: Request,
-    principal: PrincipalDep,
+    who: WhoDep,
     session: SessionDep,
     body: CommentBody | None = None,
 ) -> PostPublic:
-    who = who_of(principal, request)
     post = service.get(session=session, post_id=post_id, who=who)  # 404 unless in reach or named
     service.cosign(
         session=session, who=who, post=post, now=utcnow(), comment=body.comment if body else ""
@@ -270,10 +252,7 @@ def cosign(
 @router.post(
     "/posts/{post_id}/withdraw", summary="Withdraw every published copy", response_model=PostPublic
 )
-def withdraw(
-    post_id: Id, body: ReasonBody, request: Request, principal: PrincipalDep, session: SessionDep
-) -> PostPublic:
-    who = who_of(principal, request)
+def withdraw(post_id: Id, body: ReasonBody, who: WhoDep, session: SessionDep) -> PostPublic:
     post = service.get(session=session, post_id=post_id, who=who)
     ids = service.withdraw(session=session, who=who, post=post, reason=body.reason, now=utcnow())
     session.commit()
@@ -286,10 +265,7 @@ def withdraw(
     summary="Correct with a visible note (reviewed again)",
     response_model=PostPublic,
 )
-def correct(
-    post_id: Id, body: CorrectBody, request: Request, principal: PrincipalDep, session: SessionDep
-) -> PostPublic:
-    who = who_of(principal, request)
+def correct(post_id: Id, body: CorrectBody, who: WhoDep, session: SessionDep) -> PostPublic:
     post = service.get(session=session, post_id=post_id, who=who)
     service.correct(
         session=session,
@@ -303,148 +279,6 @@ def correct(
     )
     session.commit()
     return to_public(session, post)
-
-
-class MarkPublishedBody(BaseModel):
-    remote_url: str
-
-
-def _delivery_action(
-    delivery_id: int,
-    action: str,
-    request: Request,
-    principal: Principal,
-    session: Session,
-    remote_url: str = "",
-) -> DeliveryPublic:
-    delivery, enqueue = service.delivery_action(
-        session=session,
-        who=who_of(principal, request),
-        delivery_id=delivery_id,
-        action=action,
-        now=utcnow(),
-        remote_url=remote_url,
-    )
-    session.commit()
-    engine.enqueue(enqueue)
-    return next(
-        d
-        for d in deliveries_of(session, [delivery.post_id])[delivery.post_id]
-        if d.id == delivery_id
-    )
-
-
-@router.post(
-    "/deliveries/{delivery_id}/retry", summary="Retry a delivery", response_model=DeliveryPublic
-)
-def retry(
-    delivery_id: Id, request: Request, principal: PrincipalDep, session: SessionDep
-) -> DeliveryPublic:
-    return _delivery_action(delivery_id, "retry", request, principal, session)
-
-
-@router.post(
-    "/deliveries/{delivery_id}/cancel", summary="Cancel a delivery", response_model=DeliveryPublic
-)
-def cancel(
-    delivery_id: Id, request: Request, principal: PrincipalDep, session: SessionDep
-) -> DeliveryPublic:
-    return _delivery_action(delivery_id, "cancel", request, principal, session)
-
-
-@router.post(
-    "/deliveries/{delivery_id}/mark-published",
-    summary="Record a copy published by other means",
-    response_model=DeliveryPublic,
-)
-def mark_published(
-    delivery_id: Id,
-    body: MarkPublishedBody,
-    request: Request,
-    principal: PrincipalDep,
-    session: SessionDep,
-) -> DeliveryPublic:
-    return _delivery_action(
-        delivery_id, "mark_published", request, principal, session, body.remote_url
-    )
-
-
-class AttemptPublic(BaseModel):
-    at: datetime
-    action: str
-    outcome: str
-    http_status: int | None
-    platform_code: str
-    excerpt: str
-
-
-@router.get(
-    "/deliveries/{delivery_id}/attempts",
-    summary="Every call made for a delivery",
-    response_model=list[AttemptPublic],
-)
-def attempts(
-    delivery_id: Id, request: Request, principal: PrincipalDep, session: SessionDep
-) -> list[AttemptPublic]:
-    delivery = session.get(Delivery, delivery_id)
-    if delivery is None:
-        from hub.errors import NotFound
-
-        raise NotFound(f"delivery {delivery_id} does not exist")
-    service.get(session=session, post_id=delivery.post_id, who=who_of(principal, request))
-    rows = session.exec(
-        select(Attempt).where(Attempt.delivery_id == delivery_id).order_by(col(Attempt.id))
-    ).all()
-    return [AttemptPublic.model_validate(r, from_attributes=True) for r in rows]
-
-
-def _snapshot(post_id: int) -> tuple[str, dict[str, Any]]:
-    with Session(get_engine()) as session:
-        post = session.get(Post, post_id)
-        rows = deliveries_of(session, [post_id]).get(post_id, [])
-        status = post.status.value if post else "gone"
-    body = {"post_status": status, "deliveries": [r.model_dump(mode="json") for r in rows]}
-    key = json.dumps([status] + [(r.id, r.status, r.updated_at.isoformat()) for r in rows])
-    return key, body
-
-
-@router.get(
-    "/posts/{post_id}/events",
-    summary="Delivery state changes as they happen (Server-Sent Events)",
-    response_class=EventSourceResponse,
-    responses={200: {"content": {"text/event-stream": {}}}},
-)
-async def events(
-    post_id: Id, request: Request, principal: PrincipalDep, session: SessionDep
-) -> EventSourceResponse:
-    service.get(session=session, post_id=post_id, who=who_of(principal, request))
-    session.close()
-
-    async def stream() -> AsyncIterator[dict[str, str]]:
-        last = ""
-        seq = 0
-        while not await request.is_disconnected():
-            key, body = await asyncio.to_thread(_snapshot, post_id)
-            if key != last:
-                last = key
-                seq += 1
-                yield {
-                    "event": "deliveries",
-                    "id": str(seq),
-                    "data": json.dumps(body, ensure_ascii=False),
-                }
-                if body["post_status"] in ("published", "failed", "withdrawn", "missed", "gone"):
-                    pending = [
-                        d
-                        for d in body["deliveries"]
-                        if d["status"] in ("queued", "sending", "pending", "unconfirmed")
-                    ]
-                    if not pending:
-                        yield {"event": "done", "data": body["post_status"]}
-                        return
-            await asyncio.sleep(0.5)
-
-    return EventSourceResponse(stream(), ping=15)
 
 
 def bad_request(message: str) -> Invalid:

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 
-from hub.auditlog.service import record
+from hub.auditlog.service import audit
 from hub.orgs import service as orgs
 from hub.posts import chains
 from hub.posts.models import ReviewChainIn, ReviewChainPublic
 from hub.sqltypes import utcnow
 from hub.users.rules import Action
-from hub.web.deps import PrincipalDep, SessionDep, client_ip
+from hub.web.deps import PrincipalDep, SessionDep, WhoDep
 
 router = APIRouter(prefix="/api/v1/orgs", tags=["review chains"])
 
@@ -34,24 +34,22 @@ def get_chain(code: str, principal: PrincipalDep, session: SessionDep) -> Review
 def put_chain(
     code: str,
     data: ReviewChainIn,
-    request: Request,
     principal: PrincipalDep,
+    who: WhoDep,
     session: SessionDep,
 ) -> ReviewChainPublic:
     org = orgs.get_by_code(session=session, code=code)
     principal.reach(Action.org_manage, org, f"organisation {code} does not exist")
     chain = chains.save(session=session, org=org, data=data, by=principal.user, now=utcnow())
-    record(
-        session=session,
-        actor_id=principal.user.id,
-        actor_name=principal.user.username,
-        action="review_chain.set",
-        object_type="org",
-        object_id=org.id,
+    audit(
+        session,
+        who,
+        "review_chain.set",
+        "org",
+        org.id,
         org_id=org.id,
         summary=" → ".join(str(lv["name"]) for lv in chain.levels)
         + f"；紧急稿件：{chain.emergency.value}",
-        client_ip=client_ip(request),
     )
     session.commit()
     return chains.to_public(session, org, chain)
@@ -62,22 +60,18 @@ def put_chain(
     summary="Remove the org's chain (back to one approval)",
     status_code=204,
 )
-def delete_chain(
-    code: str, request: Request, principal: PrincipalDep, session: SessionDep
-) -> Response:
+def delete_chain(code: str, principal: PrincipalDep, who: WhoDep, session: SessionDep) -> Response:
     org = orgs.get_by_code(session=session, code=code)
     principal.reach(Action.org_manage, org, f"organisation {code} does not exist")
     if chains.remove(session=session, org=org):
-        record(
-            session=session,
-            actor_id=principal.user.id,
-            actor_name=principal.user.username,
-            action="review_chain.remove",
-            object_type="org",
-            object_id=org.id,
+        audit(
+            session,
+            who,
+            "review_chain.remove",
+            "org",
+            org.id,
             org_id=org.id,
             summary="恢复一级审核",
-            client_ip=client_ip(request),
         )
         session.commit()
     return Response(status_code=204)

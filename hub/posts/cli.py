@@ -43,7 +43,7 @@ def show(post_id: int) -> None:
     from sqlmodel import Session
 
     from hub.db import get_engine
-    from hub.posts.api import deliveries_of
+    from hub.delivery.api import deliveries_of
     from hub.posts.models import Post
 
     with Session(get_engine()) as session:
@@ -101,17 +101,18 @@ def _manual(delivery_id: int, action: str, remote_url: str = "") -> None:
     from hub.db import session_scope
     from hub.delivery import service as engine
     from hub.errors import HubError
-    from hub.posts.service import Who, delivery_action
+    from hub.posts.service import delivery_action
     from hub.sqltypes import utcnow
     from hub.users.models import Role, User
     from hub.users.service import actor_of
+    from hub.users.who import Who
 
     try:
         with session_scope() as session:
             admin = session.exec(select(User).where(User.role == Role.admin)).first()
             if admin is None:
                 raise HubError("create an admin user first (govhub users create --role admin)")
-            who = Who(user=admin, actor=actor_of(session=session, user=admin), client_ip="cli")
+            who = Who(admin, actor_of(session=session, user=admin), "cli")
             _, enqueue = delivery_action(
                 session=session,
                 who=who,

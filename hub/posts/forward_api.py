@@ -5,16 +5,15 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import datetime
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub.delivery import service as engine
 from hub.posts import forwarding, service
-from hub.posts.api import who_of
 from hub.posts.models import ForwardStatus
 from hub.sqltypes import Id, utcnow
 from hub.users.rules import Action, scope_path
-from hub.web.deps import PrincipalDep, SessionDep
+from hub.web.deps import PrincipalDep, SessionDep, WhoDep
 
 router = APIRouter(prefix="/api/v1", tags=["forwarding"])
 
@@ -59,10 +58,7 @@ def _public(rows: list[forwarding.ForwardingRow]) -> list[ForwardingPublic]:
     summary="Offer an approved post to lower-level orgs (矩阵联动)",
     response_model=list[ForwardingPublic],
 )
-def offer(
-    post_id: Id, body: OfferBody, request: Request, principal: PrincipalDep, session: SessionDep
-) -> list[ForwardingPublic]:
-    who = who_of(principal, request)
+def offer(post_id: Id, body: OfferBody, who: WhoDep, session: SessionDep) -> list[ForwardingPublic]:
     post = service.get(session=session, post_id=post_id, who=who)
     forwarding.offer(
         session=session,
@@ -84,9 +80,9 @@ def offer(
     response_model=list[ForwardingPublic],
 )
 def post_forwarding(
-    post_id: Id, request: Request, principal: PrincipalDep, session: SessionDep
+    post_id: Id, principal: PrincipalDep, who: WhoDep, session: SessionDep
 ) -> list[ForwardingPublic]:
-    service.get(session=session, post_id=post_id, who=who_of(principal, request))
+    service.get(session=session, post_id=post_id, who=who)
     return _public(
         forwarding.report(
             session=session,
@@ -117,12 +113,10 @@ def my_offers(
     summary="Accept: forward to my accounts",
     response_model=ForwardingPublic,
 )
-def accept(
-    offer_id: Id, body: AcceptBody, request: Request, principal: PrincipalDep, session: SessionDep
-) -> ForwardingPublic:
+def accept(offer_id: Id, body: AcceptBody, who: WhoDep, session: SessionDep) -> ForwardingPublic:
     row, to_enqueue = forwarding.accept(
         session=session,
-        who=who_of(principal, request),
+        who=who,
         offer_id=offer_id,
         account_ids=body.account_ids,
         now=utcnow(),
@@ -138,12 +132,10 @@ def accept(
     summary="Decline a forwarding offer",
     response_model=ForwardingPublic,
 )
-def decline(
-    offer_id: Id, body: DeclineBody, request: Request, principal: PrincipalDep, session: SessionDep
-) -> ForwardingPublic:
+def decline(offer_id: Id, body: DeclineBody, who: WhoDep, session: SessionDep) -> ForwardingPublic:
     row = forwarding.decline(
         session=session,
-        who=who_of(principal, request),
+        who=who,
         offer_id=offer_id,
         reason=body.reason,
         now=utcnow(),

@@ -18,8 +18,9 @@ from hub.errors import Conflict, Forbidden, Invalid, NotFound
 from hub.orgs import service as orgs
 from hub.orgs.models import Org
 from hub.posts.models import ForwardOffer, ForwardStatus, Post, PostStatus
-from hub.posts.service import Who, _audit
+from hub.posts.service import _audit
 from hub.users.rules import Action, may, sees
+from hub.users.who import Who
 
 FORWARDABLE = {
     PostStatus.approved,

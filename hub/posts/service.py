@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 
 from connectors.base import Problem, Rendition
 from hub.accounts.models import Account, AccountStatus, Platform
-from hub.auditlog.service import record
+from hub.auditlog.service import audit
 from hub.clocks.models import Clock, ClockState
 from hub.clocks.service import has_clock, link_post, retime_for_post, start_for_post
 from hub.config import get_settings
@@ -24,7 +24,7 @@ from hub.delivery.rules import push_refusal, valid_ip
 from hub.errors import Conflict, Forbidden, Invalid, NotFound
 from hub.orgs import service as orgs
 from hub.orgs.models import Org, OrgLevel
-from hub.platforms import builtin_channel
+from hub.platforms import builtin_channel, label
 from hub.posts import chains, rules
 from hub.posts.models import (
     Approval,
@@ -38,36 +38,15 @@ from hub.posts.models import (
     TargetGroup,
     Urgency,
 )
-from hub.users.models import Role, User
-from hub.users.rules import Action, Actor, may, sees
-
-
-@dataclass(frozen=True)
-class Who:
-    """The acting user as services need it."""
-
-    user: User
-    actor: Actor
-    client_ip: str = ""
-
-    @property
-    def id(self) -> int:
-        assert self.user.id is not None
-        return self.user.id
+from hub.proofread import rules as proofread_rules
+from hub.proofread import service as proofread
+from hub.users.models import Role
+from hub.users.rules import Action, may, sees
+from hub.users.who import Who
 
 
 def _audit(session: Session, who: Who, action: str, post: Post, summary: str) -> None:
-    record(
-        session=session,
-        actor_id=who.id,
-        actor_name=who.user.username,
-        action=action,
-        object_type="post",
-        object_id=post.id,
-        org_id=post.org_id,
-        summary=summary,
-        client_ip=who.client_ip,
-    )
+    audit(session, who, action, "post", post.id, org_id=post.org_id, summary=summary)
 
 
 def _pk(row: Post | Org) -> int:
@@ -469,6 +448,30 @@ class ChannelPreview:
     platform: str
     rendition: Rendition
     problems: list[Problem]
+    hits: list[proofread_rules.Hit] = field(default_factory=list)  # proofreading (错敏字)
+
+
+def proofread_texts(version: PostVersion) -> dict[str, str]:
+    """What proofreading reads of a version: title, summary, body and each channel's own text
+    (``overrides.<channel>.<field>``)."""
+    texts = {"title": version.title, "summary": version.summary, "body": version.body}
+    for key, value in sorted(version.overrides.items()):
+        texts[f"overrides.{key}"] = value
+    return texts
+
+
+def proofread_post(
+    session: Session, post: Post, version: PostVersion | None = None
+) -> list[proofread_rules.Hit]:
+    version = version or version_of(session, post)
+    org = orgs.get(session=session, org_id=post.org_id)
+    return proofread.check(session, org, proofread_texts(version))
+
+
+def _hits_for(platform: str, hits: list[proofread_rules.Hit]) -> list[proofread_rules.Hit]:
+    return [
+        h for h in hits if not h.field.startswith("overrides.") or h.field.split(".")[1] == platform
+    ]
 
 
 def target_accounts(session: Session, post: Post) -> list[Account]:
@@ -495,11 +498,16 @@ def preview(*, session: Session, post: Post) -> list[ChannelPreview]:
     )
     targeted = {a.platform.value for a in target_accounts(session, post)}
     platforms = sorted(targeted | {builtin_channel().value})
+    hits = proofread_post(session, post, version)
     out = []
     for platform in platforms:
         connector = channels.connector_for(platform)
         rendition = connector.render(content)
-        out.append(ChannelPreview(platform, rendition, connector.check(rendition)))
+        out.append(
+            ChannelPreview(
+                platform, rendition, connector.check(rendition), _hits_for(platform, hits)
+            )
+        )
     return out
 
 
@@ -508,18 +516,21 @@ def submit(*, session: Session, who: Who, post: Post, now: datetime) -> Post:
     rules.next_status(rules.Move.submit, post.status)
     targets = target_accounts(session, post)
     if not targets:
-        raise Invalid("choose at least one target account before submitting")
+        raise Invalid("请先选择至少一个发布账号，再提交审核")
     refusals = push_refusals(session=session, post=post, accounts=targets, now=now)
     if refusals:
         raise Invalid("；".join(refusals), field="wechat_modes")
+    proofread_refusal = proofread_rules.refusal(proofread_post(session, post), "提交审核")
+    if proofread_refusal:
+        raise Invalid(proofread_refusal, field="body")
     blocking = [
-        f"{p.platform}: {problem.message}"
+        f"{label(p.platform)}：{problem.message}"
         for p in preview(session=session, post=post)
         for problem in p.problems
         if problem.blocking
     ]
     if blocking:
-        raise Invalid("fix these problems before submitting: " + "; ".join(blocking))
+        raise Invalid("提交审核前请先解决以下问题：" + "；".join(blocking))
     pending = _cosign_pending(session, post)
     post.status = rules.status_after_submit(bool(pending) and post.urgency is not Urgency.emergency)
     chains.start(session, post)
@@ -580,16 +591,26 @@ def cosign(*, session: Session, who: Who, post: Post, now: datetime, comment: st
 
 
 def approve(
-    *, session: Session, who: Who, post: Post, now: datetime, comment: str = ""
+    *,
+    session: Session,
+    who: Who,
+    post: Post,
+    now: datetime,
+    comment: str = "",
+    acknowledge: Mapping[str, str] | None = None,
 ) -> tuple[Post, list[int]]:
     """Approve the current version at the level it waits at (an org's review chain); the last
     level's approval — or the only one, without a chain — creates its deliveries. Returns ids to
-    enqueue after commit."""
+    enqueue after commit.
+
+    Proofreading at every level: a ``block`` hit refuses; each ``warn`` hit needs a reason in
+    ``acknowledge`` (hit text -> reason), recorded with the approval."""
     org = orgs.get(session=session, org_id=post.org_id)
     _require(who, Action.post_review, org)  # permission before state
     rules.next_status(rules.Move.approve, post.status)
     _check_reviewer(session, who, post, org)
     chain = chains.check_level(session, user=who.user, post=post)
+    _check_proofreading(session, who, post, org, now, acknowledge)
     if chain is not None:
         level = post.review_level
         if not chains.advance(post, chain):
@@ -623,6 +644,39 @@ def _check_reviewer(session: Session, who: Who, post: Post, org: Org) -> None:
     )
     if refusal:
         raise Forbidden(refusal)
+
+
+def _check_proofreading(
+    session: Session,
+    who: Who,
+    post: Post,
+    org: Org,
+    now: datetime,
+    acknowledge: Mapping[str, str] | None,
+) -> None:
+    """A ``block`` hit refuses the approval; every ``warn`` hit needs the reviewer's reason."""
+    hits = proofread_post(session, post)
+    proofread_refusal = proofread_rules.refusal(hits, "批准")
+    if proofread_refusal:
+        raise Invalid(proofread_refusal, field="body")
+    acknowledged = proofread.acknowledge(
+        session=session,
+        hits=hits,
+        given=acknowledge or {},
+        post_id=_pk(post),
+        version=post.current_version,
+        org_id=_pk(org),
+        reviewer_id=who.id,
+        now=now,
+    )
+    if acknowledged:
+        _audit(
+            session,
+            who,
+            "proofread.acknowledge",
+            post,
+            "；".join(f"「{a.text}」：{a.reason}" for a in acknowledged),
+        )
 
 
 def _record_approval(

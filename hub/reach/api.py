@@ -5,18 +5,17 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from sqlmodel import Session, select
 
 from hub.config import Settings
 from hub.errors import Invalid, NotFound
 from hub.orgs.models import Org
 from hub.posts import service as posts
-from hub.posts.api import who_of
 from hub.reach import rules, service
 from hub.sqltypes import Id, utcnow
 from hub.users.rules import Action
-from hub.web.deps import Principal, PrincipalDep, SessionDep, SettingsDep
+from hub.web.deps import Principal, PrincipalDep, SessionDep, SettingsDep, WhoDep
 
 router = APIRouter(prefix="/api/v1", tags=["reach"])
 
@@ -60,12 +59,10 @@ def org_in_reach(session: Session, principal: Principal, code: str) -> Org:
 
 
 @router.get("/posts/{post_id}/reach", summary="Readers' counts of every copy of a post")
-def post_reach(
-    post_id: Id, request: Request, principal: PrincipalDep, session: SessionDep
-) -> dict[str, Any]:
+def post_reach(post_id: Id, who: WhoDep, session: SessionDep) -> dict[str, Any]:
     """Per channel (platform): each copy's latest totals and the day they are for, the
     channel's totals, and the post's totals. Count keys and labels come from the connectors."""
-    post = posts.get(session=session, post_id=post_id, who=who_of(principal, request))
+    post = posts.get(session=session, post_id=post_id, who=who)
     assert post.id is not None
     return service.post_reach(session=session, post_id=post.id)
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Form, Request
 from pydantic import BaseModel
 from sqlmodel import select
 
-from hub.auditlog.service import record
+from hub.auditlog.service import audit
 from hub.errors import NotFound
 from hub.orgs import service as orgs
 from hub.orgs.models import Org
@@ -25,7 +25,7 @@ from hub.users.models import (
     UserUpdate,
 )
 from hub.users.rules import Action
-from hub.web.deps import PrincipalDep, SessionDep, SettingsDep, client_ip
+from hub.web.deps import PrincipalDep, SessionDep, SettingsDep, WhoDep, client_ip
 
 router = APIRouter(prefix="/api/v1", tags=["auth", "users"])
 
@@ -98,7 +98,7 @@ def list_users(principal: PrincipalDep, session: SessionDep) -> list[UserPublic]
 
 @router.post("/users", summary="Create a user", status_code=201, response_model=UserPublic)
 def create_user(
-    data: UserCreate, request: Request, principal: PrincipalDep, session: SessionDep
+    data: UserCreate, principal: PrincipalDep, who: WhoDep, session: SessionDep
 ) -> UserPublic:
     org = resolve_code(session=session, code=data.org_code)
     principal.require(Action.user_manage, org)
@@ -112,16 +112,14 @@ def create_user(
         display_name=data.display_name,
         email=data.email,
     )
-    record(
-        session=session,
-        actor_id=principal.user.id,
-        actor_name=principal.user.username,
-        action="user.create",
-        object_type="user",
-        object_id=user.id,
+    audit(
+        session,
+        who,
+        "user.create",
+        "user",
+        user.id,
         org_id=org.id,
         summary=f"{user.username} ({user.role.value}) @ {org.name}",
-        client_ip=client_ip(request),
     )
     session.commit()
     return to_public(user, org)
@@ -144,8 +142,8 @@ def _managed_user(principal: PrincipalDep, session: SessionDep, user_id: int) ->
 def update_user(
     user_id: Id,
     data: UserUpdate,
-    request: Request,
     principal: PrincipalDep,
+    who: WhoDep,
     session: SessionDep,
 ) -> UserPublic:
     """``{"is_active": false}`` disables the user: every web session and bearer token of theirs
@@ -166,16 +164,14 @@ def update_user(
         changes.append("邮箱已修改")
     if changes:
         session.add(user)
-        record(
-            session=session,
-            actor_id=principal.user.id,
-            actor_name=principal.user.username,
-            action=action,
-            object_type="user",
-            object_id=user.id,
+        audit(
+            session,
+            who,
+            action,
+            "user",
+            user.id,
             org_id=org.id,
             summary=f"{user.username}：{'；'.join(changes)}",
-            client_ip=client_ip(request),
         )
     session.commit()
     return to_public(user, org)
@@ -188,22 +184,20 @@ def update_user(
 def reset_password(
     user_id: Id,
     data: PasswordReset,
-    request: Request,
     principal: PrincipalDep,
+    who: WhoDep,
     session: SessionDep,
 ) -> Done:
     user, org = _managed_user(principal, session, user_id)
     service.reset_password(session=session, user=user, password=data.password)
-    record(
-        session=session,
-        actor_id=principal.user.id,
-        actor_name=principal.user.username,
-        action="user.password_reset",
-        object_type="user",
-        object_id=user.id,
+    audit(
+        session,
+        who,
+        "user.password_reset",
+        "user",
+        user.id,
         org_id=org.id,
         summary=f"重置 {user.username} 的密码，并签退其所有会话",
-        client_ip=client_ip(request),
     )
     session.commit()
     return Done(detail=f"{user.username} 的密码已重置，其所有会话和令牌已失效")
@@ -214,22 +208,20 @@ def reset_password(
     summary="Change my password (the current one is required); signs me out everywhere",
 )
 def change_my_password(
-    data: PasswordChange, request: Request, principal: PrincipalDep, session: SessionDep
+    data: PasswordChange, principal: PrincipalDep, who: WhoDep, session: SessionDep
 ) -> Done:
     user = principal.user
     service.change_password(
         session=session, user=user, current=data.current_password, new=data.new_password
     )
-    record(
-        session=session,
-        actor_id=user.id,
-        actor_name=user.username,
-        action="user.password_change",
-        object_type="user",
-        object_id=user.id,
+    audit(
+        session,
+        who,
+        "user.password_change",
+        "user",
+        user.id,
         org_id=user.org_id,
         summary="修改了自己的密码，并签退所有会话",
-        client_ip=client_ip(request),
     )
     session.commit()
     return Done(detail="密码已修改，所有会话和令牌已失效，请重新登录")
@@ -239,19 +231,17 @@ def change_my_password(
     "/me/sign-out-everywhere",
     summary="End every web session and bearer token of mine (this one too)",
 )
-def sign_out_everywhere(request: Request, principal: PrincipalDep, session: SessionDep) -> Done:
+def sign_out_everywhere(principal: PrincipalDep, who: WhoDep, session: SessionDep) -> Done:
     user = principal.user
     ended = service.revoke_everywhere(session=session, user=user)
-    record(
-        session=session,
-        actor_id=user.id,
-        actor_name=user.username,
-        action="user.sign_out_everywhere",
-        object_type="user",
-        object_id=user.id,
+    audit(
+        session,
+        who,
+        "user.sign_out_everywhere",
+        "user",
+        user.id,
         org_id=user.org_id,
         summary=f"在所有设备上退出登录（{ended} 个网页会话，所有 API 令牌）",
-        client_ip=client_ip(request),
     )
     session.commit()
     return Done(detail="已在所有设备上退出登录")

@@ -9,16 +9,18 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import select
 
-from hub.auditlog.service import record
-from hub.errors import HubError
+from hub.auditlog.service import audit
+from hub.errors import Conflict, Forbidden, HubError, NotFound
 from hub.orgs import service as orgs
 from hub.orgs.models import Org
 from hub.sqltypes import Id, utcnow
 from hub.users import service as users
-from hub.users.models import User
+from hub.users.models import Role, User
 from hub.users.passwords import RULE
 from hub.users.rules import Access, Action, access, scope_path
+from hub.users.who import Who
 from hub.web.deps import SessionDep, client_ip
+from hub.web.i18n import _
 from hub.web.pages import Page, page_of, refuse, render, to_login
 from hub.web.views import check_csrf
 
@@ -28,16 +30,14 @@ router = APIRouter(include_in_schema=False)
 def _audit(
     request: Request, session: SessionDep, page: Page, user: User, action: str, summary: str
 ) -> None:
-    record(
-        session=session,
-        actor_id=page.user.id,
-        actor_name=page.user.username,
-        action=action,
-        object_type="user",
-        object_id=user.id,
+    audit(
+        session,
+        Who(page.user, page.actor, client_ip(request)),
+        action,
+        "user",
+        user.id,
         org_id=user.org_id,
         summary=summary,
-        client_ip=client_ip(request),
     )
 
 
@@ -139,6 +139,7 @@ def users_page(request: Request, session: SessionDep) -> Response:
         .where(Org.path.startswith(scope_path(page.actor, Action.user_manage)))
         .order_by(Org.path, User.username)
     ).all()
+    scope = scope_path(page.actor, Action.user_manage)
     return render(
         request,
         "pages/users.html",
@@ -147,7 +148,73 @@ def users_page(request: Request, session: SessionDep) -> Response:
         notice=request.session.pop("notice", ""),
         error=request.session.pop("error", ""),
         rule=RULE,
+        roles=[r.value for r in Role],
+        org_choices=session.exec(
+            select(Org).where(Org.path.startswith(scope)).order_by(Org.path).limit(1000)
+        ).all(),
     )
+
+
+@router.post("/admin/users")
+def create_user(
+    request: Request,
+    session: SessionDep,
+    csrf: Annotated[str, Form()] = "",
+    username: Annotated[str, Form()] = "",
+    display_name: Annotated[str, Form()] = "",
+    role: Annotated[str, Form()] = "",
+    org_code: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+) -> Response:
+    """新建用户: the same checks as ``POST /api/v1/users`` (reach, may_assign, password rule)."""
+    page = page_of(request, session)
+    if page is None:
+        return to_login(request)
+    if not page.may(Action.user_manage):
+        return refuse(request, page, 403, "用户管理仅对管理员开放。")
+    check_csrf(request, csrf)
+    username = username.strip()
+    try:
+        if role not in Role.__members__:
+            raise HubError(_("请选择角色"))
+        if not username:
+            raise HubError(_("请填写用户名"))
+        if len(username) > 80 or len(display_name) > 80 or len(org_code) > 32:
+            raise HubError(_("用户名和姓名不能超过80个字符"))
+        org = orgs.get_by_code(session=session, code=org_code.strip())
+        if access(page.actor, Action.user_manage, org.path) is not Access.allowed:
+            raise NotFound(org_code)
+        users.check_assign(session=session, actor=page.actor, role=Role(role), org=org)
+        user = users.create(
+            session=session,
+            username=username,
+            password=password,
+            role=Role(role),
+            org_code=org.code,
+            display_name=display_name.strip(),
+        )
+    except NotFound:
+        session.rollback()
+        request.session["error"] = _("机构代码不存在或不在您的管理范围内")
+        return RedirectResponse("/admin/users", status_code=303)
+    except Forbidden:
+        session.rollback()
+        request.session["error"] = _(
+            "您不能在该机构授予这一角色：只能在本机构及下级机构内，且不能超出您自己的范围"
+        )
+        return RedirectResponse("/admin/users", status_code=303)
+    except Conflict:
+        session.rollback()
+        request.session["error"] = _("用户名 %(name)s 已被使用") % {"name": username}
+        return RedirectResponse("/admin/users", status_code=303)
+    except HubError as exc:
+        session.rollback()
+        request.session["error"] = exc.message
+        return RedirectResponse("/admin/users", status_code=303)
+    _audit(request, session, page, user, "user.create", f"{user.username}（{role}）@ {org.name}")
+    session.commit()
+    request.session["notice"] = _("已创建用户 %(name)s。") % {"name": user.username}
+    return RedirectResponse("/admin/users", status_code=303)
 
 
 def _managed(request: Request, session: SessionDep, user_id: int) -> tuple[Page, User] | Response:

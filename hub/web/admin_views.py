@@ -9,13 +9,16 @@ from urllib.parse import urlencode
 from annotated_types import Le
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlmodel import col, select
 
 from hub.accounts import service as accounts
 from hub.accounts.models import Account, Platform
 from hub.accounts.service import credential_fields
 from hub.auditlog import service as auditlog
+from hub.auditlog.words import action_label, readable_summary
 from hub.config import get_settings
 from hub.orgs.models import Org
+from hub.platforms import info as platform_info
 from hub.sqltypes import utcnow
 from hub.users.rules import Action, scope_path
 from hub.web.dashboard import EXPIRY_WARNING
@@ -62,6 +65,27 @@ def accounts_page(
         fields={p.value: credential_fields(p) for p in Platform.all()},
         can_manage={o.code: page.may(Action.account_manage, o) for o, _list in grouped.values()},
         can_bind={o.code: page.may(Action.account_bind, o) for o, _list in grouped.values()},
+        can_add=page.may(Action.account_manage),
+        new_fields={
+            p.value: [
+                {
+                    "name": f.name,
+                    "label": f.label or f.name,
+                    "secret": f.secret,
+                    "required": f.required,
+                }
+                for f in platform_info(p).credentials
+            ]
+            for p in Platform.all()
+        },
+        add_orgs=session.exec(
+            select(Org)
+            .where(col(Org.path).startswith(scope_path(page.actor, Action.account_manage)))
+            .order_by(col(Org.path))
+            .limit(1000)
+        ).all()
+        if page.may(Action.account_manage)
+        else [],
     )
 
 
@@ -107,7 +131,7 @@ def audit_log_page(
         request,
         "pages/audit_log.html",
         page,
-        rows=rows,
+        rows=[(e, action_label(e.action), readable_summary(e.summary, tz)) for e in rows],
         total=total,
         page_no=page_no,
         pages=pages,

@@ -12,10 +12,12 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DataError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -130,7 +132,33 @@ OVERFLOW_MESSAGE = (
 )
 
 
+def wants_page(request: Request) -> bool:
+    """A browser asking for a page (not an API client, not a script's fetch)."""
+    path = request.url.path
+    if path.startswith(("/api/", "/static/", "/media/")):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
+def not_found_page(request: Request) -> Response:
+    """The house layout's 页面不存在, with the menu when someone is logged in."""
+    from sqlmodel import Session
+
+    from hub.db import get_engine
+    from hub.web.pages import page_of, refuse
+
+    with Session(get_engine(), expire_on_commit=False) as session:
+        return refuse(request, page_of(request, session), 404)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # unknown URLs: browsers get a page in words; API clients keep {"detail": "Not Found"}
+        if exc.status_code == 404 and wants_page(request):
+            return await run_in_threadpool(not_found_page, request)
+        return await http_exception_handler(request, exc)
+
     @app.exception_handler(OverflowError)
     @app.exception_handler(DataError)
     async def out_of_range(request: Request, exc: Exception) -> JSONResponse:
@@ -233,6 +261,54 @@ def _freeze_gc_after_startup(app: FastAPI) -> None:
     app.router.lifespan_context = lifespan
 
 
+def _retire_metrics_at_shutdown(app: FastAPI) -> None:
+    """At the app's shutdown, remove this process's live gauges from the metrics folder."""
+    from hub.metrics import retire
+
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(owner: Any) -> AsyncIterator[Any]:
+        async with inner(owner) as state:
+            try:
+                yield state
+            finally:
+                retire()
+
+    app.router.lifespan_context = lifespan
+
+
+DOCS_PAGE = """<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>govhub API 文档</title><link rel="icon" href="data:,">
+<link rel="stylesheet" href="/api-docs-assets/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/api-docs-assets/swagger-ui-bundle.js"></script>
+<script src="/static/js/docs.js"></script></body></html>
+"""
+
+
+def install_docs(app: FastAPI) -> None:
+    """``/docs`` (Swagger UI) with its script and stylesheet from this server, not a CDN: the
+    fastapi-offline package ships them. The page starts Swagger UI from /static/js/docs.js, so
+    the CSP's ``script-src 'self'`` holds; Swagger UI sets inline styles, which its page allows."""
+    from importlib.resources import files
+
+    assets = Path(str(files("fastapi_offline") / "static"))
+    app.mount("/api-docs-assets", StaticFiles(directory=assets), name="api-docs-assets")
+
+    async def docs() -> Response:
+        from hub.web.hardening import content_security_policy
+
+        csp = content_security_policy().replace(
+            "style-src 'self'", "style-src 'self' 'unsafe-inline'"
+        )
+        return Response(DOCS_PAGE, media_type="text/html", headers={"Content-Security-Policy": csp})
+
+    app.add_api_route("/docs", docs, include_in_schema=False)
+
+
 class HubApp(FastAPI):
     """FastAPI, except that public live event streams are served before the middleware stack.
 
@@ -253,15 +329,25 @@ class HubApp(FastAPI):
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    from hub import metrics
+
+    if os.environ.get("GOVHUB_LOG_LEVEL"):  # a web process of `govhub serve` (not a test)
+        from hub.logs import configure
+
+        configure(os.environ["GOVHUB_LOG_LEVEL"], production=settings.env == "production")
+        metrics.setup(settings)  # before the first count: into the host's metrics folder
     app = HubApp(
         title="govhub",
         version="0.1.0",
         summary="Publishing hub for government press offices (先审后发, one draft, every channel).",
-        docs_url="/docs",
+        docs_url=None,  # served below from local assets: /docs works offline
         openapi_url="/openapi.json",
     )
     install_error_handlers(app)
     _document_real_422(app)
+    from hub.proofread.presets import preset_entries
+
+    preset_entries(tuple(settings.policies))  # a bad lexicon file stops the hub, naming its line
 
     from hub.accounts.api import router as accounts_router
     from hub.accounts.callbacks import router as callbacks_router
@@ -272,6 +358,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from hub.auditlog.api import router as audit_router
     from hub.clocks.api import router as clocks_router
     from hub.clocks.views import router as clocks_views_router
+    from hub.delivery.api import router as delivery_router
     from hub.hall.api import router as partners_router
     from hub.hall.views import router as hall_views_router
     from hub.inbox.api import router as inbox_router
@@ -283,6 +370,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from hub.posts.chain_views import router as review_chain_views_router
     from hub.posts.forward_api import router as forward_router
     from hub.posts.versions_api import router as versions_router
+    from hub.proofread.api import router as proofread_router
+    from hub.proofread.views import router as proofread_views_router
     from hub.reach.api import router as reach_router
     from hub.reach.views import router as reach_views_router
     from hub.users.api import router as users_router
@@ -290,17 +379,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from hub.web.admin_views import router as admin_views_router
     from hub.web.editor_views import router as editor_views_router
     from hub.web.health import router as health_router
+    from hub.web.observe import router as metrics_router
+    from hub.web.orgs_views import router as orgs_views_router
+    from hub.web.posts_views import router as posts_views_router
     from hub.web.tools_api import router as tools_router
     from hub.web.views import router as views_router
 
     for router in (
         health_router,
+        metrics_router,
         users_router,
         orgs_router,
         accounts_router,
         callbacks_router,
         oauth_router,
         posts_router,
+        delivery_router,
         review_chain_router,
         forward_router,
         versions_router,
@@ -316,6 +410,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         hall_views_router,
         partners_router,
         editor_views_router,
+        posts_views_router,
+        orgs_views_router,
         admin_views_router,
         review_chain_views_router,
         account_views_router,
@@ -323,6 +419,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         inbox_views_router,
         reach_router,
         reach_views_router,
+        proofread_router,
+        proofread_views_router,
     ):
         app.include_router(router)
 
@@ -331,7 +429,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_live(app)  # micro-live: API, pages, SSE, and the process's broadcaster
     if os.environ.get("GOVHUB_GC_FREEZE") == "1":  # set by `hub serve` (not by tests)
         _freeze_gc_after_startup(app)
+    if os.environ.get("GOVHUB_LOG_LEVEL"):  # `hub serve`: its live gauges go with the process
+        _retire_metrics_at_shutdown(app)
 
+    install_docs(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(
         SessionMiddleware,
@@ -351,4 +452,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_bytes=settings.max_body_bytes,
         larger={"/api/v1/media": max(UPLOAD_BODY_MAX, settings.max_body_bytes)},
     )
+    from hub.web.observe import RequestLog
+
+    # outermost: every answer (a 413 or a NUL refusal too) gets an id, a timing and a line
+    app.add_middleware(RequestLog, access_log=os.environ.get("GOVHUB_ACCESS_LOG", "1") != "0")
     return app

@@ -9,7 +9,9 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, col, select
 
 from hub.accounts.models import Account, AccountStatus
+from hub.clocks.models import Clock, ClockState
 from hub.delivery.models import Delivery, DeliveryStatus
+from hub.inbox.models import Case, CaseStatus
 from hub.orgs.models import Org
 from hub.posts.models import Post, PostStatus
 from hub.users.models import User
@@ -17,15 +19,21 @@ from hub.users.rules import Action, Actor, may, scope_path
 
 ATTENTION = (DeliveryStatus.failed, DeliveryStatus.unconfirmed, DeliveryStatus.parked)
 EXPIRY_WARNING = timedelta(days=7)
+DUE_WITHIN = timedelta(days=1)  # a clock or a case is "due" a day ahead (and once overdue)
+WAITING = (PostStatus.in_review, PostStatus.cosigning)
+OPEN_CASES = (CaseStatus.new, CaseStatus.assigned, CaseStatus.in_progress)
 
 
 @dataclass
 class Workbench:
     drafts: list[Post] = field(default_factory=list)
+    waiting: list[Post] = field(default_factory=list)  # mine, in review or co-signing
     to_review: list[Post] = field(default_factory=list)
     attention: list[tuple[Delivery, Account, Post]] = field(default_factory=list)
     expiring: list[tuple[Account, Org]] = field(default_factory=list)
     today: list[Post] = field(default_factory=list)
+    clocks_due: list[Clock] = field(default_factory=list)
+    cases_due: list[tuple[Case, Clock]] = field(default_factory=list)
     orgs: dict[int, Org] = field(default_factory=dict)
 
 
@@ -74,7 +82,16 @@ def workbench(
             .limit(20)
         ).all()
     )
+    out.waiting = list(
+        session.exec(
+            select(Post)
+            .where(Post.author_id == user.id, col(Post.status).in_(WAITING))
+            .order_by(col(Post.updated_at).desc())
+            .limit(20)
+        ).all()
+    )
     out.to_review = review_queue(session=session, actor=actor)
+    _due(session, actor, now, out)
     if may(actor, Action.post_read):
         out.attention = [
             (d, a, p)
@@ -118,10 +135,47 @@ def workbench(
                 .limit(50)
             ).all()
         ]
-    ids = {p.org_id for p in out.drafts + out.to_review + out.today}
+    ids = {p.org_id for p in out.drafts + out.waiting + out.to_review + out.today}
     ids |= {p.org_id for _, _, p in out.attention}
+    ids |= {c.org_id for c in out.clocks_due} | {c.org_id for c, _ in out.cases_due}
     for org_id in ids:
         org = session.get(Org, org_id)
         if org is not None:
             out.orgs[org_id] = org
     return out
+
+
+def _due(session: Session, actor: Actor, now: datetime, out: Workbench) -> None:
+    """Running clocks and open cases in reach due within a day (or already overdue)."""
+    cutoff = now + DUE_WITHIN
+    if may(actor, Action.clock_read):
+        out.clocks_due = list(
+            session.exec(
+                select(Clock)
+                .join(Org, col(Clock.org_id) == col(Org.id))
+                .where(
+                    col(Org.path).startswith(scope_path(actor, Action.clock_read)),
+                    Clock.state == ClockState.running,
+                    col(Clock.due_at) < cutoff,
+                )
+                .order_by(col(Clock.due_at))
+                .limit(20)
+            ).all()
+        )
+    if may(actor, Action.case_handle):
+        out.cases_due = [
+            (case, clock)
+            for case, clock in session.exec(
+                select(Case, Clock)
+                .join(Org, col(Case.org_id) == col(Org.id))
+                .join(Clock, col(Case.answer_clock_id) == col(Clock.id))
+                .where(
+                    col(Org.path).startswith(scope_path(actor, Action.case_handle)),
+                    col(Case.status).in_(OPEN_CASES),
+                    Clock.state == ClockState.running,
+                    col(Clock.due_at) < cutoff,
+                )
+                .order_by(col(Clock.due_at))
+                .limit(20)
+            ).all()
+        ]

@@ -19,6 +19,7 @@ from hub.sqltypes import utcnow
 from hub.users.models import User
 from hub.users.rules import Access, Action, Actor, access, may
 from hub.users.service import actor_of, session_user
+from hub.users.who import Who
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -133,3 +134,12 @@ def current_principal(request: Request, session: SessionDep, settings: SettingsD
 
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+
+def acting(request: Request, principal: PrincipalDep) -> Who:
+    """The caller as services take them: the user, their reach and the address they called from
+    (for the audit log)."""
+    return Who(principal.user, principal.actor, client_ip(request))
+
+
+WhoDep = Annotated[Who, Depends(acting)]

@@ -15,20 +15,25 @@ from markupsafe import Markup
 from sqlmodel import Session, col, func, or_, select
 
 from hub.config import get_settings
+from hub.delivery.api import deliveries_of
 from hub.delivery.models import Delivery, DeliveryStatus
 from hub.errors import Forbidden, NotFound
 from hub.orgs import service as orgs
 from hub.orgs.models import Org
 from hub.posts import chains, service
-from hub.posts.api import deliveries_of, to_public
+from hub.posts.api import to_public
 from hub.posts.models import Post, PostStatus
 from hub.posts.versions_api import baseline, diff_table, versions_of
+from hub.proofread import rules as proofread_rules
 from hub.sqltypes import Id, utcnow
+from hub.users.models import User
 from hub.users.rules import Action, may, scope_path
+from hub.users.who import Who
 from hub.web.dashboard import review_queue
 from hub.web.deps import SessionDep, client_ip
 from hub.web.i18n import _
 from hub.web.pages import Page, page_of, refuse, render, to_login
+from hub.web.posts_views import link_for
 
 router = APIRouter(include_in_schema=False)
 
@@ -36,8 +41,8 @@ EDITABLE = {PostStatus.draft, PostStatus.rejected, PostStatus.missed}
 MOVABLE = {PostStatus.draft, PostStatus.rejected, PostStatus.approved, PostStatus.scheduled}
 
 
-def _who(page: Page, request: Request) -> service.Who:
-    return service.Who(user=page.user, actor=page.actor, client_ip=client_ip(request))
+def _who(page: Page, request: Request) -> Who:
+    return Who(page.user, page.actor, client_ip(request))
 
 
 def _load(
@@ -135,6 +140,22 @@ def _is_cosigner(session: Session, page: Page, post: Post) -> bool:
     )
 
 
+def marked_segments(
+    text: str, hits: list[proofread_rules.Hit]
+) -> list[tuple[str, proofread_rules.Hit | None]]:
+    """``text`` cut at the hits, for the template to mark (``<mark>``) without raw HTML."""
+    out: list[tuple[str, proofread_rules.Hit | None]] = []
+    at = 0
+    for hit in sorted(hits, key=lambda h: h.start):
+        if hit.start < at:
+            continue
+        out.append((text[at : hit.start], None))
+        out.append((text[hit.start : hit.end], hit))
+        at = hit.end
+    out.append((text[at:], None))
+    return out
+
+
 @router.get("/review/{post_id}", response_class=HTMLResponse)
 def review_page(post_id: Id, request: Request, session: SessionDep) -> Response:
     page = page_of(request, session)
@@ -153,20 +174,31 @@ def review_page(post_id: Id, request: Request, session: SessionDep) -> Response:
     diff = diff_table(
         base,
         current,
-        (_("第 %(n)s 版") % {"n": base.version} + (_("（已批准）") if base.approved else ""))
+        (
+            _("第 %(n)s 版") % {"n": base.version}
+            + (_("（已批准）") if base.approved else _("（上次送审）"))
+        )
         if base
         else _("（无）"),
         _("第 %(n)s 版（待审）") % {"n": current.version},
     )
     org = orgs.get(session=session, org_id=post.org_id)
     public = to_public(session, post, with_deliveries=False)
+    hits = service.proofread_post(session, post)
+    body_hits = [h for h in hits if h.field == "body"]
+    author = session.get(User, post.author_id)
     return render(
         request,
         "pages/review.html",
         page,
+        proof_hits=hits,
+        proof_warnings=proofread_rules.missing_acknowledgements(hits, ()),
+        proof_blocking=proofread_rules.blocking(hits),
+        proof_segments=marked_segments(current.body, body_hits),
         post=post,
         public=public,
         org_name=org.name,
+        author_name=(author.display_name or author.username) if author else "",
         current=current,
         base=base,
         diff=Markup(diff),
@@ -250,6 +282,8 @@ def calendar(
             by_day[local.date()].append((post, post_org, local))
     for items in by_day.values():
         items.sort(key=lambda item: item[2])
+    # each post links to a page this reader may open (a supervisor: the read-only review page)
+    links = {p.id: link_for(page, p, o) for items in by_day.values() for p, o, _when in items}
     org_choices = session.exec(
         select(Org)
         .where(col(Org.path).startswith(scope))
@@ -264,6 +298,7 @@ def calendar(
         days=days,
         anchor=anchor,
         by_day=by_day,
+        links=links,
         today=utcnow().astimezone(tz).date(),
         prev_day=prev_day,
         next_day=next_day,

@@ -29,8 +29,10 @@ def nav_for(user: User | None) -> dict[str, bool]:
     return {
         "compose": may(actor, Action.post_write),
         "review": may(actor, Action.post_review) or may(actor, Action.post_cosign),
+        "posts": may(actor, Action.post_write) or may(actor, Action.post_review),
         "audit_log": may(actor, Action.audit_log_read),
         "users": may(actor, Action.user_manage),
+        "orgs": may(actor, Action.org_manage),
         "supervise": may(actor, Action.matrix_audit),
     }
 

@@ -62,6 +62,7 @@ def test_demo_starts_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None:
             ).json()
             assert test["ok"] is True, (platform, test)
         assert (tmp_path / "var" / "govhub.sqlite3").exists()
+        published = _publish_to_the_hall(base, token, by_platform["hall"]["id"])
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -71,9 +72,14 @@ def test_demo_starts_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None:
             output, _ = proc.communicate()
     assert re.search(r"user kaili-editor +password Govhub-Demo-2026", output)
     assert "/weibo /wechat /partner" in output
-    # quiet: no Celery banner or INFO lines, no access log; the last thing said before Ctrl+C
-    # is where to go and how to log in
-    assert " INFO" not in output and "celery@" not in output and "GET /readyz" not in output
+    # quiet: no Celery banner or INFO lines, no access log, but each delivery's outcome; the
+    # last thing said before Ctrl+C is where to go and how to log in
+    info = [line for line in output.splitlines() if " INFO " in line]
+    assert all(" INFO govhub.outcomes: " in line for line in info), info
+    assert re.search(
+        rf"govhub.outcomes: delivery \d+ of post {published} to hall .*: published", output
+    )
+    assert "celery@" not in output and "GET /readyz" not in output
     before_stop = output[: output.rfind("Ctrl+C stops it.")]
     tail = before_stop[before_stop.rfind("govhub is ready") :]
     assert f"open http://127.0.0.1:{port}/" in tail
@@ -85,3 +91,30 @@ def test_demo_starts_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None:
     assert leftover == ""
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{base}/healthz", timeout=2)
+
+
+def _publish_to_the_hall(base: str, editor_token: str, account_id: int) -> int:
+    """凯里市's editor writes a post for its hall account, its reviewer approves it; the demo's
+    worker publishes it (polled, bounded)."""
+    editor = {"Authorization": f"Bearer {editor_token}"}
+    reviewer_token = httpx.post(
+        f"{base}/api/v1/auth/token",
+        data={"username": "kaili-reviewer", "password": "Govhub-Demo-2026"},
+    ).json()["access_token"]
+    reviewer = {"Authorization": f"Bearer {reviewer_token}"}
+    post = httpx.post(
+        f"{base}/api/v1/posts",
+        json={"title": "演示稿件", "body": "演示内容。", "target_account_ids": [account_id]},
+        headers=editor,
+    ).json()["id"]
+    assert httpx.post(f"{base}/api/v1/posts/{post}/submit", headers=editor).is_success
+    assert httpx.post(
+        f"{base}/api/v1/posts/{post}/approve", headers=reviewer, timeout=10
+    ).is_success
+    deadline = time.monotonic() + 30
+    status = ""
+    while time.monotonic() < deadline and status != "published":
+        status = httpx.get(f"{base}/api/v1/posts/{post}", headers=editor).json()["status"]
+        time.sleep(0.2)
+    assert status == "published"
+    return int(post)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -26,6 +27,7 @@ from tests.e2e.browser import screenshots
 from tests.engine.conftest import (  # noqa: F401  (fixtures)
     Matrix,
     Process,
+    cover_image,
     matrix,
     platforms,
     processes,
@@ -183,6 +185,11 @@ def test_an_editor_composes_a_reviewer_approves_and_the_board_goes_live(
     weibo_text = page.locator("#weibo-text").inner_text()
     assert int(counter.get_attribute("data-count") or "-1") == weibo_length(weibo_text)
     assert "/ 140" in counter.inner_text()
+    # the Weibo card shows the one picture the status is sent with
+    picture = page.locator("#weibo-pics img")
+    picture.wait_for()
+    assert picture.count() == 1
+    assert picture.get_attribute("src") == page.locator("#images img").first.get_attribute("src")
     wechat = page.frame_locator("#wechat-frame")
     wechat.locator("body").get_by_text("会议要求").wait_for()
     assert page.locator("#wechat-title").inner_text() == title
@@ -290,15 +297,30 @@ def test_markup_in_a_post_is_shown_as_text(
     accounts = matrix.add_accounts(["520000-xwb"], ("weibo", "wechat"))
     with TestClient(create_app()) as client:
         editor = token_for("prov-editor", matrix.database_url)
+        reviewer = token_for("prov-reviewer", matrix.database_url)
         created = client.post(
             "/api/v1/posts",
-            json={"title": NASTY, "body": "第一段\n\n" + NASTY, "target_account_ids": accounts},
+            json={
+                "title": "标题",  # WeChat refuses NASTY as a title (over 32 characters)
+                "body": "第一段\n\n" + NASTY,
+                "target_account_ids": accounts,
+                "images": [cover_image(Path(get_settings().media_dir))],
+            },
             headers=editor,
         )
         assert created.status_code == 201, created.text
         post_id = created.json()["id"]
+        # the review page diffs against the version a reviewer saw: submit, reject, edit
+        submitted = client.post(f"/api/v1/posts/{post_id}/submit", headers=editor)
+        assert submitted.is_success, submitted.text
+        rejected = client.post(
+            f"/api/v1/posts/{post_id}/reject", json={"reason": "改一下"}, headers=reviewer
+        )
+        assert rejected.is_success, rejected.text
         client.patch(
-            f"/api/v1/posts/{post_id}", json={"body": "改过的\n\n" + NASTY}, headers=editor
+            f"/api/v1/posts/{post_id}",
+            json={"title": NASTY, "body": "改过的\n\n" + NASTY},
+            headers=editor,
         )
 
     context, page, watch = open_page(browser, hub.base_url)

@@ -31,7 +31,20 @@ def test_upgrade_head_then_downgrade_base(database_url: str) -> None:
 
 
 # The revisions after the domain branches were merged (0008), newest first: one straight line.
-LINE = ["0024", "0022", "0020", "0019", "0016", "0013", "0012", "0011", "0010", "0009", "0008"]
+LINE = [
+    "0024",
+    "0022",
+    "0021",
+    "0020",
+    "0019",
+    "0016",
+    "0013",
+    "0012",
+    "0011",
+    "0010",
+    "0009",
+    "0008",
+]
 
 
 def test_one_step_down_and_back_up(database_url: str) -> None:

@@ -240,7 +240,7 @@ def test_submit_refuses_blocking_problems(
 ) -> None:
     nothing = draft(client, auth["kaili-editor"])
     refused = client.post(f"/api/v1/posts/{nothing['id']}/submit", headers=auth["kaili-editor"])
-    assert refused.status_code == 422 and "target account" in refused.json()["detail"]
+    assert refused.status_code == 422 and "发布账号" in refused.json()["detail"]
     bad_time = client.post(
         "/api/v1/posts",
         json={"title": "t", "body": "b", "scheduled_at": "2026-12-01T09:00:00"},

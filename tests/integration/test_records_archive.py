@@ -34,6 +34,7 @@ from hub.posts.models import PostCreate
 from hub.records.service import archive_year
 from hub.users.models import User
 from hub.users.service import actor_of
+from hub.users.who import Who
 from tests.factories import credentials_key
 
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -78,9 +79,9 @@ class Newsroom:
                 assert account.id is not None
                 self.accounts[account.id] = uid
 
-    def _who(self, session: Session, username: str) -> posts.Who:
+    def _who(self, session: Session, username: str) -> Who:
         user = session.exec(select(User).where(User.username == username)).one()
-        return posts.Who(user=user, actor=actor_of(session=session, user=user))
+        return Who(user, actor_of(session=session, user=user))
 
     def _publish(self, ids: list[int], at: datetime) -> None:
         self.weibo.advance(at.timestamp() - self.weibo.now())  # Weibo's clock says `at`

@@ -18,6 +18,8 @@ EDITOR_TEMPLATES = {
         for name in [
             "accounts",
             "audit_log",
+            "orgs",
+            "posts",
             "board",
             "calendar",
             "compose",
@@ -27,6 +29,7 @@ EDITOR_TEMPLATES = {
             "login",
             "review",
             "review_list",
+            "users",
         ]
     ),
 }

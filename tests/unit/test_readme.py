@@ -34,3 +34,10 @@ def test_every_cli_command_is_documented() -> None:
         names += [f"govhub {name} {sub}" for sub in subs] if subs else [f"govhub {name}"]
     missing = [n for n in names if n not in README and n.replace("govhub ", "") not in README]
     assert missing == []
+
+
+def test_the_architecture_map_names_every_folder_of_hub() -> None:
+    root = Path(__file__).resolve().parents[2] / "hub"
+    block = README.split("## Architecture", 1)[1].split("The path of a post", 1)[0]
+    folders = sorted(p.name for p in root.iterdir() if p.is_dir() and p.name != "__pycache__")
+    assert [name for name in folders if f"{name}/" not in block] == []

@@ -82,6 +82,12 @@
       if (cfg.canManage) tr.appendChild(actionsFor(d));
       rows.appendChild(tr);
     });
+    if (!data.deliveries.length) {
+      // copies are made when the post is approved: say so rather than show an empty table
+      var empty = hub.el("tr", {});
+      empty.appendChild(hub.el("td", { colspan: "7", class: "muted" }, hub.t("稿件批准后才会生成投递。")));
+      rows.appendChild(empty);
+    }
     var total = data.deliveries.length;
     var bar = document.getElementById("progress-bar");
     var progress = document.getElementById("progress");

@@ -104,6 +104,26 @@
     return state.saving;
   }
 
+  /* -- proofreading as the editor types (title, body, the Weibo text) ------------------------- */
+  var proofread = hub.debounce(function () {
+    hub.proofread({
+      orgCode: post ? post.org_code : cfg.orgCode,
+      fields: [
+        { name: "title", label: hub.t("标题"), el: $("title") },
+        { name: "body", label: hub.t("正文"), el: $("body") },
+        { name: "summary", label: hub.t("摘要"), el: $("summary") },
+        { name: "weibo", label: hub.t("微博文案"), el: $("weibo-override") }
+      ],
+      marks: $("proof-marks"),
+      list: $("proof-list"),
+      summary: $("proof-count"),
+      onReplace: markDirty
+    }).catch(function () {});
+  }, 400);
+  ["title", "body", "summary", "weibo-override"].forEach(function (id) {
+    $(id).addEventListener("input", proofread);
+  });
+
   async function refreshPreviews() {
     if (!state.id) return;
     try { await hub.loadPreviews(state.id, cfg.publicBase); } catch (e) { /* shown on save */ }
@@ -401,4 +421,5 @@
   $("body-count").textContent = String($("body").value.length);
   loadTargets().then(loadQuota).catch(function (e) { tree.textContent = e.message; });
   refreshPreviews();
+  if (post) proofread();
 })();

@@ -98,8 +98,11 @@
       if (photo) { photo.value = ""; }
       document.getElementById("key_event").checked = false;
       document.getElementById("pinned").checked = false;
-      if (entry.approved) { window.govhubLive.upsert(entry); say("已发布 #" + entry.seq); }
-      else { say("已提交总编审核 #" + entry.seq); loadPending(); }
+      var warned = (entry.proofread || []).map(function (h) { return h.description; }).join("；");
+      var note = warned ? " · 校对提示：" + warned : "";
+      if (entry.approved) { window.govhubLive.upsert(entry); say("已发布 #" + entry.seq + note); }
+      else { say("已提交总编审核 #" + entry.seq + note); loadPending(); }
+      if (msg) msg.classList.toggle("proof-warned", !!warned);
     }).catch(function (err) { say("发布失败：" + err.message); })
       .then(function () { busy = false; text.focus(); });
   }

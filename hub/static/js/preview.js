@@ -33,6 +33,17 @@
     }
   };
 
+  // the pictures the channel really sends (the rendition's, e.g. Weibo's one picture)
+  function showPictures(box, urls, publicBase) {
+    if (!box) return;
+    box.textContent = "";
+    (urls || []).forEach(function (url) {
+      var local = url.indexOf(publicBase + "/media/") === 0 ? url.slice(publicBase.length) : url;
+      if (!/^\/media\//.test(local)) return;
+      box.appendChild(hub.el("img", { src: local, alt: hub.t("配图"), class: "weibo-pic" }));
+    });
+  }
+
   hub.showPreviews = function (list, publicBase) {
     var byPlatform = {};
     list.forEach(function (p) { byPlatform[p.platform] = p; });
@@ -43,10 +54,12 @@
         weiboText.textContent = byPlatform.weibo.text;
         weiboText.classList.remove("muted");
         hub.countWeibo(byPlatform.weibo.text, counter);
+        showPictures(document.getElementById("weibo-pics"), byPlatform.weibo.images, publicBase);
       } else {
         weiboText.textContent = hub.t("未选择微博账号");
         weiboText.classList.add("muted");
         counter.textContent = "";
+        showPictures(document.getElementById("weibo-pics"), [], publicBase);
       }
     }
     var wechatFrame = document.getElementById("wechat-frame");
@@ -67,11 +80,18 @@
     if (problems) {
       problems.textContent = "";
       var count = 0;
+      var seen = {};
       list.forEach(function (p) {
         p.problems.forEach(function (problem) {
+          // a proofreading hit in the title or body is the same for every channel: list it once
+          var shared = problem.code.indexOf("proofread.") === 0 && problem.field.indexOf("overrides.") !== 0;
+          var key = problem.field + ":" + problem.start + ":" + problem.text;
+          if (shared && seen[key]) return;
+          if (shared) seen[key] = true;
           count += 1;
           var li = hub.el("li", { class: problem.blocking ? "blocking" : "advice" });
-          li.appendChild(hub.el("strong", {}, hub.platformLabel(p.platform) + " · " +
+          if (problem.code.indexOf("proofread.") === 0) li.setAttribute("data-proofread", problem.text);
+          li.appendChild(hub.el("strong", {}, (shared ? hub.t("校对") : hub.platformLabel(p.platform)) + " · " +
             (problem.blocking ? hub.t("阻断提交") : hub.t("提示")) + "："));
           li.appendChild(document.createTextNode(problem.message));
           problems.appendChild(li);

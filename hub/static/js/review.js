@@ -15,6 +15,12 @@
         return;
       }
       var body = act === "reject" ? { reason: comment } : { comment: comment };
+      if (act === "approve") {
+        // proofreading warnings the reviewer lets through, each with its reason
+        body.acknowledge = Array.from(document.querySelectorAll("[data-ack-text]")).map(function (input) {
+          return { text: input.dataset.ackText, reason: input.value.trim() };
+        });
+      }
       document.querySelectorAll("[data-act]").forEach(function (b) { b.disabled = true; });
       try {
         await hub.api("POST", "/api/v1/posts/" + cfg.postId + "/" + act, body);

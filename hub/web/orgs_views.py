@@ -1,0 +1,204 @@
+"""The admin's 机构管理 page: orgs in reach (search, livelihood filter, paging), CSV import, and
+editing one org (name — the old one kept as history —, the livelihood and press-office flags,
+the WeChat comments default). Forms post with the CSRF token; every change is an audit event."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+from urllib.parse import urlencode
+
+from annotated_types import Le
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlmodel import col, func, select
+
+from hub.auditlog.service import record
+from hub.errors import HubError, NotFound
+from hub.orgs import service as orgs
+from hub.orgs.models import Org
+from hub.users.rules import Access, Action, access, scope_path
+from hub.web.deps import SessionDep, client_ip
+from hub.web.i18n import _
+from hub.web.pages import Page, page_of, refuse, render, to_login
+from hub.web.views import check_csrf
+
+router = APIRouter(include_in_schema=False)
+
+PAGE_SIZE = 50
+IMPORT_MAX_BYTES = 2 * 1024 * 1024
+
+
+def _audit(
+    request: Request, page: Page, session: SessionDep, org: Org, action: str, summary: str
+) -> None:
+    record(
+        session=session,
+        actor_id=page.user.id,
+        actor_name=page.user.username,
+        action=action,
+        object_type="org",
+        object_id=org.code,
+        org_id=org.id,
+        summary=summary,
+        client_ip=client_ip(request),
+    )
+
+
+def _admin(request: Request, session: SessionDep) -> Page | Response:
+    page = page_of(request, session)
+    if page is None:
+        return to_login(request)
+    if not page.may(Action.org_manage):
+        return refuse(request, page, 403, _("机构管理仅对管理员开放。"))
+    return page
+
+
+@router.get("/admin/orgs", response_class=HTMLResponse)
+def orgs_page(
+    request: Request,
+    session: SessionDep,
+    q: str = "",
+    livelihood: str = "",
+    page_no: Annotated[int, Le(1_000_000)] = 1,
+) -> Response:
+    page = _admin(request, session)
+    if isinstance(page, Response):
+        return page
+    q = q.strip()[:100]
+    page_no = max(page_no, 1)
+    query = select(Org).where(col(Org.path).startswith(scope_path(page.actor, Action.org_manage)))
+    if q:
+        query = query.where(
+            col(Org.name).contains(q, autoescape=True)
+            | col(Org.code).startswith(q, autoescape=True)
+        )
+    if livelihood == "1":
+        query = query.where(Org.livelihood == True)  # noqa: E712 (SQL)
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    rows = session.exec(
+        query.order_by(col(Org.path)).offset((page_no - 1) * PAGE_SIZE).limit(PAGE_SIZE)
+    ).all()
+    filters = {"q": q, "livelihood": "1" if livelihood == "1" else ""}
+    return render(
+        request,
+        "pages/orgs.html",
+        page,
+        rows=rows,
+        total=total,
+        page_no=page_no,
+        pages=max((int(total) + PAGE_SIZE - 1) // PAGE_SIZE, 1),
+        filters=filters,
+        query=urlencode({k: v for k, v in filters.items() if v}),
+        notice=request.session.pop("notice", ""),
+        error=request.session.pop("error", ""),
+    )
+
+
+@router.post("/admin/orgs/import")
+async def import_orgs(
+    request: Request,
+    session: SessionDep,
+    file: Annotated[UploadFile, File()],
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    page = _admin(request, session)
+    if isinstance(page, Response):
+        return page
+    check_csrf(request, csrf)
+    data = await file.read(IMPORT_MAX_BYTES + 1)
+    try:
+        if len(data) > IMPORT_MAX_BYTES:
+            raise HubError(_("文件超过 2 MB"))
+        rows = orgs.parse_csv(orgs.decode_csv(data))
+        if not rows:
+            raise HubError(_("文件中没有机构"))
+        report = orgs.import_rows(session=session, rows=rows, today=date.today())
+        scope = scope_path(page.actor, Action.org_manage)
+        outside = [
+            row.code
+            for row in rows
+            if not orgs.get_by_code(session=session, code=row.code).path.startswith(scope)
+        ]
+        if outside:  # the file reaches beyond this admin's subtree: nothing of it is kept
+            raise HubError(
+                _("以下机构不在您的管理范围内：%(codes)s") % {"codes": "、".join(outside[:10])}
+            )
+    except HubError as exc:
+        session.rollback()
+        request.session["error"] = _("导入失败（未做任何修改）：%(why)s") % {"why": exc.message}
+        return RedirectResponse("/admin/orgs", status_code=303)
+    summary = (
+        f"导入 {len(rows)} 行：新增 {report.created}，改名 {report.renamed}，"
+        f"更新 {report.updated}，未变 {report.unchanged}"
+    )
+    if page.org is not None:
+        _audit(request, page, session, page.org, "org.import", summary)
+    session.commit()
+    request.session["notice"] = _(
+        "导入 %(rows)s 行：新增 %(created)s，改名 %(renamed)s，更新 %(updated)s，未变 %(unchanged)s"
+    ) % {
+        "rows": len(rows),
+        "created": report.created,
+        "renamed": report.renamed,
+        "updated": report.updated,
+        "unchanged": report.unchanged,
+    }
+    return RedirectResponse("/admin/orgs", status_code=303)
+
+
+@router.post("/admin/orgs/{code}")
+def edit_org(
+    code: str,
+    request: Request,
+    session: SessionDep,
+    csrf: Annotated[str, Form()] = "",
+    name: Annotated[str, Form()] = "",
+    livelihood: Annotated[str, Form()] = "",
+    press_office: Annotated[str, Form()] = "",
+    wechat_comments: Annotated[str, Form()] = "",
+) -> Response:
+    page = _admin(request, session)
+    if isinstance(page, Response):
+        return page
+    try:
+        org = orgs.get_by_code(session=session, code=code[:32])
+    except NotFound:
+        return refuse(request, page, 404)
+    verdict = access(page.actor, Action.org_manage, org.path)
+    if verdict is not Access.allowed:
+        return refuse(request, page, 404 if verdict is Access.hidden else 403)
+    check_csrf(request, csrf)
+    name = name.strip()
+    if not name or len(name) > 200:
+        request.session["error"] = _("%(code)s：名称不能为空，也不能超过200个字符") % {
+            "code": org.code
+        }
+        return RedirectResponse(f"/admin/orgs?q={org.code}", status_code=303)
+    if wechat_comments not in orgs.WECHAT_COMMENTS:
+        wechat_comments = org.wechat_comments
+    changes = []
+    if name != org.name:
+        changes.append(f"名称 {org.name} → {name}")
+        orgs.rename(session=session, org=org, new_name=name, today=date.today())
+    for attr, word, value in (
+        ("livelihood", "民生领域", livelihood == "1"),
+        ("press_office", "新闻办", press_office == "1"),
+    ):
+        if getattr(org, attr) != value:
+            changes.append(f"{word}：{'是' if value else '否'}")
+            setattr(org, attr, value)
+    if wechat_comments != org.wechat_comments:
+        changes.append(f"微信留言默认：{wechat_comments}")
+        org.wechat_comments = wechat_comments
+    if changes:
+        session.add(org)
+        _audit(request, page, session, org, "org.update", "；".join(changes))
+        session.commit()
+        request.session["notice"] = _("已保存 %(name)s：%(changes)s") % {
+            "name": org.name,
+            "changes": "；".join(changes),
+        }
+    else:
+        request.session["notice"] = _("%(name)s 没有改动。") % {"name": org.name}
+    return RedirectResponse(f"/admin/orgs?q={org.code}", status_code=303)
