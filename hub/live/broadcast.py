@@ -1,6 +1,6 @@
 """One broadcast channel per process, fanned out to thousands of SSE readers.
 
-Each process holds ONE subscription: a Redis pub/sub channel (``govhub:live``) when
+Each process holds ONE subscription: a Redis pub/sub channel (``govhub:live:<db>``) when
 ``GOVHUB_REDIS_URL`` is set, an in-process inbox on the embedded default. A single dispatcher
 task reads it, frames each message ONCE as SSE bytes and puts the same ``bytes`` object into every
 reader's bounded queue; one keep-alive loop per process does the same with a comment frame.
@@ -51,6 +51,16 @@ from hub.metrics import metrics
 log = logging.getLogger(__name__)
 
 CHANNEL = "govhub:live"
+
+
+def channel_for(redis_url: str) -> str:
+    """``govhub:live:<db>``: pub/sub channels are shared by every database of a Redis server,
+    so hubs (or test runs) on other databases of the same server must not hear each other."""
+    from redis.connection import parse_url
+
+    return f"{CHANNEL}:{parse_url(redis_url).get('db', 0)}"
+
+
 QUEUE_SIZE = 256
 KEEPALIVE_SECONDS = 15.0
 
@@ -140,6 +150,7 @@ class Broadcaster:
         freeze_gc: bool = False,
     ) -> None:
         self.redis_url = redis_url
+        self.channel = channel_for(redis_url) if redis_url else CHANNEL
         self.load_events = load_events
         self.load_last_id = load_last_id
         self.load_heads = load_heads
@@ -207,7 +218,7 @@ class Broadcaster:
                     self._redis_publisher = redis.Redis.from_url(self.redis_url)
                 publisher = self._redis_publisher
             try:
-                publisher.publish(CHANNEL, json.dumps(message, ensure_ascii=False))
+                publisher.publish(self.channel, json.dumps(message, ensure_ascii=False))
             except Exception:  # readers still catch up from the event log on reconnect or gap
                 log.exception("live: could not publish to Redis")
             return
@@ -383,7 +394,7 @@ class Broadcaster:
             client = aioredis.Redis.from_url(self.redis_url or "")
             try:
                 async with client.pubsub() as pubsub:
-                    await pubsub.subscribe(CHANNEL)
+                    await pubsub.subscribe(self.channel)
                     ready.set()
                     async for item in pubsub.listen():
                         if item.get("type") != "message":
@@ -391,7 +402,7 @@ class Broadcaster:
                         try:
                             self._inbox.put_nowait(json.loads(item["data"]))
                         except ValueError:
-                            log.warning("live: unreadable message on %s", CHANNEL)
+                            log.warning("live: unreadable message on %s", self.channel)
             except asyncio.CancelledError:
                 raise
             except Exception:
