@@ -1,15 +1,25 @@
-"""Micro-live benchmark: N concurrent SSE readers on ONE server process, 100 entries posted.
+"""Micro-live benchmark: N concurrent SSE readers on one or more serve processes, 100 entries.
 
     .venv/bin/python bench/live.py                 # N = 10 (baseline), 1,000 and 5,000
     GOVHUB_BENCH_LIVE_N=10,1000 .venv/bin/python bench/live.py
     GOVHUB_BENCH_LIVE_PROCS=2 .venv/bin/python bench/live.py   # readers split over 2 processes
+    # issue 19: 10,000 readers on `serve --workers 2` sharing entries through Redis, beside the
+    # one-process 5,000 baseline and the embedded default (workers share through the database)
+    GOVHUB_BENCH_LIVE_REDIS=redis://127.0.0.1:6379/4 \
+    GOVHUB_BENCH_LIVE_N=5000,10000@2:redis,10000@2 .venv/bin/python bench/live.py
 
-For each N: a fresh `python -m hub serve` (embedded broadcaster, SQLite, no access log,
-GOVHUB_LIVE_TRACE=1) on loopback; N readers open `/live/{slug}/events` (HTTP/1.0 over raw asyncio
+A run is ``N[@W][:redis]``: N readers, W serve processes (`serve --workers W`, default 1), and
+with ``:redis`` GOVHUB_REDIS_URL=GOVHUB_BENCH_LIVE_REDIS (pub/sub between the processes; without
+it the processes share entries through their database poll, GOVHUB_LIVE_POLL_SECONDS).
+
+For each run: a fresh `python -m hub serve` (SQLite, no access log, GOVHUB_LIVE_TRACE=1) on
+loopback; N readers open `/live/{slug}/events` (HTTP/1.0 over raw asyncio
 protocols, uvloop when installed, in GOVHUB_BENCH_LIVE_PROCS generator processes); 100 entries are
 posted through the API at GOVHUB_BENCH_LIVE_RATE per second (2); every reader must receive all
-100. Printed: readers held, submit-to-receive latency p50/p99 over every (reader, entry) pair,
-server memory per reader (VmRSS after the readers connected minus before, divided by N), and a
+100. Printed: readers held, errors (connections refused or failed, readers that missed an
+entry), submit-to-receive latency p50/p99 over every (reader, entry) pair, server memory per reader
+(VmRSS after the readers connected minus before, summed over the serve processes, divided by N),
+each serve process's RSS and the readers it holds (its open descriptors after minus before), and a
 breakdown per entry: the POST's round trip, the server's own trace (publish -> every reader's queue
 filled -> the last reader's send returned), first and last receipt by the generator, and the CPU
 seconds the server and the generator used while the entries were posted. The N = 10 run is the
@@ -23,6 +33,7 @@ CLOCK_MONOTONIC on Linux, so times from the generator processes compare with the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import pickle
 import re
@@ -34,6 +45,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -62,6 +74,27 @@ def cpu_seconds(pid: int) -> float:
 def own_cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def open_fds(pid: int) -> int:
+    """Open sockets of ``pid`` (after minus before: the readers it holds)."""
+    count = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(OSError):
+            count += os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")
+    return count
+
+
+def serve_pids(pid: int, workers: int) -> list[int]:
+    """The processes holding readers: the server itself, or its W uvicorn worker children."""
+    if workers <= 1:
+        return [pid]
+    found = []
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+        if b"spawn_main" in cmdline and b"resource_tracker" not in cmdline:
+            found.append(int(child))
+    return sorted(found)
 
 
 def raise_fd_limit() -> int:
@@ -122,23 +155,36 @@ async def generate(port: int, path: str, count: int, out: Path, batch: int = 250
     request = f"GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".encode()
     readers: list[SSEProtocol] = []
     dones: list[asyncio.Event] = []
+    errors: list[str] = []  # readers that could not connect (refused, reset, not 200)
+
+    async def connect(connected: asyncio.Future[None], done: asyncio.Event) -> SSEProtocol:
+        _transport, protocol = await loop.create_connection(
+            lambda: SSEProtocol(request, connected, done), "127.0.0.1", port
+        )
+        await asyncio.wait_for(connected, timeout=60)
+        return protocol
+
     for start in range(0, count, batch):
-        waiting = []
+        pending = []
         for _ in range(start, min(count, start + batch)):
-            connected: asyncio.Future[None] = loop.create_future()
             done = asyncio.Event()
-            _transport, protocol = await loop.create_connection(
-                lambda c=connected, d=done: SSEProtocol(request, c, d), "127.0.0.1", port
-            )
-            readers.append(protocol)
-            dones.append(done)
-            waiting.append(connected)
-        await asyncio.wait_for(asyncio.gather(*waiting), timeout=60)
+            pending.append((done, connect(loop.create_future(), done)))
+        outcomes = await asyncio.gather(*(c for _d, c in pending), return_exceptions=True)
+        for (done, _c), outcome in zip(pending, outcomes, strict=True):
+            if isinstance(outcome, SSEProtocol):
+                readers.append(outcome)
+                dones.append(done)
+            else:
+                errors.append(repr(outcome)[:120])
     print("ready", flush=True)
     cpu = own_cpu_seconds()
-    await asyncio.wait_for(asyncio.gather(*(d.wait() for d in dones)), timeout=ENTRIES / RATE + 120)
+    waits = [asyncio.ensure_future(d.wait()) for d in dones]
+    if waits:  # a reader that never got all 100 is counted, not waited for forever
+        _finished, late = await asyncio.wait(waits, timeout=ENTRIES / RATE + 120)
+        for task in late:
+            task.cancel()
     cpu = own_cpu_seconds() - cpu
-    out.write_bytes(pickle.dumps({"seen": [r.seen for r in readers], "cpu": cpu}))
+    out.write_bytes(pickle.dumps({"seen": [r.seen for r in readers], "cpu": cpu, "errors": errors}))
     print("done", flush=True)
 
 
@@ -184,20 +230,42 @@ def pct(values: list[float], p: float) -> float:
     return ordered[max(0, int(len(ordered) * p) - 1)]
 
 
+def parse_run(spec: str) -> tuple[int, int, bool]:
+    """``N[@W][:redis]`` -> (readers, serve processes, with Redis)."""
+    head, _, setup = spec.strip().partition(":")
+    n, _, w = head.partition("@")
+    if setup not in ("", "redis"):
+        raise SystemExit(f"unknown setup {setup!r} in {spec!r} (N[@W][:redis])")
+    if setup and not REDIS_URL:
+        raise SystemExit(f"{spec}: set GOVHUB_BENCH_LIVE_REDIS=redis://HOST:PORT/DB")
+    return int(n), int(w or 1), setup == "redis"
+
+
+REDIS_URL = os.environ.get("GOVHUB_BENCH_LIVE_REDIS", "")
+
+
 async def run(
-    n: int, env: dict[str, str], headers: dict[str, str], workdir: Path
-) -> dict[str, float]:
+    spec: str, env: dict[str, str], headers: dict[str, str], workdir: Path
+) -> dict[str, Any]:
     import httpx
 
     from connectors.sandbox.server import free_port
 
+    n, workers, with_redis = parse_run(spec)
     port = free_port()
-    log_path = workdir / f"serve-{n}.log"
+    name = spec.replace("@", "w").replace(":", "-")
+    log_path = workdir / f"serve-{name}.log"
     log = log_path.open("wb")
+    server_env = {**env, "GOVHUB_LIVE_TRACE": "1"}
+    if with_redis:
+        server_env["GOVHUB_REDIS_URL"] = REDIS_URL
     proc = subprocess.Popen(
-        [sys.executable, "-m", "hub", "serve", "--port", str(port), "--no-access-log"],
+        [
+            *(sys.executable, "-m", "hub", "serve", "--port", str(port), "--no-access-log"),
+            *("--workers", str(workers)),
+        ],
         cwd=workdir,
-        env={**env, "GOVHUB_LIVE_TRACE": "1"},
+        env=server_env,
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -216,6 +284,13 @@ async def run(
                 if time.monotonic() > deadline:
                     raise RuntimeError("server did not start")
                 await asyncio.sleep(0.1)
+            while log_path.read_bytes().count(b"Application startup complete") < workers:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("not every serve process started")
+                await asyncio.sleep(0.1)
+            pids = serve_pids(proc.pid, workers)
+            if len(pids) != workers:
+                raise RuntimeError(f"expected {workers} serve processes, found {pids}")
             live = (
                 await client.post(
                     "/api/v1/live-sessions", json={"title": "压测直播"}, headers=headers
@@ -224,8 +299,10 @@ async def run(
             api = f"/api/v1/live-sessions/{live['id']}"
             await client.post(f"{api}/start", headers=headers)
             await client.post(f"{api}/entries", json={"text": "warm-up"}, headers=headers)
-            await client.get(f"/live/{live['slug']}")
-            before = rss_kb(proc.pid)
+            for _ in range(4 * workers):  # warm every process's page and stream path
+                await client.get(f"/live/{live['slug']}")
+            before = {pid: rss_kb(pid) for pid in pids}
+            fds_before = {pid: open_fds(pid) for pid in pids}
             opened = time.perf_counter()
             procs = max(1, min(PROCS, n))
             outs = [workdir / f"readers-{n}-{i}.pickle" for i in range(procs)]
@@ -250,10 +327,11 @@ async def run(
                     raise RuntimeError(f"a reader process failed to connect: {line!r}")
             open_seconds = time.perf_counter() - opened
             await asyncio.sleep(1.0)  # let the server settle before reading its memory
-            after = rss_kb(proc.pid)
+            after = {pid: rss_kb(pid) for pid in pids}
+            held_by = [open_fds(pid) - fds_before[pid] for pid in pids]
             submitted: dict[int, float] = {}
             round_trips: list[float] = []
-            server_cpu = cpu_seconds(proc.pid)
+            server_cpu = sum(cpu_seconds(pid) for pid in pids)
             posting = time.perf_counter()
             for i in range(ENTRIES):
                 sent_at = time.perf_counter()
@@ -269,14 +347,16 @@ async def run(
                 line = await asyncio.wait_for(gen.stdout.readline(), timeout=120)
                 if line.strip() != b"done":
                     raise RuntimeError(f"a reader process failed: {line!r}")
-            server_cpu = cpu_seconds(proc.pid) - server_cpu
+            server_cpu = sum(cpu_seconds(pid) for pid in pids) - server_cpu
             posting_seconds = time.perf_counter() - posting
             received: list[dict[int, float]] = []
             generator_cpu = 0.0
+            connect_errors: list[str] = []
             for out in outs:
                 result = pickle.loads(out.read_bytes())
                 received += result["seen"]
                 generator_cpu += result["cpu"]
+                connect_errors += result["errors"]
     finally:
         for gen in generators:
             if gen.returncode is None:
@@ -305,15 +385,20 @@ async def run(
         for m in TRACE_RE.finditer(log_path.read_text(errors="replace"))
         if int(m.group(1)) in submitted
     ]
+    for error in sorted(set(connect_errors))[:5]:
+        print(f"  {spec}: reader error {error}", flush=True)
     return {
+        "spec": spec,
         "n": n,
         "held": len(received),
+        "errors": len(connect_errors) + (len(received) - complete),
         "complete": complete,
         "open_s": open_seconds,
         "p50": statistics.median(latencies),
         "p99": pct(latencies, 0.99),
-        "kb_per_reader": (after - before) / n,
-        "rss_mb": after / 1024,
+        "kb_per_reader": sum(after[p] - before[p] for p in pids) / n,
+        "rss_mb": "/".join(f"{after[p] / 1024:.0f}" for p in pids),
+        "held_by": "/".join(str(h) for h in held_by),
         "post_p50": statistics.median(round_trips),
         "post_max": max(round_trips),
         "queued_p50": statistics.median(t[1] for t in traces) if traces else float("nan"),
@@ -331,44 +416,50 @@ async def run(
 
 def main() -> int:
     hard = raise_fd_limit()
-    sizes = [int(x) for x in os.environ.get("GOVHUB_BENCH_LIVE_N", "10,1000,5000").split(",")]
+    specs = os.environ.get("GOVHUB_BENCH_LIVE_N", "10,1000,5000").split(",")
+    for spec in specs:
+        parse_run(spec)  # refuse a bad spec before the first run
     with tempfile.TemporaryDirectory(prefix="govhub-live-bench-") as tmp:
         workdir = Path(os.environ.get("GOVHUB_BENCH_LIVE_DIR") or tmp)  # keep logs: give a dir
         workdir.mkdir(parents=True, exist_ok=True)
         env, headers = prepare(workdir)
         print(
-            f"fd limit {hard}; {ENTRIES} entries at {RATE:g}/s per run; one server process; "
-            f"{PROCS} generator process(es); {os.cpu_count()} CPUs"
+            f"fd limit {hard}; {ENTRIES} entries at {RATE:g}/s per run; "
+            f"{PROCS} generator process(es); {os.cpu_count()} CPUs; "
+            "run = readers[@serve processes][:redis] (no :redis: shared through the database)"
         )
         print(
-            f"{'readers':>8} {'held':>6} {'all 100':>8} {'connect s':>9} {'p50 ms':>8} "
-            f"{'p99 ms':>8} {'KB/reader':>10} {'RSS MB':>7}"
+            f"{'run':>14} {'held':>6} {'errors':>6} {'connect s':>9} {'p50 ms':>8} "
+            f"{'p99 ms':>8} {'KB/reader':>10} {'RSS MB':>9} {'readers/proc':>12}"
         )
         ok = True
         rows = []
-        for n in sizes:
-            r = asyncio.run(run(n, env, headers, workdir))
+        for spec in specs:
+            r = asyncio.run(run(spec, env, headers, workdir))
             rows.append(r)
             print(
-                f"{n:>8} {r['held']:>6.0f} {r['complete']:>8.0f} {r['open_s']:>9.1f} "
-                f"{r['p50']:>8.1f} {r['p99']:>8.1f} {r['kb_per_reader']:>10.1f} {r['rss_mb']:>7.1f}",
+                f"{r['spec']:>14} {r['held']:>6.0f} {r['errors']:>6.0f} {r['open_s']:>9.1f} "
+                f"{r['p50']:>8.1f} {r['p99']:>8.1f} {r['kb_per_reader']:>10.1f} "
+                f"{r['rss_mb']:>9} {r['held_by']:>12}",
                 flush=True,
             )
-            ok = ok and r["complete"] == n
+            ok = ok and r["complete"] == r["n"] and r["errors"] == 0
         print("\nper entry, ms after submit (median / max over the 100 entries):")
         print(
-            f"{'readers':>8} {'POST rtt':>13} {'srv queued':>10} {'srv last send':>15} "
+            f"{'run':>14} {'POST rtt':>13} {'srv queued':>10} {'srv last send':>15} "
             f"{'first recv':>10} {'last recv':>15} {'srv CPU':>8} {'gen CPU':>8}"
         )
         for r in rows:
             print(
-                f"{r['n']:>8} {r['post_p50']:>6.1f}/{r['post_max']:<6.1f} {r['queued_p50']:>10.1f} "
-                f"{r['sent_p50']:>7.1f}/{r['sent_max']:<7.1f} {r['first_p50']:>10.1f} "
-                f"{r['last_p50']:>7.1f}/{r['last_max']:<7.1f} "
+                f"{r['spec']:>14} {r['post_p50']:>6.1f}/{r['post_max']:<6.1f} "
+                f"{r['queued_p50']:>10.1f} {r['sent_p50']:>7.1f}/{r['sent_max']:<7.1f} "
+                f"{r['first_p50']:>10.1f} {r['last_p50']:>7.1f}/{r['last_max']:<7.1f} "
                 f"{r['server_cpu'] / r['posting_s']:>7.0%} {r['generator_cpu'] / r['posting_s']:>7.0%}"
             )
         print(
-            "(srv: the server's GOVHUB_LIVE_TRACE, after publish; CPU: share of one core while posting)"
+            "(srv: GOVHUB_LIVE_TRACE of every serve process, after publish — after the dispatch "
+            "in a process that learned of the entry from Redis or its poll; CPU: share of one "
+            "core while posting, serve processes summed)"
         )
         return 0 if ok else 1
 

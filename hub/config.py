@@ -44,6 +44,17 @@ class Settings(BaseSettings):
         default=None,
         description="Redis URL for pacing, token cache and live pub/sub (optional).",
     )
+    live_poll_seconds: float = Field(
+        default=0.25,
+        ge=0.05,
+        le=60,
+        description=(
+            "Without Redis: how often each serve process reads which live sessions have new "
+            "events (one query per process, however many readers), so that entries written "
+            "through another process reach its readers. With Redis: the safety net for "
+            "pub/sub messages lost in a reconnect, at 20 times this interval."
+        ),
+    )
     secret_key: str = Field(default=DEV_SECRET_KEY, description="Signs sessions and tokens.")
     credentials_key: str = Field(
         default=DEV_CREDENTIALS_KEY,

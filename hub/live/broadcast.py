@@ -1,9 +1,27 @@
 """One broadcast channel per process, fanned out to thousands of SSE readers.
 
-Each process holds ONE subscription: a Redis pub/sub channel (``govhub:live``) when
+Each process holds ONE subscription: a Redis pub/sub channel (``govhub:live:<db>``) when
 ``GOVHUB_REDIS_URL`` is set, an in-process inbox on the embedded default. A single dispatcher
 task reads it, frames each message ONCE as SSE bytes and puts the same ``bytes`` object into every
 reader's bounded queue; one keep-alive loop per process does the same with a comment frame.
+
+Several processes without Redis (``govhub serve --workers 2`` on the embedded default): an entry
+written through another process never reaches this one's inbox. One poll task per process asks
+the database, every ``GOVHUB_LIVE_POLL_SECONDS``, for the last event id of every session that has
+readers here (ONE query per process, however many readers); a session that moved on is caught up
+from ``live_events`` through the dispatcher, like a gap. With Redis the same poll runs 20 times
+less often, as the safety net for messages pub/sub lost while the subscription reconnected.
+
+Garbage collector. A full collection walks every tracked object the process holds, and each
+reader holds a hundred or so (its connection, request cycle, coroutine, queue); every event
+promotes a few short-lived objects per reader (its wake-up future) into the old generation, so at
+5,000 readers a full collection (0.3-0.9 s, every pause a lag for every reader) came every few
+seconds. When ``freeze_gc`` is on (``govhub serve``, which freezes its start-up objects too), a
+check every 2 s moves the readers' objects out of the collector's way (``gc.freeze()``) once
+``FREEZE_STEP`` readers joined since the last freeze; full collections then walk only what is
+younger. Objects that are frozen are still freed by reference counting when readers leave;
+reference cycles among them are not collected until ``gc.unfreeze()``, which runs (with one full
+collection, and a new freeze) when the readers fall to half of what was frozen.
 
 Ordering. Event ids are assigned under the live session's row lock, so they commit in id order;
 messages may still arrive out of order from two processes, or be lost (pub/sub is fire and
@@ -33,6 +51,16 @@ from hub.metrics import metrics
 log = logging.getLogger(__name__)
 
 CHANNEL = "govhub:live"
+
+
+def channel_for(redis_url: str) -> str:
+    """``govhub:live:<db>``: pub/sub channels are shared by every database of a Redis server,
+    so hubs (or test runs) on other databases of the same server must not hear each other."""
+    from redis.connection import parse_url
+
+    return f"{CHANNEL}:{parse_url(redis_url).get('db', 0)}"
+
+
 QUEUE_SIZE = 256
 KEEPALIVE_SECONDS = 15.0
 
@@ -45,6 +73,10 @@ CLOSE: Frame = (None, "close", b"")
 
 EventLoader = Callable[[int, int, int], list[Message]]  # (session, after id, up to id) -> events
 LastIdLoader = Callable[[int], int]
+HeadsLoader = Callable[[list[int]], dict[int, int]]  # sessions -> their last event id
+REDIS_POLL_FACTOR = 20  # with Redis the database poll is only a safety net
+FREEZE_STEP = 500  # readers joined since the last gc.freeze() before the next one
+FREEZE_CHECK_SECONDS = 2.0
 
 
 class Mailbox:
@@ -110,13 +142,21 @@ class Broadcaster:
         redis_url: str | None,
         load_events: EventLoader,
         load_last_id: LastIdLoader,
+        load_heads: HeadsLoader | None = None,
+        poll_seconds: float = 0.25,
         queue_size: int = QUEUE_SIZE,
         keepalive_seconds: float = KEEPALIVE_SECONDS,
         trace: bool = False,
+        freeze_gc: bool = False,
     ) -> None:
         self.redis_url = redis_url
+        self.channel = channel_for(redis_url) if redis_url else CHANNEL
         self.load_events = load_events
         self.load_last_id = load_last_id
+        self.load_heads = load_heads
+        self.poll_seconds = poll_seconds * (REDIS_POLL_FACTOR if redis_url else 1)
+        self.polls = 0  # database polls made (one query each, whatever the number of readers)
+        self.caught_up = 0  # events this process learned of from the database, not a message
         self.queue_size = queue_size
         self.keepalive_seconds = keepalive_seconds
         self.topics: dict[int, Topic] = {}
@@ -125,6 +165,8 @@ class Broadcaster:
         self._tasks: list[asyncio.Task[None]] = []
         self._redis_publisher: Any = None
         self._lock = threading.Lock()
+        self.freeze_gc = freeze_gc
+        self.frozen_readers = 0  # readers held at the last gc.freeze()
         self.frames_built = 0  # how many times a message was framed (once per message)
         self.dropped_readers = 0
         # GOVHUB_LIVE_TRACE=1: per event, publish -> dispatch -> queued -> last reader's send.
@@ -139,6 +181,10 @@ class Broadcaster:
         self._inbox = asyncio.Queue()
         self._tasks.append(asyncio.create_task(self._dispatch_forever()))
         self._tasks.append(asyncio.create_task(self._keepalive_forever()))
+        if self.load_heads is not None:
+            self._tasks.append(asyncio.create_task(self._poll_forever()))
+        if self.freeze_gc:
+            self._tasks.append(asyncio.create_task(self._freeze_forever()))
         if self.redis_url:
             ready = asyncio.Event()
             self._tasks.append(asyncio.create_task(self._listen_redis(ready)))
@@ -172,7 +218,7 @@ class Broadcaster:
                     self._redis_publisher = redis.Redis.from_url(self.redis_url)
                 publisher = self._redis_publisher
             try:
-                publisher.publish(CHANNEL, json.dumps(message, ensure_ascii=False))
+                publisher.publish(self.channel, json.dumps(message, ensure_ascii=False))
             except Exception:  # readers still catch up from the event log on reconnect or gap
                 log.exception("live: could not publish to Redis")
             return
@@ -238,6 +284,9 @@ class Broadcaster:
         topic = self.topics.get(int(message["session"]))
         if topic is None:
             return
+        if "head" in message:  # the poll saw the session move on: read what this process missed
+            await self._catch_up(topic, int(message["session"]), int(message["head"]))
+            return
         event_id = message.get("id")
         if event_id is None:
             self._fan(topic, (None, message["type"], self._frame(message)), message.get("console"))
@@ -248,13 +297,40 @@ class Broadcaster:
         if event_id <= topic.last_id:
             return  # already dispatched (a duplicate, or filled in from the database)
         if event_id > topic.last_id + 1:
-            missing = await asyncio.to_thread(
-                self.load_events, int(message["session"]), topic.last_id, event_id - 1
-            )
-            for earlier in missing:
-                self._fan(topic, (earlier["id"], _kind(earlier), self._frame(earlier)), False)
+            await self._catch_up(topic, int(message["session"]), event_id - 1)
         self._fan(topic, (event_id, _kind(message), self._frame(message)), False)
         topic.last_id = event_id
+
+    async def _catch_up(self, topic: Topic, session_id: int, upto: int) -> None:
+        """Fan out the events ``topic.last_id < id <= upto`` read from the database, in order."""
+        if topic.last_id is None or upto <= topic.last_id:
+            return
+        missing = await asyncio.to_thread(self.load_events, session_id, topic.last_id, upto)
+        for earlier in missing:
+            if earlier["id"] <= (topic.last_id or 0):
+                continue
+            self._fan(topic, (earlier["id"], _kind(earlier), self._frame(earlier)), False)
+            topic.last_id = earlier["id"]
+            self.caught_up += 1
+
+    async def _poll_forever(self) -> None:
+        """One query per interval for every session with readers here; news goes to the inbox."""
+        assert self.load_heads is not None and self._inbox is not None
+        while True:
+            await asyncio.sleep(self.poll_seconds)
+            known = {sid: t.last_id for sid, t in self.topics.items() if t.last_id is not None}
+            if not known:
+                continue
+            try:
+                heads = await asyncio.to_thread(self.load_heads, list(known))
+            except Exception:
+                log.exception("live: could not poll the database for new events")
+                continue
+            self.polls += 1
+            for session_id, head in heads.items():
+                topic = self.topics.get(session_id)
+                if topic is not None and topic.last_id is not None and head > topic.last_id:
+                    self._inbox.put_nowait({"session": session_id, "head": head})
 
     def _frame(self, message: Message) -> bytes:
         self.frames_built += 1
@@ -293,6 +369,23 @@ class Broadcaster:
             for topic in list(self.topics.values()):
                 self._fan(topic, frame, None)
 
+    async def _freeze_forever(self) -> None:
+        while True:
+            await asyncio.sleep(FREEZE_CHECK_SECONDS)
+            self.check_freeze()
+
+    def check_freeze(self) -> None:
+        """Freeze after ``FREEZE_STEP`` new readers; unfreeze (and collect) when half have left."""
+        readers = self.reader_count()
+        if readers >= self.frozen_readers + FREEZE_STEP:
+            gc.freeze()
+            self.frozen_readers = readers
+        elif self.frozen_readers and readers <= self.frozen_readers // 2:
+            gc.unfreeze()
+            gc.collect()
+            gc.freeze()  # start-up objects and the readers still here
+            self.frozen_readers = readers
+
     async def _listen_redis(self, ready: asyncio.Event) -> None:
         import redis.asyncio as aioredis
 
@@ -301,7 +394,7 @@ class Broadcaster:
             client = aioredis.Redis.from_url(self.redis_url or "")
             try:
                 async with client.pubsub() as pubsub:
-                    await pubsub.subscribe(CHANNEL)
+                    await pubsub.subscribe(self.channel)
                     ready.set()
                     async for item in pubsub.listen():
                         if item.get("type") != "message":
@@ -309,7 +402,7 @@ class Broadcaster:
                         try:
                             self._inbox.put_nowait(json.loads(item["data"]))
                         except ValueError:
-                            log.warning("live: unreadable message on %s", CHANNEL)
+                            log.warning("live: unreadable message on %s", self.channel)
             except asyncio.CancelledError:
                 raise
             except Exception:

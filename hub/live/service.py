@@ -725,6 +725,14 @@ def events_between(
     ]
 
 
+def event_heads(*, session: Session, live_ids: Sequence[int]) -> dict[int, int]:
+    """The last event id of each session in ``live_ids``, in one query (the broadcaster's poll)."""
+    rows = session.exec(
+        select(LiveSession.id, LiveSession.last_event_id).where(col(LiveSession.id).in_(live_ids))
+    ).all()
+    return {int(live_id): int(head) for live_id, head in rows if live_id is not None}
+
+
 # -- fan-out of key events to Weibo ---------------------------------------------------------------
 
 

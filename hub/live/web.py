@@ -64,6 +64,11 @@ def _load_last_id(live_id: int) -> int:
         return live.last_event_id if live else 0
 
 
+def _load_heads(live_ids: list[int]) -> dict[int, int]:
+    with Session(get_engine()) as session:
+        return service.event_heads(session=session, live_ids=live_ids)
+
+
 def broadcaster_of(app: Any) -> Broadcaster:
     found: Broadcaster = app.state.live_broadcaster
     return found
@@ -71,11 +76,15 @@ def broadcaster_of(app: Any) -> Broadcaster:
 
 def install(app: FastAPI) -> None:
     """Mount the routers and give the app one broadcaster, stopped with the app."""
+    settings = get_settings()
     app.state.live_broadcaster = Broadcaster(
-        redis_url=get_settings().redis_url,
+        redis_url=settings.redis_url,
         load_events=_load_events,
         load_last_id=_load_last_id,
+        load_heads=_load_heads,
+        poll_seconds=settings.live_poll_seconds,
         trace=os.environ.get("GOVHUB_LIVE_TRACE") == "1",
+        freeze_gc=os.environ.get("GOVHUB_GC_FREEZE") == "1",  # set by `hub serve`, not tests
     )
     app.include_router(api)
     app.include_router(views.router)  # /live and /live/new before /live/{slug}

@@ -1,9 +1,12 @@
-"""Two API processes sharing Redis: an entry posted through one reaches SSE readers of the
-other; a reader that reconnects with Last-Event-ID gets exactly what it missed, in order, once."""
+"""Two API processes sharing entries: an entry posted through one reaches SSE readers of the
+other within a deadline; a reader that reconnects with Last-Event-ID gets exactly what it missed,
+in order, once. Through Redis pub/sub when it is configured, and on the embedded default (no
+Redis) through each process's poll of the database."""
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,18 +23,25 @@ pytestmark = pytest.mark.e2e
 REDIS_URL = os.environ.get("GOVHUB_TEST_REDIS_URL") or "redis://127.0.0.1:6379/15"
 
 
-@pytest.fixture
-def two_servers(hub_env: dict[str, str], tmp_path: Path) -> Iterator[tuple[Server, Server]]:
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except redis.ConnectionError:
-        if os.environ.get("GOVHUB_TEST_REDIS_URL"):
-            raise
-        pytest.skip(f"no Redis at {REDIS_URL} (set GOVHUB_TEST_REDIS_URL)")
+@pytest.fixture(params=["redis", "embedded"])
+def two_servers(
+    request: pytest.FixtureRequest, hub_env: dict[str, str], tmp_path: Path
+) -> Iterator[tuple[Server, Server]]:
+    env = {**os.environ, **hub_env}
+    if request.param == "redis":
+        try:
+            redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+        except redis.ConnectionError:
+            if os.environ.get("GOVHUB_TEST_REDIS_URL"):
+                raise
+            pytest.skip(f"no Redis at {REDIS_URL} (set GOVHUB_TEST_REDIS_URL)")
+        env["GOVHUB_REDIS_URL"] = REDIS_URL
+    else:  # the embedded default: nothing shared but the database
+        env.pop("GOVHUB_REDIS_URL", None)
+        env["GOVHUB_BROKER_URL"] = f"sqla+sqlite:///{tmp_path / 'broker.sqlite3'}"
     url = hub_env["GOVHUB_DATABASE_URL"]
     load_guizhou(url)
     make_user(url, "kaili-editor", Role.editor, "522601")
-    env = {**os.environ, **hub_env, "GOVHUB_REDIS_URL": REDIS_URL}
     servers = [Server(env, tmp_path, tmp_path / f"serve-{i}.log") for i in range(2)]
     try:
         yield servers[0].wait_ready(), servers[1].wait_ready()
@@ -59,8 +69,10 @@ def test_entries_cross_processes_and_reconnects_replay_exactly_what_was_missed(
 
     reader = SSEReader(f"{b.base}{stream}")
     other = SSEReader(f"{b.base}{stream}")
+    posted = time.monotonic()
     post(a, "第一条")  # written through A, read through B
     [first] = reader.take(1)
+    assert time.monotonic() - posted < 3  # a reader sees it at once, not at its next reconnect
     assert (first.id, first.type, first.data["text"]) == ("2", "entry", "第一条")
     assert other.take(1)[0].data["text"] == "第一条"
     reader.close()
