@@ -120,7 +120,8 @@ class Wiring:
     ``settings`` is the hub's settings object: the connector reads the attributes named in its
     ``PlatformInfo.settings_keys`` (and ``public_base_url``). ``services`` holds shared objects
     some connectors need, by name: ``"hall_store"`` (a ``HallStore``), ``"token_store"`` (a
-    ``TokenStore`` for shared access tokens).
+    ``TokenStore`` for shared access tokens), ``"image_variants"`` (a ``VariantStore``,
+    connectors/variants.py: what a connector makes of a picture, made once for every account).
     """
 
     client: httpx.Client
