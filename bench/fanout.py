@@ -42,6 +42,7 @@ from hub.migrate import upgrade  # noqa: E402
 from hub.users.models import Role  # noqa: E402
 from tests.engine.conftest import Matrix, Platforms, Process, counties, cover_image  # noqa: E402
 from tests.factories import load_guizhou, make_user, token_for  # noqa: E402
+from tests.images import press_photo  # noqa: E402
 
 LATENCY_MS = int(os.environ.get("GOVHUB_BENCH_LATENCY_MS", "100"))
 CONCURRENCY = int(os.environ.get("GOVHUB_BENCH_CONCURRENCY", "16"))
@@ -50,7 +51,17 @@ PROCESSES = int(os.environ.get("GOVHUB_BENCH_PROCESSES", "2"))
 ACCOUNTS_ORGS = 100
 
 
-SCRATCH_DB = "govhub_bench_fanout"
+SCRATCH_DB = os.environ.get("GOVHUB_BENCH_SCRATCH_DB", "govhub_bench_fanout")
+# The fan-out's picture: a press photo (1600 x 1000, ~285 KB JPEG: gradients and grain), whose
+# WeChat thumb must be converted (64 KB at most). "shared" makes it once (the variant store under
+# the media folder); "off" makes it in every WeChat publication (the baseline, same run).
+PHOTO = "press.jpg"
+VARIANTS = [
+    v
+    for v in os.environ.get("GOVHUB_BENCH_VARIANTS", "off,shared").split(",")
+    if v in ("off", "shared")
+]
+SCHEDULED = os.environ.get("GOVHUB_BENCH_SCHEDULED", "1") != "0"
 APPROVE_SECONDS: list[float] = []  # how long each approval's API call took
 
 
@@ -77,9 +88,17 @@ def drop_scratch(url: str) -> None:
     admin.dispose()
 
 
-def setup(name: str, database_url: str, broker_url: str, redis_url: str | None, work: Path) -> None:
+def setup(
+    name: str,
+    database_url: str,
+    broker_url: str,
+    redis_url: str | None,
+    work: Path,
+    variants: str = "shared",
+) -> None:
     os.environ.update(
         {
+            "GOVHUB_IMAGE_VARIANTS": variants,
             "GOVHUB_DATABASE_URL": database_url,
             "GOVHUB_BROKER_URL": broker_url,
             "GOVHUB_MEDIA_DIR": str(work / "media"),
@@ -109,20 +128,21 @@ def approve(
     accounts: list[int],
     media: Path,
     client: TestClient | None = None,
+    image: str | None = None,
     **extra: object,
 ) -> tuple[int, float]:
     """Create, submit and approve a post through the API; returns (post id, perf_counter)."""
     if client is None:
         app = __import__("hub.web.app", fromlist=["create_app"]).create_app()
         with TestClient(app) as fresh:
-            return approve(matrix, accounts, media, fresh, **extra)
+            return approve(matrix, accounts, media, fresh, image, **extra)
     url = matrix.database_url
     body = {
         "title": "全省政务公开工作推进会召开",
         "body": "各地各部门要高度重视政务公开工作。" * 20,
         "summary": f"全省政务公开工作推进会今天召开（{time.time_ns()}）。",
         "target_account_ids": accounts,
-        "images": [cover_image(media)],
+        "images": [image or cover_image(media)],
         **extra,
     }
     editor, reviewer = token_for("gov-editor", url), token_for("gov-reviewer", url)
@@ -170,9 +190,15 @@ def settled(url: str, post_ids: list[int]) -> bool:
     return bool(rows) and all(str(s) in ("published", "failed") for s in rows)
 
 
-def run(name: str, database_url: str, broker_url: str, redis_url: str | None) -> dict[str, float]:
+def run(
+    name: str, database_url: str, broker_url: str, redis_url: str | None, variants: str
+) -> dict[str, float]:
     work = Path(tempfile.mkdtemp(prefix=f"bench-fanout-{name}-"))
-    setup(name, database_url, broker_url, redis_url, work)
+    setup(name, database_url, broker_url, redis_url, work, variants)
+    (work / "media").mkdir(parents=True, exist_ok=True)
+    photo = press_photo()
+    (work / "media" / PHOTO).write_bytes(photo)
+    name = f"{name}/{variants}"
     weibo = WeiboSandbox(WeiboSandboxConfig(safe_domains=("hall.test",)))
     wechat = WechatSandbox()
     wechat.configure(publish_delay=0.2)
@@ -199,7 +225,8 @@ def run(name: str, database_url: str, broker_url: str, redis_url: str | None) ->
     gc.collect()
     gc.freeze()
     try:
-        # warm-up: the worker is up when a tiny post to one hall-less account settles
+        # warm-up: the worker is up when a tiny post to one hall-less account settles (with a
+        # small picture of its own: the press photo's variant is made during the fan-out)
         warm, _ = approve(matrix, accounts[:1], work / "media")
         deadline = time.monotonic() + 120
         while not settled(database_url, [warm]) and time.monotonic() < deadline:
@@ -209,7 +236,7 @@ def run(name: str, database_url: str, broker_url: str, redis_url: str | None) ->
 
         cpu_before = cpu_by_role()
         started_at = datetime.now(UTC)
-        post_id, started = approve(matrix, accounts, work / "media")
+        post_id, started = approve(matrix, accounts, work / "media", image=PHOTO)
         deadline = time.monotonic() + 600
         while not settled(database_url, [post_id]) and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -247,6 +274,16 @@ def run(name: str, database_url: str, broker_url: str, redis_url: str | None) ->
         bound = calls * LATENCY_MS / 1000 / (CONCURRENCY * PROCESSES)
         published = statuses.count("published")
 
+        variant_files = [
+            p.name for p in (work / "media" / "variants").glob("*") if not p.name.startswith(".")
+        ]
+        print(
+            f"  picture: {PHOTO} {len(photo) // 1024} KB, 1600x1000; variant files made: "
+            f"{len(variant_files)} {variant_files}",
+            flush=True,
+        )
+        if not SCHEDULED:
+            raise _SkipScheduled
         # scheduled posts: 100 posts, one Weibo account each, due over the next ~20 s
         weibo.set_latency("share", 0)
         weibo.set_latency("user_timeline", 0)
@@ -297,14 +334,16 @@ def run(name: str, database_url: str, broker_url: str, redis_url: str | None) ->
                 )
                 print(f"  latest: post {pid} late by {late_by[pid]:.2f} s: {trail}", flush=True)
         lateness = sorted(late_by.values())
-        p50 = statistics.median(lateness) if lateness else float("nan")
-        p99 = lateness[max(0, int(len(lateness) * 0.99) - 1)] if lateness else float("nan")
+    except _SkipScheduled:
+        lateness = []
     finally:
         for proc in procs:
             proc.stop()
         for server in servers:
             server.stop()
         wechat.close()
+    p50 = statistics.median(lateness) if lateness else float("nan")
+    p99 = lateness[max(0, int(len(lateness) * 0.99) - 1)] if lateness else float("nan")
     result = {
         "wall_s": wall,
         "published": float(published),
@@ -317,7 +356,7 @@ def run(name: str, database_url: str, broker_url: str, redis_url: str | None) ->
         "sched_p99_s": p99,
     }
     print(
-        f"{name:<9} 200 deliveries: {published} published in {wall:6.2f} s = "
+        f"{name:<15} 200 deliveries: {published} published in {wall:6.2f} s = "
         f"{result['per_s']:6.1f}/s | {calls} platform calls x {LATENCY_MS} ms / {PROCESSES}x{CONCURRENCY} "
         f"threads = lower bound {bound:5.2f} s ({result['bound_per_s']:.0f}/s) | "
         f"scheduled: {len(lateness)} posts, late by p50 {p50:.2f} s, p99 {p99:.2f} s",
@@ -326,6 +365,10 @@ def run(name: str, database_url: str, broker_url: str, redis_url: str | None) ->
     if published != 200:
         raise SystemExit(f"{name}: only {published} of 200 deliveries published: not a valid run")
     return result
+
+
+class _SkipScheduled(Exception):
+    """GOVHUB_BENCH_SCHEDULED=0: the scheduled posts' part is left out."""
 
 
 def timeline(trail: list[tuple[datetime, str]], started_at: datetime) -> str:
@@ -346,25 +389,39 @@ def timeline(trail: list[tuple[datetime, str]], started_at: datetime) -> str:
 def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-fanout-"))
     only = os.environ.get("GOVHUB_BENCH_ONLY", "")
-    if only in ("", "embedded"):
-        run(
-            "embedded",
-            f"sqlite:///{work / 'hub.sqlite3'}",
-            f"sqla+sqlite:///{work / 'broker.sqlite3'}",
-            None,
-        )
-    redis_url = os.environ.get("GOVHUB_BENCH_REDIS")
-    if redis_url and only in ("", "redis"):
-        pg = os.environ.get("GOVHUB_BENCH_PG")
-        database = scratch_postgres(pg) if pg else f"sqlite:///{work / 'hub-redis.sqlite3'}"
-        import redis
+    results: dict[str, dict[str, float]] = {}
+    for variants in VARIANTS:
+        if only in ("", "embedded"):
+            sub = work / f"embedded-{variants}"
+            sub.mkdir()
+            results[f"embedded/{variants}"] = run(
+                "embedded",
+                f"sqlite:///{sub / 'hub.sqlite3'}",
+                f"sqla+sqlite:///{sub / 'broker.sqlite3'}",
+                None,
+                variants,
+            )
+        redis_url = os.environ.get("GOVHUB_BENCH_REDIS")
+        if redis_url and only in ("", "redis"):
+            pg = os.environ.get("GOVHUB_BENCH_PG")
+            database = (
+                scratch_postgres(pg)
+                if pg
+                else f"sqlite:///{work / f'hub-redis-{variants}.sqlite3'}"
+            )
+            import redis
 
-        redis.Redis.from_url(redis_url).flushdb()
-        try:
-            run("redis", database, redis_url, redis_url)
-        finally:
-            if pg:
-                drop_scratch(database)
+            redis.Redis.from_url(redis_url).flushdb()
+            try:
+                results[f"redis/{variants}"] = run(
+                    "redis", database, redis_url, redis_url, variants
+                )
+            finally:
+                if pg:
+                    drop_scratch(database)
+    print("summary (200 copies handed over, press photo):", flush=True)
+    for name, result in results.items():
+        print(f"  {name:<15} {result['wall_s']:5.2f} s  {result['per_s']:6.1f}/s", flush=True)
 
 
 if __name__ == "__main__":
