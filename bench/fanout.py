@@ -10,8 +10,15 @@ It runs the hub's own processes (`python -m hub worker --processes 2 --concurren
 GOVHUB_BENCH_PROCESSES and GOVHUB_BENCH_CONCURRENCY, and `python -m hub beat`) against the sandboxes over loopback HTTP, exactly as in production. Printed per setup: wall time
 from approval to the last delivery settled, deliveries per second, and the lower bound that the
 latency and the worker's declared concurrency allow (platform calls x latency / concurrency,
-counting the calls the sandboxes actually served). Targets: >= 50 deliveries/s with Redis, and a
-scheduled post leaves within 2 s of its time (p99 over 100 posts).
+counting the calls the sandboxes actually served). Targets: >= 60 deliveries/s with Redis
+(100/s the stretch), and a scheduled post leaves within 2 s of its time (p99 over 100 posts).
+
+The fan-out's picture is a press photo made at run time (1600 x 1000, ~285 KB JPEG: gradients
+and grain; tests/images.py::press_photo), so every WeChat copy needs a converted thumb. Each setup
+runs twice in the same invocation: with GOVHUB_IMAGE_VARIANTS=off (every WeChat copy converts:
+the baseline) and =shared (converted once, docs/delivery.md "Image variants").
+GOVHUB_BENCH_VARIANTS=off,shared picks them, GOVHUB_BENCH_SCHEDULED=0 leaves the scheduled posts
+out, GOVHUB_BENCH_SCRATCH_DB names the scratch PostgreSQL database (default govhub_bench_fanout).
 """
 
 from __future__ import annotations

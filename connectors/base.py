@@ -310,6 +310,16 @@ class Reconciles(Protocol):
 
 
 @runtime_checkable
+class PreparesImages(Protocol):
+    """The connector makes variants of a post's pictures (a converted thumb, a re-encoded image)
+    and can make them ahead of the fan-out: the hub calls this when a version is submitted, so
+    the copies find them made (``Wiring`` service ``"image_variants"``, connectors/variants.py).
+    Best effort: a picture it cannot convert is reported by ``check`` or the publication."""
+
+    def prepare_images(self, rendition: Rendition) -> int: ...
+
+
+@runtime_checkable
 class Binds(Protocol):
     """Accounts are bound by OAuth: the owner consents on the platform, the hub trades the code.
 

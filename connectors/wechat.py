@@ -1054,6 +1054,27 @@ class WechatConnector:
         )
         return _UPLOADS.put(key, str(answer["url"]))
 
+    def prepare_images(self, rendition: Rendition) -> int:
+        """Make the cover's thumb and the in-body images' variants now (the hub calls this at
+        submit), so the fan-out's copies read them instead of all waiting for the first one to
+        convert. Returns how many pictures were looked at; a picture that cannot be read or
+        converted is left for the publication to report."""
+        pictures = [rendition.cover] if rendition.cover is not None else []
+        srcs = set(image_srcs(rendition.html))
+        pictures += [img for img in rendition.images if img.url in srcs and img.path]
+        seen = 0
+        for image in dict.fromkeys(pictures):
+            try:
+                data = Path(image.path).read_bytes()
+                digest = digest_of(data)
+                if image is rendition.cover:
+                    self.thumb(data, digest)
+                self.body_image(data, digest)
+            except (OSError, ConnectorError):
+                continue
+            seen += 1
+        return seen
+
     def thumb(self, data: bytes, digest: str = "") -> ImageFile:
         """The cover as ``add_material`` (thumb) takes it: as is when it fits, else the variant
         ``wechat-thumb-<max bytes>.jpg`` (made once per picture by the variant store)."""

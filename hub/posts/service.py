@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -11,7 +12,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from connectors.base import Problem, Rendition
+from connectors.base import PreparesImages, Problem, Rendition
 from hub.accounts.models import Account, AccountStatus, Platform
 from hub.auditlog.service import record
 from hub.config import get_settings
@@ -37,6 +38,8 @@ from hub.posts.models import (
 )
 from hub.users.models import Role, User
 from hub.users.rules import Action, Actor, may, sees
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -457,14 +460,16 @@ def submit(*, session: Session, who: Who, post: Post, now: datetime) -> Post:
     refusals = push_refusals(session=session, post=post, accounts=targets, now=now)
     if refusals:
         raise Invalid("；".join(refusals), field="wechat_modes")
+    previews = preview(session=session, post=post)
     blocking = [
         f"{p.platform}: {problem.message}"
-        for p in preview(session=session, post=post)
+        for p in previews
         for problem in p.problems
         if problem.blocking
     ]
     if blocking:
         raise Invalid("fix these problems before submitting: " + "; ".join(blocking))
+    _prepare_images(previews)
     pending = _cosign_pending(session, post)
     post.status = rules.status_after_submit(bool(pending) and post.urgency is not Urgency.emergency)
     post.reason = ""
@@ -472,6 +477,20 @@ def submit(*, session: Session, who: Who, post: Post, now: datetime) -> Post:
     session.add(post)
     _audit(session, who, "post.submit", post, f"v{post.current_version}")
     return post
+
+
+def _prepare_images(previews: list[ChannelPreview]) -> None:
+    """The version's image variants (a converted cover thumb...) made now, once, so that the
+    fan-out's copies read them instead of waiting for the first copy to convert
+    (docs/delivery.md, "Image variants"). Best effort: the publication reports a bad picture."""
+    for channel in previews:
+        connector = channels.connector_for(channel.platform)
+        if not isinstance(connector, PreparesImages):
+            continue
+        try:
+            connector.prepare_images(channel.rendition)
+        except Exception:  # never a reason to refuse the submission
+            log.warning("image variants for %s not prepared", channel.platform, exc_info=True)
 
 
 def _cosign_pending(session: Session, post: Post) -> list[str]:

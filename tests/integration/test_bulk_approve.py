@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
+from connectors.variants import digest_of
 from hub.accounts.models import AccountCreate, Platform
 from hub.accounts.service import create as create_account
 from hub.config import get_settings
@@ -21,6 +22,7 @@ from hub.users.models import Role
 from scheduler.app import get_celery
 from tests.engine.conftest import counties, cover_image
 from tests.factories import make_user, token_for
+from tests.images import press_photo
 
 TARGETS = 1000
 
@@ -118,3 +120,37 @@ def test_a_failed_publish_batch_stores_nothing(hub_env: dict[str, str]) -> None:
         raise RuntimeError("the web process died mid-batch")
     engine.enqueue([11])
     assert drain() == [("delivery.publish", [11])]
+
+
+def test_submitting_makes_the_press_photos_thumb_before_the_fan_out(
+    client: TestClient, guizhou: dict[str, str]
+) -> None:
+    """The variant is made once per picture when the version is submitted: the fan-out's WeChat
+    copies read it (docs/delivery.md, "Image variants")."""
+    url = guizhou["GOVHUB_DATABASE_URL"]
+    make_user(url, "gov-editor", Role.editor, "520000")
+    editor = token_for("gov-editor", url)
+    media = Path(guizhou["GOVHUB_MEDIA_DIR"])
+    media.mkdir(parents=True, exist_ok=True)
+    photo = press_photo()
+    (media / "press.jpg").write_bytes(photo)
+    accounts = add_accounts(url, 2)
+    post = client.post(
+        "/api/v1/posts",
+        json={
+            "title": "全省政务公开工作推进会召开",
+            "body": "各地各部门要高度重视政务公开工作。",
+            "target_account_ids": accounts,
+            "images": ["press.jpg"],
+        },
+        headers=editor,
+    ).json()
+    variants = media / "variants"
+    assert not variants.exists()  # writing and previewing a draft makes nothing
+
+    submitted = client.post(f"/api/v1/posts/{post['id']}/submit", headers=editor)
+
+    assert submitted.status_code == 200, submitted.text
+    [thumb] = [p for p in variants.iterdir() if not p.name.startswith(".")]
+    assert thumb.name == f"{digest_of(photo)}-wechat-thumb-65536.jpg"
+    assert len(thumb.read_bytes()) <= 64 * 1024
