@@ -301,8 +301,9 @@ def run(
             p.name for p in (work / "media" / "variants").glob("*") if not p.name.startswith(".")
         ]
         print(
-            f"  picture: {picture or 'the small cover'} "
-            f"{len(photo) // 1024 if picture else 0} KB; variant files made: "
+            f"  picture: {picture or 'cover.jpg (small)'} "
+            f"{(work / 'media' / (picture or 'cover.jpg')).stat().st_size // 1024} KB; "
+            f"variant files made: "
             f"{len(variant_files)} {variant_files}",
             flush=True,
         )
