@@ -268,10 +268,13 @@ def create_deliveries(
     account_ids: Iterable[int],
     not_before: datetime | None,
     modes: Mapping[int, str] | None = None,
+    lease_until: datetime | None = None,
 ) -> list[Delivery]:
     """One queued delivery per account for this post version (existing ones are kept).
 
     ``modes``: account id -> ``"push"`` for a WeChat mass send (群发); others publish.
+    ``lease_until``: the new rows' enqueue lease (as ``mark_enqueued`` would set it), when they
+    are about to be enqueued.
     The new rows go in with one multi-row ``INSERT ... RETURNING`` (a provincial post names a
     thousand accounts: one ORM object flushed per row took most of the approval).
     """
@@ -295,6 +298,7 @@ def create_deliveries(
                 "account_id": account_id,
                 "next_attempt_at": not_before,
                 "mode": PUSH if modes.get(account_id) == PUSH else "",
+                "lease_until": lease_until,
             }
             for account_id in missing
         ]
