@@ -58,8 +58,10 @@ def legacy_create_deliveries(
     account_ids: Iterable[int],
     not_before: datetime | None,
     modes: Mapping[int, str] | None = None,
+    lease_until: datetime | None = None,
 ) -> list[Delivery]:
-    """The engine's create_deliveries before the bulk change: one ORM object per account."""
+    """The engine's create_deliveries before the bulk change: one ORM object per account, no
+    lease (the approval then leases every row with a second UPDATE, as it did)."""
     modes = modes or {}
     existing = {
         d.account_id: d
