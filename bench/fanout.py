@@ -171,9 +171,12 @@ def approve(
 
 def cpu_by_role() -> dict[str, float]:
     """CPU seconds (user + system) so far, per role: worker, beat, this process (the API client
-    and both platform sandboxes), PostgreSQL, Redis."""
+    and both platform sandboxes), PostgreSQL, Redis. Worker and beat: only this run's (started
+    by this process; other hub workers on the machine are left out); PostgreSQL and Redis are
+    the whole servers, shared with anything else running."""
     import psutil
 
+    ours = {child.pid for child in psutil.Process().children(recursive=True)}
     totals: dict[str, float] = {}
     for proc in psutil.process_iter(["cmdline", "name"]):
         try:
@@ -182,9 +185,9 @@ def cpu_by_role() -> dict[str, float]:
             times = proc.cpu_times()
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
-        if "--no-supervise" in cmdline:
+        if "--no-supervise" in cmdline and proc.pid in ours:
             role = "worker"
-        elif "hub beat" in cmdline:
+        elif "hub beat" in cmdline and proc.pid in ours:
             role = "beat"
         elif proc.pid == os.getpid():
             role = "bench+sandboxes"
