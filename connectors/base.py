@@ -123,7 +123,8 @@ class Wiring:
     ``settings`` is the hub's settings object: the connector reads the attributes named in its
     ``PlatformInfo.settings_keys`` (and ``public_base_url``). ``services`` holds shared objects
     some connectors need, by name: ``"hall_store"`` (a ``HallStore``), ``"token_store"`` (a
-    ``TokenStore`` for shared access tokens).
+    ``TokenStore`` for shared access tokens), ``"image_variants"`` (a ``VariantStore``,
+    connectors/variants.py: what a connector makes of a picture, made once for every account).
     """
 
     client: httpx.Client
@@ -312,6 +313,16 @@ class Reconciles(Protocol):
         until: datetime,
         exclude: frozenset[str] = frozenset(),
     ) -> RemotePost | None: ...
+
+
+@runtime_checkable
+class PreparesImages(Protocol):
+    """The connector makes variants of a post's pictures (a converted thumb, a re-encoded image)
+    and can make them ahead of the fan-out: the hub calls this when a version is submitted, so
+    the copies find them made (``Wiring`` service ``"image_variants"``, connectors/variants.py).
+    Best effort: a picture it cannot convert is reported by ``check`` or the publication."""
+
+    def prepare_images(self, rendition: Rendition) -> int: ...
 
 
 @runtime_checkable

@@ -30,7 +30,6 @@ Pure functions for the hub's callback route and for quota tracking live at the b
 
 from __future__ import annotations
 
-import hashlib
 import html
 import io
 import json
@@ -95,6 +94,7 @@ from connectors.errors import (
 )
 from connectors.markup import markdown_to_html, markdown_to_text, template_environment
 from connectors.tokens import TokenStore, TokenStoreError
+from connectors.variants import MemoryVariants, VariantStore, digest_of
 
 log = logging.getLogger(__name__)
 
@@ -417,32 +417,22 @@ def jpeg_within(data: bytes, max_bytes: int, *, max_side: int = 1280, min_side: 
 def thumb_file(data: bytes, max_bytes: int) -> ImageFile:
     """The cover as WeChat's thumb wants it: JPEG, at most ``max_bytes``; kept as is if it fits.
 
-    Converting is CPU work: the same picture for many accounts is converted once per process.
+    Converting is CPU work: the connector asks its variant store (connectors/variants.py) for
+    it, so the same picture is converted once for every account, thread and process.
     """
-    return _thumb_file(hashlib.sha256(data).hexdigest(), data, max_bytes)
-
-
-_THUMBS: dict[tuple[str, int], ImageFile] = {}
-_THUMBS_LOCK = threading.Lock()
-
-
-def _thumb_file(digest: str, data: bytes, max_bytes: int) -> ImageFile:
-    with _THUMBS_LOCK:
-        cached = _THUMBS.get((digest, max_bytes))
-    if cached is not None:
-        return cached
-    result = _convert_thumb(data, max_bytes)
-    with _THUMBS_LOCK:
-        if len(_THUMBS) > 256:
-            _THUMBS.clear()
-        _THUMBS[(digest, max_bytes)] = result
-    return result
-
-
-def _convert_thumb(data: bytes, max_bytes: int) -> ImageFile:
-    if _peek_image(data).format == "JPEG" and len(data) <= max_bytes:
+    if len(data) <= max_bytes and _peek_image(data).format == "JPEG":
         return ImageFile(data, "cover.jpg", "image/jpeg")
     return ImageFile(jpeg_within(data, max_bytes, max_side=900), "cover.jpg", "image/jpeg")
+
+
+def thumb_fits(data: bytes, max_bytes: int) -> bool:
+    """True when the cover goes to WeChat as it is (a JPEG within the thumb's size)."""
+    return len(data) <= max_bytes and _peek_image(data).format == "JPEG"
+
+
+def body_fits(data: bytes, max_bytes: int) -> bool:
+    """True when an in-body image goes to ``uploadimg`` as it is (JPEG/PNG within the size)."""
+    return len(data) <= max_bytes and _peek_image(data).format in ("JPEG", "PNG")
 
 
 def body_image_file(data: bytes, max_bytes: int) -> ImageFile:
@@ -497,9 +487,9 @@ def _uploads_pool() -> ThreadPoolExecutor:
         return _POOL[0]
 
 
-def _upload_key(account: Account, kind: str, data: bytes) -> str:
+def _upload_key(account: Account, kind: str, digest: str) -> str:
     app_id = str(account.credentials.get("app_id", account.id))
-    return f"{app_id}:{kind}:{hashlib.sha256(data).hexdigest()}"
+    return f"{app_id}:{kind}:{digest}"
 
 
 # datacube/getarticletotal: an article's running totals per day, for 7 days from the day it was
@@ -569,6 +559,7 @@ class WechatConnector:
         api_base: str,
         public_base_url: str,
         token_store: TokenStore,
+        variants: VariantStore | None = None,
         author_default: str = "",
         refresh_margin: timedelta = timedelta(minutes=5),
         templates_dir: str | Path | None = None,
@@ -577,6 +568,9 @@ class WechatConnector:
         self._api_base = api_base.rstrip("/")
         self._public_base_url = public_base_url.rstrip("/")
         self._tokens = token_store
+        # The cover thumb and re-encoded in-body images, made once per picture (not per
+        # account): the hub's shared store under the media folder, else this process's memory.
+        self._variants: VariantStore = variants if variants is not None else MemoryVariants()
         self._author_default = author_default
         self._refresh_margin = refresh_margin
         self._templates = template_environment(templates_dir)
@@ -636,6 +630,7 @@ class WechatConnector:
             api_base=wiring.settings.wechat_api_base,
             public_base_url=wiring.settings.public_base_url,
             token_store=wiring.service("token_store", PLATFORM),
+            variants=wiring.services.get("image_variants"),
         )
 
     def __repr__(self) -> str:
@@ -732,13 +727,14 @@ class WechatConnector:
         self._enforce(rendition)
         assert rendition.cover is not None  # _enforce reports a missing cover
         cover = self._image_bytes(rendition.cover)
-        cached_thumb = _UPLOADS.get(_upload_key(account, "thumb", cover))
+        cover_digest = digest_of(cover)
+        cached_thumb = _UPLOADS.get(_upload_key(account, "thumb", cover_digest))
         # The cover and the body images are uploaded side by side (one round trip, not two or
         # more); the token is fetched first so that the uploads do not queue on its lock.
         thumb: Future[str] | None = None
         if cached_thumb is None:
             self._access_token(account)
-            thumb = _uploads_pool().submit(self.upload_thumb, account, cover)
+            thumb = _uploads_pool().submit(self.upload_thumb, account, cover, digest=cover_digest)
         try:
             content = self._rehost_images(account, rendition)
         except BaseException:
@@ -778,7 +774,9 @@ class WechatConnector:
                 raise
             # The cover uploaded in an earlier publication was deleted from the account's
             # material library since: upload it again, once, and add the draft with the new id.
-            article["thumb_media_id"] = self.upload_thumb(account, cover, fresh=True)
+            article["thumb_media_id"] = self.upload_thumb(
+                account, cover, fresh=True, digest=cover_digest
+            )
             data = self._call(account, "/cgi-bin/draft/add", payload={"articles": [article]})
         draft_media_id = str(data["media_id"])
         if rendition.meta.get("wechat.mode") == "push":
@@ -1018,18 +1016,22 @@ class WechatConnector:
             raise
         return True
 
-    def upload_thumb(self, account: Account, data: bytes, *, fresh: bool = False) -> str:
+    def upload_thumb(
+        self, account: Account, data: bytes, *, fresh: bool = False, digest: str = ""
+    ) -> str:
         """Upload a cover as permanent thumb material (JPEG <= 64 KB after conversion).
 
         Permanent material never expires, so the same image for the same app is uploaded once
         per process (a retried publication does not upload its cover again). ``fresh`` uploads
-        again: the cached material was deleted in the account's back office.
+        again: the cached material was deleted in the account's back office. The conversion is
+        the variant store's: once per picture, whatever the number of accounts.
         """
-        key = _upload_key(account, "thumb", data)
+        digest = digest or digest_of(data)
+        key = _upload_key(account, "thumb", digest)
         cached = None if fresh else _UPLOADS.get(key)
         if cached is not None:
             return cached
-        thumb = thumb_file(data, self.limits.thumb_max_bytes or 64 * 1024)
+        thumb = self.thumb(data, digest)
         answer = self._call(
             account,
             "/cgi-bin/material/add_material",
@@ -1040,17 +1042,65 @@ class WechatConnector:
 
     def upload_image(self, account: Account, data: bytes) -> str:
         """``media/uploadimg`` -> the image's ``mmbiz.qpic.cn`` URL (permanent; cached)."""
-        key = _upload_key(account, "image", data)
+        digest = digest_of(data)
+        key = _upload_key(account, "image", digest)
         cached = _UPLOADS.get(key)
         if cached is not None:
             return cached
-        image = body_image_file(data, self.limits.image_max_bytes or 1_000_000)
+        image = self.body_image(data, digest)
         answer = self._call(
             account,
             "/cgi-bin/media/uploadimg",
             files={"media": (image.filename, image.data, image.content_type)},
         )
         return _UPLOADS.put(key, str(answer["url"]))
+
+    def prepare_images(self, rendition: Rendition) -> int:
+        """Make the cover's thumb and the in-body images' variants now (the hub calls this at
+        submit), so the fan-out's copies read them instead of all waiting for the first one to
+        convert. Returns how many pictures were looked at; a picture that cannot be read or
+        converted is left for the publication to report."""
+        pictures = [rendition.cover] if rendition.cover is not None else []
+        srcs = set(image_srcs(rendition.html))
+        pictures += [img for img in rendition.images if img.url in srcs and img.path]
+        seen = 0
+        for image in dict.fromkeys(pictures):
+            try:
+                data = Path(image.path).read_bytes()
+                digest = digest_of(data)
+                if image is rendition.cover:
+                    self.thumb(data, digest)
+                self.body_image(data, digest)
+            except (OSError, ConnectorError):
+                continue
+            seen += 1
+        return seen
+
+    def thumb(self, data: bytes, digest: str = "") -> ImageFile:
+        """The cover as ``add_material`` (thumb) takes it: as is when it fits, else the variant
+        ``wechat-thumb-<max bytes>.jpg`` (made once per picture by the variant store)."""
+        max_bytes = self.limits.thumb_max_bytes or 64 * 1024
+        if thumb_fits(data, max_bytes):
+            return ImageFile(data, "cover.jpg", "image/jpeg")
+        jpeg = self._variants.variant(
+            digest or digest_of(data),
+            f"wechat-thumb-{max_bytes}.jpg",
+            lambda: jpeg_within(data, max_bytes, max_side=900),
+        )
+        return ImageFile(jpeg, "cover.jpg", "image/jpeg")
+
+    def body_image(self, data: bytes, digest: str = "") -> ImageFile:
+        """An in-body image as ``uploadimg`` takes it: as is when it fits, else the variant
+        ``wechat-body-<max bytes>.jpg``."""
+        max_bytes = self.limits.image_max_bytes or 1_000_000
+        if body_fits(data, max_bytes):
+            return body_image_file(data, max_bytes)
+        jpeg = self._variants.variant(
+            digest or digest_of(data),
+            f"wechat-body-{max_bytes}.jpg",
+            lambda: jpeg_within(data, max_bytes, max_side=1920),
+        )
+        return ImageFile(jpeg, "image.jpg", "image/jpeg")
 
     def mass_send(self, account: Account, media_id: str, clientmsgid: str) -> str:
         """Push an article to all followers (群发) -> ``msg_id``.

@@ -98,6 +98,14 @@ class Settings(BaseSettings):
         description="Policy presets in force, applied left to right (later ones override).",
     )
     media_dir: str = Field(default=str(VAR_DIR / "media"), description="Uploaded images.")
+    image_variants: Literal["shared", "off"] = Field(
+        default="shared",
+        description=(
+            "Image variants (e.g. a cover thumb) made once per picture and kept under "
+            "<media_dir>/variants for every account and worker; off: each publication makes "
+            "its own (for benchmarks)."
+        ),
+    )
     media_max_pixels: int = Field(
         default=40_000_000,
         ge=1,

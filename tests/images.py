@@ -33,3 +33,23 @@ def tiny_gif_declaring(width: int, height: int) -> bytes:
     data = screen + frame + b"\x02\x02\x44\x01\x00;"
     assert len(data) == 29
     return data
+
+
+def press_photo(width: int = 1600, height: int = 1000, *, noise: float = 8.0) -> bytes:
+    """A photo-like JPEG the size of a press photo (~285 KB at 1600 x 1000): colour gradients
+    plus Gaussian grain, which JPEG cannot squeeze to nothing (a flat colour would be 20 KB)."""
+    import io
+
+    from PIL import Image, ImageChops
+
+    grain = Image.effect_noise((width, height), noise)
+    ramp = Image.linear_gradient("L").resize((width, height))
+    ring = Image.radial_gradient("L").resize((width, height))
+    base = Image.merge("RGB", (ramp, ring, ramp.transpose(Image.Transpose.FLIP_LEFT_RIGHT)))
+    grains = Image.merge(
+        "RGB",
+        (grain, grain.rotate(180), grain.transpose(Image.Transpose.FLIP_TOP_BOTTOM)),
+    )
+    buffer = io.BytesIO()
+    ImageChops.add(base, grains, scale=1.0, offset=-128).save(buffer, "JPEG", quality=85)
+    return buffer.getvalue()

@@ -89,10 +89,20 @@ def _add(archive: zipfile.ZipFile, name: str, path: Path) -> Member:
     return Member(name=name, size=copied.size, sha256=copied.sha256)
 
 
+def _derived(relative: Path) -> bool:
+    """Image variants (``media/variants``, docs/delivery.md) are made again on demand: not backed
+    up (and a variant being renamed into place must not fail the backup)."""
+    return relative.parts[:1] == ("variants",)
+
+
 def _media_files(media_dir: Path) -> list[tuple[str, Path]]:
     if not media_dir.is_dir():
         return []
-    files = [p for p in media_dir.rglob("*") if p.is_file() and not p.is_symlink()]
+    files = [
+        p
+        for p in media_dir.rglob("*")
+        if p.is_file() and not p.is_symlink() and not _derived(p.relative_to(media_dir))
+    ]
     return sorted((rules.MEDIA_PREFIX + p.relative_to(media_dir).as_posix(), p) for p in files)
 
 

@@ -70,6 +70,21 @@ def token_store(settings: Settings | None = None) -> Any:
     return _token_store(settings.redis_url, settings.database_url, settings.credentials_key)
 
 
+@lru_cache(maxsize=4)
+def _variant_store(media_dir: str, mode: str) -> Any:
+    from connectors.variants import FileVariants, NoVariants
+
+    return NoVariants() if mode == "off" else FileVariants(Path(media_dir) / "variants")
+
+
+def variant_store(settings: Settings | None = None) -> Any:
+    """Where connectors keep the variants they make of a picture (a cover thumb, a re-encoded
+    in-body image): files under ``<media_dir>/variants`` named by the picture's SHA-256, made
+    once for every account, thread and worker process (connectors/variants.py)."""
+    settings = settings or get_settings()
+    return _variant_store(settings.media_dir, settings.image_variants)
+
+
 def publish_cost(platform: str) -> int:
     """The platform round trips one publication takes (the connector's declared limit)."""
     from connectors.registry import UnknownPlatform, connector_class
@@ -110,6 +125,7 @@ def _connector(platform: str, settings_json: str) -> Connector:
         settings=settings,
         hall_store=DatabaseHallStore(engine_for(settings.database_url), settings.public_base_url),
         token_store=token_store(settings),
+        services={"image_variants": variant_store(settings)},
     )
 
 
