@@ -29,6 +29,8 @@ EDITOR_TEMPLATES = {
             "home",
             "inbox",
             "inbox_case",
+            "inbox_overdue",
+            "inbox_stats",
             "live_console",
             "live_list",
             "live_new",
