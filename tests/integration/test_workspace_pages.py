@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
+from hub.accounts.models import Platform
 from hub.db import engine_for
 from hub.live import service as live_service
 from hub.web.app import create_app
@@ -126,6 +127,28 @@ def test_a_clock_is_stopped_cancelled_and_linked_to_a_post_from_the_clocks_page(
         hidden = browser.post(f"/clocks/{link}", data={"action": "stop", "csrf": csrf})
         assert hidden.status_code == 404
     assert state(client, auth, link)["status"] == "running"
+
+
+def test_linking_an_already_published_post_stops_the_clock_at_its_release(
+    client: TestClient, auth: Auth, guizhou: dict[str, str]
+) -> None:
+    url = guizhou["GOVHUB_DATABASE_URL"]
+    cid = clock_id(client, auth, 30)
+    answered = hall_data.publish(url, org_code="522601", title="依申请公开答复", body="答复全文。")
+    weibo = hall_data.account(url, "522601", Platform("weibo"), "凯里发布")
+    hall_data.delivered(
+        url, post_id=answered.post_id, version=1, account_id=weibo, remote_url="https://w.test/1"
+    )
+    with browser_as("kaili-editor") as (browser, csrf):
+        page = browser.post(
+            f"/clocks/{cid}",
+            data={"action": "link", "post_id": f"#{answered.post_id}", "csrf": csrf},
+        )
+    assert f"已关联稿件 {answered.post_id}，按其发布时间停止时限：按时完成" in page.text
+    shown = state(client, auth, cid)
+    assert shown["status"] == "met" and shown["post_ids"] == [answered.post_id]
+    stopped = datetime.fromisoformat(str(shown["stopped_at"]))
+    assert datetime.now(UTC) - stopped > timedelta(seconds=4)  # the copy's time, not the click's
 
 
 def test_the_inbox_reads_in_words_of_the_interface_language(client: TestClient, auth: Auth) -> None:
