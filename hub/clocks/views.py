@@ -235,41 +235,45 @@ def _act(session: Session, who: Who, clock: Clock, action: str, reason: str, pos
     now = utcnow()
     if service.status_of(clock, now) not in (ClockStatus.running, ClockStatus.overdue):
         raise Conflict(
-            f"时限 {clock.id} 已结束（{service.STATUS_ZH[service.status_of(clock, now)]}）"
+            _("时限 %(id)s 已结束（%(status)s）")
+            % {"id": clock.id, "status": _(service.STATUS_ZH[service.status_of(clock, now)])}
         )
     if action == "stop":
         if now < clock.started_at:
-            raise Invalid(f"时限 {clock.id} 尚未开始，不能停止")
+            raise Invalid(_("时限 %(id)s 尚未开始，不能停止") % {"id": clock.id})
         service.stop_clock(session=session, clock=clock, stopped_at=now, now=now, who=who)
-        return f"时限 {clock.id} 已停止：{service.STATUS_ZH[service.status_of(clock, now)]}"
+        return _("时限 %(id)s 已停止：%(status)s") % {
+            "id": clock.id,
+            "status": _(service.STATUS_ZH[service.status_of(clock, now)]),
+        }
     if action == "cancel":
         if not reason.strip():
-            raise Invalid("请填写撤销原因", field="reason")
+            raise Invalid(_("请填写撤销原因"), field="reason")
         service.cancel_clock(session=session, clock=clock, reason=reason, now=now, who=who)
-        return f"时限 {clock.id} 已撤销"
+        return _("时限 %(id)s 已撤销") % {"id": clock.id}
     if action == "link":
         try:
             pid = int(post_id.strip().lstrip("#"))
         except ValueError:
-            raise Invalid("请填写稿件编号（数字）", field="post_id") from None
+            raise Invalid(_("请填写稿件编号（数字）"), field="post_id") from None
         post = session.get(Post, pid) if 0 < pid < 2**31 else None
         post_org = session.get(Org, post.org_id) if post is not None else None
         if post is None or post_org is None or not sees(who.actor, post_org.path):
-            raise NotFound(f"稿件 {pid} 不存在或不在您的范围内")
+            raise NotFound(_("稿件 %(id)s 不存在或不在您的范围内") % {"id": pid})
         linked = select(ClockPost).where(ClockPost.clock_id == clock.id, ClockPost.post_id == pid)
         if session.exec(linked).first() is not None:
-            raise Conflict(f"稿件 {pid} 已关联到时限 {clock.id}")
+            raise Conflict(_("稿件 %(id)s 已关联到时限 %(clock)s") % {"id": pid, "clock": clock.id})
         service.link_post(session=session, clock=clock, post_id=pid)
         published = _first_published(session, pid)
         if published is None:
-            return f"已关联稿件 {pid}：稿件发布后时限自动停止"
+            return _("已关联稿件 %(id)s：稿件发布后时限自动停止") % {"id": pid}
         stopped = max(published, clock.started_at)
         service.stop_clock(session=session, clock=clock, stopped_at=stopped, now=now, who=who)
-        return (
-            f"已关联稿件 {pid}，按其发布时间停止时限："
-            f"{service.STATUS_ZH[service.status_of(clock, now)]}"
-        )
-    raise Invalid("未知操作")
+        return _("已关联稿件 %(id)s，按其发布时间停止时限：%(status)s") % {
+            "id": pid,
+            "status": _(service.STATUS_ZH[service.status_of(clock, now)]),
+        }
+    raise Invalid(_("未知操作"))
 
 
 @router.post("/clocks/{clock_id}")
@@ -292,9 +296,9 @@ def clocks_action(
     clock = session.get(Clock, clock_id)
     clock_org = session.get(Org, clock.org_id) if clock is not None else None
     if clock is None or clock_org is None or not sees(actor, clock_org.path):
-        return HTMLResponse("时限不存在或不在您的范围内", status_code=404)
+        return HTMLResponse(_("时限不存在或不在您的范围内"), status_code=404)
     if not may(actor, Action.clock_manage, clock_org.path):
-        return HTMLResponse(f"您无权办理{clock_org.name}的时限", status_code=403)
+        return HTMLResponse(_("您无权办理%(org)s的时限") % {"org": clock_org.name}, status_code=403)
     try:
         if not same_token(csrf, request.session.get("csrf")):
             raise HubError("页面已过期，请刷新后重试（CSRF 校验失败）")

@@ -5,6 +5,7 @@ the public hall page of answered questions (authors masked)."""
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -182,7 +183,8 @@ def inbox_bulk_triage(
             )
             done += 1
         session.commit()
-    return RedirectResponse(f"/inbox?notice=已分类{done}条", status_code=303)
+    notice = _("已分类 %(n)s 条") % {"n": done}
+    return RedirectResponse(f"/inbox?notice={quote(notice)}", status_code=303)
 
 
 def _case_context(
@@ -221,7 +223,7 @@ def case_page(request: Request, session: SessionDep, case_id: Id, notice: str = 
     speak_to(request, user)
     context = _case_context(request, session, user, case_id)
     if context is None:
-        return HTMLResponse("留言不存在或不在您的范围内", status_code=404)
+        return HTMLResponse(_("留言不存在或不在您的范围内"), status_code=404)
     context["notice"] = notice
     return get_templates().TemplateResponse(request, "pages/inbox_case.html", context)
 
@@ -251,10 +253,10 @@ def case_action(
     if case is None or not may(
         actor, Action.case_handle, orgs.get(session=session, org_id=case.org_id).path
     ):
-        return HTMLResponse("您无权办理这条留言", status_code=403)
+        return HTMLResponse(_("您无权办理这条留言"), status_code=403)
     who = Who(user, actor, client_ip(request))
     try:
-        notice = "已保存"
+        notice = _("已保存")
         if action == "reply":
             made = replies.create_reply(
                 session=session,
@@ -270,8 +272,8 @@ def case_action(
                 replies.send_reply(
                     session=session, case=case, reply=made, who=who, settings=settings
                 )
-            notice = {"sent": "答复已发出", "pending_review": "答复已提交审核"}.get(
-                made.status.value, f"答复未发出：{made.error}"
+            notice = {"sent": _("答复已发出"), "pending_review": _("答复已提交审核")}.get(
+                made.status.value, _("答复未发出：%(error)s") % {"error": made.error}
             )
         elif action == "triage" and (target := _enum(Category, category)) is not None:
             service.triage(session=session, case=case, category=target, who=who)
@@ -288,8 +290,6 @@ def case_action(
     except HubError as exc:
         session.rollback()
         notice = exc.message
-    from urllib.parse import quote
-
     return RedirectResponse(f"/inbox/cases/{case_id}?notice={quote(notice)}", status_code=303)
 
 
