@@ -12,10 +12,12 @@ against a hash of their body. Server-rendered, no scripts, no external assets.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from datetime import datetime
+from html import unescape
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urljoin, urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -183,6 +185,21 @@ def _withdrawn(request: Request, settings: Settings, withdrawn: Withdrawn) -> Re
     return _body_cached(request, settings, response)
 
 
+_IMG_SRC = re.compile(r"<img\b[^>]*?\bsrc=[\"']([^\"']+)[\"']", re.IGNORECASE)
+SHARE_IMAGE = "/static/img/hall-share.png"  # the hall's own picture when a post has none
+
+
+def _share_image(base: str, html: str) -> str:
+    """The absolute URL of the post's first picture (og:image), else the hall's picture."""
+    found = _IMG_SRC.search(html)
+    src = unescape(found.group(1)) if found else SHARE_IMAGE
+    if src.startswith(("https://", "http://")):
+        return src
+    if src.startswith("//"):
+        return f"{urlsplit(base).scheme or 'https'}:{src}"
+    return urljoin(f"{base}/hall/posts/", src)
+
+
 @router.get("/hall/posts/{post_id}")
 def post(post_id: str, request: Request, session: SessionDep, settings: SettingsDep) -> Response:
     found = (
@@ -198,7 +215,13 @@ def post(post_id: str, request: Request, session: SessionDep, settings: Settings
     response = get_templates().TemplateResponse(
         request,
         "pages/hall_post.html",
-        _context(request, settings, post=found, og_url=f"{base}/hall/posts/{post_id}"),
+        _context(
+            request,
+            settings,
+            post=found,
+            og_url=f"{base}/hall/posts/{post_id}",
+            og_image=_share_image(base, str(found.html)),
+        ),
     )
     return _body_cached(request, settings, response)
 

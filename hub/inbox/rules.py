@@ -16,7 +16,14 @@ from hub.inbox.models import CaseStatus, Category
 
 WECHAT_WINDOW = timedelta(hours=48)
 HIDDEN_CATEGORIES = frozenset({Category.spam, Category.abusive})
-OTHER_CHANNEL_ZH = "请通过其他方式答复"
+
+
+def N_(message: str) -> str:
+    """Marks a word for the interface catalog (pages show it through ``_``); no I/O here."""
+    return message
+
+
+OTHER_CHANNEL_ZH = N_("请通过其他方式答复")
 
 # status -> statuses it may move to (a transfer re-enters ``assigned``; closed may be reopened)
 TRANSITIONS: dict[CaseStatus, frozenset[CaseStatus]] = {
@@ -32,20 +39,20 @@ TRANSITIONS: dict[CaseStatus, frozenset[CaseStatus]] = {
 }
 
 STATUS_ZH = {
-    CaseStatus.new: "新留言",
-    CaseStatus.assigned: "已分派",
-    CaseStatus.in_progress: "办理中",
-    CaseStatus.replied: "已答复",
-    CaseStatus.closed: "已办结",
+    CaseStatus.new: N_("新留言"),
+    CaseStatus.assigned: N_("已分派"),
+    CaseStatus.in_progress: N_("办理中"),
+    CaseStatus.replied: N_("已答复"),
+    CaseStatus.closed: N_("已办结"),
 }
 CATEGORY_ZH = {
-    Category.untriaged: "未分类",
-    Category.question: "咨询",
-    Category.complaint: "投诉",
-    Category.suggestion: "建议",
-    Category.praise: "表扬",
-    Category.spam: "垃圾信息",
-    Category.abusive: "辱骂攻击",
+    Category.untriaged: N_("未分类"),
+    Category.question: N_("咨询"),
+    Category.complaint: N_("投诉"),
+    Category.suggestion: N_("建议"),
+    Category.praise: N_("表扬"),
+    Category.spam: N_("垃圾信息"),
+    Category.abusive: N_("辱骂攻击"),
 }
 
 

@@ -6,6 +6,7 @@ scripts (hub/static/js) write through the JSON API with the session's X-CSRF-Tok
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -344,7 +345,66 @@ def deliveries(request: Request, session: SessionDep) -> Response:
             .group_by(col(Delivery.post_id), col(Delivery.status))
         ).all():
             counts[post_id][DeliveryStatus(status).value] = n
-    return render(request, "pages/deliveries.html", page, rows=rows, counts=counts)
+    return render(
+        request, "pages/deliveries.html", page, rows=_group_live(session, rows, counts), counts={}
+    )
+
+
+def _group_live(
+    session: Session, rows: Sequence[tuple[Post, Org]], counts: dict[int, dict[str, int]]
+) -> list[dict[str, Any]]:
+    """One row per post, except a live session's key events: the console sends them as one post
+    per account and batch, each titled with the session's name, so they are one row per
+    session (their tallies added up) that opens the console."""
+    from hub.live.models import LiveFanout, LiveSession
+
+    ids = [p.id for p, _o in rows if p.id is not None]
+    session_of: dict[int, LiveSession] = {}
+    if ids:
+        for post_id, found in session.exec(
+            select(LiveFanout.post_id, LiveSession)
+            .join(LiveSession, col(LiveSession.id) == col(LiveFanout.session_id))
+            .where(col(LiveFanout.post_id).in_(ids))
+        ).all():
+            session_of[post_id] = found
+    out: list[dict[str, Any]] = []
+    grouped: dict[int, dict[str, Any]] = {}
+    for post, org in rows:
+        pid = post.id or 0
+        when = post.released_at or post.scheduled_at or post.updated_at
+        live = session_of.get(pid)
+        if live is None:
+            out.append(
+                {
+                    "post": post,
+                    "org": org,
+                    "href": f"/posts/{pid}/board",
+                    "live": None,
+                    "posts": 1,
+                    "status": post.status.value,
+                    "counts": counts.get(pid, {}),
+                    "at": when,
+                }
+            )
+            continue
+        row = grouped.get(live.id or 0)
+        if row is None:
+            row = {
+                "post": post,
+                "org": org,
+                "href": f"/live/{live.slug}/console",
+                "live": live,
+                "posts": 0,
+                "status": post.status.value,
+                "counts": {},
+                "at": when,
+            }
+            grouped[live.id or 0] = row
+            out.append(row)
+        row["posts"] += 1
+        for status, n in counts.get(pid, {}).items():
+            row["counts"][status] = row["counts"].get(status, 0) + n
+    return out
 
 
 @router.get("/posts/{post_id}/board", response_class=HTMLResponse)

@@ -38,6 +38,8 @@ def nav_for(user: User | None) -> dict[str, bool]:
         "users": may(actor, Action.user_manage),
         "orgs": may(actor, Action.org_manage),
         "supervise": may(actor, Action.matrix_audit),
+        "inbox": may(actor, Action.case_read),
+        "clocks": may(actor, Action.clock_read),
     }
 
 

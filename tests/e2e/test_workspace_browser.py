@@ -159,3 +159,139 @@ def test_the_board_of_a_post_in_review_says_copies_come_at_approval(
     page.wait_for_function("() => window.__drawn > 0")
     assert page.locator("#board-rows").inner_text().strip() == "稿件批准后才会生成投递。"
     context.close()
+
+
+# Text a page shows that is not interface text: what users and orgs wrote or are called. Pages
+# mark it with data-user-content (or translate="no"); the language switch names 中文 in Chinese.
+LEFTOVER_CHINESE = """(names) => {
+  const cjk = /[\\u3400-\\u9fff]/;
+  const clean = (text) => names.reduce((left, name) => left.split(name).join(''), text);
+  const data = 'script,style,template,noscript,[data-user-content],[translate="no"],[lang^="zh"]';
+  const found = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    const node = walker.currentNode;
+    const el = node.parentElement;
+    const text = clean(node.nodeValue);
+    if (!cjk.test(text) || !el || el.closest(data)) continue;
+    found.push(text.trim().slice(0, 40));
+  }
+  for (const el of document.body.querySelectorAll('[placeholder],[aria-label],[title]')) {
+    if (el.closest(data)) continue;
+    for (const name of ['placeholder', 'aria-label', 'title']) {
+      const value = clean(el.getAttribute(name) || '');
+      if (cjk.test(value)) found.push(`${name}=${value.slice(0, 40)}`);
+    }
+  }
+  if (cjk.test(clean(document.title))) found.push(`<title>${document.title.slice(0, 40)}`);
+  return found;
+}"""
+
+# Pages whose templates still speak Chinese in English (issue 18, "every page ... through the
+# catalog"): listed here so that the test holds every other page to it, and shrinks as they are
+# translated. A page not listed here that shows Chinese interface text fails the test.
+NOT_YET_TRANSLATED = (
+    "/audit",  # 矩阵检查 and its org pages (item 12); /audit-log's summaries are data (item 13)
+    "/reach",  # 传播数据
+    "/proofread",  # 校对词库: category words
+    "/admin/review-chain",  # 审核流程设置
+    "/admin/users",  # one sentence of its help text
+    "/accounts/",  # the notice after an OAuth binding is made in Python, in Chinese
+)
+
+
+def data_names(database_url: str) -> list[str]:
+    """What orgs, accounts and users are called: data, in Chinese in any interface language."""
+    from sqlmodel import Session, select
+
+    from hub.accounts.models import Account
+    from hub.db import engine_for
+    from hub.orgs.models import Org
+    from hub.users.models import User
+
+    with Session(engine_for(database_url)) as session:
+        found = {o.name for o in session.exec(select(Org))}
+        found |= {a.name for a in session.exec(select(Account))}
+        found |= {u.display_name for u in session.exec(select(User)) if u.display_name}
+    return sorted(found, key=len, reverse=True)  # longest first: 贵州省财政厅 before 贵州省
+
+
+def seed_case_and_clock(database_url: str) -> None:
+    """Rows for the inbox, a case page with its history and the clocks page to show."""
+    from datetime import UTC, datetime, timedelta
+
+    from fastapi.testclient import TestClient
+
+    from hub.web.app import create_app
+    from tests.factories import token_for
+
+    editor = token_for("prov-editor", database_url)
+    started = (datetime.now(UTC) - timedelta(minutes=10)).isoformat()
+    with TestClient(create_app()) as client:
+        case = client.post(
+            "/api/v1/cases",
+            json={"org_code": "520000-xwb", "author_handle": "王先生", "text": "路灯坏了"},
+            headers=editor,
+        )
+        assert case.status_code == 201, case.text
+        note = client.post(
+            f"/api/v1/cases/{case.json()['id']}/notes", json={"text": "已转城管"}, headers=editor
+        )
+        assert note.status_code == 201, note.text
+        clock = client.post(
+            "/api/v1/clocks",
+            json={
+                "kind": "disclosure",
+                "org_code": "520000-xwb",
+                "subject": "依申请公开答复",
+                "started_at": started,
+            },
+            headers=editor,
+        )
+        assert clock.status_code == 201, clock.text
+
+
+def test_every_page_in_english_has_no_chinese_interface_words(
+    hub: RunningServer, matrix: Matrix, browser: Any
+) -> None:
+    make_user(matrix.database_url, "supervisor", Role.supervisor, "520000-bgt")
+    make_user(matrix.database_url, "kaili-editor", Role.editor, "522601")
+    matrix.add_accounts(["520000-xwb"], ("weibo",))
+    add_hall_account(matrix.database_url, "520000-xwb")
+    seed_case_and_clock(matrix.database_url)
+    names = data_names(matrix.database_url)
+    leaks: dict[str, list[str]] = {}
+    checked: set[str] = set()
+    for username in ROLES:
+        context, page, _watch = open_page(browser, hub.base_url)
+        log_in(page, username)
+        if username == "prov-editor":  # the pages of this change, in Chinese, for docs/ui.md
+            for path, name in (
+                ("/inbox", "inbox"),
+                ("/clocks", "clocks"),
+                ("/hall/answers", "hall-answers"),
+            ):
+                page.goto(path)
+                page.screenshot(path=str(screenshots() / f"{name}.png"), full_page=True)
+        page.goto("/lang/en?next=/")
+        assert page.locator("html").get_attribute("lang") == "en"
+        menu = page.eval_on_selector_all(
+            "nav.mainnav a", "els => els.map(e => e.getAttribute('href'))"
+        )
+        seen: set[str] = set()
+        for path in menu:
+            for target in [path, *(_links(page) if page.goto(path) else [])][:25]:
+                if target in seen or target.startswith("/hall") or target.startswith("/live/"):
+                    continue  # public pages are Chinese by design
+                seen.add(target)
+                answer = page.goto(target)
+                if answer is None or answer.status >= 400:
+                    continue  # the menu test reports broken links
+                checked.add(target)
+                found = page.evaluate(LEFTOVER_CHINESE, names)
+                if found and not target.startswith(NOT_YET_TRANSLATED):
+                    leaks[f"{username} {target}"] = found[:6]
+        context.close()
+    assert {"/", "/inbox", "/inbox/stats", "/clocks", "/deliveries", "/posts"} <= checked
+    assert any(path.startswith("/inbox/cases/") for path in checked), sorted(checked)
+    assert leaks == {}, "\n".join(f"{k}: {v}" for k, v in sorted(leaks.items()))
