@@ -193,10 +193,6 @@ LEFTOVER_CHINESE = """(names) => {
 NOT_YET_TRANSLATED = (
     "/audit",  # 矩阵检查 and its org pages (item 12); /audit-log's summaries are data (item 13)
     "/reach",  # 传播数据
-    "/proofread",  # 校对词库: category words
-    "/admin/review-chain",  # 审核流程设置
-    "/admin/users",  # one sentence of its help text
-    "/accounts/",  # the notice after an OAuth binding is made in Python, in Chinese
 )
 
 
