@@ -39,6 +39,7 @@ from hub.sqltypes import Id, utcnow
 from hub.users.models import User
 from hub.users.rules import Action, may
 from hub.users.service import actor_of
+from hub.web import i18n
 from hub.web.deps import (
     NotAuthenticated,
     SessionDep,
@@ -240,8 +241,13 @@ def callback(
     session.commit()
     if resumed:
         enqueue(resumed)
-    notice = f"{name}账号「{account.name}」已授权绑定，令牌有效期至 {expires}。"
+    i18n.use_locale(i18n.locale_of(request, user.locale))  # the notice shows on the next page
+    notice = i18n._("%(platform)s账号「%(account)s」已授权绑定，令牌有效期至 %(expires)s。") % {
+        "platform": i18n.platform_label(platform),
+        "account": account.name,
+        "expires": expires,
+    }
     if resumed:
-        notice += f"已恢复发送 {len(resumed)} 条因授权过期而暂停的稿件。"
+        notice += i18n._("已恢复发送 %(n)s 条因授权过期而暂停的稿件。") % {"n": len(resumed)}
     request.session["notice"] = notice
     return RedirectResponse("/", status_code=303)

@@ -13,13 +13,18 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
-from hub.audit.rules import PLATFORM_ZH, AccountVerdict, Finding, OrgVerdict, Rollup
+from hub.audit.rules import N_, PLATFORM_ZH, AccountVerdict, Finding, OrgVerdict, Rollup
 from hub.audit.service import FINDING_ZH, LEVEL_ZH, MatrixAudit
 from hub.policies import FindingCode
 
 CellState = Literal["pass", "fail", "missing", "none"]
-STATE_ZH: dict[str, str] = {"pass": "合格", "fail": "不合格", "missing": "未开通", "none": "—"}
-VERDICT_ZH = {"pass": "合格", "fail": "不合格", "not_audited": "不参检"}
+STATE_ZH: dict[str, str] = {
+    "pass": N_("合格"),
+    "fail": N_("不合格"),
+    "missing": N_("未开通"),
+    "none": "—",
+}
+VERDICT_ZH = {"pass": N_("合格"), "fail": N_("不合格"), "not_audited": N_("不参检")}
 PROVINCE_SHEET = "省本级及省直部门"
 
 
@@ -30,6 +35,7 @@ class Cell:
     state: CellState
     text: str
     account_ids: tuple[int, ...] = ()
+    text_en: str = ""  # the findings in English, where the page shows English
 
 
 def finding_text(finding: Finding) -> str:
@@ -68,6 +74,7 @@ class Grid:
                     state,
                     "；".join(texts) or STATE_ZH[state],
                     tuple(a.account_id for a in mine),
+                    "; ".join(t.text_en or t.text_zh for a in mine for t in a.findings),
                 )
                 continue
             missing = any(

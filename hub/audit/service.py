@@ -30,6 +30,7 @@ from connectors.base import MetricField
 from hub.accounts.models import Account, AccountStatus
 from hub.audit.models import AccountActivity, AuditRun, Spokesperson, SpokespersonRole
 from hub.audit.rules import (
+    N_,
     AccountFacts,
     AccountVerdict,
     AuditResult,
@@ -51,17 +52,17 @@ from hub.policies import FindingCode, Policy, PolicyError, load_policy
 Progress = Callable[[str], None]
 
 FINDING_ZH = {
-    FindingCode.missing: "未开通账号",
-    FindingCode.opened_late: "开通逾期",
-    FindingCode.inactive: "长期未更新",
-    FindingCode.no_interaction: "无互动渠道",
-    FindingCode.cases_overdue: "留言逾期未回复",
-    FindingCode.duplicate_account: "重复开设账号",
-    FindingCode.credentials_expired: "授权过期",
-    FindingCode.spokesperson_missing: "未配备新闻发言人",
-    FindingCode.spokesperson_not_filed: "发言人变更未备案",
-    FindingCode.assistant_missing: "未配备新闻助理",
-    FindingCode.serious_misstatement: "严重表述错误",
+    FindingCode.missing: N_("未开通账号"),
+    FindingCode.opened_late: N_("开通逾期"),
+    FindingCode.inactive: N_("长期未更新"),
+    FindingCode.no_interaction: N_("无互动渠道"),
+    FindingCode.cases_overdue: N_("留言逾期未回复"),
+    FindingCode.duplicate_account: N_("重复开设账号"),
+    FindingCode.credentials_expired: N_("授权过期"),
+    FindingCode.spokesperson_missing: N_("未配备新闻发言人"),
+    FindingCode.spokesperson_not_filed: N_("发言人变更未备案"),
+    FindingCode.assistant_missing: N_("未配备新闻助理"),
+    FindingCode.serious_misstatement: N_("严重表述错误"),
 }
 LEVEL_ZH = {
     "province": "省",

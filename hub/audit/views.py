@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Mapping
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -11,7 +12,7 @@ from sqlmodel import col, select
 
 from hub.audit import service
 from hub.audit.export import STATE_ZH, VERDICT_ZH, Grid, org_verdict_word
-from hub.audit.rules import PLATFORM_ZH, Rollup
+from hub.audit.rules import PLATFORM_EN, PLATFORM_ZH, Rollup
 from hub.auditlog.service import record
 from hub.config import Settings
 from hub.errors import HubError
@@ -19,11 +20,14 @@ from hub.orgs.models import Org
 from hub.sqltypes import utcnow
 from hub.users.rules import Action, may
 from hub.users.service import actor_of
+from hub.web import i18n
 from hub.web.deps import SessionDep, SettingsDep, client_ip
+from hub.web.i18n import _
 from hub.web.templating import get_templates
 from hub.web.views import check_csrf, csrf_token, page_user
 
 router = APIRouter(include_in_schema=False)
+K = TypeVar("K")
 
 BAR_HEIGHT = 26
 CHART_LABEL_WIDTH = 190
@@ -59,10 +63,26 @@ def coverage_chart(rollups: list[Rollup]) -> dict[str, Any]:
     }
 
 
+def english() -> bool:
+    """Whether the page speaks English: findings then show their ``text_en``."""
+    return i18n.current_locale().startswith("en")
+
+
+def translated(words: Mapping[K, str]) -> dict[K, str]:
+    """The page's words (STATE_ZH, VERDICT_ZH, FINDING_ZH) in its language; exports stay Chinese."""
+    return {key: _(word) for key, word in words.items()}
+
+
+def platform_names() -> Mapping[str, str]:
+    return PLATFORM_EN if english() else PLATFORM_ZH
+
+
 def _guard(request: Request, session: SessionDep) -> tuple[Any, Org | None] | Response:
     user = page_user(request, session)
     if user is None:
         return RedirectResponse("/login", status_code=303)
+    request.scope["govhub_user_locale"] = user.locale  # the page's language (hub/web/i18n)
+    i18n.use_locale(i18n.locale_of(request, user.locale))
     org = session.get(Org, user.org_id)
     actor = actor_of(session=session, user=user)
     roots = session.exec(select(Org).where(col(Org.parent_id).is_(None))).all()
@@ -102,15 +122,16 @@ def policy_choices(settings: Settings) -> list[tuple[str, str]]:
     from hub.policies import PolicyError, available_presets, load_policy
 
     names = sorted(available_presets(), key=lambda n: (not n.startswith("national"), n))
-    choices = [("", f"默认（{','.join(settings.policies)}）")]
+    choices = [("", _("默认（%(names)s）") % {"names": ",".join(settings.policies)})]
     for name in names:
         try:
-            title = load_policy([name]).presets[0].title_zh
+            preset = load_policy([name]).presets[0]
+            title = (english() and preset.title_en) or preset.title_zh
         except PolicyError:  # a broken preset file is reported when it is chosen
             title = ""
         choices.append((name, f"{name}：{title[:40]}" if title else name))
     if len(names) > 1:
-        choices.append((",".join(names), "、".join(names) + "（合并，后者优先）"))
+        choices.append((",".join(names), "、".join(names) + _("（合并，后者优先）")))
     return choices
 
 
@@ -147,15 +168,16 @@ def audit_page(
         context.update(
             result=result,
             chart=coverage_chart(list(result.prefectures)),
-            platforms=[(p, PLATFORM_ZH.get(p, p)) for p in platforms],
+            platforms=[(p, platform_names().get(p, p)) for p in platforms],
             groups=[
                 (rollup, [(o, grid.cells(o), org_verdict_word(o)) for o in members])
                 for rollup, members in groups
             ],
             province_group=result.province.code,
-            state_zh=STATE_ZH,
-            verdict_zh=VERDICT_ZH,
-            finding_zh=service.FINDING_ZH,
+            state_zh=translated(STATE_ZH),
+            verdict_zh=translated(VERDICT_ZH),
+            finding_zh=translated(service.FINDING_ZH),
+            english=english(),
             summary=service.summary_of(result),
             trend=service.latest_trend(session=session),
             saved_runs=len(service.list_runs(session=session)),
@@ -229,7 +251,7 @@ def audit_org_page(
     try:
         verdict = audit.result.org(code)
     except KeyError:
-        context["error"] = f"没有代码为 {code} 的机构"
+        context["error"] = _("没有代码为 %(code)s 的机构") % {"code": code}
         return get_templates().TemplateResponse(
             request, "pages/audit_org.html", context, status_code=404
         )
@@ -241,12 +263,13 @@ def audit_org_page(
         no_account=not accounts,
         target=verdict,
         verdict=org_verdict_word(verdict),
-        verdict_zh=VERDICT_ZH,
+        verdict_zh=translated(VERDICT_ZH),
+        english=english(),
         result=audit.result,
         accounts=[(a, audit.accounts[a.account_id], activity[a.account_id]) for a in accounts],
         own_findings=[f for f in verdict.findings if f.account_id is None],
-        platform_zh=PLATFORM_ZH,
-        finding_zh=service.FINDING_ZH,
+        platform_zh=platform_names(),
+        finding_zh=translated(service.FINDING_ZH),
         query=f"as_of={audit.result.as_of.isoformat()}" + (f"&policy={policy}" if policy else ""),
         platforms=platforms,
         reach=audit.reach,

@@ -20,6 +20,7 @@ from hub.sqltypes import utcnow
 from hub.users.models import User
 from hub.users.rules import Access, Action, access
 from hub.web.deps import SessionDep, client_ip
+from hub.web.i18n import _
 from hub.web.pages import Page, page_of, refuse, render, to_login
 from hub.web.views import check_csrf
 
@@ -94,7 +95,7 @@ def save_chain(
         if chains.remove(session=session, org=chosen):
             _audit(request, session, page.user, chosen, "review_chain.remove", "恢复一级审核")
             session.commit()
-        request.session["notice"] = f"{chosen.name}已恢复一级审核。"
+        request.session["notice"] = _("%(org)s已恢复一级审核。") % {"org": chosen.name}
         return back
     levels = []
     for name, role, users in (
@@ -120,7 +121,7 @@ def save_chain(
         )
         chain = chains.save(session=session, org=chosen, data=data, by=page.user, now=utcnow())
     except ValidationError:
-        request.session["error"] = "审核链须有 1 至 3 级，每级要有名称"
+        request.session["error"] = _("审核链须有 1 至 3 级，每级要有名称")
         return back
     except HubError as exc:
         request.session["error"] = exc.message
@@ -128,7 +129,10 @@ def save_chain(
     summary = " → ".join(str(lv["name"]) for lv in chain.levels)
     _audit(request, session, page.user, chosen, "review_chain.set", summary)
     session.commit()
-    request.session["notice"] = f"已保存{chosen.name}的审核流程：{summary}。"
+    request.session["notice"] = _("已保存%(org)s的审核流程：%(levels)s。") % {
+        "org": chosen.name,
+        "levels": summary,
+    }
     return back
 
 

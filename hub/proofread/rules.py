@@ -40,13 +40,18 @@ class Category(StrEnum):
     org_name = "org_name"  # 机构名称
 
 
+def N_(message: str) -> str:
+    """Mark a label for the catalog (``make i18n``); pages translate it when they show it."""
+    return message
+
+
 CATEGORY_LABELS: dict[Category, str] = {
-    Category.serious: "规范表述",
-    Category.sensitive: "敏感词",
-    Category.typo: "错别字",
-    Category.wording: "不规范用语",
-    Category.leader: "领导人",
-    Category.org_name: "机构名称",
+    Category.serious: N_("规范表述"),
+    Category.sensitive: N_("敏感词"),
+    Category.typo: N_("错别字"),
+    Category.wording: N_("不规范用语"),
+    Category.leader: N_("领导人"),
+    Category.org_name: N_("机构名称"),
 }
 
 # categories that live in lexicon files and entry rows (the other two come from tables)

@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 from hub.proofread.rules import CATEGORY_LABELS, TERM_CATEGORIES
 from hub.users.rules import Action
 from hub.web.deps import SessionDep
+from hub.web.i18n import _
 from hub.web.pages import page_of, refuse, render, to_login
 
 router = APIRouter(include_in_schema=False)
@@ -26,11 +27,11 @@ def proofread_page(request: Request, session: SessionDep) -> Response:
         request,
         "pages/proofread.html",
         page,
-        categories=[(c.value, CATEGORY_LABELS[c]) for c in TERM_CATEGORIES],
+        categories=[(c.value, _(CATEGORY_LABELS[c])) for c in TERM_CATEGORIES],
         config={
             "orgCode": page.org.code if page.org else "",
             "canManage": page.may(Action.org_manage, page.org),
             "canRecord": page.may(Action.matrix_audit, page.org),
-            "labels": {c.value: label for c, label in CATEGORY_LABELS.items()},
+            "labels": {c.value: _(label) for c, label in CATEGORY_LABELS.items()},
         },
     )

@@ -13,7 +13,7 @@ from hub.errors import Forbidden, HubError, NotFound
 from hub.reach import rules, service
 from hub.reach.api import org_in_reach, resolve_period
 from hub.web.deps import Principal, SessionDep
-from hub.web.i18n import current_locale
+from hub.web.i18n import _, current_locale
 from hub.web.pages import page_of, refuse, render, to_login
 
 router = APIRouter(include_in_schema=False)
@@ -80,11 +80,11 @@ def reach_page(
     except HubError as exc:
         error = exc.message
     labels = {f["key"]: f["label"] for f in data["fields"]} if data else {}
-    measure = labels.get(data["by"], "合计") if data else ""
+    measure = labels.get(data["by"], _("合计")) if data else ""
     charts = (
         [
-            bar_chart(data["orgs"], f"下级机构 · {measure}"),
-            bar_chart(data["accounts"], f"账号 · {measure}"),
+            bar_chart(data["orgs"], _("下级机构 · %(measure)s") % {"measure": measure}),
+            bar_chart(data["accounts"], _("账号 · %(measure)s") % {"measure": measure}),
         ]
         if data
         else []

@@ -56,7 +56,7 @@ def account_page(request: Request, session: SessionDep) -> Response:
         page,
         notice=request.session.pop("notice", ""),
         error=request.session.pop("error", ""),
-        rule=RULE,
+        rule=_(RULE),
         sessions=users.open_sessions(session=session, user_id=page.user.id or 0),
         **notify_choices(session, page.user),
     )
@@ -149,7 +149,7 @@ def users_page(request: Request, session: SessionDep) -> Response:
         rows=[(u, o) for u, o in rows if page.may(Action.user_manage, o)],
         notice=request.session.pop("notice", ""),
         error=request.session.pop("error", ""),
-        rule=RULE,
+        rule=_(RULE),
         roles=[r.value for r in Role],
         org_choices=session.exec(
             select(Org).where(Org.path.startswith(scope)).order_by(Org.path).limit(1000)

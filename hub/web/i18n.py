@@ -158,6 +158,18 @@ JS_MESSAGES = [
     N_("校对"),
     N_("稿件批准后才会生成投递。"),
     N_("配图"),
+    N_("停用"),
+    N_("启用"),
+    N_("已加入"),
+    N_("已登记"),
+    N_("已记录"),
+    # proofreading hits' category_label (hub/proofread/rules.py CATEGORY_LABELS)
+    N_("规范表述"),
+    N_("敏感词"),
+    N_("错别字"),
+    N_("不规范用语"),
+    N_("领导人"),
+    N_("机构名称"),
 ]
 
 

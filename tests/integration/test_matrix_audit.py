@@ -472,6 +472,30 @@ def test_audit_page_shows_chart_grid_trend_and_drill_down(
     assert bad.status_code == 422 and "as_of must be a date" in bad.text
 
 
+def test_audit_pages_speak_english_when_chosen(
+    client: TestClient, auth: dict[str, dict[str, str]], guizhou: dict[str, str]
+) -> None:
+    """Issue 18: the words, the states and the findings in English; the exports stay Chinese."""
+    build_matrix(guizhou["GOVHUB_DATABASE_URL"])
+    _login(client, "supervisor")
+    client.get("/lang/en", params={"next": "/audit"})
+    html = client.get("/audit", params={"as_of": "2014-06-30", "policy": "guizhou-2013"}).text
+    assert "Government new media matrix audit" in html and "政务新媒体矩阵检查" not in html
+    assert 'class="cell missing" title="Not opened">Not opened' in html
+    assert "黔东南苗族侗族自治州" in html  # org names are data
+
+    drill = client.get("/audit/orgs/520102", params={"as_of": TODAY.isoformat()}).text
+    assert "No update for 20 days" in drill and "已20天未更新" not in drill
+    assert "Not updated for long" in drill and "Back to the matrix audit" in drill
+
+    csv_text = client.get("/api/v1/audits/matrix.csv", params={"as_of": "2014-06-30"}).text
+    assert "未开通" in csv_text
+
+    client.get("/lang/zh_CN", params={"next": "/audit"})
+    back = client.get("/audit/orgs/520102", params={"as_of": TODAY.isoformat()}).text
+    assert "已20天未更新" in back and "返回矩阵检查" in back
+
+
 def test_audit_page_is_closed_to_editors(client: TestClient) -> None:
     _login(client, "kaili-editor")
     page = client.get("/audit")

@@ -8,11 +8,18 @@
   var q = "?org=" + encodeURIComponent(cfg.orgCode);
   var entries = [];
 
+  // interface words in a row (translated); every other text cell is what users and presets wrote
+  function ui(text) { return hub.el("span", {}, text); }
+
   function row(cells) {
     var tr = hub.el("tr");
     cells.forEach(function (c) {
       var td = hub.el("td");
-      if (c instanceof Node) td.appendChild(c); else td.textContent = c == null ? "" : String(c);
+      if (c instanceof Node) td.appendChild(c);
+      else {
+        td.textContent = c == null ? "" : String(c);
+        td.setAttribute("data-user-content", "");
+      }
       tr.appendChild(td);
     });
     return tr;
@@ -30,10 +37,10 @@
     }).forEach(function (e) {
       var action = "";
       if (cfg.canManage) {
-        action = hub.el("button", { type: "button" }, e.enabled ? "停用" : "启用");
+        action = hub.el("button", { type: "button" }, hub.t(e.enabled ? "停用" : "启用"));
         action.addEventListener("click", function () { toggle(e); });
       }
-      var tr = row([cfg.labels[e.category], e.term, e.correct, e.severity === "block" ? "必须修改" : "提示",
+      var tr = row([ui(cfg.labels[e.category]), e.term, e.correct, ui(hub.t(e.severity === "block" ? "必须修改" : "提示")),
         e.message, (e.exceptions || []).join(" | "), e.source, action]);
       if (!e.enabled) tr.classList.add("muted");
       body.appendChild(tr);
@@ -46,7 +53,7 @@
       else await hub.api("POST", "/api/v1/proofread/entries", {
         org_code: cfg.orgCode, category: e.category, term: e.term, correct: e.correct,
         message: e.message, severity: e.severity, exceptions: e.exceptions, enabled: false });
-      hub.say($("entry-message-line"), "已保存", "ok");
+      hub.say($("entry-message-line"), hub.t("已保存"), "ok");
       loadEntries();
     } catch (err) { hub.say($("entry-message-line"), err.message, "error"); }
   }
@@ -63,7 +70,7 @@
     rows.forEach(function (l) {
       var action = "";
       if (cfg.canManage) {
-        action = hub.el("button", { type: "button" }, l.active ? "停用" : "启用");
+        action = hub.el("button", { type: "button" }, hub.t(l.active ? "停用" : "启用"));
         action.addEventListener("click", async function () {
           try { await hub.api("PATCH", "/api/v1/proofread/leaders/" + l.id, { active: !l.active }); loadLeaders(); }
           catch (err) { hub.say($("leader-message"), err.message, "error"); }
@@ -108,7 +115,7 @@
           severity: $("entry-severity").value,
           exceptions: $("entry-exceptions").value.split("|").map(function (s) { return s.trim(); }).filter(Boolean)
         });
-        hub.say($("entry-message-line"), "已加入", "ok");
+        hub.say($("entry-message-line"), hub.t("已加入"), "ok");
         ev.target.reset();
         loadEntries();
       } catch (err) { hub.say($("entry-message-line"), err.message, "error"); }
@@ -120,7 +127,7 @@
         await hub.api("POST", "/api/v1/proofread/leaders", {
           org_code: cfg.orgCode, name: $("leader-name").value, title: $("leader-title").value,
           rank: Number($("leader-rank").value || 100), note: $("leader-note").value });
-        hub.say($("leader-message"), "已登记", "ok");
+        hub.say($("leader-message"), hub.t("已登记"), "ok");
         ev.target.reset();
         loadLeaders();
       } catch (err) { hub.say($("leader-message"), err.message, "error"); }
@@ -134,7 +141,7 @@
         await hub.api("POST", "/api/v1/proofread/findings", {
           account_id: Number($("finding-account").value), found_on: $("finding-date").value,
           link: $("finding-link").value, text: $("finding-text").value, note: $("finding-note").value });
-        hub.say($("finding-message"), "已记录", "ok");
+        hub.say($("finding-message"), hub.t("已记录"), "ok");
         ev.target.reset();
         loadFindings();
       } catch (err) { hub.say($("finding-message"), err.message, "error"); }

@@ -51,7 +51,7 @@
       hits.forEach(function (h) {
         if (h.severity === "block") blocking += 1;
         var li = hub.el("li", { class: "proof-item " + (h.severity === "block" ? "blocking" : "advice") });
-        li.appendChild(hub.el("strong", {}, h.category_label + " · " + (h.severity === "block" ? hub.t("必须修改") : hub.t("提示")) + "："));
+        li.appendChild(hub.el("strong", {}, hub.t(h.category_label) + " · " + (h.severity === "block" ? hub.t("必须修改") : hub.t("提示")) + "："));
         li.appendChild(document.createTextNode("「" + h.text + "」" + h.message));
         if (h.suggestion) {
           li.appendChild(document.createTextNode(" → 「" + h.suggestion + "」 "));
