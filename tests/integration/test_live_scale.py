@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -95,4 +96,7 @@ def test_another_process_gets_entries_through_its_database_poll(
         finally:
             await other.stop()
 
-    asyncio.run(scenario())
+    # A loop of its own in a thread of its own: in the whole suite the browser tests' Playwright
+    # keeps an event loop running on the main thread, where asyncio.run() refuses to start.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, scenario()).result()
