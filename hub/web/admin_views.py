@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -24,7 +24,7 @@ from hub.users.rules import Action, scope_path
 from hub.web.dashboard import EXPIRY_WARNING
 from hub.web.deps import SessionDep
 from hub.web.i18n import _
-from hub.web.pages import page_of, refuse, render, to_login
+from hub.web.pages import page_of, query_day, refuse, render, to_login
 
 router = APIRouter(include_in_schema=False)
 
@@ -89,13 +89,6 @@ def accounts_page(
     )
 
 
-def _day(value: str) -> date | None:
-    try:
-        return date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
-
-
 @router.get("/audit-log", response_class=HTMLResponse)
 def audit_log_page(
     request: Request,
@@ -112,7 +105,7 @@ def audit_log_page(
     if not page.may(Action.audit_log_read):
         return refuse(request, page, 403, _("操作日志仅对管理员和督查人员开放。"))
     tz = get_settings().tz
-    since_day, until_day = _day(since), _day(until)
+    since_day, until_day = query_day(since), query_day(until)
     page_no = max(page_no, 1)
     rows, total = auditlog.search(
         session=session,

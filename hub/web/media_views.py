@@ -3,7 +3,6 @@ date, with its alt text editable in place and, for admins, "use as the org's def
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -20,19 +19,12 @@ from hub.orgs.models import Org
 from hub.users.rules import Access, Action, access, scope_path
 from hub.web.deps import SessionDep, client_ip
 from hub.web.i18n import _
-from hub.web.pages import page_of, refuse, render, to_login
+from hub.web.pages import page_of, query_day, refuse, render, to_login
 from hub.web.views import check_csrf
 
 router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 24
-
-
-def _day(value: str) -> date | None:
-    try:
-        return date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
 
 
 @router.get("/media", response_class=HTMLResponse)
@@ -50,7 +42,7 @@ def media_page(
     if not page.may(Action.post_read):
         return refuse(request, page, 403)
     q = q.strip()[:100]
-    since_day, until_day = _day(since), _day(until)
+    since_day, until_day = query_day(since), query_day(until)
     page_no = max(page_no, 1)
     found = service.search(
         session=session,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 from urllib.parse import quote
 
@@ -47,6 +48,14 @@ class Page:
 
     def may(self, action: Action, org: Org | None = None) -> bool:
         return may(self.actor, action, org.path if org is not None else None)
+
+
+def query_day(value: str) -> date | None:
+    """A ``YYYY-MM-DD`` query parameter; ``None`` when empty or malformed (the page says so)."""
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
 
 
 def page_of(request: Request, session: Session) -> Page | None:

@@ -22,7 +22,7 @@ from hub.posts.models import Post, PostStatus, PostVersion, Urgency
 from hub.users.models import User
 from hub.users.rules import Action, scope_path
 from hub.web.deps import SessionDep
-from hub.web.pages import Page, page_of, refuse, render, to_login
+from hub.web.pages import Page, page_of, query_day, refuse, render, to_login
 
 router = APIRouter(include_in_schema=False)
 
@@ -38,13 +38,6 @@ WENT_OUT = {
     PostStatus.failed,
     PostStatus.withdrawn,
 }
-
-
-def _day(value: str) -> date | None:
-    try:
-        return date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
 
 
 def link_for(page: Page, post: Post, org: Org) -> str:
@@ -135,7 +128,7 @@ def posts_page(
     if not page.may(Action.post_read):
         return refuse(request, page, 403)
     q = q.strip()[:200]
-    since_day, until_day = _day(since), _day(until)
+    since_day, until_day = query_day(since), query_day(until)
     page_no = max(page_no, 1)
     rows, total = search_posts(
         session=session,
