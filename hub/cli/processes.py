@@ -147,7 +147,7 @@ def worker(
 
 
 def _supervise(cmds: list[list[str]], *, name: str, names: list[str] | None = None) -> int:
-    """Run every command; start one again whenever it dies with an error, until told to stop.
+    """Run every command; start one again whenever it exits, until told to stop.
 
     ``names`` (one per command, "" for none) reach each child as ``GOVHUB_WORKER_NAME``.
     """
@@ -189,8 +189,10 @@ def _supervise(cmds: list[list[str]], *, name: str, names: list[str] | None = No
                 continue
             last_code = code
             children[i] = None
-            if stopping or code == 0:
+            if stopping:
                 continue
+            # Not asked to stop, so any exit is a failure, whatever its code: Celery 5.7 exits 0
+            # after an "Unrecoverable error" (a Redis restart while a thread acknowledges a task).
             if now - started[i] > 60:
                 delays[i] = 1.0  # it ran for a while: this is a new failure, not a crash loop
             label = name if len(cmds) == 1 else f"{name} {i + 1}"

@@ -91,3 +91,30 @@ def test_two_worker_processes_are_each_started_again_when_they_die(
 def worker_rows(hub_env: dict[str, str]) -> list[Worker]:
     with Session(engine_for(hub_env["GOVHUB_DATABASE_URL"])) as session:
         return list(session.exec(select(Worker)).all())
+
+
+def test_a_worker_that_exits_cleanly_on_its_own_is_started_again(
+    hub_env: dict[str, str], processes: Callable[..., Process], tmp_path: Path
+) -> None:
+    """Celery 5.7 exits with 0 after an "Unrecoverable error" (seen when Redis restarted while a
+    thread acknowledged a task): the supervisor was not told to stop, so that is a failure too.
+    Here the child is told to stop behind the supervisor's back (its own warm shutdown, code 0).
+    """
+    supervisor = processes("worker", "--concurrency", "2")
+    assert supervisor.proc is not None
+    pid = supervisor.proc.pid
+    (first,) = wait_for(lambda: len(workers(pid)) == 1 and workers(pid), 60, "one worker process")
+    log_file = tmp_path / "worker-0.log"
+    wait_for(lambda: "ready." in log_file.read_text(), 60, "the worker up")
+    os.kill(first, signal.SIGTERM)
+    (second,) = wait_for(
+        lambda: len(workers(pid)) == 1 and first not in workers(pid) and workers(pid),
+        60,
+        "the worker started again",
+    )
+    assert "worker exited with 0; starting it again" in log_file.read_text()
+    assert supervisor.proc.poll() is None, "the supervisor keeps running"
+    wait_for(lambda: log_file.read_text().count("ready.") >= 2, 60, "the new worker up")
+    supervisor.proc.send_signal(signal.SIGTERM)
+    assert supervisor.proc.wait(30) == 0
+    assert not Path(f"/proc/{second}").exists()
