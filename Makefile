@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 CODE   := hub connectors scheduler
 
-.PHONY: install demo test lint smoke format bench clean browser i18n
+.PHONY: install demo test lint smoke format bench clean browser i18n screenshots
 
 $(STAMP): pyproject.toml setup.py
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "govhub needs Python 3.11 or newer (set PYTHON=...)")'
@@ -47,6 +47,20 @@ test: lint browser smoke
 i18n: install
 	$(BIN)/pybabel extract -F babel.cfg -k _ -k N_ --no-location -o hub/i18n/messages.pot .
 	$(BIN)/pybabel update -i hub/i18n/messages.pot -d hub/i18n -l en  # the .pot has no locations, so neither has the .po
+
+# retake docs/ui.md's screenshots: the browser tests that take them (SQLite only), then copied
+# from test-artifacts/screenshots/ into docs/img/ (a missing one fails the target)
+SHOT_TESTS := tests/e2e/test_editor_ui.py tests/e2e/test_workspace_browser.py \
+  tests/e2e/test_live_pages_browser.py tests/e2e/test_media_browser.py \
+  tests/e2e/test_proofread_browser.py tests/e2e/test_compose_wechat.py
+SHOTS := dashboard dashboard-en compose compose-phone board board-failed hall posts admin-users \
+  admin-orgs accounts audit calendar reach inbox clocks hall-answers media live-list live-new \
+  live-console compose-proofread review-proofread live-console-proofread compose-wechat-push
+screenshots: install browser
+	rm -rf test-artifacts/screenshots
+	env -u GOVHUB_TEST_DATABASE_URL -u GOVHUB_TEST_REDIS_URL $(BIN)/pytest -q -p no:cacheprovider $(SHOT_TESTS)
+	@for shot in $(SHOTS); do cp test-artifacts/screenshots/$$shot.png docs/img/ || exit 1; done
+	@echo "docs/img/: $(words $(SHOTS)) screenshots retaken"
 
 format: install
 	$(BIN)/ruff check --fix .

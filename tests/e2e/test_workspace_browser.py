@@ -32,6 +32,11 @@ pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 # one of each demo role (README), as the matrix fixture and this test make them
 ROLES = ("admin", "supervisor", "prov-editor", "prov-reviewer", "kaili-editor")
+# menu pages photographed for docs/ui.md on the way (`make screenshots` copies them there)
+SHOTS = {
+    "admin": ("/posts", "/admin/users", "/admin/orgs", "/accounts"),
+    "supervisor": ("/audit", "/calendar", "/reach"),
+}
 NOT_A_PAGE = ("/logout", "/lang/", "/api/", "/media/", "/static/", "/hall/feed", "/docs")
 
 
@@ -68,7 +73,7 @@ def test_every_menu_page_of_every_role_opens_and_its_links_work(
             if answer.status >= 400:
                 broken.append(f"{username}: menu {path} → {answer.status}")
                 continue
-            if username == "admin" and path in ("/posts", "/admin/users", "/admin/orgs"):
+            if path in SHOTS.get(username, ()):
                 name = path.strip("/").replace("/", "-")
                 page.screenshot(path=str(screenshots() / f"{name}.png"), full_page=True)
             for link in _links(page)[:40]:
