@@ -141,6 +141,19 @@ def _demo_live_session() -> str:
         return seed_session(session=session, now=utcnow())
 
 
+def _demo_inbox_and_clocks() -> list[str]:
+    """One open inbox case (a Weibo comment, assigned) and two clocks, one running and one
+    overdue (after the accounts: the case arrives on 凯里市's Weibo account). Idempotent."""
+    from hub.clocks.demo import seed_clocks
+    from hub.db import session_scope
+    from hub.inbox.demo import seed_case
+    from hub.sqltypes import utcnow
+
+    with session_scope() as session:
+        now = utcnow()
+        return [seed_case(session=session, now=now), seed_clocks(session=session, now=now)]
+
+
 def sandbox(
     host: str = "127.0.0.1",
     port: int = 9100,
@@ -207,6 +220,8 @@ def demo(host: str = "127.0.0.1", port: int = 8000, sandbox_port: int = 0) -> No
         typer.echo(line)
     typer.echo(f"sandboxes at {sandbox_server.base_url}: /weibo /wechat /partner")
     typer.echo(_demo_live_session())
+    for line in _demo_inbox_and_clocks():
+        typer.echo(line)
     python = sys.executable
     quiet = ["--log-level", "warning"]  # warnings, errors and delivery outcomes (hub/logs.py)
     parts = {

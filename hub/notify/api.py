@@ -15,7 +15,7 @@ from hub.notify.models import NotificationPublic, PreferenceIn, WebhookIn, Webho
 from hub.orgs.models import Org
 from hub.sqltypes import Id, utcnow
 from hub.users.rules import Action
-from hub.web.deps import PrincipalDep, SessionDep
+from hub.web.deps import PrincipalDep, SessionDep, WhoDep
 
 router = APIRouter(prefix="/api/v1/notifications", tags=["notifications"])
 
@@ -95,18 +95,40 @@ def put_robot(data: WebhookIn, session: SessionDep, principal: PrincipalDep) -> 
     return WebhookPublic(flavor=row.flavor, url=row.url, signed=bool(row.secret_encrypted))
 
 
-@router.put("/org-robot/{code}", response_model=WebhookPublic)
-def put_org_robot(
-    code: str, data: WebhookIn, session: SessionDep, principal: PrincipalDep
-) -> WebhookPublic:
-    """An org's group robot, for its users without one of their own (admins of the org)."""
+def _org_in_reach(session: SessionDep, principal: PrincipalDep, code: str) -> Org:
     org = session.exec(select(Org).where(Org.code == code[:40])).first()
     missing = f"机构 {code!r} 不存在"
     if org is None:
         raise NotFound(missing, field="code")
     principal.reach(Action.org_manage, org, missing)
-    row = service.save_robot(
-        session, flavor=data.flavor, url=data.url, secret=data.secret, org_id=org.id
+    return org
+
+
+@router.put("/org-robot/{code}", response_model=WebhookPublic)
+def put_org_robot(
+    code: str, data: WebhookIn, session: SessionDep, principal: PrincipalDep, who: WhoDep
+) -> WebhookPublic:
+    """An org's group robot, for its users without one of their own (admins of the org;
+    audited as ``org.robot``)."""
+    org = _org_in_reach(session, principal, code)
+    row = service.set_org_robot(
+        session, org=org, flavor=data.flavor, url=data.url, secret=data.secret, who=who
     )
     session.commit()
     return WebhookPublic(flavor=row.flavor, url=row.url, signed=bool(row.secret_encrypted))
+
+
+class RobotTest(BaseModel):
+    ok: bool
+    detail: str
+
+
+@router.post("/org-robot/{code}/test", response_model=RobotTest)
+def test_org_robot(
+    code: str, session: SessionDep, principal: PrincipalDep, who: WhoDep
+) -> RobotTest:
+    """Send a test message to the org's robot now (audited as ``org.robot_test``)."""
+    org = _org_in_reach(session, principal, code)
+    why = service.try_org_robot(session, org=org, who=who)
+    session.commit()
+    return RobotTest(ok=not why, detail=why or "测试消息已送达")

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from email.message import EmailMessage
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import event, func, update
@@ -27,6 +28,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 
 from connectors.outbound import Unresolvable, UnsafeTarget, check_target, pinned_request
 from hub.accounts.models import Account, AccountStatus
+from hub.auditlog.service import audit
 from hub.clocks.notify import Mailer, mailer_from_settings
 from hub.config import Settings, get_settings
 from hub.errors import Invalid
@@ -38,6 +40,7 @@ from hub.security import seal_text, unseal_text
 from hub.sqltypes import utcnow
 from hub.users.models import Role, User
 from hub.users.service import actor_of
+from hub.users.who import Who
 
 log = logging.getLogger(__name__)
 
@@ -489,6 +492,84 @@ def save_robot(
     return row
 
 
+def robot_host(url: str) -> str:
+    """Where a robot posts, without its key (the URL's query is the robot's credential)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}" if parts.netloc else ""
+
+
+def set_org_robot(
+    session: Session,
+    *,
+    org: Org,
+    flavor: str,
+    url: str,
+    secret: str,
+    who: Who,
+    settings: Settings | None = None,
+) -> NotifyWebhook:
+    """Set (or, with an empty URL, clear) ``org``'s robot and say so in the audit log; the caller
+    has checked reach and ``org.manage``."""
+    had = robot_of(session, org_id=org.id) is not None
+    row = save_robot(
+        session, flavor=flavor, url=url, secret=secret, org_id=org.id, settings=settings
+    )
+    if row.url:
+        kind = "企业微信" if row.flavor == rules.Flavor.wecom else "钉钉"
+        summary = f"{org.name} 群机器人设为{kind}：{robot_host(row.url)}" + (
+            "（加签）" if row.secret_encrypted else ""
+        )
+    elif had:
+        summary = f"{org.name} 群机器人已清除"
+    else:
+        return row  # nothing was set, nothing changed
+    audit(session, who, "org.robot", "org", org.code, org_id=org.id, summary=summary)
+    return row
+
+
+def try_org_robot(
+    session: Session,
+    *,
+    org: Org,
+    who: Who,
+    settings: Settings | None = None,
+    wait_max: float = 1.0,
+) -> str:
+    """Send a test message to ``org``'s robot now; ``""`` when the robot took it, else why not
+    (Chinese). Audited either way."""
+    settings = settings or get_settings()
+    target = robot_of(session, org_id=org.id)
+    if target is None:
+        return "本机构尚未设置群机器人"
+    message = rules.Message(
+        rules.Kind.review_waiting,
+        "govhub 测试消息",
+        f"{org.name}的群机器人已接入 govhub，稿件待审、发布失败、时限到期等提醒将发到本群。",
+        "/notifications",
+    )
+    try:
+        _post_robot(target, message, settings, wait_max)
+        why = ""
+    except Exception as exc:  # any failure is the answer the admin asked for
+        log.warning("test of org %s robot failed: %s: %s", org.code, type(exc).__name__, exc)
+        why = (
+            f"机器人拒收：{exc}"
+            if isinstance(exc, RobotRefused)
+            else "无法连接机器人地址（已重试3次）"
+        )
+    outcome = "成功" if not why else f"失败：{why}"
+    audit(
+        session,
+        who,
+        "org.robot_test",
+        "org",
+        org.code,
+        org_id=org.id,
+        summary=f"{org.name} 群机器人测试{outcome}",
+    )
+    return why
+
+
 # -- sending ----------------------------------------------------------------------------------------
 
 
@@ -575,6 +656,14 @@ def _send_robot(
     if target is None:
         log.info("notification robot for user %s skipped: no robot set", user.id)
         return False
+    _post_robot(target, message, settings, wait_max)
+    return True
+
+
+def _post_robot(
+    target: NotifyWebhook, message: rules.Message, settings: Settings, wait_max: float
+) -> None:
+    """Post ``message`` to the robot (retried); raises what still fails."""
     flavor = rules.Flavor(target.flavor)
     payload = rules.robot_payload(flavor, message, settings.public_base_url)
     secret = (
@@ -597,4 +686,3 @@ def _send_robot(
                 code = 0
             if code not in (0, "0"):
                 raise RobotRefused(f"errcode {code}: {response.text[:200]}")
-    return True

@@ -1,6 +1,7 @@
 """The admin's 机构管理 page: orgs in reach (search, livelihood filter, paging), CSV import, and
 editing one org (name — the old one kept as history —, the livelihood and press-office flags,
-the WeChat comments default). Forms post with the CSRF token; every change is an audit event."""
+the WeChat comments default), and one org's group robot (set, test, clear). Forms post with the
+CSRF token; every change is an audit event."""
 
 from __future__ import annotations
 
@@ -15,9 +16,12 @@ from sqlmodel import col, func, select
 
 from hub.auditlog.service import record
 from hub.errors import HubError, NotFound
+from hub.notify import rules as notify_rules
+from hub.notify import service as notify
 from hub.orgs import service as orgs
 from hub.orgs.models import Org
 from hub.users.rules import Access, Action, access, scope_path
+from hub.users.who import Who
 from hub.web.deps import SessionDep, client_ip
 from hub.web.i18n import _
 from hub.web.pages import Page, page_of, refuse, render, to_login
@@ -202,3 +206,92 @@ def edit_org(
     else:
         request.session["notice"] = _("%(name)s 没有改动。") % {"name": org.name}
     return RedirectResponse(f"/admin/orgs?q={org.code}", status_code=303)
+
+
+# -- an org's group robot (the page of PUT /api/v1/notifications/org-robot/{code}) ---------------
+
+
+def _robot_org(request: Request, session: SessionDep, code: str) -> tuple[Page, Org] | Response:
+    """Reach before rights: 404 outside the user's subtree, 403 without ``org.manage``."""
+    page = page_of(request, session)
+    if page is None:
+        return to_login(request)
+    try:
+        org = orgs.get_by_code(session=session, code=code[:32])
+    except NotFound:
+        return refuse(request, page, 404)
+    verdict = access(page.actor, Action.org_manage, org.path)
+    if verdict is not Access.allowed:
+        return refuse(
+            request,
+            page,
+            404 if verdict is Access.hidden else 403,
+            _("群机器人仅由本机构的管理员设置。"),
+        )
+    return page, org
+
+
+@router.get("/admin/orgs/{code}/robot", response_class=HTMLResponse)
+def org_robot_page(code: str, request: Request, session: SessionDep) -> Response:
+    found = _robot_org(request, session, code)
+    if isinstance(found, Response):
+        return found
+    page, org = found
+    robot = notify.robot_of(session, org_id=org.id)
+    return render(
+        request,
+        "pages/org_robot.html",
+        page,
+        target=org,
+        robot=robot,
+        robot_host=notify.robot_host(robot.url) if robot else "",
+        flavors=[(f.value, _(label)) for f, label in notify_rules.FLAVOR_LABELS.items()],
+        notice=request.session.pop("notice", ""),
+        error=request.session.pop("error", ""),
+    )
+
+
+@router.post("/admin/orgs/{code}/robot")
+def org_robot_action(
+    code: str,
+    request: Request,
+    session: SessionDep,
+    csrf: Annotated[str, Form()] = "",
+    action: Annotated[str, Form()] = "save",
+    flavor: Annotated[str, Form()] = "",
+    url: Annotated[str, Form()] = "",
+    secret: Annotated[str, Form()] = "",
+) -> Response:
+    found = _robot_org(request, session, code)
+    if isinstance(found, Response):
+        return found
+    page, org = found
+    check_csrf(request, csrf)
+    who = Who(page.user, page.actor, client_ip(request))
+    back = RedirectResponse(f"/admin/orgs/{org.code}/robot", status_code=303)
+    if action == "test":
+        why = notify.try_org_robot(session, org=org, who=who)
+        session.commit()
+        if why:
+            request.session["error"] = _("测试失败：%(why)s") % {"why": why}
+        else:
+            request.session["notice"] = _("测试消息已送达，请在群里查看。")
+        return back
+    if action == "clear":
+        url = ""
+    elif not url.strip():
+        request.session["error"] = _("请填写群机器人地址。")
+        return back
+    try:
+        notify.set_org_robot(
+            session, org=org, flavor=flavor, url=url[:1000], secret=secret[:200], who=who
+        )
+    except HubError as exc:
+        session.rollback()
+        request.session["error"] = _("未保存：%(why)s") % {"why": exc.message}
+        return back
+    session.commit()
+    request.session["notice"] = (
+        _("已清除群机器人。") if action == "clear" else _("已保存群机器人。")
+    )
+    return back

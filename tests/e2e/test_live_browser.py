@@ -140,3 +140,49 @@ def test_an_approver_releases_a_key_event_with_one_click(
     playwright_api.expect(waiting).to_be_hidden()
     left = httpx.get(f"{api}/{live['id']}/key-pending", headers=headers).json()
     assert left == []
+
+
+def test_the_console_sends_a_picture_picked_from_the_media_library(
+    server: Server, browser: Any, hub_env: dict[str, str]
+) -> None:
+    """从媒体库选图: the picker compose uses, in the console; the entry goes out with that
+    picture exactly as with an uploaded one (the same stored path, the same public image)."""
+    from hub.live.models import LiveEntry
+    from tests.e2e.test_editor_ui import png_bytes
+
+    url = hub_env["GOVHUB_DATABASE_URL"]
+    headers = token_for("kaili-editor", url)
+    uploaded = httpx.post(
+        f"{server.base}/api/v1/media",
+        files={"file": ("发布会主席台.png", png_bytes(), "image/png")},
+        headers=headers,
+    ).json()
+    api = f"{server.base}/api/v1/live-sessions"
+    live = httpx.post(api, json={"title": "凯里市新闻发布会"}, headers=headers).json()
+    httpx.post(f"{api}/{live['id']}/start", headers=headers)
+
+    console = browser.new_context().new_page()
+    console.goto(f"{server.base}/login?next=/live/{live['slug']}/console")
+    console.fill("#username", "kaili-editor")
+    console.fill("#password", "kaili-editor-password")
+    console.click("button[type=submit]")
+    console.wait_for_selector("#composer")
+    playwright_api.expect(console.locator("#conn")).to_have_text("已连接")  # scripts ran
+    console.click("#library summary")
+    console.fill("#library-q", "主席台")
+    console.locator(f"#library-grid button[data-path='{uploaded['path']}']").click()
+    playwright_api.expect(console.locator("#picked-name")).to_have_text("发布会主席台.png")
+    playwright_api.expect(console.locator("#picked-img")).to_have_attribute("src", uploaded["url"])
+    console.fill("#text", "发布会现场：市长出席并讲话。")
+    console.press("#text", "Control+Enter")
+    playwright_api.expect(console.locator("#e1 .text")).to_have_text("发布会现场：市长出席并讲话。")
+    playwright_api.expect(console.locator("#e1 img")).to_have_attribute("src", uploaded["url"])
+    playwright_api.expect(console.locator("#picked")).to_be_hidden()  # the next entry has none
+
+    reader = browser.new_context().new_page()
+    reader.goto(f"{server.base}/live/{live['slug']}")
+    playwright_api.expect(reader.locator("#e1 img")).to_have_attribute("src", uploaded["url"])
+
+    with Session(engine_for(url)) as session:
+        (entry,) = session.exec(select(LiveEntry)).all()
+    assert entry.images == [uploaded["path"]]  # what an uploaded picture stores

@@ -429,3 +429,72 @@ def test_email_and_robot_are_queued_only_after_the_commit(
         [written] = service.notify(session, [reviewer.id], message)  # type: ignore[list-item]
         session.commit()
     assert queued == [[(written, "email")]]
+
+
+def test_an_admin_sets_tests_and_clears_the_orgs_robot_on_its_page(
+    guizhou: dict[str, str], robot: tuple[str, type[Robot]]
+) -> None:
+    """机构管理 → 群机器人: the plain form (CSRF), reach before rights, every change audited."""
+    from hub.auditlog.models import AuditEntry
+    from hub.web.app import create_app
+
+    base, handler = robot
+    url = guizhou["GOVHUB_DATABASE_URL"]
+    make_user(url, "qdn-admin", Role.admin, "522600")
+    page_url = "/admin/orgs/522601/robot"
+    with TestClient(create_app(), client=("203.0.113.10", 50003)) as browser:
+        csrf = login(browser, "admin")
+        orgs = browser.get("/admin/orgs?q=522601").text
+        assert f'href="{page_url}"' in orgs  # linked from the org's row
+        page = browser.get(page_url)
+        assert page.status_code == 200 and "尚未设置群机器人" in page.text
+        assert 'name="csrf"' in page.text
+        no_csrf = browser.post(page_url, data={"flavor": "wecom", "url": f"{base}/x"})
+        assert no_csrf.status_code == 400  # check_csrf: a form without the token
+        saved = browser.post(
+            page_url,
+            data={"csrf": csrf, "flavor": "wecom", "url": f"{base}/cgi-bin/webhook/send?key=k1"},
+        )
+        assert "已保存群机器人" in saved.text and "企业微信群机器人" in saved.text
+        assert f"{base}/cgi-bin/webhook/send" in saved.text
+        bad = browser.post(page_url, data={"csrf": csrf, "flavor": "wecom", "url": "ftp://x"})
+        assert bad.status_code == 200 and "机器人地址须以 https:// 开头" in bad.text
+        tested = browser.post(page_url, data={"csrf": csrf, "action": "test"})
+        assert "测试消息已送达" in tested.text
+        path, body = handler.received[-1]
+        assert path == "/cgi-bin/webhook/send?key=k1"
+        assert "govhub 测试消息" in body["markdown"]["content"]
+        handler.answer = {"errcode": 93000, "errmsg": "invalid webhook url"}
+        failed = browser.post(page_url, data={"csrf": csrf, "action": "test"})
+        assert "测试失败" in failed.text and "93000" in failed.text
+        cleared = browser.post(page_url, data={"csrf": csrf, "action": "clear"})
+        assert "已清除群机器人" in cleared.text and "尚未设置群机器人" in cleared.text
+    with TestClient(create_app(), client=("203.0.113.11", 50004)) as browser:
+        csrf = login(browser, "qdn-admin")  # an admin of 黔东南州: 凯里市 is inside, 贵阳市 not
+        assert browser.get(page_url).status_code == 200
+        assert browser.get("/admin/orgs/520100/robot").status_code == 404
+        outside = browser.post(
+            "/admin/orgs/520100/robot", data={"csrf": csrf, "flavor": "wecom", "url": f"{base}/x"}
+        )
+        assert outside.status_code == 404
+    with TestClient(create_app(), client=("203.0.113.12", 50005)) as browser:
+        csrf = login(browser, "kaili-editor")  # inside the reach, without org.manage
+        assert browser.get(page_url).status_code == 403
+        denied = browser.post(page_url, data={"csrf": csrf, "flavor": "wecom", "url": f"{base}/x"})
+        assert denied.status_code == 403
+    with Session(engine_for(url)) as session:
+        assert session.exec(select(service.NotifyWebhook)).all() == []
+        entries = session.exec(
+            select(AuditEntry)
+            .where(col(AuditEntry.action).startswith("org.robot"))
+            .order_by(col(AuditEntry.id))
+        ).all()
+    assert [(e.action, e.actor_name, e.object_id) for e in entries] == [
+        ("org.robot", "admin", "522601"),
+        ("org.robot_test", "admin", "522601"),
+        ("org.robot_test", "admin", "522601"),
+        ("org.robot", "admin", "522601"),
+    ]
+    assert entries[0].summary == f"凯里市 群机器人设为企业微信：{base}/cgi-bin/webhook/send"
+    assert entries[1].summary.endswith("测试成功") and "失败" in entries[2].summary
+    assert entries[3].summary == "凯里市 群机器人已清除"

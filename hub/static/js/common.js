@@ -113,6 +113,29 @@
     return node;
   };
 
+  /* The media library picker (compose, the live console): a <details> holding a search box and a
+     grid; opening it or typing lists the org subtree's images (GET /api/v1/media); a click calls
+     onPick(item) with the API's item ({path, url, alt, original_name, ...}). */
+  hub.mediaPicker = function (details, search, grid, onPick) {
+    if (!details || !search || !grid) return;
+    async function load() {
+      var q = search.value.trim();
+      var found = await hub.api("GET", "/api/v1/media?per_page=24" + (q ? "&q=" + encodeURIComponent(q) : ""));
+      grid.textContent = "";
+      if (!found.items.length) { grid.appendChild(hub.el("p", { class: "muted small" }, hub.t("媒体库中还没有图片。"))); return; }
+      found.items.forEach(function (item) {
+        var label = hub.t("插入") + " " + (item.alt || item.original_name || item.path);
+        var pick = hub.el("button", { type: "button", class: "pick", "data-path": item.path, title: label, "aria-label": label });
+        pick.appendChild(hub.el("img", { src: item.url, alt: "" }));
+        pick.addEventListener("click", function () { onPick(item); });
+        grid.appendChild(pick);
+      });
+    }
+    details.addEventListener("toggle", function () { if (details.open) load().catch(function () {}); });
+    search.addEventListener("input", hub.debounce(function () { load().catch(function () {}); }, 300));
+    if (details.open) load().catch(function () {});  /* opened before this script ran */
+  };
+
   hub.say = function (el, text, kind) {
     if (!el) return;
     el.textContent = text || "";

@@ -203,24 +203,9 @@
   });
   $("image-input").addEventListener("change", function (event) { upload(event.target.files); event.target.value = ""; });
   /* the media library: insert an image uploaded before (GET /api/v1/media, the org subtree's) */
-  async function loadLibrary() {
-    var grid = $("library-grid");
-    var q = $("library-q").value.trim();
-    var found = await hub.api("GET", "/api/v1/media?per_page=24" + (q ? "&q=" + encodeURIComponent(q) : ""));
-    grid.textContent = "";
-    if (!found.items.length) { grid.appendChild(hub.el("p", { class: "muted small" }, hub.t("媒体库中还没有图片。"))); return; }
-    found.items.forEach(function (item) {
-      var label = hub.t("插入") + " " + (item.alt || item.original_name || item.path);
-      var pick = hub.el("button", { type: "button", class: "pick", "data-path": item.path, title: label, "aria-label": label });
-      pick.appendChild(hub.el("img", { src: item.url, alt: "" }));
-      pick.addEventListener("click", function () {
-        if (state.images.indexOf(item.path) < 0) { state.images.push(item.path); renderImages(); markDirty(); }
-      });
-      grid.appendChild(pick);
-    });
-  }
-  $("library").addEventListener("toggle", function () { if ($("library").open) loadLibrary().catch(function () {}); });
-  $("library-q").addEventListener("input", hub.debounce(function () { loadLibrary().catch(function () {}); }, 300));
+  hub.mediaPicker($("library"), $("library-q"), $("library-grid"), function (item) {
+    if (state.images.indexOf(item.path) < 0) { state.images.push(item.path); renderImages(); markDirty(); }
+  });
 
   /* -- targets ------------------------------------------------------------------------------ */
   var tree = $("org-tree");

@@ -68,8 +68,27 @@
   var photo = document.getElementById("photo");
   var busy = false;
 
+  /* one picture from the org's media library (the picker compose uses), sent like an upload */
+  var picked = null;
+  var pickedBox = document.getElementById("picked");
+  function showPicked() {
+    if (!pickedBox) { return; }
+    pickedBox.hidden = !picked;
+    document.getElementById("picked-img").src = picked ? picked.url : "data:,";
+    document.getElementById("picked-name").textContent = picked ? (picked.alt || picked.original_name || picked.path) : "";
+  }
+  if (pickedBox && window.hub && window.hub.mediaPicker) {
+    window.hub.mediaPicker(
+      document.getElementById("library"), document.getElementById("library-q"),
+      document.getElementById("library-grid"),
+      function (item) { picked = item; showPicked(); document.getElementById("library").open = false; }
+    );
+    document.getElementById("picked-remove").addEventListener("click", function () { picked = null; showPicked(); });
+  }
+
   function upload() {
-    if (!photo || !photo.files.length) { return Promise.resolve([]); }
+    var chosen = picked ? [picked.path] : [];
+    if (!photo || !photo.files.length) { return Promise.resolve(chosen); }
     var data = new FormData();
     data.append("file", photo.files[0]);
     return fetch("/api/v1/media", {
@@ -77,7 +96,7 @@
     }).then(function (r) {
       return r.json().then(function (body) {
         if (!r.ok) { throw new Error(body.detail || r.statusText); }
-        return [body.path];
+        return chosen.concat([body.path]);
       });
     });
   }
@@ -96,6 +115,7 @@
     }).then(function (entry) {
       text.value = "";
       if (photo) { photo.value = ""; }
+      picked = null; showPicked();
       document.getElementById("key_event").checked = false;
       document.getElementById("pin").checked = false;
       var warned = (entry.proofread || []).map(function (h) { return h.description; }).join("；");
