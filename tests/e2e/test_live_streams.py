@@ -16,6 +16,7 @@ import pytest
 import redis
 
 from hub.users.models import Role
+from tests.e2e.browser import one_database
 from tests.e2e.live_support import Server, SSEReader
 from tests.factories import load_guizhou, make_user, token_for
 
@@ -100,6 +101,7 @@ def test_entries_cross_processes_and_reconnects_replay_exactly_what_was_missed(
     other.close()
 
 
+@one_database
 def test_serve_stops_on_sigterm_while_readers_listen(
     hub_env: dict[str, str], tmp_path: Path
 ) -> None:
