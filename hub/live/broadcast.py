@@ -38,6 +38,7 @@ import contextlib
 import gc
 import json
 import logging
+import signal
 import threading
 import time
 from collections import deque
@@ -77,6 +78,19 @@ HeadsLoader = Callable[[list[int]], dict[int, int]]  # sessions -> their last ev
 REDIS_POLL_FACTOR = 20  # with Redis the database poll is only a safety net
 FREEZE_STEP = 500  # readers joined since the last gc.freeze() before the next one
 FREEZE_CHECK_SECONDS = 2.0
+DRAIN_CHECK_SECONDS = 0.2
+
+
+def server_draining() -> bool:
+    """True once this process's uvicorn server was told to stop (SIGTERM, SIGINT).
+
+    uvicorn installs its bound ``Server.handle_exit`` as the SIGTERM handler while it serves and
+    sets ``should_exit`` there. It then waits, with no time limit (``govhub serve`` sets none),
+    for every open response to finish before the app's shutdown runs, so an event stream that
+    ignored this flag kept the process alive until it was killed.
+    """
+    server = getattr(signal.getsignal(signal.SIGTERM), "__self__", None)
+    return bool(getattr(server, "should_exit", False))
 
 
 class Mailbox:
@@ -148,6 +162,7 @@ class Broadcaster:
         keepalive_seconds: float = KEEPALIVE_SECONDS,
         trace: bool = False,
         freeze_gc: bool = False,
+        draining: Callable[[], bool] | None = None,
     ) -> None:
         self.redis_url = redis_url
         self.channel = channel_for(redis_url) if redis_url else CHANNEL
@@ -166,6 +181,8 @@ class Broadcaster:
         self._redis_publisher: Any = None
         self._lock = threading.Lock()
         self.freeze_gc = freeze_gc
+        self.draining = draining  # the server is stopping: end every stream (see _drain_watch)
+        self.drained = False
         self.frozen_readers = 0  # readers held at the last gc.freeze()
         self.frames_built = 0  # how many times a message was framed (once per message)
         self.dropped_readers = 0
@@ -185,6 +202,8 @@ class Broadcaster:
             self._tasks.append(asyncio.create_task(self._poll_forever()))
         if self.freeze_gc:
             self._tasks.append(asyncio.create_task(self._freeze_forever()))
+        if self.draining is not None:
+            self._tasks.append(asyncio.create_task(self._drain_watch()))
         if self.redis_url:
             ready = asyncio.Event()
             self._tasks.append(asyncio.create_task(self._listen_redis(ready)))
@@ -247,6 +266,8 @@ class Broadcaster:
                     await self._dispatch(message)
         else:
             topic.readers.add(reader)
+        if self.drained:  # a request that came in as the server began to stop
+            self._close(reader)
         self._count_readers()
         return reader
 
@@ -368,6 +389,21 @@ class Broadcaster:
             await asyncio.sleep(self.keepalive_seconds)
             for topic in list(self.topics.values()):
                 self._fan(topic, frame, None)
+
+    async def _drain_watch(self) -> None:
+        """When the server starts to stop, end every reader's stream (and any opened later).
+
+        The server waits for open responses before the app's shutdown (which stops this
+        broadcaster), so streams must end first; clients reconnect after ``retry`` with their
+        Last-Event-ID, to another process or to this one once it is back, and miss nothing.
+        """
+        assert self.draining is not None
+        while not self.draining():
+            await asyncio.sleep(DRAIN_CHECK_SECONDS)
+        self.drained = True
+        for topic in list(self.topics.values()):
+            for reader in list(topic.readers):
+                self._close(reader)
 
     async def _freeze_forever(self) -> None:
         while True:

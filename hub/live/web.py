@@ -27,7 +27,7 @@ from hub.config import get_settings
 from hub.db import get_engine
 from hub.errors import Forbidden, HubError, NotFound
 from hub.live import rules, service, views
-from hub.live.broadcast import Broadcaster, Message, Reader
+from hub.live.broadcast import Broadcaster, Message, Reader, server_draining
 from hub.live.models import (
     EntryCreate,
     EntryDelete,
@@ -85,6 +85,7 @@ def install(app: FastAPI) -> None:
         poll_seconds=settings.live_poll_seconds,
         trace=os.environ.get("GOVHUB_LIVE_TRACE") == "1",
         freeze_gc=os.environ.get("GOVHUB_GC_FREEZE") == "1",  # set by `hub serve`, not tests
+        draining=server_draining,  # SIGTERM ends the streams, so `govhub serve` can stop
     )
     app.include_router(api)
     app.include_router(views.router)  # /live and /live/new before /live/{slug}

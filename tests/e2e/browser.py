@@ -48,3 +48,10 @@ def browser() -> Iterator[Any]:
 def screenshots() -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS
+
+
+# A browser test that proves nothing database-specific (what the page does in the browser: its
+# scripts, markup, wording, CSP, accessibility) runs on the embedded default only; the
+# integration tests run the same routes on PostgreSQL. The end-to-end paths that publish, run a
+# live session or reach the inbox keep both databases (the commit that marked each test says why).
+one_database = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from connectors.sandbox.server import RunningServer
 from hub.web.app import create_app
-from tests.e2e.browser import screenshots
+from tests.e2e.browser import one_database, screenshots
 from tests.e2e.test_editor_ui import hub, log_in, open_page, png_bytes
 from tests.engine.conftest import (  # noqa: F401  (fixtures)
     Matrix,
@@ -95,6 +95,7 @@ def test_a_push_over_the_allowance_is_refused_and_publishing_goes_through(
     context.close()
 
 
+@one_database
 def test_an_admin_sets_a_wechat_accounts_kind_on_the_accounts_page(
     hub: RunningServer, matrix: Matrix, browser: Any
 ) -> None:

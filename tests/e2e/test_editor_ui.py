@@ -23,7 +23,7 @@ from connectors.weibo_rules import weibo_length
 from hub.config import get_settings
 from hub.users.models import Role
 from hub.web.app import create_app
-from tests.e2e.browser import screenshots
+from tests.e2e.browser import one_database, screenshots
 from tests.engine.conftest import (  # noqa: F401  (fixtures)
     Matrix,
     Process,
@@ -289,6 +289,7 @@ def test_an_editor_retries_a_refused_copy_from_the_board(
     context.close()
 
 
+@one_database
 def test_markup_in_a_post_is_shown_as_text(
     hub: RunningServer,
     matrix: Matrix,
@@ -347,6 +348,7 @@ def test_markup_in_a_post_is_shown_as_text(
     context.close()
 
 
+@one_database
 def test_a_write_without_the_csrf_token_is_refused(
     hub: RunningServer,
     matrix: Matrix,
@@ -364,6 +366,7 @@ def test_a_write_without_the_csrf_token_is_refused(
     context.close()
 
 
+@one_database
 def test_an_editor_cannot_open_another_countys_post(
     hub: RunningServer,
     matrix: Matrix,
@@ -392,6 +395,7 @@ def test_an_editor_cannot_open_another_countys_post(
     context.close()
 
 
+@one_database
 def test_every_page_runs_under_the_csp_and_inline_script_is_blocked(
     hub: RunningServer,
     matrix: Matrix,

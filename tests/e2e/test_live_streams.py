@@ -6,6 +6,7 @@ Redis) through each process's poll of the database."""
 from __future__ import annotations
 
 import os
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 import redis
 
 from hub.users.models import Role
+from tests.e2e.browser import one_database
 from tests.e2e.live_support import Server, SSEReader
 from tests.factories import load_guizhou, make_user, token_for
 
@@ -97,3 +99,31 @@ def test_entries_cross_processes_and_reconnects_replay_exactly_what_was_missed(
     assert other.next() is None
     back.close()
     other.close()
+
+
+@one_database
+def test_serve_stops_on_sigterm_while_readers_listen(
+    hub_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A rolling restart: SIGTERM ends the open live streams, so the process exits at once
+    instead of waiting for readers that never leave (until a supervisor kills it)."""
+    url = hub_env["GOVHUB_DATABASE_URL"]
+    load_guizhou(url)
+    make_user(url, "kaili-editor", Role.editor, "522601")
+    env = {k: v for k, v in os.environ.items() if k != "GOVHUB_REDIS_URL"}
+    server = Server({**env, **hub_env}, tmp_path, tmp_path / "serve.log").wait_ready()
+    try:
+        headers = token_for("kaili-editor", url)
+        api = f"{server.base}/api/v1/live-sessions"
+        live = httpx.post(api, json={"title": "凯里市新闻发布会"}, headers=headers).json()
+        assert httpx.post(f"{api}/{live['id']}/start", headers=headers).status_code == 200
+        stream = f"{server.base}/live/{live['slug']}/events"
+        readers = [SSEReader(stream) for _ in range(2)]  # connected: the streams are open
+
+        server.proc.send_signal(signal.SIGTERM)
+        server.proc.wait(timeout=10)  # before: waited for the readers until killed
+        for reader in readers:
+            assert reader.next(timeout=5) is None  # the stream ended (the client reconnects)
+            reader.close()
+    finally:
+        server.stop()

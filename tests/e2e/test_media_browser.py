@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 from connectors.sandbox.server import RunningServer
 from hub.db import engine_for
 from hub.posts.models import Post, PostVersion
-from tests.e2e.browser import screenshots
+from tests.e2e.browser import one_database, screenshots
 from tests.e2e.test_editor_ui import (  # noqa: F401  (fixtures)
     hub,
     log_in,
@@ -33,6 +33,7 @@ from tests.factories import token_for
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 
+@one_database
 def test_an_editor_reuses_a_library_image_in_compose(
     hub: RunningServer, matrix: Matrix, browser: Any
 ) -> None:

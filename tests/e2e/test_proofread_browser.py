@@ -14,7 +14,7 @@ import pytest
 from playwright import sync_api as playwright_api
 
 from hub.users.models import Role
-from tests.e2e.browser import screenshots
+from tests.e2e.browser import one_database, screenshots
 from tests.e2e.live_support import Server
 from tests.factories import load_guizhou, make_user, token_for
 
@@ -46,6 +46,7 @@ def log_in(browser: Any, server: Server, next_path: str, user: str = "kaili-edit
     return page
 
 
+@one_database
 def test_compose_marks_hits_as_you_type_and_replaces_with_one_click(
     server: Server, browser: Any
 ) -> None:
@@ -75,6 +76,7 @@ def test_compose_marks_hits_as_you_type_and_replaces_with_one_click(
     playwright_api.expect(marks).to_have_count(4)
 
 
+@one_database
 def test_live_console_refuses_a_block_hit_and_shows_a_warning(
     server: Server, browser: Any, hub_env: dict[str, str]
 ) -> None:

@@ -14,6 +14,7 @@ import pytest
 
 from connectors.sandbox.server import RunningServer
 from hub.users.models import Role
+from tests.e2e.browser import one_database
 from tests.e2e.test_editor_ui import (  # noqa: F401  (fixtures)
     hub,
     no_csp_violations,
@@ -50,6 +51,7 @@ def violations(page: Any) -> list[str]:
     return list(found)
 
 
+@one_database
 def test_public_pages_have_no_serious_accessibility_violation(
     hub: RunningServer, matrix: Matrix, browser: Any
 ) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from connectors.sandbox.server import RunningServer
 from hub.users.models import Role
-from tests.e2e.browser import screenshots
+from tests.e2e.browser import one_database, screenshots
 from tests.e2e.test_editor_ui import (  # noqa: F401  (fixtures)
     add_hall_account,
     hub,
@@ -88,6 +88,7 @@ def test_every_menu_page_of_every_role_opens_and_its_links_work(
     assert broken == []
 
 
+@one_database
 def test_api_docs_render_with_no_other_host(
     hub: RunningServer, matrix: Matrix, browser: Any
 ) -> None:
@@ -99,6 +100,7 @@ def test_api_docs_render_with_no_other_host(
     context.close()
 
 
+@one_database
 def test_the_accounts_page_tests_a_connection_and_adds_an_account(
     hub: RunningServer, matrix: Matrix, browser: Any
 ) -> None:
@@ -126,6 +128,7 @@ def test_the_accounts_page_tests_a_connection_and_adds_an_account(
     context.close()
 
 
+@one_database
 def test_the_board_of_a_post_in_review_says_copies_come_at_approval(
     hub: RunningServer, matrix: Matrix, browser: Any
 ) -> None:
@@ -249,6 +252,7 @@ def seed_case_and_clock(database_url: str) -> None:
         assert clock.status_code == 201, clock.text
 
 
+@one_database
 def test_every_page_in_english_has_no_chinese_interface_words(
     hub: RunningServer, matrix: Matrix, browser: Any
 ) -> None:
