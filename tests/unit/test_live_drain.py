@@ -4,12 +4,19 @@ says it is draining, and closes at once any reader that subscribes after that.""
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 from hub.live.broadcast import CLOSE, Broadcaster
 
 
 def test_readers_are_closed_when_the_server_starts_to_stop() -> None:
     stopping = False
+    asked = 0
+
+    def draining() -> bool:
+        nonlocal asked
+        asked += 1
+        return stopping
 
     async def scenario() -> None:
         nonlocal stopping
@@ -17,11 +24,13 @@ def test_readers_are_closed_when_the_server_starts_to_stop() -> None:
             redis_url=None,
             load_events=lambda _session, _after, _upto: [],
             load_last_id=lambda _session: 0,
-            draining=lambda: stopping,
+            draining=draining,
         )
         readers = [await broadcaster.subscribe(1), await broadcaster.subscribe(2, console=True)]
-        await asyncio.sleep(0.5)
-        assert all(not reader.queue.frames for reader in readers)  # open while serving
+        seen = asked
+        while asked < seen + 2:  # the broadcaster looked twice while serving ...
+            await asyncio.sleep(0.05)
+        assert all(not reader.queue.frames for reader in readers)  # ... and left them open
         stopping = True
         for reader in readers:
             assert await asyncio.wait_for(reader.queue.take(), 2) == [CLOSE]
@@ -29,4 +38,6 @@ def test_readers_are_closed_when_the_server_starts_to_stop() -> None:
         assert await asyncio.wait_for(late.queue.take(), 1) == [CLOSE]
         await broadcaster.stop()
 
-    asyncio.run(scenario())
+    # on a thread of its own: in the whole suite Playwright keeps a loop on the main thread
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, scenario()).result(timeout=30)
