@@ -186,3 +186,36 @@ def test_the_console_sends_a_picture_picked_from_the_media_library(
     with Session(engine_for(url)) as session:
         (entry,) = session.exec(select(LiveEntry)).all()
     assert entry.images == [uploaded["path"]]  # what an uploaded picture stores
+
+
+def test_the_console_speaks_english_when_english_is_chosen(
+    server: Server, browser: Any, hub_env: dict[str, str]
+) -> None:
+    """The console's script words come from the catalog like the page's (issue 18); the public
+    page stays Chinese."""
+    headers = token_for("kaili-editor", hub_env["GOVHUB_DATABASE_URL"])
+    live = httpx.post(
+        f"{server.base}/api/v1/live-sessions", json={"title": "凯里市政府常务会议"}, headers=headers
+    ).json()
+    httpx.post(f"{server.base}/api/v1/live-sessions/{live['id']}/start", headers=headers)
+    console = browser.new_context().new_page()
+    console.goto(f"{server.base}/login?next=/lang/en%3Fnext%3D/live/{live['slug']}/console")
+    console.fill("#username", "kaili-editor")
+    console.fill("#password", "kaili-editor-password")
+    console.click("button[type=submit]")
+    console.wait_for_selector("#composer")
+    assert console.locator("html").get_attribute("lang") == "en"
+    playwright_api.expect(console.locator("#conn")).to_have_text("Connected")
+    console.fill("#text", "会议审议通过《凯里市营商环境优化方案》。")
+    console.check("#key_event")
+    console.press("#text", "Control+Enter")
+    tools = console.locator("#e1 .tools")
+    playwright_api.expect(tools.locator("button", has_text="Edit")).to_be_visible()
+    playwright_api.expect(tools.locator("button", has_text="Pin")).to_be_visible()
+    playwright_api.expect(console.locator("#e1 .key-badge")).to_have_text("Key event")
+    words = console.locator("#e1").inner_text() + console.locator("#e1 .tools").inner_text()
+    assert not any(w in words for w in ("编辑", "删除", "置顶", "要点")), words
+
+    reader = browser.new_context().new_page()
+    reader.goto(f"{server.base}/live/{live['slug']}")
+    playwright_api.expect(reader.locator("#e1 .key-badge")).to_have_text("要点")

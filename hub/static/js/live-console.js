@@ -37,25 +37,25 @@
       b.addEventListener("click", action);
       bar.appendChild(b);
     }
-    button("编辑", function () {
-      var text = window.prompt("修改内容", e.text);
+    button(hub.t("编辑"), function () {
+      var text = window.prompt(hub.t("修改内容"), e.text);
       if (text === null || text === e.text) { return; }
-      var note = window.prompt("更正说明（公开显示）", "");
+      var note = window.prompt(hub.t("更正说明（公开显示）"), "");
       if (note === null) { return; }
       call("PATCH", api + "/entries/" + e.seq, { text: text, correction_note: note })
         .then(window.govhubLive.upsert).catch(function (err) { say(err.message); });
     });
-    button("删除", function () {
-      var note = window.prompt("删除原因（公开显示）", "");
+    button(hub.t("删除"), function () {
+      var note = window.prompt(hub.t("删除原因（公开显示）"), "");
       if (!note) { return; }
       call("DELETE", api + "/entries/" + e.seq, { correction_note: note })
         .then(window.govhubLive.upsert).catch(function (err) { say(err.message); });
     });
-    button(e.key_event ? "取消要点" : "标为要点", function () {
+    button(e.key_event ? hub.t("取消要点") : hub.t("标为要点"), function () {
       call("PATCH", api + "/entries/" + e.seq, { key_event: !e.key_event })
         .then(window.govhubLive.upsert).catch(function (err) { say(err.message); });
     });
-    button(e.pinned ? "取消置顶" : "置顶", function () {
+    button(e.pinned ? hub.t("取消置顶") : hub.t("置顶"), function () {
       call("PATCH", api + "/entries/" + e.seq, { pinned: !e.pinned })
         .then(window.govhubLive.upsert).catch(function (err) { say(err.message); });
     });
@@ -104,7 +104,7 @@
   function publish() {
     if (busy || !text.value.trim()) { return; }
     busy = true;
-    say("发布中…");
+    say(hub.t("发布中…"));
     upload().then(function (images) {
       return call("POST", api + "/entries", {
         text: text.value,
@@ -119,11 +119,11 @@
       document.getElementById("key_event").checked = false;
       document.getElementById("pin").checked = false;
       var warned = (entry.proofread || []).map(function (h) { return h.description; }).join("；");
-      var note = warned ? " · 校对提示：" + warned : "";
-      if (entry.approved) { window.govhubLive.upsert(entry); say("已发布 #" + entry.seq + note); }
-      else { say("已提交总编审核 #" + entry.seq + note); loadPending(); }
+      var note = warned ? " · " + hub.t("校对提示：%(hits)s", { hits: warned }) : "";
+      if (entry.approved) { window.govhubLive.upsert(entry); say(hub.t("已发布 #%(seq)s", { seq: entry.seq }) + note); }
+      else { say(hub.t("已提交总编审核 #%(seq)s", { seq: entry.seq }) + note); loadPending(); }
       if (msg) msg.classList.toggle("proof-warned", !!warned);
-    }).catch(function (err) { say("发布失败：" + err.message); })
+    }).catch(function (err) { say(hub.t("发布失败：%(reason)s", { reason: err.message })); })
       .then(function () { busy = false; text.focus(); });
   }
 
@@ -138,7 +138,7 @@
   document.querySelectorAll(".console-actions button[data-action]").forEach(function (b) {
     b.addEventListener("click", function () {
       var action = b.getAttribute("data-action");
-      if (action === "end" && !window.confirm("结束直播？结束后将生成回顾稿并提交审核。")) { return; }
+      if (action === "end" && !window.confirm(hub.t("结束直播？结束后将生成回顾稿并提交审核。"))) { return; }
       call("POST", api + "/" + action).then(function () { window.location.reload(); })
         .catch(function (err) { say(err.message); });
     });
@@ -187,7 +187,7 @@
         li.textContent = "#" + e.seq + " " + e.author + "：" + e.text + " ";
         if (chief) {
           var b = document.createElement("button");
-          b.type = "button"; b.textContent = "通过";
+          b.type = "button"; b.textContent = hub.t("通过");
           b.addEventListener("click", function () {
             call("POST", api + "/entries/" + e.seq + "/approve")
               .then(function (entry) { window.govhubLive.upsert(entry); loadPending(); })
@@ -215,12 +215,12 @@
         li.textContent = "#" + e.seq + " " + e.author + "：" + e.text + " ";
         if (approver) {
           var b = document.createElement("button");
-          b.type = "button"; b.textContent = "通过，发往社交媒体";
+          b.type = "button"; b.textContent = hub.t("通过，发往社交媒体");
           b.setAttribute("data-approve-key", e.seq);
           b.addEventListener("click", function () {
             b.disabled = true;
             call("POST", api + "/entries/" + e.seq + "/approve-key")
-              .then(function () { say("要点 #" + e.seq + " 已通过"); loadKeyPending(); })
+              .then(function () { say(hub.t("要点 #%(seq)s 已通过", { seq: e.seq })); loadKeyPending(); })
               .catch(function (err) { b.disabled = false; say(err.message); });
           });
           li.appendChild(b);

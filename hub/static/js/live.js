@@ -15,6 +15,13 @@
   var held = [];
   var lastEvent = root.getAttribute("data-last-event") || "0";
   var source = null;
+  // words in the page's language where common.js is loaded (the console); the public page is Chinese
+  var tr = (window.hub && window.hub.t) ? window.hub.t : function (message, vars) {
+    Object.keys(vars || {}).forEach(function (key) {
+      message = message.split("%(" + key + ")s").join(String(vars[key]));
+    });
+    return message;
+  };
   var STATUS = { scheduled: "即将开始", live: "直播中", ended: "已结束", archived: "已结束" };
   // the console's words come from the page (the catalog: 未开始/直播中/已结束, or English)
   var labels = (statusLabel && statusLabel.getAttribute("data-labels"))
@@ -36,11 +43,11 @@
     var t = node("time", "", e.time);
     t.setAttribute("datetime", e.created_at);
     h.appendChild(t);
-    if (e.key_event) { h.appendChild(node("span", "badge key-badge", "要点")); }
-    if (e.pinned) { h.appendChild(node("span", "badge pin-badge", "置顶")); }
+    if (e.key_event) { h.appendChild(node("span", "badge key-badge", tr("要点"))); }
+    if (e.pinned) { h.appendChild(node("span", "badge pin-badge", tr("置顶"))); }
     a.appendChild(h);
     if (e.deleted) {
-      a.appendChild(node("p", "mark deleted-mark", "已删除" + (e.correction_note ? "：" + e.correction_note : "")));
+      a.appendChild(node("p", "mark deleted-mark", e.correction_note ? tr("已删除：%(note)s", { note: e.correction_note }) : tr("已删除")));
     } else {
       a.appendChild(node("div", "text", e.text));
       (e.images || []).forEach(function (src) {
@@ -49,8 +56,9 @@
         a.appendChild(img);
       });
       if (e.edited_at) {
-        a.appendChild(node("p", "mark corrected-mark", "已更正 " + e.edited_time +
-          (e.correction_note ? "：" + e.correction_note : "")));
+        a.appendChild(node("p", "mark corrected-mark", e.correction_note
+          ? tr("已更正 %(time)s：%(note)s", { time: e.edited_time, note: e.correction_note })
+          : tr("已更正 %(time)s", { time: e.edited_time })));
       }
     }
     if (window.govhubConsoleTools) { window.govhubConsoleTools(a, e); }
@@ -63,7 +71,7 @@
 
   function showNotice() {
     if (!notice) { return; }
-    notice.textContent = held.length + " 条新消息";
+    notice.textContent = tr("%(n)s 条新消息", { n: held.length });
     notice.hidden = held.length === 0;
   }
 
@@ -115,7 +123,7 @@
     document.dispatchEvent(new CustomEvent("govhub-live-status", { detail: data }));
     if (data.status === "ended" || data.status === "archived") {
       if (source) { source.close(); source = null; }
-      setConn("直播已结束", "conn-wait");
+      setConn(tr("直播已结束"), "conn-wait");
     }
   }
 
@@ -170,10 +178,10 @@
     var url = "/live/" + root.getAttribute("data-slug") + "/events?last_event_id=" +
       encodeURIComponent(lastEvent) + (isConsole ? "&console=1" : "");
     source = new EventSource(url);
-    source.onopen = function () { setConn("已连接", "conn-ok"); };
+    source.onopen = function () { setConn(tr("已连接"), "conn-ok"); };
     source.onerror = function () {
-      if (source && source.readyState === EventSource.CLOSED) { setConn("已断开", "conn-lost"); }
-      else { setConn("重连中…", "conn-wait"); }
+      if (source && source.readyState === EventSource.CLOSED) { setConn(tr("已断开"), "conn-lost"); }
+      else { setConn(tr("重连中…"), "conn-wait"); }
     };
     ["entry", "update", "delete", "pin"].forEach(function (type) {
       source.addEventListener(type, onEntry);
