@@ -43,7 +43,7 @@ MOVES: dict[str, tuple[frozenset[LiveStatus], LiveStatus]] = {
 def next_status(move: str, status: LiveStatus) -> LiveStatus:
     allowed, target = MOVES[move]
     if status not in allowed:
-        raise Conflict(f"a {status.value} live session cannot {move}")
+        raise Conflict("a %(status)s live session cannot %(move)s", status=status.value, move=move)
     return target
 
 

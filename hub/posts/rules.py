@@ -92,7 +92,11 @@ def next_status(move: Move, current: PostStatus) -> PostStatus:
         return TRANSITIONS[(move, current)]
     except KeyError:
         state = current.value.replace("_", " ")
-        raise TransitionError(f"cannot {MOVE_WORDS[move]} a post that is {state}") from None
+        raise TransitionError(
+            "cannot %(MOVE_WORDS)s a post that is %(state)s",
+            MOVE_WORDS=MOVE_WORDS[move],
+            state=state,
+        ) from None
 
 
 def status_after_submit(cosign_pending: bool) -> PostStatus:
