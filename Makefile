@@ -44,7 +44,7 @@ test: lint browser smoke
 	$(BIN)/pytest
 
 # the domain errors (hub/errors.py and its subclasses) take their message literal like N_()
-ERROR_KEYWORDS = -k HubError -k Invalid -k NotFound -k Forbidden -k Conflict -k TooManyAttempts -k NotAuthenticated -k TransitionError
+ERROR_KEYWORDS = -k Reason -k HubError -k Invalid -k NotFound -k Forbidden -k Conflict -k TooManyAttempts -k NotAuthenticated -k TransitionError
 
 # re-extract interface messages and merge them into the catalogs (hub/i18n/<locale>/LC_MESSAGES)
 i18n: install

@@ -68,7 +68,7 @@ def validate_credentials(platform: Platform, credentials: dict[str, str]) -> dat
     for spec in platform_info(platform).credentials:
         given = str(credentials.get(spec.name) or "")
         if given and spec.check is not None and (problem := spec.check(given)):
-            raise Invalid(problem, field=f"credentials.{spec.name}")
+            raise Invalid(problem, field="credentials." + spec.name)
     expires = credentials.get("expires_at")
     if not expires:
         return None
