@@ -104,16 +104,16 @@ async def event_body(request: Request) -> bytes:
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_EVENT_BYTES:
         raise HubError(
-            "callback body too large (limit %(MAX_EVENT_BYTES)s bytes)",
-            MAX_EVENT_BYTES=MAX_EVENT_BYTES,
+            "callback body too large (limit %(limit)s bytes)",
+            limit=MAX_EVENT_BYTES,
         )
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_EVENT_BYTES:
             raise HubError(
-                "callback body too large (limit %(MAX_EVENT_BYTES)s bytes)",
-                MAX_EVENT_BYTES=MAX_EVENT_BYTES,
+                "callback body too large (limit %(limit)s bytes)",
+                limit=MAX_EVENT_BYTES,
             )
     return bytes(body)
 

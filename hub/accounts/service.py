@@ -39,9 +39,9 @@ def check_kind(platform: Platform, kind: str) -> None:
     if kinds and kind not in ("", *dict(kinds)):
         choices = "或".join(f" {key}（{label}）" for key, label in kinds).strip()
         raise Invalid(
-            "%(x)s账号类型须为 %(choices)s",
+            "%(platform)s账号类型须为 %(choices)s",
             field="kind",
-            x=platform_label(platform),
+            platform=platform_label(platform),
             choices=choices,
         )
 
@@ -52,18 +52,18 @@ def validate_credentials(platform: Platform, credentials: dict[str, str]) -> dat
     missing = [name for name in required if not str(credentials.get(name) or "").strip()]
     if missing:
         raise Invalid(
-            "%(platform)s credentials need: %(x)s",
+            "%(platform)s credentials need: %(names)s",
             field="credentials",
             platform=platform.value,
-            x=", ".join(missing),
+            names=", ".join(missing),
         )
     unknown = sorted(set(credentials) - set(required) - set(optional))
     if unknown:
         raise Invalid(
-            "%(platform)s credentials do not take: %(x)s",
+            "%(platform)s credentials do not take: %(names)s",
             field="credentials",
             platform=platform.value,
-            x=", ".join(unknown),
+            names=", ".join(unknown),
         )
     for spec in platform_info(platform).credentials:
         given = str(credentials.get(spec.name) or "")

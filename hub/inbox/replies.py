@@ -79,10 +79,10 @@ def create_reply(
 
         if weibo_length(plain) > TEXT_MAX:
             raise Invalid(
-                "微博评论回复不能超过%(TEXT_MAX)s字（当前%(x)s字）",
+                "微博评论回复不能超过%(max)s字（当前%(now)s字）",
                 field="text",
-                TEXT_MAX=TEXT_MAX,
-                x=weibo_length(plain),
+                max=TEXT_MAX,
+                now=weibo_length(plain),
             )
     review = review_required(session=session, org_id=case.org_id)
     reply = Reply(

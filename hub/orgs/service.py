@@ -73,7 +73,7 @@ def parse_csv(text: str) -> list[OrgRow]:
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
-        raise Invalid("CSV is missing the column(s): %(x)s", x=", ".join(missing))
+        raise Invalid("CSV is missing the column(s): %(columns)s", columns=", ".join(missing))
     rows: list[OrgRow] = []
     seen: set[str] = set()
     for line_no, raw in enumerate(reader, start=2):
@@ -100,9 +100,9 @@ def parse_csv(text: str) -> list[OrgRow]:
         comments = (raw.get("wechat_comments") or "").strip().lower() or None
         if comments is not None and comments not in WECHAT_COMMENTS:
             raise Invalid(
-                "line %(line_no)s: wechat_comments must be one of %(x)s",
+                "line %(line_no)s: wechat_comments must be one of %(choices)s",
                 line_no=line_no,
-                x=", ".join(WECHAT_COMMENTS),
+                choices=", ".join(WECHAT_COMMENTS),
             )
         rows.append(
             OrgRow(

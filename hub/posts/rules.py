@@ -93,8 +93,8 @@ def next_status(move: Move, current: PostStatus) -> PostStatus:
     except KeyError:
         state = current.value.replace("_", " ")
         raise TransitionError(
-            "cannot %(MOVE_WORDS)s a post that is %(state)s",
-            MOVE_WORDS=MOVE_WORDS[move],
+            "cannot %(move)s a post that is %(state)s",
+            move=MOVE_WORDS[move],
             state=state,
         ) from None
 
