@@ -43,9 +43,12 @@ smoke: install
 test: lint browser smoke
 	$(BIN)/pytest
 
+# the domain errors (hub/errors.py and its subclasses) take their message literal like N_()
+ERROR_KEYWORDS = -k Reason -k HubError -k Invalid -k NotFound -k Forbidden -k Conflict -k TooManyAttempts -k NotAuthenticated -k TransitionError
+
 # re-extract interface messages and merge them into the catalogs (hub/i18n/<locale>/LC_MESSAGES)
 i18n: install
-	$(BIN)/pybabel extract -F babel.cfg -k _ -k N_ --no-location -o hub/i18n/messages.pot .
+	$(BIN)/pybabel extract -F babel.cfg -k _ -k N_ $(ERROR_KEYWORDS) --no-location -o hub/i18n/messages.pot .
 	$(BIN)/pybabel update -i hub/i18n/messages.pot -d hub/i18n -l en  # the .pot has no locations, so neither has the .po
 
 # retake docs/ui.md's screenshots: the browser tests that take them (SQLite only), then copied

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from hub.accounts import service
 from hub.accounts.models import AccountCreate, AccountPublic, AccountStatus, AccountUpdate, Platform
 from hub.auditlog.service import audit
-from hub.errors import Invalid
+from hub.errors import Invalid, NotFound
 from hub.orgs import service as orgs
 from hub.sqltypes import Id
 from hub.users.rules import Action, scope_path
@@ -135,7 +135,11 @@ def push_quota(
 def get_account(account_id: Id, principal: PrincipalDep, session: SessionDep) -> AccountPublic:
     account = service.get(session=session, account_id=account_id)
     org = orgs.get(session=session, org_id=account.org_id)
-    principal.reach(Action.account_read, org, f"account {account_id} does not exist")
+    principal.reach(
+        Action.account_read,
+        org,
+        NotFound("account %(account_id)s does not exist", account_id=account_id),
+    )
     return service.to_public(account, org)
 
 
@@ -150,7 +154,11 @@ def update_account(
 ) -> AccountPublic:
     account = service.get(session=session, account_id=account_id)
     org = orgs.get(session=session, org_id=account.org_id)
-    principal.reach(Action.account_manage, org, f"account {account_id} does not exist")
+    principal.reach(
+        Action.account_manage,
+        org,
+        NotFound("account %(account_id)s does not exist", account_id=account_id),
+    )
     changed = service.update(
         session=session, account=account, data=data, credentials_key=settings.credentials_key
     )
@@ -190,7 +198,11 @@ def check_connection(
 
     account = service.get(session=session, account_id=account_id)
     org = orgs.get(session=session, org_id=account.org_id)
-    principal.reach(Action.account_bind, org, f"account {account_id} does not exist")
+    principal.reach(
+        Action.account_bind,
+        org,
+        NotFound("account %(account_id)s does not exist", account_id=account_id),
+    )
     result = connection_test(session=session, account=account, settings=settings, now=utcnow())
     audit(
         session,

@@ -47,13 +47,17 @@ def _called_back(
 
     account = session.get(Account, account_id)
     if account is None or account.platform != platform:
-        raise NotFound(f"no {platform} account {account_id}")
+        raise NotFound(
+            "no %(platform)s account %(account_id)s", platform=platform, account_id=account_id
+        )
     try:
         connector = connector_for(platform, settings)
     except UnknownPlatform:
-        raise NotFound(f"no {platform} account {account_id}") from None
+        raise NotFound(
+            "no %(platform)s account %(account_id)s", platform=platform, account_id=account_id
+        ) from None
     if not isinstance(connector, Callbacks):
-        raise NotFound(f"{platform} does not call the hub back")
+        raise NotFound("%(platform)s does not call the hub back", platform=platform)
     return account, connector
 
 
@@ -99,12 +103,18 @@ async def event_body(request: Request) -> bytes:
     """The request body, refused (400) beyond ``MAX_EVENT_BYTES`` without reading further."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_EVENT_BYTES:
-        raise HubError(f"callback body too large (limit {MAX_EVENT_BYTES} bytes)")
+        raise HubError(
+            "callback body too large (limit %(limit)s bytes)",
+            limit=MAX_EVENT_BYTES,
+        )
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_EVENT_BYTES:
-            raise HubError(f"callback body too large (limit {MAX_EVENT_BYTES} bytes)")
+            raise HubError(
+                "callback body too large (limit %(limit)s bytes)",
+                limit=MAX_EVENT_BYTES,
+            )
     return bytes(body)
 
 

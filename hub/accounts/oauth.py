@@ -105,9 +105,9 @@ def binding_connector(settings: Settings, platform: str) -> Binds:
     try:
         connector = channels.connector_for(platform, settings)
     except UnknownPlatform:
-        raise NotFound(f"no platform {platform!r}") from None
+        raise NotFound("no platform %(platform)r", platform=platform) from None
     if not isinstance(connector, Binds):
-        raise NotFound(f"{platform} accounts are not bound by OAuth")
+        raise NotFound("%(platform)s accounts are not bound by OAuth", platform=platform)
     return connector
 
 
@@ -135,7 +135,7 @@ def authorize(
     principal.reach(  # permission before state: 404 outside the reach, 403 without the right
         Action.account_bind,
         orgs.get(session=session, org_id=account.org_id),
-        f"account {account_id} does not exist",
+        NotFound("account %(account_id)s does not exist", account_id=account_id),
     )
     if not principal.via_cookie:
         return _page(
@@ -146,7 +146,12 @@ def authorize(
             403,
         )
     if account.platform != platform:
-        raise HubError(f"account {account_id} is not a {platform} account", field="account_id")
+        raise HubError(
+            "account %(account_id)s is not a %(platform)s account",
+            field="account_id",
+            account_id=account_id,
+            platform=platform,
+        )
     nonce = secrets.token_urlsafe(16)
     request.session[session_key(platform)] = nonce
     state = sign_state(settings, BindState(account_id, principal.user.id or 0, nonce), platform)

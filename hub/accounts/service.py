@@ -38,7 +38,12 @@ def check_kind(platform: Platform, kind: str) -> None:
     kinds = platform_info(platform).kinds
     if kinds and kind not in ("", *dict(kinds)):
         choices = "或".join(f" {key}（{label}）" for key, label in kinds).strip()
-        raise Invalid(f"{platform_label(platform)}账号类型须为 {choices}", field="kind")
+        raise Invalid(
+            "%(platform)s账号类型须为 %(choices)s",
+            field="kind",
+            platform=platform_label(platform),
+            choices=choices,
+        )
 
 
 def validate_credentials(platform: Platform, credentials: dict[str, str]) -> datetime | None:
@@ -47,17 +52,23 @@ def validate_credentials(platform: Platform, credentials: dict[str, str]) -> dat
     missing = [name for name in required if not str(credentials.get(name) or "").strip()]
     if missing:
         raise Invalid(
-            f"{platform.value} credentials need: {', '.join(missing)}", field="credentials"
+            "%(platform)s credentials need: %(names)s",
+            field="credentials",
+            platform=platform.value,
+            names=", ".join(missing),
         )
     unknown = sorted(set(credentials) - set(required) - set(optional))
     if unknown:
         raise Invalid(
-            f"{platform.value} credentials do not take: {', '.join(unknown)}", field="credentials"
+            "%(platform)s credentials do not take: %(names)s",
+            field="credentials",
+            platform=platform.value,
+            names=", ".join(unknown),
         )
     for spec in platform_info(platform).credentials:
         given = str(credentials.get(spec.name) or "")
         if given and spec.check is not None and (problem := spec.check(given)):
-            raise Invalid(problem, field=f"credentials.{spec.name}")
+            raise Invalid(problem, field="credentials." + spec.name)
     expires = credentials.get("expires_at")
     if not expires:
         return None
@@ -99,7 +110,11 @@ def create(
     creds = {k: str(v) for k, v in (data.credentials or {}).items()}
     expires = validate_credentials(data.platform, creds) if creds else None
     if platform_info(data.platform).needs_credentials and not creds:
-        raise Invalid(f"a {data.platform.value} account needs credentials", field="credentials")
+        raise Invalid(
+            "a %(platform)s account needs credentials",
+            field="credentials",
+            platform=data.platform.value,
+        )
     if (target := outbound_target(data.platform, creds, data.handle)) is not None:
         check_webhook_target(target)
     account = Account(
@@ -233,7 +248,7 @@ def credentials_of(account: Account, credentials_key: str) -> dict[str, str]:
 def get(*, session: Session, account_id: int) -> Account:
     account = session.get(Account, account_id)
     if account is None:
-        raise NotFound(f"account {account_id} does not exist")
+        raise NotFound("account %(account_id)s does not exist", account_id=account_id)
     return account
 
 

@@ -81,7 +81,7 @@ def parse_as_of(value: str | None, *, today: date) -> date:
         return date.fromisoformat(value.strip())
     except ValueError:
         raise Invalid(
-            f"as_of must be a date like 2014-06-30, not {value!r}", field="as_of"
+            "as_of must be a date like 2014-06-30, not %(value)r", field="as_of", value=value
         ) from None
 
 
@@ -91,7 +91,7 @@ def resolve_policy(names: str | None, settings: Settings) -> Policy:
     try:
         return load_policy(chosen)
     except PolicyError as exc:
-        raise Invalid(f"policy: {exc}", field="policy") from None
+        raise Invalid("policy: %(exc)s", field="policy", exc=exc) from None
 
 
 def end_of_day(day: date, tz: ZoneInfo) -> datetime:
@@ -586,7 +586,7 @@ def list_runs(*, session: Session, limit: int = 100) -> list[AuditRun]:
 def get_run(*, session: Session, run_id: int) -> AuditRun:
     run = session.get(AuditRun, run_id)
     if run is None:
-        raise NotFound(f"saved audit {run_id} does not exist")
+        raise NotFound("saved audit %(run_id)s does not exist", run_id=run_id)
     return run
 
 

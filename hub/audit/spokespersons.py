@@ -43,15 +43,17 @@ def appoint(*, session: Session, org: Org, data: SpokespersonCreate) -> Spokespe
         raise Invalid("the spokesperson needs a name", field="name")
     for day, label in ((data.filed_on, "filed_on"), (data.published_on, "published_on")):
         if day is not None and day < data.appointed_on:
-            raise Invalid(f"{label} cannot be before appointed_on", field=label)
+            raise Invalid("%(label)s cannot be before appointed_on", field=label, label=label)
     current = [p for p in history(session=session, org=org) if p.role is data.role]
     for person in current:
         if person.ended_on is None:
             if person.appointed_on > data.appointed_on:
                 raise Invalid(
-                    f"{person.name} was appointed on {person.appointed_on}, after "
-                    f"{data.appointed_on}; give a later appointment date",
+                    "%(person)s was appointed on %(appointed_on)s, after %(appointed_on2)s; give a later appointment date",
                     field="appointed_on",
+                    person=person.name,
+                    appointed_on=person.appointed_on,
+                    appointed_on2=data.appointed_on,
                 )
             person.ended_on = data.appointed_on
             person.updated_at = utcnow()
@@ -75,7 +77,9 @@ def appoint(*, session: Session, org: Org, data: SpokespersonCreate) -> Spokespe
 def get(*, session: Session, org: Org, person_id: int) -> Spokesperson:
     person = session.get(Spokesperson, person_id)
     if person is None or person.org_id != org.id:
-        raise NotFound(f"{org.name} has no spokesperson record {person_id}")
+        raise NotFound(
+            "%(org)s has no spokesperson record %(person_id)s", org=org.name, person_id=person_id
+        )
     return person
 
 
@@ -85,7 +89,7 @@ def update(*, session: Session, person: Spokesperson, data: SpokespersonUpdate) 
         value = getattr(data, name)
         if value is not None and getattr(person, name) != value:
             if isinstance(value, date) and value < person.appointed_on:
-                raise Invalid(f"{name} cannot be before appointed_on", field=name)
+                raise Invalid("%(name)s cannot be before appointed_on", field=name, name=name)
             setattr(person, name, value)
             changed.append(name)
     if changed:

@@ -104,7 +104,7 @@ def _audit_or_error(
         day = service.parse_as_of(as_of, today=now.astimezone(settings.tz).date())
         chosen = service.resolve_policy(policy, settings)
     except HubError as exc:
-        return None, (), exc.message
+        return None, (), i18n.error_text(exc)
     audit = service.run_audit(
         session=session,
         policy=chosen,

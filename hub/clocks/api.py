@@ -28,6 +28,7 @@ from hub.clocks.models import (
 )
 from hub.clocks.rules import ClockStatus, ObligationState
 from hub.config import Settings
+from hub.errors import NotFound
 from hub.orgs import service as orgs
 from hub.orgs.models import Org
 from hub.sqltypes import Id, utcnow
@@ -181,7 +182,7 @@ def get_clock(
     principal.reach(
         Action.clock_read,
         orgs.get(session=session, org_id=clock.org_id),
-        f"clock {clock_id} does not exist",
+        NotFound("clock %(clock_id)s does not exist", clock_id=clock_id),
     )
     return _one(session, clock_id, settings)
 
@@ -203,7 +204,7 @@ def stop_clock(
     principal.reach(
         Action.clock_manage,
         orgs.get(session=session, org_id=clock.org_id),
-        f"clock {clock_id} does not exist",
+        NotFound("clock %(clock_id)s does not exist", clock_id=clock_id),
     )
     now = utcnow()
     service.stop_clock(
@@ -234,7 +235,7 @@ def cancel_clock(
     principal.reach(
         Action.clock_manage,
         orgs.get(session=session, org_id=clock.org_id),
-        f"clock {clock_id} does not exist",
+        NotFound("clock %(clock_id)s does not exist", clock_id=clock_id),
     )
     service.cancel_clock(
         session=session,

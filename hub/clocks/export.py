@@ -26,7 +26,9 @@ def parse_month(month: str) -> tuple[int, int]:
         year, number = int(year_text), int(month_text)
         date(year, number, 1)
     except ValueError:
-        raise Invalid(f"month must look like 2026-10, got {month!r}", field="month") from None
+        raise Invalid(
+            "month must look like 2026-10, got %(month)r", field="month", month=month
+        ) from None
     return year, number
 
 

@@ -168,9 +168,11 @@ def add_obligation_record(
     rule = policy.recurring.get(kind)
     if rule is None:
         raise Invalid(
-            f"unknown obligation {kind!r}; the policy {policy.name} defines: "
-            + (", ".join(sorted(policy.recurring)) or "none"),
+            "unknown obligation %(kind)r; the policy %(policy)s defines: %(kinds)s",
             field="kind",
+            kind=kind,
+            policy=policy.name,
+            kinds=", ".join(sorted(policy.recurring)) or "none",
         )
     if held_on > today:
         raise Invalid("held_on is in the future", field="held_on")
@@ -178,7 +180,12 @@ def add_obligation_record(
     window = rules.period_containing(rule.period, held_on)
     has_spokesperson = _in_office(spokesperson_terms(session=session).get(org.id, []), window)  # type: ignore[arg-type]
     if not obligation_applies(rule, org, parent, has_spokesperson=has_spokesperson):
-        raise Invalid(f"{org.name} has no {kind} obligation under the policy", field="kind")
+        raise Invalid(
+            "%(org)s has no %(kind)s obligation under the policy",
+            field="kind",
+            org=org.name,
+            kind=kind,
+        )
     entry = ObligationRecord(
         kind=kind,
         org_id=org.id,  # type: ignore[arg-type]

@@ -80,7 +80,9 @@ def kind_title(policy: Policy, kind: str) -> str:
 def require_aware(name: str, moment: datetime) -> datetime:
     """``moment`` in UTC; a time without an offset is refused (it would be a guess)."""
     if moment.tzinfo is None or moment.utcoffset() is None:
-        raise Invalid(f"{name} needs a UTC offset, e.g. 2026-09-30T10:00:00+08:00", field=name)
+        raise Invalid(
+            "%(name)s needs a UTC offset, e.g. 2026-09-30T10:00:00+08:00", field=name, name=name
+        )
     return moment.astimezone(UTC)
 
 
@@ -111,9 +113,11 @@ def create_clock(
     tz = tz or get_settings().tz
     if kind not in policy.clocks:
         raise Invalid(
-            f"unknown clock kind {kind!r}; the policy {policy.name} defines: "
-            + ", ".join(sorted(policy.clocks)),
+            "unknown clock kind %(kind)r; the policy %(policy)s defines: %(kinds)s",
             field="kind",
+            kind=kind,
+            policy=policy.name,
+            kinds=", ".join(sorted(policy.clocks)),
         )
     subject = subject.strip()
     if not subject:
@@ -189,7 +193,7 @@ def link_post(*, session: Session, clock: Clock, post_id: int) -> None:
 def get_clock(*, session: Session, clock_id: int) -> Clock:
     clock = session.get(Clock, clock_id)
     if clock is None:
-        raise NotFound(f"clock {clock_id} does not exist")
+        raise NotFound("clock %(clock_id)s does not exist", clock_id=clock_id)
     return clock
 
 
@@ -314,7 +318,11 @@ def stop_clock(
     status = rules.clock_status(clock.due_at, stopped, False, now)
     state = ClockState(status.value)
     if not _finish(session=session, clock=clock, state=state, values={"stopped_at": stopped}):
-        raise Conflict(f"clock {clock.id} is already {status_of(clock, now).value}")
+        raise Conflict(
+            "clock %(clock_id)s is already %(value)s",
+            clock_id=clock.id,
+            value=status_of(clock, now).value,
+        )
     audit(
         session,
         who,
@@ -341,7 +349,11 @@ def cancel_clock(
         raise Invalid("say why the clock is cancelled", field="reason")
     values = {"cancelled_at": now, "cancelled_reason": reason[:2000]}
     if not _finish(session=session, clock=clock, state=ClockState.cancelled, values=values):
-        raise Conflict(f"clock {clock.id} is already {status_of(clock, now).value}")
+        raise Conflict(
+            "clock %(clock_id)s is already %(value)s",
+            clock_id=clock.id,
+            value=status_of(clock, now).value,
+        )
     audit(
         session,
         who,
@@ -378,7 +390,7 @@ def start_for_post(
         return None
     org = session.get(Org, org_id)
     if org is None:
-        raise NotFound(f"organisation {org_id} does not exist")
+        raise NotFound("organisation %(org_id)s does not exist", org_id=org_id)
     return create_clock(
         session=session,
         kind=kind,

@@ -190,7 +190,7 @@ def clocks_open(
         org = orgs.resolve_code(session=session, code=org_code)
         actor = actor_of(session=session, user=user)
         if not may(actor, Action.clock_manage, org.path):
-            raise Invalid(f"您无权为{org.name}开启时限")
+            raise Invalid("您无权为%(org)s开启时限", org=org.name)
         try:
             start = datetime.fromisoformat(started_at) if started_at else utcnow()
         except ValueError:
@@ -212,7 +212,10 @@ def clocks_open(
         session.rollback()
         context = _context(session, user, settings, request)
         context.update(
-            {"error": exc.message, "form": {"kind": kind, "org_code": org_code, "subject": subject}}
+            {
+                "error": i18n.error_text(exc, request),
+                "form": {"kind": kind, "org_code": org_code, "subject": subject},
+            }
         )
         status = 403 if "CSRF" in exc.message else 422
         return get_templates().TemplateResponse(
@@ -235,12 +238,13 @@ def _act(session: Session, who: Who, clock: Clock, action: str, reason: str, pos
     now = utcnow()
     if service.status_of(clock, now) not in (ClockStatus.running, ClockStatus.overdue):
         raise Conflict(
-            _("时限 %(id)s 已结束（%(status)s）")
-            % {"id": clock.id, "status": _(service.STATUS_ZH[service.status_of(clock, now)])}
+            "时限 %(id)s 已结束（%(status)s）",
+            id=clock.id,
+            status=_(service.STATUS_ZH[service.status_of(clock, now)]),
         )
     if action == "stop":
         if now < clock.started_at:
-            raise Invalid(_("时限 %(id)s 尚未开始，不能停止") % {"id": clock.id})
+            raise Invalid("时限 %(id)s 尚未开始，不能停止", id=clock.id)
         service.stop_clock(session=session, clock=clock, stopped_at=now, now=now, who=who)
         return _("时限 %(id)s 已停止：%(status)s") % {
             "id": clock.id,
@@ -248,21 +252,21 @@ def _act(session: Session, who: Who, clock: Clock, action: str, reason: str, pos
         }
     if action == "cancel":
         if not reason.strip():
-            raise Invalid(_("请填写撤销原因"), field="reason")
+            raise Invalid("请填写撤销原因", field="reason")
         service.cancel_clock(session=session, clock=clock, reason=reason, now=now, who=who)
         return _("时限 %(id)s 已撤销") % {"id": clock.id}
     if action == "link":
         try:
             pid = int(post_id.strip().lstrip("#"))
         except ValueError:
-            raise Invalid(_("请填写稿件编号（数字）"), field="post_id") from None
+            raise Invalid("请填写稿件编号（数字）", field="post_id") from None
         post = session.get(Post, pid) if 0 < pid < 2**31 else None
         post_org = session.get(Org, post.org_id) if post is not None else None
         if post is None or post_org is None or not sees(who.actor, post_org.path):
-            raise NotFound(_("稿件 %(id)s 不存在或不在您的范围内") % {"id": pid})
+            raise NotFound("稿件 %(id)s 不存在或不在您的范围内", id=pid)
         linked = select(ClockPost).where(ClockPost.clock_id == clock.id, ClockPost.post_id == pid)
         if session.exec(linked).first() is not None:
-            raise Conflict(_("稿件 %(id)s 已关联到时限 %(clock)s") % {"id": pid, "clock": clock.id})
+            raise Conflict("稿件 %(id)s 已关联到时限 %(clock)s", id=pid, clock=clock.id)
         service.link_post(session=session, clock=clock, post_id=pid)
         published = _first_published(session, pid)
         if published is None:
@@ -273,7 +277,7 @@ def _act(session: Session, who: Who, clock: Clock, action: str, reason: str, pos
             "id": pid,
             "status": _(service.STATUS_ZH[service.status_of(clock, now)]),
         }
-    raise Invalid(_("未知操作"))
+    raise Invalid("未知操作")
 
 
 @router.post("/clocks/{clock_id}")
@@ -307,7 +311,7 @@ def clocks_action(
     except HubError as exc:
         session.rollback()
         context = _context(session, user, settings, request)
-        context["action_error"] = exc.message
+        context["action_error"] = i18n.error_text(exc, request)
         status = 403 if "CSRF" in exc.message else (404 if isinstance(exc, NotFound) else 422)
         if isinstance(exc, Conflict):
             status = 409

@@ -23,6 +23,7 @@ from connectors.errors import (
 )
 from hub.accounts.models import AccountStatus
 from hub.delivery.models import DeliveryStatus
+from hub.errors import Reason
 
 MAX_TRANSIENT_ATTEMPTS = 15
 BACKOFF_BASE_SECONDS = 1.0
@@ -118,7 +119,12 @@ def manual_refusal(action: str, status: DeliveryStatus) -> str | None:
     if status in allowed:
         return None
     names = ", ".join(sorted(s.value for s in allowed))
-    return f"a delivery that is {status.value} cannot be {action.replace('_', ' ')}; only {names}"
+    return Reason(
+        "a delivery that is %(status)s cannot be %(action)s; only %(names)s",
+        status=status.value,
+        action=action.replace("_", " "),
+        names=names,
+    )
 
 
 # -- who a send is made for (Weibo's rip) -----------------------------------------------------------

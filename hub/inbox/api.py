@@ -55,7 +55,9 @@ router = APIRouter(prefix="/api/v1", tags=["inbox"])
 def _case(session: Session, principal: Principal, case_id: int, action: Action) -> Case:
     case = service.get_case(session=session, case_id=case_id)
     principal.reach(  # 404 outside the reach, 403 without the right, then the case's state
-        action, orgs.get(session=session, org_id=case.org_id), f"case {case_id} does not exist"
+        action,
+        orgs.get(session=session, org_id=case.org_id),
+        NotFound("case %(case_id)s does not exist", case_id=case_id),
     )
     return case
 
@@ -123,7 +125,7 @@ def create_case(
     if body.account_id is not None:
         account = session.get(Account, body.account_id)
         if account is None:
-            raise NotFound(f"account {body.account_id} does not exist")
+            raise NotFound("account %(account_id)s does not exist", account_id=body.account_id)
         org = orgs.get(session=session, org_id=account.org_id)
     elif body.org_code:
         org = orgs.get_by_code(session=session, code=body.org_code)
@@ -308,7 +310,11 @@ def approve(
     case = _case(session, principal, case_id, Action.case_handle)
     made = session.get(Reply, reply_id)
     if made is None or made.case_id != case.id:
-        raise NotFound(f"reply {reply_id} of case {case_id} does not exist")
+        raise NotFound(
+            "reply %(reply_id)s of case %(case_id)s does not exist",
+            reply_id=reply_id,
+            case_id=case_id,
+        )
     replies.approve_reply(session=session, reply=made, who=who)
     session.commit()
     return _send(session, case, made, who, settings)
@@ -357,7 +363,7 @@ def create_routing_rule(
     org = orgs.get_by_code(session=session, code=body.org_code)
     principal.require(Action.org_manage, org)
     if body.account_id is not None and session.get(Account, body.account_id) is None:
-        raise NotFound(f"account {body.account_id} does not exist")
+        raise NotFound("account %(account_id)s does not exist", account_id=body.account_id)
     rule = RoutingRule(
         account_id=body.account_id,
         keywords=",".join(rules.split_keywords(body.keywords)),
@@ -375,11 +381,11 @@ def update_routing_rule(
 ) -> RoutingRulePublic:
     rule = session.get(RoutingRule, rule_id)
     if rule is None:
-        raise NotFound(f"routing rule {rule_id} does not exist")
+        raise NotFound("routing rule %(rule_id)s does not exist", rule_id=rule_id)
     principal.reach(
         Action.org_manage,
         orgs.get(session=session, org_id=rule.org_id),
-        f"routing rule {rule_id} does not exist",
+        NotFound("routing rule %(rule_id)s does not exist", rule_id=rule_id),
     )
     if body.org_code is not None:
         org = orgs.get_by_code(session=session, code=body.org_code)

@@ -79,7 +79,10 @@ def create_reply(
 
         if weibo_length(plain) > TEXT_MAX:
             raise Invalid(
-                f"微博评论回复不能超过{TEXT_MAX}字（当前{weibo_length(plain)}字）", field="text"
+                "微博评论回复不能超过%(max)s字（当前%(now)s字）",
+                field="text",
+                max=TEXT_MAX,
+                now=weibo_length(plain),
             )
     review = review_required(session=session, org_id=case.org_id)
     reply = Reply(
@@ -101,7 +104,7 @@ def create_reply(
 def approve_reply(*, session: Session, reply: Reply, who: Who) -> Reply:
     """A reviewer (not the author) approves a held reply: it is ``queued`` for sending."""
     if reply.status is not ReplyStatus.pending_review:
-        raise Conflict(f"答复 {reply.id} 不在待审核状态")
+        raise Conflict("答复 %(reply_id)s 不在待审核状态", reply_id=reply.id)
     if reply.author_id is not None and reply.author_id == who.user_id:
         raise Forbidden("不能审核自己写的答复（先审后发，四眼原则）")
     reply.reviewer_id = who.user_id
@@ -117,7 +120,7 @@ def send_reply(
     """Send a ``queued`` reply on the case's channel (call it after committing: the platform call
     is outside the transaction); record what happened. A sent final reply stops both clocks."""
     if reply.status is not ReplyStatus.queued:
-        raise Conflict(f"答复 {reply.id} 不在待发送状态")
+        raise Conflict("答复 %(reply_id)s 不在待发送状态", reply_id=reply.id)
     settings = settings or get_settings()
     now = utcnow()
     try:
@@ -184,7 +187,7 @@ def _deliver(session: Session, case: Case, text: str, settings: Settings, who: W
         return ""  # answered outside the platforms (recorded only)
     account = session.get(Account, case.account_id)
     if account is None:
-        raise NotFound(f"account {case.account_id} does not exist")
+        raise NotFound("account %(account_id)s does not exist", account_id=case.account_id)
     # Weibo's rip: the replier's IP (or the unit's egress IP when theirs is not public)
     rip = rip_for(who.client_ip, settings.weibo_fallback_rip)
     target = connector_account(account, settings, rip=rip)
@@ -212,4 +215,8 @@ def _deliver(session: Session, case: Case, text: str, settings: Settings, who: W
             )
         connector.send_custom_message(target, case.author_id, text)
         return ""
-    raise Invalid(f"channel {case.channel.value} cannot be answered through {account.platform}")
+    raise Invalid(
+        "channel %(channel)s cannot be answered through %(platform)s",
+        channel=case.channel.value,
+        platform=account.platform,
+    )

@@ -60,10 +60,6 @@ def can_move(current: CaseStatus, target: CaseStatus) -> bool:
     return target in TRANSITIONS[current]
 
 
-def move_error(current: CaseStatus, target: CaseStatus) -> str:
-    return f"留言状态为「{STATUS_ZH[current]}」，不能改为「{STATUS_ZH[target]}」"
-
-
 def is_hidden(category: Category) -> bool:
     """Spam and abuse are kept (evidence) but hidden from the inbox and the statistics."""
     return category in HIDDEN_CATEGORIES

@@ -92,7 +92,7 @@ def message_channel(platform: str) -> Channel | None:
 def get_case(*, session: Session, case_id: int) -> Case:
     case = session.get(Case, case_id)
     if case is None:
-        raise NotFound(f"case {case_id} does not exist")
+        raise NotFound("case %(case_id)s does not exist", case_id=case_id)
     return case
 
 
@@ -240,7 +240,11 @@ def replies_public(*, session: Session, case: Case) -> list[ReplyPublic]:
 
 def move_case(case: Case, target: CaseStatus) -> None:
     if not rules.can_move(case.status, target):
-        raise Conflict(rules.move_error(case.status, target))
+        raise Conflict(
+            "留言状态为「%(current)s」，不能改为「%(target)s」",
+            current=rules.STATUS_ZH[case.status],
+            target=rules.STATUS_ZH[target],
+        )
     case.status = target
     case.updated_at = utcnow()
 
@@ -284,7 +288,7 @@ def transfer(*, session: Session, case: Case, org: Org, reason: str, who: Who) -
     if not reason:
         raise Invalid("转办需要说明理由", field="reason")
     if org.id == case.org_id:
-        raise Invalid(f"留言已由{org.name}办理", field="org_code")
+        raise Invalid("留言已由%(org)s办理", field="org_code", org=org.name)
     before = case.org_id
     move_case(case, CaseStatus.assigned)
     case.org_id = org.id  # type: ignore[assignment]

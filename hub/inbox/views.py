@@ -289,7 +289,7 @@ def case_action(
         session.commit()
     except HubError as exc:
         session.rollback()
-        notice = exc.message
+        notice = i18n.error_text(exc, request)
     return RedirectResponse(f"/inbox/cases/{case_id}?notice={quote(notice)}", status_code=303)
 
 

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from connectors.weibo_rules import TEXT_MAX, shorten, weibo_length
-from hub.errors import Conflict
+from hub.errors import Conflict, Reason
 from hub.live.models import LiveStatus
 
 WINDOW = timedelta(hours=1)
@@ -43,7 +43,7 @@ MOVES: dict[str, tuple[frozenset[LiveStatus], LiveStatus]] = {
 def next_status(move: str, status: LiveStatus) -> LiveStatus:
     allowed, target = MOVES[move]
     if status not in allowed:
-        raise Conflict(f"a {status.value} live session cannot {move}")
+        raise Conflict("a %(status)s live session cannot %(move)s", status=status.value, move=move)
     return target
 
 
@@ -233,13 +233,13 @@ def key_approval_refusal(
 ) -> str | None:
     """Why this user may not release a key event to social media; None when they may."""
     if user_id in (author_id, key_by):
-        return "要点的作者不能审核自己的要点，须由另一名审核人通过"
+        return Reason("要点的作者不能审核自己的要点，须由另一名审核人通过")
     if user_id not in approver_ids:
-        return "只有本场直播指定的审核人可以通过要点"
+        return Reason("只有本场直播指定的审核人可以通过要点")
     return None
 
 
 def approvers_problem(creator_id: int, approver_ids: Sequence[int]) -> str | None:
     if creator_id in approver_ids:
-        return "直播的创建人不能作为要点审核人（须由另一人审核）"
+        return Reason("直播的创建人不能作为要点审核人（须由另一人审核）")
     return None

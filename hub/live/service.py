@@ -97,14 +97,14 @@ def _audit(session: Session, who: Who, action: str, live: LiveSession, summary: 
 def get(*, session: Session, live_id: int) -> LiveSession:
     live = session.get(LiveSession, live_id)
     if live is None:
-        raise NotFound(f"live session {live_id} not found")
+        raise NotFound("live session %(live_id)s not found", live_id=live_id)
     return live
 
 
 def get_by_slug(*, session: Session, slug: str) -> LiveSession:
     live = session.exec(select(LiveSession).where(LiveSession.slug == slug)).first()
     if live is None:
-        raise NotFound(f"live session {slug!r} not found")
+        raise NotFound("live session %(slug)r not found", slug=slug)
     return live
 
 
@@ -112,7 +112,7 @@ def require_visible(session: Session, who: Who, live: LiveSession) -> Org:
     """404 unless the session's org is within the caller's reach (its existence must not leak)."""
     org = orgs.get(session=session, org_id=live.org_id)
     if not sees(who.actor, org.path):
-        raise NotFound(f"live session {live.id} not found")
+        raise NotFound("live session %(live_id)s not found", live_id=live.id)
     return org
 
 
@@ -122,7 +122,10 @@ def require_run(session: Session, who: Who, live: LiveSession) -> Org:
     org = require_visible(session, who, live)
     if not may(who.actor, Action.live_run, org.path):
         raise Forbidden(
-            f"your role ({who.user.role.value}) may not {Action.live_run.value} for {org.name}"
+            "your role (%(role)s) may not %(live_run)s for %(org)s",
+            role=who.user.role.value,
+            live_run=Action.live_run.value,
+            org=org.name,
         )
     return org
 
@@ -152,12 +155,16 @@ def _check_targets(session: Session, org: Org, account_ids: Sequence[int]) -> li
     for account_id in ids:
         account = session.get(Account, account_id)
         if account is None:
-            raise Invalid(f"目标账号 {account_id} 不存在", field="target_account_ids")
+            raise Invalid(
+                "目标账号 %(account_id)s 不存在", field="target_account_ids", account_id=account_id
+            )
         owner = orgs.get(session=session, org_id=account.org_id)
         if not owner.path.startswith(org.path):
             raise Invalid(
-                f"目标账号「{account.name}」不属于{org.name}或其下级机构",
+                "目标账号「%(account)s」不属于%(org)s或其下级机构",
                 field="target_account_ids",
+                account=account.name,
+                org=org.name,
             )
     return ids
 
@@ -172,14 +179,16 @@ def create_session(
             else orgs.get(session=session, org_id=who.user.org_id)
         )
     except NotFound:
-        raise Invalid(f"没有代码为 {data.org_code} 的机构", field="org_code") from None
+        raise Invalid(
+            "没有代码为 %(org_code)s 的机构", field="org_code", org_code=data.org_code
+        ) from None
     if not may(who.actor, Action.live_run, org.path):
-        raise Forbidden(f"您不能为{org.name}开设直播（须为本机构或上级机构的编辑）")
+        raise Forbidden("您不能为%(org)s开设直播（须为本机构或上级机构的编辑）", org=org.name)
     if data.starts_at is not None and data.starts_at.tzinfo is None:
         raise Invalid("开始时间须带时区，例如 2026-12-01T09:00:00+08:00", field="starts_at")
     for user_id in data.editor_ids:
         if session.get(User, user_id) is None:
-            raise Invalid(f"编辑 {user_id} 不存在", field="editor_ids")
+            raise Invalid("编辑 %(user_id)s 不存在", field="editor_ids", user_id=user_id)
     approvers = _check_approvers(session, org, who.id, data.approver_ids)
     live = LiveSession(
         slug=f"{now.astimezone(get_settings().tz):%Y%m%d}-{secrets.token_urlsafe(6)}".lower(),
@@ -214,12 +223,16 @@ def _check_approvers(
     for user_id in ids:
         user = session.get(User, user_id)
         if user is None or not user.is_active:
-            raise Invalid(f"审核人 {user_id} 不存在或已停用", field="approver_ids")
+            raise Invalid(
+                "审核人 %(user_id)s 不存在或已停用", field="approver_ids", user_id=user_id
+            )
         actor = actor_of(session=session, user=user)
         if not (may(actor, Action.live_run, org.path) or may(actor, Action.post_review, org.path)):
             raise Invalid(
-                f"{user.username} 不能审核{org.name}的直播要点（须能运行直播或审核稿件）",
+                "%(username)s 不能审核%(org)s的直播要点（须能运行直播或审核稿件）",
                 field="approver_ids",
+                username=user.username,
+                org=org.name,
             )
     return ids
 
@@ -323,11 +336,11 @@ def approve_key_event(
     if refusal:
         raise Forbidden(refusal)
     if not entry.key_event or entry.deleted:
-        raise Conflict(f"第{seq}条不是要点（或已删除），无需审核")
+        raise Conflict("第%(seq)s条不是要点（或已删除），无需审核", seq=seq)
     if entry.key_approved_by is not None:
-        raise Conflict(f"第{seq}条要点已经审核通过")
+        raise Conflict("第%(seq)s条要点已经审核通过", seq=seq)
     if not entry.approved:
-        raise Conflict(f"第{seq}条尚未由总编通过，读者还看不到它")
+        raise Conflict("第%(seq)s条尚未由总编通过，读者还看不到它", seq=seq)
     entry.key_approved_by = who.id
     entry.key_approved_at = now
     entry.client_ip = valid_ip(who.client_ip) or entry.client_ip  # the approver releases it
@@ -504,7 +517,9 @@ def _entry(session: Session, live: LiveSession, seq: int) -> LiveEntry:
         select(LiveEntry).where(LiveEntry.session_id == live.id, LiveEntry.seq == seq)
     ).first()
     if entry is None:
-        raise NotFound(f"entry {seq} of live session {live.id} not found")
+        raise NotFound(
+            "entry %(seq)s of live session %(live_id)s not found", seq=seq, live_id=live.id
+        )
     return entry
 
 
@@ -515,13 +530,15 @@ def _check_images(paths: Sequence[str]) -> list[str]:
     for path in paths:
         target = (media / path).resolve()
         if not target.is_relative_to(media) or not target.is_file():
-            raise Invalid(f"image {path!r} has not been uploaded", field="images")
+            raise Invalid("image %(path)r has not been uploaded", field="images", path=path)
     return list(paths)
 
 
 def _require_writable(live: LiveSession) -> None:
     if not rules.accepts_entries(live.status):
-        raise Conflict(f"the live session is {live.status.value}; entries can no longer change")
+        raise Conflict(
+            "the live session is %(status)s; entries can no longer change", status=live.status.value
+        )
 
 
 def proofread_entry(session: Session, org: Org, text: str) -> list[dict[str, Any]]:
@@ -587,7 +604,7 @@ def approve_entry(
     _require_writable(live)
     entry = _entry(session, live, seq)
     if entry.approved:
-        raise Conflict(f"entry {seq} is already approved")
+        raise Conflict("entry %(seq)s is already approved", seq=seq)
     entry.approved = True
     entry.client_ip = valid_ip(who.client_ip) or entry.client_ip  # the approver releases it
     session.add(entry)
@@ -621,7 +638,7 @@ def update_entry(
     _require_writable(live)
     entry = _entry(session, live, seq)
     if entry.deleted:
-        raise Conflict(f"entry {seq} was deleted")
+        raise Conflict("entry %(seq)s was deleted", seq=seq)
     kind = EventType.pin
     text_changed = data.text is not None and data.text.strip() != entry.text
     if data.text is not None and text_changed:
@@ -667,7 +684,7 @@ def delete_entry(
     _require_writable(live)
     entry = _entry(session, live, seq)
     if entry.deleted:
-        raise Conflict(f"entry {seq} is already deleted")
+        raise Conflict("entry %(seq)s is already deleted", seq=seq)
     _revise(session, who, entry, now)
     entry.deleted = True
     entry.edited_at = now

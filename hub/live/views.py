@@ -27,6 +27,7 @@ from hub.users.models import User
 from hub.users.rules import Action, may, scope_path
 from hub.users.service import actor_of
 from hub.users.who import Who
+from hub.web import i18n
 from hub.web.deps import SessionDep, client_ip
 from hub.web.i18n import _
 from hub.web.pages import Page, page_of, refuse, render, to_login
@@ -213,7 +214,7 @@ def _ids(values: list[str]) -> list[int]:
     out: list[int] = []
     for value in values:
         if not value.isdigit() or len(value) > 9:
-            raise Invalid(_("所选账号或审核人无效，请刷新页面后重试"))
+            raise Invalid("所选账号或审核人无效，请刷新页面后重试")
         out.append(int(value))
     return out
 
@@ -258,13 +259,13 @@ def create_from_form(
                 403,
             )
         if not title.strip():
-            raise Invalid(_("请填写直播标题"), field="title")
+            raise Invalid("请填写直播标题", field="title")
         when: datetime | None = None
         if starts_at:
             try:
                 when = datetime.fromisoformat(starts_at)
             except ValueError:
-                raise Invalid(_("开始时间格式不正确"), field="starts_at") from None
+                raise Invalid("开始时间格式不正确", field="starts_at") from None
             if when.tzinfo is None:
                 when = when.replace(tzinfo=get_settings().tz)  # the form's local time
         try:
@@ -282,7 +283,7 @@ def create_from_form(
             )
         except ValidationError:
             raise Invalid(
-                _("标题最多200字，方案最多5000字，目标账号最多50个，审核人最多20人")
+                "标题最多200字，方案最多5000字，目标账号最多50个，审核人最多20人"
             ) from None
         live = service.create_session(
             session=session,
@@ -294,6 +295,11 @@ def create_from_form(
     except HubError as exc:
         session.rollback()
         return _new_form(
-            request, session, page, form, exc.message, 403 if exc.status_code == 403 else 422
+            request,
+            session,
+            page,
+            form,
+            i18n.error_text(exc, request),
+            403 if exc.status_code == 403 else 422,
         )
     return RedirectResponse(f"/live/{live.slug}/console", status_code=303)

@@ -46,7 +46,9 @@ async def upload(
     alt: Annotated[str, Form(max_length=rules.ALT_MAX)] = "",
 ) -> Response:
     if not _may_use(principal):
-        raise Forbidden(f"your role ({principal.user.role.value}) may not upload images")
+        raise Forbidden(
+            "your role (%(role)s) may not upload images", role=principal.user.role.value
+        )
     data = await file.read(rules.MAX_BYTES + 1)
     verdict = rules.judge(data, max_pixels=settings.media_max_pixels)
     if not verdict.ok:
@@ -123,9 +125,9 @@ def update_media(
     media_id: int, data: MediaUpdate, principal: PrincipalDep, session: SessionDep
 ) -> MediaPublic:
     item = session.get(MediaItem, media_id)
-    missing = f"image {media_id} does not exist"
+    missing = NotFound("image %(media_id)s does not exist", media_id=media_id)
     if item is None:
-        raise NotFound(missing)
+        raise missing
     org = orgs.get(session=session, org_id=item.org_id)
     principal.reach(Action.post_write, org, missing)
     before = item.alt

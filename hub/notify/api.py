@@ -57,7 +57,7 @@ def unread_count(session: SessionDep, principal: PrincipalDep) -> dict[str, int]
 @router.post("/{notification_id}/read", response_model=Marked)
 def mark_one(notification_id: Id, session: SessionDep, principal: PrincipalDep) -> Marked:
     if service.own(session, principal.user, notification_id) is None:
-        raise NotFound(f"通知 {notification_id} 不存在")
+        raise NotFound("通知 %(notification_id)s 不存在", notification_id=notification_id)
     marked = service.mark_read(session, principal.user, notification_id, utcnow())
     session.commit()
     return Marked(marked=marked, unread=service.unread_count(session, principal.user.id or 0))
@@ -97,9 +97,9 @@ def put_robot(data: WebhookIn, session: SessionDep, principal: PrincipalDep) -> 
 
 def _org_in_reach(session: SessionDep, principal: PrincipalDep, code: str) -> Org:
     org = session.exec(select(Org).where(Org.code == code[:40])).first()
-    missing = f"机构 {code!r} 不存在"
+    missing = NotFound("机构 %(code)r 不存在", code=code)
     if org is None:
-        raise NotFound(missing, field="code")
+        raise NotFound("机构 %(code)r 不存在", field="code", code=code)
     principal.reach(Action.org_manage, org, missing)
     return org
 

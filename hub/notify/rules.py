@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit, urlunsplit
 
+from hub.errors import Reason
 from hub.posts.levels import Level, entitled
 from hub.users.models import Role
 from hub.users.rules import Action, Actor, may
@@ -255,9 +256,9 @@ def signed_url(url: str, secret: str, timestamp_ms: int) -> str:
 def robot_refusal(flavor: str, url: str) -> str | None:
     """Why this target cannot be saved (Chinese), or None."""
     if flavor not in Flavor.__members__:
-        return "请选择企业微信群机器人或钉钉群机器人"
+        return Reason("请选择企业微信群机器人或钉钉群机器人")
     if not url.strip().lower().startswith(("https://", "http://")):
-        return "机器人地址须以 https:// 开头"
+        return Reason("机器人地址须以 https:// 开头")
     if len(url) > 1000:
-        return "机器人地址过长"
+        return Reason("机器人地址过长")
     return None

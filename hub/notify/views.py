@@ -12,6 +12,7 @@ from hub.errors import HubError
 from hub.notify import rules, service
 from hub.sqltypes import Id, utcnow
 from hub.users.models import User
+from hub.web import i18n
 from hub.web.deps import SessionDep
 from hub.web.i18n import _
 from hub.web.pages import page_of, refuse, render, to_login
@@ -88,7 +89,7 @@ async def save_choices(request: Request, session: SessionDep) -> Response:
         )
     except HubError as exc:
         session.rollback()
-        request.session["error"] = exc.message
+        request.session["error"] = i18n.error_text(exc, request)
         return RedirectResponse("/account#notify", status_code=303)
     session.commit()
     request.session["notice"] = _("通知设置已保存。")

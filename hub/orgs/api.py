@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from hub.auditlog.service import record
-from hub.errors import Invalid
+from hub.errors import Invalid, NotFound
 from hub.media.models import MediaItem
 from hub.orgs import service
 from hub.orgs.models import Org, OrgLevel, OrgPublic
@@ -61,7 +61,9 @@ def set_default_cover(
     code: str, data: DefaultCover, principal: PrincipalDep, session: SessionDep
 ) -> OrgPublic:
     org = service.get_by_code(session=session, code=code)
-    principal.reach(Action.org_manage, org, f"organisation {code} does not exist")
+    principal.reach(
+        Action.org_manage, org, NotFound("organisation %(code)s does not exist", code=code)
+    )
     path = ""
     if data.media_id is not None:
         item = session.get(MediaItem, data.media_id)

@@ -60,7 +60,10 @@ def parse_flag(value: str | None, *, column: str, line_no: int) -> bool:
     if word in FALSE_WORDS:
         return False
     raise Invalid(
-        f"line {line_no}: {column} must be yes/no, true/false, 1/0 or 是/否, not {value.strip()!r}"  # type: ignore[union-attr]
+        "line %(line_no)s: %(column)s must be yes/no, true/false, 1/0 or 是/否, not %(value)r",
+        line_no=line_no,
+        column=column,
+        value=value.strip(),  # type: ignore[union-attr]
     )
 
 
@@ -70,7 +73,7 @@ def parse_csv(text: str) -> list[OrgRow]:
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
-        raise Invalid(f"CSV is missing the column(s): {', '.join(missing)}")
+        raise Invalid("CSV is missing the column(s): %(columns)s", columns=", ".join(missing))
     rows: list[OrgRow] = []
     seen: set[str] = set()
     for line_no, raw in enumerate(reader, start=2):
@@ -78,21 +81,28 @@ def parse_csv(text: str) -> list[OrgRow]:
         name = (raw.get("name") or "").strip()
         level_text = (raw.get("level") or "").strip()
         if not code or not name:
-            raise Invalid(f"line {line_no}: code and name are required")
+            raise Invalid("line %(line_no)s: code and name are required", line_no=line_no)
         if code in seen:
-            raise Invalid(f"line {line_no}: code {code} appears twice")
+            raise Invalid(
+                "line %(line_no)s: code %(code)s appears twice", line_no=line_no, code=code
+            )
         seen.add(code)
         try:
             level = OrgLevel(level_text)
         except ValueError:
             allowed = ", ".join(level.value for level in OrgLevel)
             raise Invalid(
-                f"line {line_no}: unknown level {level_text!r} (use one of {allowed})"
+                "line %(line_no)s: unknown level %(level_text)r (use one of %(allowed)s)",
+                line_no=line_no,
+                level_text=level_text,
+                allowed=allowed,
             ) from None
         comments = (raw.get("wechat_comments") or "").strip().lower() or None
         if comments is not None and comments not in WECHAT_COMMENTS:
             raise Invalid(
-                f"line {line_no}: wechat_comments must be one of {', '.join(WECHAT_COMMENTS)}"
+                "line %(line_no)s: wechat_comments must be one of %(choices)s",
+                line_no=line_no,
+                choices=", ".join(WECHAT_COMMENTS),
             )
         rows.append(
             OrgRow(
@@ -121,7 +131,9 @@ def import_rows(*, session: Session, rows: Iterable[OrgRow], today: date) -> Imp
     for row in rows:
         if row.parent_code and row.parent_code not in by_code and row.parent_code not in existing:
             raise Invalid(
-                f"org {row.code}: parent {row.parent_code} is neither in the file nor known"
+                "org %(code)s: parent %(parent_code)s is neither in the file nor known",
+                code=row.code,
+                parent_code=row.parent_code,
             )
 
     report = ImportReport()
@@ -131,7 +143,7 @@ def import_rows(*, session: Session, rows: Iterable[OrgRow], today: date) -> Imp
         if code in done:
             return done[code]
         if code in trail:
-            raise Invalid(f"org {code}: its parents form a cycle")
+            raise Invalid("org %(code)s: its parents form a cycle", code=code)
         row = by_code.get(code)
         if row is None:
             return existing[code]
@@ -226,14 +238,14 @@ def _repath_descendants(*, session: Session) -> None:
 def get_by_code(*, session: Session, code: str) -> Org:
     org = session.exec(select(Org).where(Org.code == code)).first()
     if org is None:
-        raise NotFound(f"no organisation has the code {code!r}", field="org_code")
+        raise NotFound("no organisation has the code %(code)r", field="org_code", code=code)
     return org
 
 
 def get(*, session: Session, org_id: int) -> Org:
     org = session.get(Org, org_id)
     if org is None:
-        raise NotFound(f"organisation {org_id} does not exist")
+        raise NotFound("organisation %(org_id)s does not exist", org_id=org_id)
     return org
 
 
@@ -296,4 +308,4 @@ def resolve_code(*, session: Session, code: str) -> Org:
     try:
         return get_by_code(session=session, code=code)
     except NotFound as exc:
-        raise Invalid(exc.message, field="org_code") from exc
+        raise Invalid(exc.template, field="org_code", **exc.params) from exc

@@ -11,7 +11,6 @@ from sqlmodel import Session, col, select
 
 from hub.delivery import service as engine
 from hub.delivery.api import deliveries_of
-from hub.errors import Invalid
 from hub.orgs import service as orgs
 from hub.orgs.models import Org
 from hub.posts import chains, service
@@ -282,7 +281,3 @@ def correct(post_id: Id, body: CorrectBody, who: WhoDep, session: SessionDep) ->
     )
     session.commit()
     return to_public(session, post)
-
-
-def bad_request(message: str) -> Invalid:
-    return Invalid(message)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from hub.auditlog.service import audit
+from hub.errors import NotFound
 from hub.orgs import service as orgs
 from hub.posts import chains
 from hub.posts.models import ReviewChainIn, ReviewChainPublic
@@ -22,7 +23,9 @@ router = APIRouter(prefix="/api/v1/orgs", tags=["review chains"])
 )
 def get_chain(code: str, principal: PrincipalDep, session: SessionDep) -> ReviewChainPublic:
     org = orgs.get_by_code(session=session, code=code)
-    principal.reach(Action.post_read, org, f"organisation {code} does not exist")
+    principal.reach(
+        Action.post_read, org, NotFound("organisation %(code)s does not exist", code=code)
+    )
     return chains.to_public(session, org, chains.chain_of(session, org.id))  # type: ignore[arg-type]
 
 
@@ -39,7 +42,9 @@ def put_chain(
     session: SessionDep,
 ) -> ReviewChainPublic:
     org = orgs.get_by_code(session=session, code=code)
-    principal.reach(Action.org_manage, org, f"organisation {code} does not exist")
+    principal.reach(
+        Action.org_manage, org, NotFound("organisation %(code)s does not exist", code=code)
+    )
     chain = chains.save(session=session, org=org, data=data, by=principal.user, now=utcnow())
     audit(
         session,
@@ -62,7 +67,9 @@ def put_chain(
 )
 def delete_chain(code: str, principal: PrincipalDep, who: WhoDep, session: SessionDep) -> Response:
     org = orgs.get_by_code(session=session, code=code)
-    principal.reach(Action.org_manage, org, f"organisation {code} does not exist")
+    principal.reach(
+        Action.org_manage, org, NotFound("organisation %(code)s does not exist", code=code)
+    )
     if chains.remove(session=session, org=org):
         audit(
             session,

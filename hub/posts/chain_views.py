@@ -19,6 +19,7 @@ from hub.posts.models import EmergencyPath, ReviewChainIn, ReviewLevelIn
 from hub.sqltypes import utcnow
 from hub.users.models import User
 from hub.users.rules import Access, Action, access
+from hub.web import i18n
 from hub.web.deps import SessionDep, client_ip
 from hub.web.i18n import _
 from hub.web.pages import Page, page_of, refuse, render, to_login
@@ -124,7 +125,7 @@ def save_chain(
         request.session["error"] = _("审核链须有 1 至 3 级，每级要有名称")
         return back
     except HubError as exc:
-        request.session["error"] = exc.message
+        request.session["error"] = i18n.error_text(exc, request)
         return back
     summary = " → ".join(str(lv["name"]) for lv in chain.levels)
     _audit(request, session, page.user, chosen, "review_chain.set", summary)

@@ -89,14 +89,21 @@ def save(
         for user_id in level.user_ids:
             user = session.get(User, user_id)
             if user is None or not user.is_active:
-                raise Invalid(f"「{level.name}」的人员 {user_id} 不存在或已停用", field="levels")
+                raise Invalid(
+                    "「%(level)s」的人员 %(user_id)s 不存在或已停用",
+                    field="levels",
+                    level=level.name,
+                    user_id=user_id,
+                )
             if user.role not in (Role.reviewer, Role.admin) or not may(
                 actor_of(session=session, user=user), Action.post_review, org.path
             ):
                 raise Invalid(
-                    f"「{level.name}」的人员 {user.username} 不能审核{org.name}的稿件"
-                    "（须为其范围内的审核员或管理员）",
+                    "「%(level)s」的人员 %(username)s 不能审核%(org)s的稿件（须为其范围内的审核员或管理员）",
                     field="levels",
+                    level=level.name,
+                    username=user.username,
+                    org=org.name,
                 )
     chain = chain_of(session, org.id) or ReviewChain(org_id=org.id)  # type: ignore[arg-type]
     chain.levels = [

@@ -53,7 +53,12 @@ def offer(
     for code in dict.fromkeys(org_codes):
         target = orgs.resolve_code(session=session, code=code)
         if target.id == origin.id or not target.path.startswith(origin.path):
-            raise Invalid(f"{target.name} is not below {origin.name}", field="org_codes")
+            raise Invalid(
+                "%(target)s is not below %(origin)s",
+                field="org_codes",
+                target=target.name,
+                origin=origin.name,
+            )
         existing = session.exec(
             select(ForwardOffer).where(
                 ForwardOffer.post_id == post.id, ForwardOffer.org_id == target.id
@@ -78,14 +83,14 @@ def offer(
 def _offer_for(session: Session, who: Who, offer_id: int) -> tuple[ForwardOffer, Org, Post]:
     row = session.get(ForwardOffer, offer_id)
     if row is None:
-        raise NotFound(f"forwarding offer {offer_id} does not exist")
+        raise NotFound("forwarding offer %(offer_id)s does not exist", offer_id=offer_id)
     org = orgs.get(session=session, org_id=row.org_id)
     if not sees(who.actor, org.path):  # permission before state; outside the reach: 404
-        raise NotFound(f"forwarding offer {offer_id} does not exist")
+        raise NotFound("forwarding offer %(offer_id)s does not exist", offer_id=offer_id)
     if not may(who.actor, Action.post_write, org.path):
-        raise Forbidden(f"only editors of {org.name} may answer this offer")
+        raise Forbidden("only editors of %(org)s may answer this offer", org=org.name)
     if row.status is not ForwardStatus.offered:
-        raise Conflict(f"this offer was already {row.status.value}")
+        raise Conflict("this offer was already %(status)s", status=row.status.value)
     post = session.get(Post, row.post_id)
     assert post is not None
     return row, org, post
@@ -103,12 +108,18 @@ def accept(
     for account_id in account_ids:
         account = session.get(Account, account_id)
         if account is None:
-            raise Invalid(f"account {account_id} does not exist", field="account_ids")
+            raise Invalid(
+                "account %(account_id)s does not exist", field="account_ids", account_id=account_id
+            )
         owner = orgs.get(session=session, org_id=account.org_id)
         if not owner.path.startswith(org.path):
-            raise Forbidden(f"account {account.name} does not belong to {org.name}")
+            raise Forbidden(
+                "account %(account)s does not belong to %(org)s", account=account.name, org=org.name
+            )
         if account.status is AccountStatus.closed:
-            raise Invalid(f"account {account.name} is closed", field="account_ids")
+            raise Invalid(
+                "account %(account)s is closed", field="account_ids", account=account.name
+            )
     future = post.scheduled_at is not None and post.scheduled_at > now
     deliveries = engine.create_deliveries(
         session=session,

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from hub.errors import Reason
 from hub.posts.models import EmergencyPath, Urgency
 
 MAX_LEVELS = 3
@@ -51,19 +52,21 @@ class Decision:
 def chain_problem(levels: Sequence[Level]) -> str | None:
     """Why a chain cannot be saved, in words for the administrator; None when it can."""
     if not 1 <= len(levels) <= MAX_LEVELS:
-        return f"审核链须有 1 至 {MAX_LEVELS} 级"
+        return Reason("审核链须有 1 至 %(n)s 级", n=MAX_LEVELS)
     names = [level.name.strip() for level in levels]
     if any(not name for name in names):
-        return "每一级都要有名称（如初审、复审、终审）"
+        return Reason("每一级都要有名称（如初审、复审、终审）")
     if len(set(names)) != len(names):
-        return "各级名称不能重复"
+        return Reason("各级名称不能重复")
     for level in levels:
         if level.role and level.user_ids:
-            return f"「{level.name}」只能指定角色或指定人员，不能同时指定"
+            return Reason("「%(level)s」只能指定角色或指定人员，不能同时指定", level=level.name)
         if not level.role and not level.user_ids:
-            return f"「{level.name}」须指定角色（reviewer / admin）或至少一名人员"
+            return Reason(
+                "「%(level)s」须指定角色（reviewer / admin）或至少一名人员", level=level.name
+            )
         if level.role and level.role not in ROLES:
-            return f"「{level.name}」的角色只能是 reviewer 或 admin"
+            return Reason("「%(level)s」的角色只能是 reviewer 或 admin", level=level.name)
     return None
 
 
@@ -109,25 +112,27 @@ def level_refusal(
     ``any_level``: the emergency ``one`` path, where being entitled to any level is enough.
     """
     if user_id == author_id:
-        return "您是该稿件的作者，不能审核任何一级（四眼原则）"
+        return Reason("您是该稿件的作者，不能审核任何一级（四眼原则）")
     earlier = [d for d in decisions if d.user_id == user_id]
     if earlier:
         names = "、".join(
             levels[d.level - 1].name if 0 < d.level <= len(levels) else str(d.level)
             for d in earlier
         )
-        return f"您已审核过该稿件的「{names}」，下一级须由另一人审核"
+        return Reason("您已审核过该稿件的「%(names)s」，下一级须由另一人审核", names=names)
     index = min(max(current, 1), len(levels))
     level = levels[index - 1]
     if any_level:
         if any(entitled(lv, user_id=user_id, role=role) for lv in levels):
             return None
-        return "紧急稿件须由审核链中任一级的审核人批准"
+        return Reason("紧急稿件须由审核链中任一级的审核人批准")
     if not entitled(level, user_id=user_id, role=role):
         if level.user_ids:
-            return f"该稿件正在「{level.name}」，须由该级指定的审核人审核"
-        return (
-            f"该稿件正在「{level.name}」，须由{'管理员' if level.role == 'admin' else '审核员'}审核"
+            return Reason("该稿件正在「%(level)s」，须由该级指定的审核人审核", level=level.name)
+        return Reason(
+            "该稿件正在「%(level)s」，须由%(role)s审核",
+            level=level.name,
+            role=Reason("管理员") if level.role == "admin" else Reason("审核员"),
         )
     return None
 

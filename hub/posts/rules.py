@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from hub.errors import Conflict
+from hub.errors import Conflict, Reason
 from hub.posts.models import PostStatus, Urgency
 
 
@@ -92,7 +92,11 @@ def next_status(move: Move, current: PostStatus) -> PostStatus:
         return TRANSITIONS[(move, current)]
     except KeyError:
         state = current.value.replace("_", " ")
-        raise TransitionError(f"cannot {MOVE_WORDS[move]} a post that is {state}") from None
+        raise TransitionError(
+            "cannot %(move)s a post that is %(state)s",
+            move=MOVE_WORDS[move],
+            state=state,
+        ) from None
 
 
 def status_after_submit(cosign_pending: bool) -> PostStatus:
@@ -116,18 +120,20 @@ def approval_refusal(
 ) -> str | None:
     """Why ``reviewer`` may not approve, or None when they may (four eyes, scope, co-signing)."""
     if reviewer.user_id == author_id:
-        return "您是该稿件的作者，须由另一名审核人批准（四眼原则）"
+        return Reason("您是该稿件的作者，须由另一名审核人批准（四眼原则）")
     if not reviewer.is_reviewer:
-        return "only reviewers approve posts"
+        return Reason("only reviewers approve posts")
     if urgency is Urgency.emergency:
         parent_path = post_org_path.rstrip("/").rsplit("/", 1)[0] + "/"
         if not (post_org_path.startswith(reviewer.org_path) or reviewer.org_path == parent_path):
-            return "emergency posts are approved by a reviewer of the author's org or its parent"
+            return Reason(
+                "emergency posts are approved by a reviewer of the author's org or its parent"
+            )
         return None
     if not post_org_path.startswith(reviewer.org_path):
-        return "this post belongs to an org outside your scope"
+        return Reason("this post belongs to an org outside your scope")
     if cosign_pending:
-        return "waiting for co-signature from: " + ", ".join(cosign_pending)
+        return Reason("waiting for co-signature from: %(orgs)s", orgs=", ".join(cosign_pending))
     return None
 
 

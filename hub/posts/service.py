@@ -61,7 +61,12 @@ def _pk(row: Post | Org) -> int:
 
 def _require(who: Who, action: Action, org: Org) -> None:
     if not may(who.actor, action, org.path):
-        raise Forbidden(f"your role ({who.user.role.value}) may not {action.value} for {org.name}")
+        raise Forbidden(
+            "your role (%(role)s) may not %(action)s for %(org)s",
+            role=who.user.role.value,
+            action=action.value,
+            org=org.name,
+        )
 
 
 # -- loading --------------------------------------------------------------------------------------
@@ -73,7 +78,7 @@ def get(*, session: Session, post_id: int, who: Who, action: Action = Action.pos
     Workflow actions check their own right next, and only then the post's state."""
     post = session.get(Post, post_id)
     if post is None or not visible(session, who, post):
-        raise NotFound(f"post {post_id} does not exist")
+        raise NotFound("post %(post_id)s does not exist", post_id=post_id)
     org = orgs.get(session=session, org_id=post.org_id)
     if action is not Action.post_read or not _is_cosigner(session, who, post):
         _require(who, action, org)
@@ -102,11 +107,18 @@ def _check_accounts(session: Session, who: Who, account_ids: list[int]) -> list[
     for account_id in dict.fromkeys(account_ids):
         account = session.get(Account, account_id)
         if account is None:
-            raise Invalid(f"account {account_id} does not exist", field="target_account_ids")
+            raise Invalid(
+                "account %(account_id)s does not exist",
+                field="target_account_ids",
+                account_id=account_id,
+            )
         org = orgs.get(session=session, org_id=account.org_id)
         if not may(who.actor, Action.post_write, org.path):
             raise Forbidden(
-                f"account {account_id} ({org.name} · {account.name}) is outside your scope"
+                "account %(account_id)s (%(org)s · %(account)s) is outside your scope",
+                account_id=account_id,
+                org=org.name,
+                account=account.name,
             )
         accounts.append(account)
     return accounts
@@ -139,9 +151,11 @@ def _validate_groups(session: Session, groups: list[TargetGroup]) -> list[dict[s
     out = []
     for group in groups:
         if group.platform and group.platform not in Platform.all():
-            raise Invalid(f"unknown platform {group.platform!r} in a target group")
+            raise Invalid(
+                "unknown platform %(platform)r in a target group", platform=group.platform
+            )
         if group.level and group.level not in {lv.value for lv in OrgLevel}:
-            raise Invalid(f"unknown level {group.level!r} in a target group")
+            raise Invalid("unknown level %(level)r in a target group", level=group.level)
         for code in (group.under, group.org):
             if code:
                 orgs.resolve_code(session=session, code=code)
@@ -156,7 +170,9 @@ def _wechat_modes(session: Session, who: Who, modes: Mapping[int, str]) -> dict[
     for account in _check_accounts(session, who, list(modes)):
         if not account.platform.info.push_quota:  # pushes to followers (WeChat's 群发)
             raise Invalid(
-                f"账号「{account.name}」不是微信公众号，不能选择群发", field="wechat_modes"
+                "账号「%(account)s」不是微信公众号，不能选择群发",
+                field="wechat_modes",
+                account=account.name,
             )
         if modes[account.id] == "push":  # type: ignore[index]
             out[str(account.id)] = "push"
@@ -189,7 +205,7 @@ def _images(paths: list[str]) -> list[dict[str, str]]:
     for path in paths:
         target = (media / path).resolve()
         if not target.is_relative_to(media) or not target.is_file():
-            raise Invalid(f"image {path!r} has not been uploaded", field="images")
+            raise Invalid("image %(path)r has not been uploaded", field="images", path=path)
         images.append({"path": path})
     return images
 
@@ -294,11 +310,17 @@ def _open_clock(session: Session, who: Who, clock_id: int) -> Clock:
     clock = session.get(Clock, clock_id)
     org = session.get(Org, clock.org_id) if clock is not None else None
     if clock is None or org is None or not sees(who.actor, org.path):
-        raise NotFound(f"clock {clock_id} does not exist")
+        raise NotFound("clock %(clock_id)s does not exist", clock_id=clock_id)
     if not may(who.actor, Action.post_write, org.path):
-        raise Forbidden(f"时限 {clock_id} 属于{org.name}，您不能为它发稿")
+        raise Forbidden(
+            "时限 %(clock_id)s 属于%(org)s，您不能为它发稿", clock_id=clock_id, org=org.name
+        )
     if clock.state is not ClockState.running:
-        raise Conflict(f"时限 {clock_id} 已结束（{clock.state.value}），不能再关联稿件")
+        raise Conflict(
+            "时限 %(clock_id)s 已结束（%(state)s），不能再关联稿件",
+            clock_id=clock_id,
+            state=clock.state.value,
+        )
     return clock
 
 
@@ -537,7 +559,7 @@ def submit(*, session: Session, who: Who, post: Post, now: datetime) -> Post:
         if problem.blocking
     ]
     if blocking:
-        raise Invalid("提交审核前请先解决以下问题：" + "；".join(blocking))
+        raise Invalid("提交审核前请先解决以下问题：%(problems)s", problems="；".join(blocking))
     _prepare_images(previews)
     pending = _cosign_pending(session, post)
     post.status = rules.status_after_submit(bool(pending) and post.urgency is not Urgency.emergency)
@@ -592,7 +614,7 @@ def cosign(*, session: Session, who: Who, post: Post, now: datetime, comment: st
     if not mine:
         raise Forbidden("you are not a reviewer of any org that must co-sign this post")
     if post.status is not PostStatus.cosigning:
-        raise Conflict(f"post {post.id} is not waiting for co-signature")
+        raise Conflict("post %(post_id)s is not waiting for co-signature", post_id=post.id)
     for org_id in mine:
         session.add(
             Approval(
@@ -963,7 +985,7 @@ def delivery_action(
 
     delivery = session.get(Delivery, delivery_id)
     if delivery is None:
-        raise NotFound(f"delivery {delivery_id} does not exist")
+        raise NotFound("delivery %(delivery_id)s does not exist", delivery_id=delivery_id)
     post = get(session=session, post_id=delivery.post_id, who=who, action=Action.delivery_manage)
     refusal = manual_refusal(action, delivery.status)
     if refusal:
@@ -975,13 +997,17 @@ def delivery_action(
         and delivery.next_attempt_at is not None
     ):
         raise Conflict(
-            "该投递仍在核对平台是否已发出（最长"
-            f"{get_settings().wechat_reconcile_grace_minutes}分钟）：核对结束前不能重试，以免重复发布"
+            "该投递仍在核对平台是否已发出（最长%(wechat_reconcile_grace_minutes)s分钟）：核对结束前不能重试，以免重复发布",
+            wechat_reconcile_grace_minutes=get_settings().wechat_reconcile_grace_minutes,
         )
     if action == "retry":
         account = session.get(Account, delivery.account_id)
         if account is not None and account.status is not AccountStatus.active:
-            raise Conflict(f"account {account.name} is {account.status.value}; fix it first")
+            raise Conflict(
+                "account %(account)s is %(status)s; fix it first",
+                account=account.name,
+                status=account.status.value,
+            )
         delivery.status = DeliveryStatus.queued
         delivery.next_attempt_at = None
         delivery.error = ""

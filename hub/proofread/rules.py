@@ -30,6 +30,8 @@ from enum import StrEnum
 
 import ahocorasick
 
+from hub.errors import Reason
+
 
 class Category(StrEnum):
     serious = "serious"  # 规范表述 (严重表述错误)
@@ -644,8 +646,11 @@ def refusal(hits: Iterable[Hit], what: str = "提交") -> str:
     blocked = blocking(hits)
     if not blocked:
         return ""
-    return f"校对发现{len(blocked)}处必须修改的问题，修改后才能{what}：" + "；".join(
-        h.describe() for h in blocked
+    return Reason(
+        "校对发现%(n)s处必须修改的问题，修改后才能%(what)s：%(hits)s",
+        n=len(blocked),
+        what=what,
+        hits="；".join(h.describe() for h in blocked),
     )
 
 

@@ -166,9 +166,9 @@ def acknowledge(
     missing = rules.missing_acknowledgements(hits, reasons)
     if missing:
         raise Invalid(
-            "校对提示需要审核人逐条确认并说明理由后才能批准："
-            + "；".join(h.describe() for h in missing),
+            "校对提示需要审核人逐条确认并说明理由后才能批准：%(hits)s",
             field="acknowledge",
+            hits="；".join(h.describe() for h in missing),
         )
     rows = []
     seen: set[str] = set()
@@ -236,7 +236,7 @@ def _org_by_code(session: Session, code: str) -> Org | None:
 def _manageable(session: Session, who: Who, code: str) -> Org:
     org = _org_by_code(session, code) if code else None
     if org is None or not sees(who.actor, org.path):
-        raise NotFound(f"机构 {code} 不存在")
+        raise NotFound("机构 %(code)s 不存在", code=code)
     if not may(who.actor, Action.org_manage, org.path):
         raise Forbidden("只有管理员可以维护校对词库和领导人名录")
     return org
@@ -246,7 +246,7 @@ def readable_org(session: Session, who: Who, code: str | None) -> Org:
     """The org named (default: the caller's own), 404 outside the caller's reach."""
     org = _org_by_code(session, code) if code else orgs.get(session=session, org_id=who.user.org_id)
     if org is None or not sees(who.actor, org.path):
-        raise NotFound(f"机构 {code} 不存在")
+        raise NotFound("机构 %(code)s 不存在", code=code)
     return org
 
 
@@ -275,7 +275,12 @@ def add_entry(*, session: Session, who: Who, data: EntryCreate, now: datetime) -
         )
     ).first()
     if existing is not None:
-        raise Invalid(f"「{entry.term}」已在{org.name}的词库中（#{existing.id}），请修改该条")
+        raise Invalid(
+            "「%(term)s」已在%(org)s的词库中（#%(existing_id)s），请修改该条",
+            term=entry.term,
+            org=org.name,
+            existing_id=existing.id,
+        )
     row = LexiconRow(
         org_id=org.id,  # type: ignore[arg-type]
         category=entry.category.value,
@@ -312,7 +317,7 @@ def update_entry(
     row = session.get(LexiconRow, entry_id)
     org = orgs.get(session=session, org_id=row.org_id) if row is not None else None
     if row is None or org is None or not sees(who.actor, org.path):
-        raise NotFound(f"词条 {entry_id} 不存在")
+        raise NotFound("词条 %(entry_id)s 不存在", entry_id=entry_id)
     _manageable(session, who, org.code)
     changes = data.model_dump(exclude_none=True)
     for name, value in changes.items():
@@ -376,7 +381,7 @@ def update_leader(
     row = session.get(LeaderRow, leader_id)
     org = orgs.get(session=session, org_id=row.org_id) if row is not None else None
     if row is None or org is None or not sees(who.actor, org.path):
-        raise NotFound(f"领导人 {leader_id} 不存在")
+        raise NotFound("领导人 %(leader_id)s 不存在", leader_id=leader_id)
     _manageable(session, who, org.code)
     changes = data.model_dump(exclude_none=True)
     for name, value in changes.items():
@@ -416,7 +421,7 @@ def record_finding(*, session: Session, who: Who, data: FindingCreate, now: date
     account = session.get(Account, data.account_id)
     org = orgs.get(session=session, org_id=account.org_id) if account is not None else None
     if account is None or org is None or not sees(who.actor, org.path):
-        raise NotFound(f"账号 {data.account_id} 不存在")
+        raise NotFound("账号 %(account_id)s 不存在", account_id=data.account_id)
     if not may(who.actor, Action.matrix_audit, org.path):
         raise Forbidden("你的角色不能记录检查发现")
     if not data.link.startswith(("http://", "https://")):

@@ -31,7 +31,9 @@ def parse_day(value: str | None, name: str) -> date | None:
     try:
         return date.fromisoformat(value.strip())
     except ValueError:
-        raise Invalid(f"日期格式应为 2026-11-01（{name}={value!r}）", field=name) from None
+        raise Invalid(
+            "日期格式应为 2026-11-01（%(name)s=%(value)r）", field=name, name=name, value=value
+        ) from None
 
 
 def resolve_period(since: str | None, until: str | None, settings: Settings) -> tuple[date, date]:
@@ -51,9 +53,9 @@ def org_in_reach(session: Session, principal: Principal, code: str) -> Org:
     """The org by code: 404 when it is missing or outside the caller's reach, 403 without the
     right to read it."""
     org = session.exec(select(Org).where(Org.code == code[:40])).first()
-    missing = f"organisation {code!r} does not exist"
+    missing = NotFound("organisation %(code)r does not exist", code=code)
     if org is None:
-        raise NotFound(missing, field="code")
+        raise NotFound("organisation %(code)r does not exist", field="code", code=code)
     principal.reach(Action.org_read, org, missing)
     return org
 

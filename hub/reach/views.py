@@ -12,6 +12,7 @@ from hub.config import get_settings
 from hub.errors import Forbidden, HubError, NotFound
 from hub.reach import rules, service
 from hub.reach.api import org_in_reach, resolve_period
+from hub.web import i18n
 from hub.web.deps import Principal, SessionDep
 from hub.web.i18n import _, current_locale
 from hub.web.pages import page_of, refuse, render, to_login
@@ -78,7 +79,7 @@ def reach_page(
             session=session, org=target, since=start, until=end, by=by[:40], locale=current_locale()
         )
     except HubError as exc:
-        error = exc.message
+        error = i18n.error_text(exc, request)
     labels = {f["key"]: f["label"] for f in data["fields"]} if data else {}
     measure = labels.get(data["by"], _("合计")) if data else ""
     charts = (

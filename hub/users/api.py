@@ -129,10 +129,10 @@ def _managed_user(principal: PrincipalDep, session: SessionDep, user_id: int) ->
     """The user ``user_id`` if the caller may manage users on that user's org: 403 without the
     right at all, 404 for a user outside the caller's reach (as for one that does not exist)."""
     principal.require(Action.user_manage)
-    missing = f"user {user_id} does not exist"
+    missing = NotFound("user %(user_id)s does not exist", user_id=user_id)
     user = session.get(User, user_id)
     if user is None:
-        raise NotFound(missing)
+        raise missing
     org = orgs.get(session=session, org_id=user.org_id)
     principal.reach(Action.user_manage, org, missing)
     return user, org

@@ -10,16 +10,13 @@ import re
 from functools import lru_cache
 from importlib import resources
 
+from hub.errors import Reason
+
 MIN_LENGTH = 10
 MIN_CLASSES = 3  # of: lower-case, upper-case, digits, anything else
 
 
-def N_(message: str) -> str:
-    """Mark a message for the catalog (``make i18n``) without importing the web layer."""
-    return message
-
-
-RULE = N_(
+RULE = Reason(  # in the catalog (make i18n); a value of the problems below, translated with them
     "密码至少10个字符，且包含大写字母、小写字母、数字、符号中的至少三类，不能包含用户名，不能是常见密码"
 )
 
@@ -49,15 +46,19 @@ def character_classes(password: str) -> int:
 def password_problem(password: str, username: str) -> str | None:
     """Why ``password`` is not acceptable for ``username`` (in Chinese), or None when it is."""
     if len(password) < MIN_LENGTH:
-        return f"密码太短：至少需要{MIN_LENGTH}个字符。{RULE}。"
+        return Reason("密码太短：至少需要%(n)s个字符。%(rule)s。", n=MIN_LENGTH, rule=RULE)
     if character_classes(password) < MIN_CLASSES:
-        return f"密码太简单：需包含大写字母、小写字母、数字、符号中的至少{MIN_CLASSES}类。{RULE}。"
+        return Reason(
+            "密码太简单：需包含大写字母、小写字母、数字、符号中的至少%(n)s类。%(rule)s。",
+            n=MIN_CLASSES,
+            rule=RULE,
+        )
     name = username.strip().lower()
     if name and name in password.lower():
-        return f"密码不能包含用户名。{RULE}。"
+        return Reason("密码不能包含用户名。%(rule)s。", rule=RULE)
     lowered = password.lower()
     stem = _TRAILING.sub("", lowered)
     common = common_passwords()
     if lowered in common or stem in common:
-        return f"密码过于常见，容易被猜中，请换一个。{RULE}。"
+        return Reason("密码过于常见，容易被猜中，请换一个。%(rule)s。", rule=RULE)
     return None

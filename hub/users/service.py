@@ -44,7 +44,7 @@ def create(
         raise Invalid("the username must not be empty", field="username")
     check_password(password, username)
     if session.exec(select(User).where(User.username == username)).first():
-        raise Conflict(f"the username {username!r} is taken", field="username")
+        raise Conflict("the username %(username)r is taken", field="username", username=username)
     org = orgs.get_by_code(session=session, code=org_code)
     user = User(
         username=username,
@@ -94,8 +94,9 @@ def check_assign(*, session: Session, actor: Actor, role: Role, org: Org) -> Non
     government = government_of(session=session, org=org)
     if not may_assign(actor, role, org.path, government.path):
         raise Forbidden(
-            f"you may not give the role {role.value} at {org.name}: "
-            "only inside your own subtree, and never a reach wider than yours"
+            "you may not give the role %(role)s at %(org)s: only inside your own subtree, and never a reach wider than yours",
+            role=role.value,
+            org=org.name,
         )
 
 
@@ -152,7 +153,9 @@ def authenticate(
             wait = int((failure.first_at + window - now).total_seconds()) + 1
             _audit_login(session, username, user, "auth.login_locked", client_ip, "throttled")
             session.commit()
-            raise TooManyAttempts(f"too many failed logins; try again in {wait} seconds")
+            raise TooManyAttempts(
+                "too many failed logins; try again in %(wait)s seconds", wait=wait
+            )
     ok = verify_password(user.password_hash if user else DUMMY_HASH, password)
     if user is None or not ok or not user.is_active:
         for key, failure in failures.items():
@@ -240,14 +243,14 @@ def open_sessions(*, session: Session, user_id: int) -> int:
 def get(*, session: Session, user_id: int) -> User:
     user = session.get(User, user_id)
     if user is None:
-        raise NotFound(f"user {user_id} does not exist")
+        raise NotFound("user %(user_id)s does not exist", user_id=user_id)
     return user
 
 
 def get_by_username(*, session: Session, username: str) -> User:
     user = session.exec(select(User).where(User.username == username.strip())).first()
     if user is None:
-        raise NotFound(f"用户 {username} 不存在")
+        raise NotFound("用户 %(username)s 不存在", username=username)
     return user
 
 

@@ -20,6 +20,7 @@ from hub.users.models import Role, User
 from hub.users.passwords import RULE
 from hub.users.rules import Access, Action, access, scope_path
 from hub.users.who import Who
+from hub.web import i18n
 from hub.web.deps import SessionDep, client_ip
 from hub.web.i18n import _
 from hub.web.pages import Page, page_of, refuse, render, to_login
@@ -83,7 +84,7 @@ def change_password(
         )
     except HubError as exc:
         session.rollback()
-        request.session["error"] = exc.message
+        request.session["error"] = i18n.error_text(exc, request)
         return RedirectResponse("/account", status_code=303)
     _audit(
         request,
@@ -178,14 +179,14 @@ def create_user(
     username = username.strip()
     try:
         if role not in Role.__members__:
-            raise HubError(_("请选择角色"))
+            raise HubError("请选择角色")
         if not username:
-            raise HubError(_("请填写用户名"))
+            raise HubError("请填写用户名")
         if len(username) > 80 or len(display_name) > 80 or len(org_code) > 32:
-            raise HubError(_("用户名和姓名不能超过80个字符"))
+            raise HubError("用户名和姓名不能超过80个字符")
         org = orgs.get_by_code(session=session, code=org_code.strip())
         if access(page.actor, Action.user_manage, org.path) is not Access.allowed:
-            raise NotFound(org_code)
+            raise NotFound("no organisation has the code %(code)r", code=org_code.strip())
         users.check_assign(session=session, actor=page.actor, role=Role(role), org=org)
         user = users.create(
             session=session,
@@ -211,7 +212,7 @@ def create_user(
         return RedirectResponse("/admin/users", status_code=303)
     except HubError as exc:
         session.rollback()
-        request.session["error"] = exc.message
+        request.session["error"] = i18n.error_text(exc, request)
         return RedirectResponse("/admin/users", status_code=303)
     _audit(request, session, page, user, "user.create", f"{user.username}（{role}）@ {org.name}")
     session.commit()
@@ -251,7 +252,7 @@ def set_active(
     try:
         changed = users.set_active(session=session, user=user, active=enable, by=page.user)
     except HubError as exc:
-        request.session["error"] = exc.message
+        request.session["error"] = i18n.error_text(exc, request)
         return RedirectResponse("/admin/users", status_code=303)
     if changed:
         _audit(
@@ -286,7 +287,7 @@ def reset_password(
         users.reset_password(session=session, user=user, password=password)
     except HubError as exc:
         session.rollback()
-        request.session["error"] = f"{user.username}：{exc.message}"
+        request.session["error"] = f"{user.username}：{i18n.error_text(exc, request)}"
         return RedirectResponse("/admin/users", status_code=303)
     _audit(
         request,

@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub.config import Settings, get_settings
 from hub.errors import HubError
+from hub.web import i18n
 from hub.web.hardening import NulGuard, OriginGuard, SecurityHeaders
 
 log = logging.getLogger(__name__)
@@ -173,7 +174,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def hub_error(request: Request, exc: HubError) -> JSONResponse:
         if exc.status_code == 403:
             await run_in_threadpool(audit_refusal, request, exc.message)
-        body: dict[str, Any] = {"detail": exc.message}
+        body: dict[str, Any] = {"detail": i18n.error_text(exc, request)}
         if exc.field:
             body["field"] = exc.field
         return JSONResponse(body, status_code=exc.status_code)

@@ -38,17 +38,22 @@ class Principal:
         """Raise 403 unless the rule allows ``action`` on ``org`` (the one rule: users.rules.may)."""
         if not may(self.actor, action, org.path if org is not None else None):
             where = f" for {org.name}" if org is not None else ""
-            raise Forbidden(f"your role ({self.user.role.value}) may not {action.value}{where}")
+            raise Forbidden(
+                "your role (%(role)s) may not %(action)s%(where)s",
+                role=self.user.role.value,
+                action=action.value,
+                where=where,
+            )
 
     def allows(self, action: Action, org: Org | None = None) -> bool:
         return may(self.actor, action, org.path if org is not None else None)
 
-    def reach(self, action: Action, org: Org, missing: str) -> None:
+    def reach(self, action: Action, org: Org, missing: NotFound) -> None:
         """Permission before state, for one object of ``org``: 404 (``missing``) when the org is
         outside the caller's reach, so its existence does not leak; 403 without the right."""
         verdict = access(self.actor, action, org.path)
         if verdict is Access.hidden:
-            raise NotFound(missing)
+            raise missing
         if verdict is Access.forbidden:
             self.require(action, org)
 
@@ -126,6 +131,7 @@ def _user_from_request(request: Request, session: Session, settings: Settings) -
 def current_principal(request: Request, session: SessionDep, settings: SettingsDep) -> Principal:
     user, via_cookie = _user_from_request(request, session, settings)
     request.state.govhub_user = (user.id, user.username, user.org_id)  # for refusals' audit entry
+    request.scope["govhub_user_locale"] = user.locale  # the language of the errors (hub.web.app)
     if via_cookie and request.method in UNSAFE_METHODS:
         sent = request.headers.get("x-csrf-token")
         if not same_token(sent, request.session.get("csrf")):

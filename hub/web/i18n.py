@@ -21,6 +21,7 @@ from babel.messages.pofile import read_po
 from starlette.requests import Request
 
 from hub import platforms
+from hub.errors import HubError
 
 CATALOG_DIR = Path(__file__).resolve().parents[1] / "i18n"
 DOMAIN = "messages"
@@ -60,6 +61,20 @@ def translations(locale: str) -> gettext.NullTranslations:
 
 def locale_of(request: Request, user_locale: str | None = None) -> str:
     return normalise(request.cookies.get(COOKIE)) or normalise(user_locale) or DEFAULT_LOCALE
+
+
+def request_locale(request: Request) -> str:
+    """The language of this request: the cookie, else its user's stored ``locale`` (put in the
+    scope by the page and API dependencies), else Chinese."""
+    user = request.scope.get("govhub_user_locale")
+    return locale_of(request, user if isinstance(user, str) else None)
+
+
+def error_text(exc: HubError, request: Request | None = None) -> str:
+    """A domain error's message in the reader's language: the request's when given, else the
+    current one. The exception keeps its source-language ``message`` (logs, audit, CLI)."""
+    locale = request_locale(request) if request is not None else _current.get()
+    return exc.translate(translations(locale).gettext)
 
 
 def use_locale(locale: str) -> None:
@@ -218,8 +233,7 @@ def js_messages() -> dict[str, str]:
 
 def template_context(request: Request) -> dict[str, Any]:
     """Context processor: picks the request's language for the template about to render."""
-    user = request.scope.get("govhub_user_locale")
-    locale = locale_of(request, user if isinstance(user, str) else None)
+    locale = request_locale(request)
     use_locale(locale)
     return {
         "locale": locale,

@@ -22,6 +22,7 @@ from hub.orgs import service as orgs
 from hub.orgs.models import Org
 from hub.users.rules import Access, Action, access, scope_path
 from hub.users.who import Who
+from hub.web import i18n
 from hub.web.deps import SessionDep, client_ip
 from hub.web.i18n import _
 from hub.web.pages import Page, page_of, refuse, render, to_login
@@ -113,10 +114,10 @@ async def import_orgs(
     data = await file.read(IMPORT_MAX_BYTES + 1)
     try:
         if len(data) > IMPORT_MAX_BYTES:
-            raise HubError(_("文件超过 2 MB"))
+            raise HubError("文件超过 2 MB")
         rows = orgs.parse_csv(orgs.decode_csv(data))
         if not rows:
-            raise HubError(_("文件中没有机构"))
+            raise HubError("文件中没有机构")
         report = orgs.import_rows(session=session, rows=rows, today=date.today())
         scope = scope_path(page.actor, Action.org_manage)
         outside = [
@@ -125,12 +126,12 @@ async def import_orgs(
             if not orgs.get_by_code(session=session, code=row.code).path.startswith(scope)
         ]
         if outside:  # the file reaches beyond this admin's subtree: nothing of it is kept
-            raise HubError(
-                _("以下机构不在您的管理范围内：%(codes)s") % {"codes": "、".join(outside[:10])}
-            )
+            raise HubError("以下机构不在您的管理范围内：%(codes)s", codes="、".join(outside[:10]))
     except HubError as exc:
         session.rollback()
-        request.session["error"] = _("导入失败（未做任何修改）：%(why)s") % {"why": exc.message}
+        request.session["error"] = _("导入失败（未做任何修改）：%(why)s") % {
+            "why": i18n.error_text(exc, request)
+        }
         return RedirectResponse("/admin/orgs", status_code=303)
     summary = (
         f"导入 {len(rows)} 行：新增 {report.created}，改名 {report.renamed}，"
@@ -288,7 +289,7 @@ def org_robot_action(
         )
     except HubError as exc:
         session.rollback()
-        request.session["error"] = _("未保存：%(why)s") % {"why": exc.message}
+        request.session["error"] = _("未保存：%(why)s") % {"why": i18n.error_text(exc, request)}
         return back
     session.commit()
     request.session["notice"] = (
