@@ -4,6 +4,7 @@ and round trips, Redis round trips and the CPU of the thread that runs the task,
     GOVHUB_BENCH_REDIS=redis://127.0.0.1:6379/12 \
     GOVHUB_BENCH_PG=postgresql+psycopg://postgres@127.0.0.1:5432/test \
     .venv/bin/python bench/fanout_cost.py
+    .venv/bin/python bench/fanout_cost.py        # SQLite and the embedded broker, no Redis
 
 The same post as ``bench/fanout.py`` (200 accounts: 100 orgs x Weibo and WeChat, the press photo
 with shared variants) is approved through the API, then its tasks run one after the other in this
@@ -174,13 +175,17 @@ def run_tasks(url: str, post_id: int, trace: int = 0) -> tuple[float, int]:
 
 def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-fanout-cost-"))
-    redis_url = os.environ["GOVHUB_BENCH_REDIS"]
-    database = fanout.scratch_postgres(os.environ["GOVHUB_BENCH_PG"])
-    import redis
+    redis_url = os.environ.get("GOVHUB_BENCH_REDIS", "")
+    pg = os.environ.get("GOVHUB_BENCH_PG", "")
+    database = fanout.scratch_postgres(pg) if pg else f"sqlite:///{work / 'hub.sqlite3'}"
+    broker = redis_url or f"sqla+sqlite:///{work / 'broker.sqlite3'}"
+    if redis_url:
+        import redis
 
-    redis.Redis.from_url(redis_url).flushdb()
+        redis.Redis.from_url(redis_url).flushdb()
+    print(f"database {database.split('@')[-1]}, broker {broker.split('@')[-1]}", flush=True)
     try:
-        fanout.setup("cost", database, redis_url, redis_url, work, "shared")
+        fanout.setup("cost", database, broker, redis_url or None, work, "shared")
         (work / "media").mkdir(parents=True, exist_ok=True)
         (work / "media" / fanout.PHOTO).write_bytes(press_photo())
         weibo = WeiboSandbox(WeiboSandboxConfig(safe_domains=("hall.test",), posts_per_hour=10**6))
@@ -258,7 +263,8 @@ def main() -> None:
             stats.sort_stats("cumulative").print_stats(60)
             stats.sort_stats("tottime").print_stats(30)
     finally:
-        fanout.drop_scratch(database)
+        if pg:
+            fanout.drop_scratch(database)
 
 
 if __name__ == "__main__":
