@@ -99,6 +99,7 @@ def create_celery(settings: Settings) -> Celery:
     beat_init.connect(_setup_metrics, weak=False)
     worker_init.connect(_start_worker_heartbeat, weak=False)
     worker_shutdown.connect(_stop_worker_heartbeat, weak=False)
+    worker_ready.connect(_warm_task_path, weak=False)  # before the freeze: warmed objects stay
     worker_ready.connect(_freeze_startup_heap, weak=False)
     worker_ready.connect(_first_heartbeat, weak=False)
     app.conf.imports = (
@@ -168,6 +169,43 @@ def _stop_worker_heartbeat(**_: Any) -> None:
     global _worker_heartbeat
     stop_worker(_worker_heartbeat)
     _worker_heartbeat = None
+
+
+def _warm_task_path(sender: Any = None, **_: Any) -> None:
+    """Before the first task, build what every publish task needs, once.
+
+    Otherwise the first fan-out after a worker starts pays for it in every thread at once: the
+    modules the tasks import lazily (threads queue on the import lock), each platform's
+    connector and the shared HTTP client (its TLS context), the pacer and the token store, and
+    one pooled database connection per thread (opened, then kept by the pool). Never fails the
+    start: anything left unbuilt is built by the first task that needs it, as before.
+    """
+    import logging
+
+    try:
+        import hub.delivery.service
+        import hub.live.service
+        import hub.posts.service  # noqa: F401
+        from hub.db import get_engine
+        from hub.delivery import channels
+        from hub.delivery.pacing import get_pacer
+        from hub.platforms import platforms
+
+        for platform in platforms():
+            try:
+                channels.connector_for(platform.value)
+            except Exception:  # a platform that cannot be built now is built when needed
+                logging.getLogger(__name__).warning("no connector for %s yet", platform)
+        channels.token_store()
+        get_pacer()
+        engine = get_engine()
+        threads = int(getattr(getattr(sender, "pool", None), "limit", 0) or 0)
+        pool_size = getattr(engine.pool, "size", lambda: 0)()
+        connections = [engine.connect() for _ in range(min(threads, pool_size))]
+        for connection in connections:
+            connection.close()
+    except Exception:  # the first tasks build it instead
+        logging.getLogger(__name__).warning("worker could not warm its task path", exc_info=True)
 
 
 def _freeze_startup_heap(**_: Any) -> None:

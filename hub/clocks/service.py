@@ -23,7 +23,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, bindparam, update
+from sqlalchemy import Exists, Table, bindparam, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -410,6 +410,17 @@ _RUNNING_CLOCK_OF_POST = (
     .where(_CLOCK_POSTS.c.post_id == bindparam("p_id"), _CLOCKS.c.state == ClockState.running)
     .limit(1)
 )
+
+
+def running_clock_exists(post_id: Any) -> Exists:
+    """``EXISTS`` a running clock linked to the post ``post_id`` (a column or bound parameter),
+    for a caller that reads it along with its own row (the delivery engine, once per copy)."""
+    return (
+        sa_select(_CLOCK_POSTS.c.clock_id)
+        .join(_CLOCKS, _CLOCKS.c.id == _CLOCK_POSTS.c.clock_id)
+        .where(_CLOCK_POSTS.c.post_id == post_id, _CLOCKS.c.state == ClockState.running)
+        .exists()
+    )
 
 
 def stop_for_post(*, session: Session, post_id: int, published_at: datetime) -> None:

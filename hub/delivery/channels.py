@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from datetime import datetime
 from functools import lru_cache
@@ -23,14 +24,27 @@ if TYPE_CHECKING:
     from hub.posts.models import PostVersion
 
 
-@lru_cache(maxsize=1)
+# Built once per process under a lock: a fan-out's first wave asks from every worker thread at
+# once, and an unlocked cache let each thread build its own (a TLS context each: the CA bundle
+# parsed sixteen times over, a third of the tasks' time in a freshly started worker).
+_build_lock = threading.Lock()
+_client: httpx.Client | None = None
+
+
 def http_client() -> httpx.Client:
     """One pooled client per process, shared by every connector and thread."""
-    return httpx.Client(
-        timeout=httpx.Timeout(30.0, connect=5.0),
-        limits=httpx.Limits(max_connections=100, max_keepalive_connections=50),
-        follow_redirects=False,
-    )
+    global _client
+    client = _client
+    if client is None:
+        with _build_lock:
+            if _client is None:
+                _client = httpx.Client(
+                    timeout=httpx.Timeout(30.0, connect=5.0),
+                    limits=httpx.Limits(max_connections=100, max_keepalive_connections=50),
+                    follow_redirects=False,
+                )
+            client = _client
+    return client
 
 
 @lru_cache(maxsize=4)
@@ -113,8 +127,25 @@ def connector_for(platform: str, settings: Settings | None = None) -> Connector:
     return _connector(platform, settings.model_dump_json())
 
 
-@lru_cache(maxsize=32)
+_connectors: dict[tuple[str, str], Connector] = {}
+_connectors_lock = threading.Lock()
+
+
 def _connector(platform: str, settings_json: str) -> Connector:
+    """Built once per platform and settings, by the first thread that asks (the others wait)."""
+    key = (platform, settings_json)
+    found = _connectors.get(key)
+    if found is None:
+        with _connectors_lock:
+            found = _connectors.get(key)
+            if found is None:
+                if len(_connectors) >= 32:
+                    _connectors.clear()
+                found = _connectors[key] = _build_connector(platform, settings_json)
+    return found
+
+
+def _build_connector(platform: str, settings_json: str) -> Connector:
     from connectors.registry import build_connector
     from hub.delivery.hall_store import DatabaseHallStore
 

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Table, and_, bindparam, func, insert, or_, update
+from sqlalchemy import String, Table, and_, bindparam, func, insert, or_, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Connection, CursorResult
 from sqlalchemy.orm.attributes import set_committed_value
@@ -30,7 +30,7 @@ from connectors.errors import ConnectorError, Unconfirmed
 from hub import logs
 from hub.accounts import service as accounts
 from hub.accounts.models import Account, AccountStatus
-from hub.clocks.service import stop_for_post
+from hub.clocks.service import running_clock_exists, stop_for_post
 from hub.config import get_settings
 from hub.delivery import channels
 from hub.delivery.models import Attempt, Delivery, DeliveryStatus
@@ -45,7 +45,7 @@ from hub.delivery.rules import (
     reconcile_submit,
     rip_for,
 )
-from hub.hall.cache import mark_changed
+from hub.hall.cache import changed_soon
 from hub.metrics import error_class, record_attempt
 from hub.notify import service as notices
 from hub.orgs.models import Org
@@ -187,6 +187,10 @@ _RECORD_PENDING = (
     .values(
         status=DeliveryStatus.pending,
         pending_ref=bindparam("s_ref"),
+        # a WeChat push's msg_data_id, when the platform gave one (else the row's is kept)
+        msg_data_id=func.coalesce(
+            func.nullif(bindparam("s_msg", type_=String), ""), _DT.c.msg_data_id
+        ),
         lease_until=None,
         next_attempt_at=bindparam("t_next"),
         updated_at=bindparam("t_now"),
@@ -214,9 +218,12 @@ _STILL_POLLING = (
 _ADD_ATTEMPT = insert(_AT)
 # Read under a share lock when a copy has landed: a withdrawal (which updates the post first,
 # then lists its published copies) either waits for this transaction, and then lists this copy,
-# or has committed, and then this reads 'withdrawn' and the copy is taken down too.
+# or has committed, and then this reads 'withdrawn' and the copy is taken down too. The same
+# round trip says whether a running compliance clock is linked to the post (most have none).
 _POST_STATUS_SHARED = (
-    sa_select(_PT.c.status).where(_PT.c.id == bindparam("p_id")).with_for_update(read=True)
+    sa_select(_PT.c.status, running_clock_exists(_PT.c.id))
+    .where(_PT.c.id == bindparam("p_id"))
+    .with_for_update(read=True, of=_PT)
 )
 _POST_STATUS = sa_select(_PT.c.status).where(_PT.c.id == bindparam("p_id"))
 # The distinct statuses of the deliveries of the version the post is publishing.
@@ -837,7 +844,6 @@ def _record_outcome(
     delivery_id = _id(delivery)
     if isinstance(outcome, Published):
         published_at = outcome.published_at or now
-        mark_changed(session)  # the copy's link shows on the post's hall page
         _conn(session).execute(
             _RECORD_PUBLISHED,
             {
@@ -861,9 +867,16 @@ def _record_outcome(
         excerpt = outcome.remote_url
     else:
         next_at = now + POLL_EVERY
+        msg_data_id = outcome.meta.get("msg_data_id", "")
         _conn(session).execute(
             _RECORD_PENDING,
-            {"d_id": delivery_id, "s_ref": outcome.ref, "t_next": next_at, "t_now": now},
+            {
+                "d_id": delivery_id,
+                "s_ref": outcome.ref,
+                "s_msg": msg_data_id,
+                "t_next": next_at,
+                "t_now": now,
+            },
         )
         changes = {
             "status": DeliveryStatus.pending,
@@ -871,11 +884,7 @@ def _record_outcome(
             "lease_until": None,
             "next_attempt_at": next_at,
         }
-        msg_data_id = outcome.meta.get("msg_data_id", "")
         if msg_data_id:
-            _conn(session).execute(
-                update(_DT).where(_DT.c.id == delivery_id).values(msg_data_id=msg_data_id)
-            )
             changes["msg_data_id"] = msg_data_id
         excerpt = outcome.ref
     changes["updated_at"] = now
@@ -883,13 +892,20 @@ def _record_outcome(
     _set_committed(delivery, changes)
     landed_after_withdrawal = False
     if isinstance(outcome, Published):
-        _on_published(session, job, now)
+        post_status, clock_running = (
+            _conn(session).execute(_POST_STATUS_SHARED, {"p_id": job.post.id}).one()
+        )
+        if clock_running:
+            _on_published(session, job, now)
         if job.account.check_failures:  # the account works: its next trouble starts afresh
             job.account.check_failures = 0
             session.add(job.account)
-        post_status = _conn(session).execute(_POST_STATUS_SHARED, {"p_id": job.post.id}).scalar()
         landed_after_withdrawal = post_status == PostStatus.withdrawn
     session.commit()
+    if isinstance(outcome, Published):
+        # the copy's link shows on the post's hall page: stamped within 0.1 s, once for every
+        # copy this process lands meanwhile (a WeChat copy still pending changes nothing public)
+        changed_soon(session.get_bind().engine)
     published = delivery.published_at if delivery.status is DeliveryStatus.published else None
     _settled(job, action, published_at=published)
     if landed_after_withdrawal:
@@ -1070,7 +1086,9 @@ def _settle_after_commit(session: Session, post_id: int, now: datetime) -> None:
     """
     statuses = {str(s) for s in _conn(session).execute(_POST_STATUSES, {"p_id": post_id}).scalars()}
     if statuses & IN_FLIGHT:
-        session.rollback()  # end the read
+        # end the read (a commit: a rollback would expire the loaded job, and reading the
+        # delivery's status afterwards cost a query and a transaction more per copy)
+        session.commit()
         return
     _lock_post(session, post_id)
     settle_post(session, post_id, now)

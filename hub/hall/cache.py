@@ -6,7 +6,10 @@ the post page), an org or account renamed or moved — marks the session that ma
 (:func:`mark_changed`, or the session hooks below, which notice those rows in any ORM flush or
 ORM ``UPDATE``). When that session commits, the same transaction stamps the row
 ``hall-version`` of ``heartbeats`` with the time, so the change and the new version become
-visible together, to every process, on SQLite as on PostgreSQL, with or without Redis.
+visible together, to every process, on SQLite as on PostgreSQL, with or without Redis. The
+delivery engine's copies landing (hundreds within seconds in a fan-out) are the exception: they
+are stamped just after their commits, once per process every ``STAMP_COALESCE`` (0.1 s), by
+:func:`changed_soon`.
 
 **The check.** Each web process reads that one row at most every ``GOVHUB_HALL_CACHE_CHECK_MS``
 (250 ms): one request pays for a primary-key read, the others use the version it last read. A
@@ -61,6 +64,10 @@ MAX_ENTRY_AGE = 60.0  # seconds; a backstop for a change made behind the ORM's b
 MAX_BYTES = 64 * 1024 * 1024  # per process, across entries
 CHANNEL = "govhub:hall-version"
 REDIS_PAUSE = 5.0  # seconds without publishing after Redis failed (a commit must not wait on it)
+# A change announced after its commit (:func:`changed_soon`: copies landing) is stamped within
+# this many seconds, once for all such changes of the process in that time.
+STAMP_COALESCE = 0.1
+STAMP_RETRIES = 3  # a deferred stamp that failed (the database away) is tried again, 1 s apart
 
 
 # -- the version ---------------------------------------------------------------------------------
@@ -77,6 +84,67 @@ def local_generation() -> int:
 def mark_changed(session: OrmSession) -> None:
     """Say that ``session``'s transaction changes what the hall shows (stamped at commit)."""
     session.info[_CHANGED] = True
+
+
+def changed_soon(engine: Engine) -> None:
+    """A change that the hall shows has just committed without marking its session (the
+    delivery engine's copies landing: a fan-out lands hundreds within seconds).
+
+    This process's pages see it at once (the local generation); the hall version is stamped
+    in a transaction of its own, and announced on Redis, within :data:`STAMP_COALESCE`, once
+    for every such change of the process in that time — not once per copy in each copy's
+    transaction, where 32 threads took turns at the one ``hall-version`` row lock, held across
+    each commit. A stamp made after the change committed is as safe as one made with it: any
+    page filed under the new version was rendered after reading it, so after the change.
+    """
+    global _local_generation
+    with _local_lock:
+        _local_generation += 1
+        if engine in _stamps_due:
+            return  # the stamp already due covers this change: it reads nothing before it runs
+        _stamps_due.add(engine)
+    _schedule_stamp(engine, STAMP_COALESCE, STAMP_RETRIES)
+
+
+_stamps_due: set[Engine] = set()
+
+
+def _schedule_stamp(engine: Engine, delay: float, retries: int) -> None:
+    timer = threading.Timer(delay, _deferred_stamp, args=(engine, retries))
+    timer.daemon = True  # never holds up an exit: the exit hook below stamps what is due
+    timer.start()
+
+
+def _deferred_stamp(engine: Engine, retries: int) -> None:
+    global _local_generation
+    with _local_lock:
+        if engine not in _stamps_due:
+            return  # stamped meanwhile (at exit)
+        # from here on a new change schedules another stamp: this one may start too early for it
+        _stamps_due.discard(engine)
+    try:
+        with engine.begin() as connection:
+            stamp(connection)
+    except Exception:
+        log.warning("hall cache: cannot stamp the hall version", exc_info=True)
+        if retries > 0:
+            with _local_lock:
+                again = engine not in _stamps_due
+                _stamps_due.add(engine)
+            if again:
+                _schedule_stamp(engine, 1.0, retries - 1)
+        return
+    with _local_lock:
+        _local_generation += 1
+    announce()
+
+
+def stamp_due_now() -> None:
+    """Make every stamp still due in this process now (at exit; tests)."""
+    with _local_lock:
+        due = list(_stamps_due)
+    for engine in due:
+        _deferred_stamp(engine, 0)
 
 
 def _attr_changed(obj: Any, *names: str) -> bool:
@@ -261,6 +329,9 @@ def install() -> None:
     event.listen(OrmSession, "before_commit", _before_commit)
     event.listen(OrmSession, "after_commit", _after_commit)
     event.listen(OrmSession, "after_rollback", _after_rollback)
+    import atexit
+
+    atexit.register(stamp_due_now)
 
 
 def read_version(engine: Engine) -> datetime | None:
