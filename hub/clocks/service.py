@@ -40,7 +40,7 @@ from hub.clocks.models import (
 )
 from hub.clocks.rules import ClockStatus
 from hub.config import Settings, get_settings
-from hub.errors import Conflict, Invalid, NotFound
+from hub.errors import Conflict, Invalid, NotFound, Reason
 from hub.orgs.models import Org
 from hub.policies import Policy, load_policy
 from hub.users.who import SYSTEM_WHO, Who
@@ -50,12 +50,12 @@ log = logging.getLogger(__name__)
 POST_CLOCK_KINDS = {"emergency": "emergency", "hot_topic": "hot_topic"}
 """Post urgency -> the clock kind its release stops (routine posts start none)."""
 
-STATUS_ZH: dict[ClockStatus, str] = {
-    ClockStatus.running: "进行中",
-    ClockStatus.met: "按时完成",
-    ClockStatus.met_late: "逾期完成",
-    ClockStatus.overdue: "已逾期",
-    ClockStatus.cancelled: "已撤销",
+STATUS_ZH: dict[ClockStatus, str] = {  # a Reason each: translated inside an error message
+    ClockStatus.running: Reason("进行中"),
+    ClockStatus.met: Reason("按时完成"),
+    ClockStatus.met_late: Reason("逾期完成"),
+    ClockStatus.overdue: Reason("已逾期"),
+    ClockStatus.cancelled: Reason("已撤销"),
 }
 
 
@@ -319,7 +319,7 @@ def stop_clock(
         raise Conflict(
             "时限 %(clock_id)s 已结束（%(value)s）",
             clock_id=clock.id,
-            value=status_of(clock, now).value,
+            value=STATUS_ZH[status_of(clock, now)],
         )
     audit(
         session,
@@ -350,7 +350,7 @@ def cancel_clock(
         raise Conflict(
             "时限 %(clock_id)s 已结束（%(value)s）",
             clock_id=clock.id,
-            value=status_of(clock, now).value,
+            value=STATUS_ZH[status_of(clock, now)],
         )
     audit(
         session,
