@@ -1,6 +1,6 @@
 """Domain errors with messages an editor understands; the app maps each to an HTTP status.
 
-A message is a literal (the source text, mostly Chinese) that ``make i18n`` extracts into the
+A message is a literal (the source text, in Chinese) that ``make i18n`` extracts into the
 catalog: the error classes are extraction keywords (see the Makefile), so ``Invalid("…")`` needs
 no ``N_()``. Values go in as named parameters, never into the literal (no f-strings)::
 

@@ -105,7 +105,7 @@ def push_quota(
 
     principal.require(Action.account_read)
     if at is not None and at.tzinfo is None:
-        raise Invalid("at needs a time zone, e.g. 2026-12-01T09:00:00+08:00", field="at")
+        raise Invalid("时间（at）须带时区，例如 2026-12-01T09:00:00+08:00", field="at")
     scope = scope_path(principal.actor, Action.account_read)
     rows = [
         row
@@ -138,7 +138,7 @@ def get_account(account_id: Id, principal: PrincipalDep, session: SessionDep) ->
     principal.reach(
         Action.account_read,
         org,
-        NotFound("account %(account_id)s does not exist", account_id=account_id),
+        NotFound("账号 %(account_id)s 不存在", account_id=account_id),
     )
     return service.to_public(account, org)
 
@@ -157,7 +157,7 @@ def update_account(
     principal.reach(
         Action.account_manage,
         org,
-        NotFound("account %(account_id)s does not exist", account_id=account_id),
+        NotFound("账号 %(account_id)s 不存在", account_id=account_id),
     )
     changed = service.update(
         session=session, account=account, data=data, credentials_key=settings.credentials_key
@@ -201,7 +201,7 @@ def check_connection(
     principal.reach(
         Action.account_bind,
         org,
-        NotFound("account %(account_id)s does not exist", account_id=account_id),
+        NotFound("账号 %(account_id)s 不存在", account_id=account_id),
     )
     result = connection_test(session=session, account=account, settings=settings, now=utcnow())
     audit(

@@ -48,16 +48,16 @@ def _called_back(
     account = session.get(Account, account_id)
     if account is None or account.platform != platform:
         raise NotFound(
-            "no %(platform)s account %(account_id)s", platform=platform, account_id=account_id
+            "没有%(platform)s账号 %(account_id)s", platform=platform, account_id=account_id
         )
     try:
         connector = connector_for(platform, settings)
     except UnknownPlatform:
         raise NotFound(
-            "no %(platform)s account %(account_id)s", platform=platform, account_id=account_id
+            "没有%(platform)s账号 %(account_id)s", platform=platform, account_id=account_id
         ) from None
     if not isinstance(connector, Callbacks):
-        raise NotFound("%(platform)s does not call the hub back", platform=platform)
+        raise NotFound("%(platform)s不向本系统回调", platform=platform)
     return account, connector
 
 
@@ -104,7 +104,7 @@ async def event_body(request: Request) -> bytes:
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_EVENT_BYTES:
         raise HubError(
-            "callback body too large (limit %(limit)s bytes)",
+            "回调内容过大（上限%(limit)s字节）",
             limit=MAX_EVENT_BYTES,
         )
     body = bytearray()
@@ -112,7 +112,7 @@ async def event_body(request: Request) -> bytes:
         body += chunk
         if len(body) > MAX_EVENT_BYTES:
             raise HubError(
-                "callback body too large (limit %(limit)s bytes)",
+                "回调内容过大（上限%(limit)s字节）",
                 limit=MAX_EVENT_BYTES,
             )
     return bytes(body)

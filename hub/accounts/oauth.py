@@ -105,9 +105,9 @@ def binding_connector(settings: Settings, platform: str) -> Binds:
     try:
         connector = channels.connector_for(platform, settings)
     except UnknownPlatform:
-        raise NotFound("no platform %(platform)r", platform=platform) from None
+        raise NotFound("没有平台 %(platform)r", platform=platform) from None
     if not isinstance(connector, Binds):
-        raise NotFound("%(platform)s accounts are not bound by OAuth", platform=platform)
+        raise NotFound("%(platform)s账号不通过 OAuth 绑定", platform=platform)
     return connector
 
 
@@ -135,7 +135,7 @@ def authorize(
     principal.reach(  # permission before state: 404 outside the reach, 403 without the right
         Action.account_bind,
         orgs.get(session=session, org_id=account.org_id),
-        NotFound("account %(account_id)s does not exist", account_id=account_id),
+        NotFound("账号 %(account_id)s 不存在", account_id=account_id),
     )
     if not principal.via_cookie:
         return _page(
@@ -147,7 +147,7 @@ def authorize(
         )
     if account.platform != platform:
         raise HubError(
-            "account %(account_id)s is not a %(platform)s account",
+            "账号 %(account_id)s 不是%(platform)s账号",
             field="account_id",
             account_id=account_id,
             platform=platform,

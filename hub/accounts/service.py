@@ -52,7 +52,7 @@ def validate_credentials(platform: Platform, credentials: dict[str, str]) -> dat
     missing = [name for name in required if not str(credentials.get(name) or "").strip()]
     if missing:
         raise Invalid(
-            "%(platform)s credentials need: %(names)s",
+            "%(platform)s凭据须包含：%(names)s",
             field="credentials",
             platform=platform.value,
             names=", ".join(missing),
@@ -60,7 +60,7 @@ def validate_credentials(platform: Platform, credentials: dict[str, str]) -> dat
     unknown = sorted(set(credentials) - set(required) - set(optional))
     if unknown:
         raise Invalid(
-            "%(platform)s credentials do not take: %(names)s",
+            "%(platform)s凭据不接受以下字段：%(names)s",
             field="credentials",
             platform=platform.value,
             names=", ".join(unknown),
@@ -76,7 +76,7 @@ def validate_credentials(platform: Platform, credentials: dict[str, str]) -> dat
         when = datetime.fromisoformat(str(expires).replace("Z", "+00:00"))
     except ValueError:
         raise Invalid(
-            "credentials.expires_at must be a date-time such as 2026-12-31T00:00:00+08:00",
+            "凭据有效期（credentials.expires_at）须为带时区的日期时间，例如 2026-12-31T00:00:00+08:00",
             field="credentials",
         ) from None
     return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
@@ -105,13 +105,13 @@ def create(
 ) -> Account:
     org = org or orgs.get_by_code(session=session, code=data.org_code)
     if not data.name.strip():
-        raise Invalid("the account needs a display name", field="name")
+        raise Invalid("请填写账号名称", field="name")
     check_kind(data.platform, data.kind)
     creds = {k: str(v) for k, v in (data.credentials or {}).items()}
     expires = validate_credentials(data.platform, creds) if creds else None
     if platform_info(data.platform).needs_credentials and not creds:
         raise Invalid(
-            "a %(platform)s account needs credentials",
+            "%(platform)s账号须填写凭据",
             field="credentials",
             platform=data.platform.value,
         )
@@ -248,7 +248,7 @@ def credentials_of(account: Account, credentials_key: str) -> dict[str, str]:
 def get(*, session: Session, account_id: int) -> Account:
     account = session.get(Account, account_id)
     if account is None:
-        raise NotFound("account %(account_id)s does not exist", account_id=account_id)
+        raise NotFound("账号 %(account_id)s 不存在", account_id=account_id)
     return account
 
 

@@ -81,7 +81,9 @@ def parse_as_of(value: str | None, *, today: date) -> date:
         return date.fromisoformat(value.strip())
     except ValueError:
         raise Invalid(
-            "as_of must be a date like 2014-06-30, not %(value)r", field="as_of", value=value
+            "检查基准日（as_of）应为 2014-06-30 这样的日期，而不是 %(value)r",
+            field="as_of",
+            value=value,
         ) from None
 
 
@@ -91,7 +93,7 @@ def resolve_policy(names: str | None, settings: Settings) -> Policy:
     try:
         return load_policy(chosen)
     except PolicyError as exc:
-        raise Invalid("policy: %(exc)s", field="policy", exc=exc) from None
+        raise Invalid("规则配置有误：%(exc)s", field="policy", exc=exc) from None
 
 
 def end_of_day(day: date, tz: ZoneInfo) -> datetime:
@@ -586,7 +588,7 @@ def list_runs(*, session: Session, limit: int = 100) -> list[AuditRun]:
 def get_run(*, session: Session, run_id: int) -> AuditRun:
     run = session.get(AuditRun, run_id)
     if run is None:
-        raise NotFound("saved audit %(run_id)s does not exist", run_id=run_id)
+        raise NotFound("已保存的检查 %(run_id)s 不存在", run_id=run_id)
     return run
 
 

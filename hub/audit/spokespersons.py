@@ -40,16 +40,16 @@ def history(*, session: Session, org: Org) -> list[Spokesperson]:
 def appoint(*, session: Session, org: Org, data: SpokespersonCreate) -> Spokesperson:
     name = data.name.strip()
     if not name:
-        raise Invalid("the spokesperson needs a name", field="name")
+        raise Invalid("请填写新闻发言人姓名", field="name")
     for day, label in ((data.filed_on, "filed_on"), (data.published_on, "published_on")):
         if day is not None and day < data.appointed_on:
-            raise Invalid("%(label)s cannot be before appointed_on", field=label, label=label)
+            raise Invalid("%(label)s不能早于任命日期", field=label, label=label)
     current = [p for p in history(session=session, org=org) if p.role is data.role]
     for person in current:
         if person.ended_on is None:
             if person.appointed_on > data.appointed_on:
                 raise Invalid(
-                    "%(person)s was appointed on %(appointed_on)s, after %(appointed_on2)s; give a later appointment date",
+                    "%(person)s的任命日期是%(appointed_on)s，晚于%(appointed_on2)s；请填写更晚的任命日期",
                     field="appointed_on",
                     person=person.name,
                     appointed_on=person.appointed_on,
@@ -77,9 +77,7 @@ def appoint(*, session: Session, org: Org, data: SpokespersonCreate) -> Spokespe
 def get(*, session: Session, org: Org, person_id: int) -> Spokesperson:
     person = session.get(Spokesperson, person_id)
     if person is None or person.org_id != org.id:
-        raise NotFound(
-            "%(org)s has no spokesperson record %(person_id)s", org=org.name, person_id=person_id
-        )
+        raise NotFound("%(org)s没有新闻发言人记录 %(person_id)s", org=org.name, person_id=person_id)
     return person
 
 
@@ -89,7 +87,7 @@ def update(*, session: Session, person: Spokesperson, data: SpokespersonUpdate) 
         value = getattr(data, name)
         if value is not None and getattr(person, name) != value:
             if isinstance(value, date) and value < person.appointed_on:
-                raise Invalid("%(name)s cannot be before appointed_on", field=name, name=name)
+                raise Invalid("%(name)s不能早于任命日期", field=name, name=name)
             setattr(person, name, value)
             changed.append(name)
     if changed:

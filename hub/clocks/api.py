@@ -182,7 +182,7 @@ def get_clock(
     principal.reach(
         Action.clock_read,
         orgs.get(session=session, org_id=clock.org_id),
-        NotFound("clock %(clock_id)s does not exist", clock_id=clock_id),
+        NotFound("时限 %(clock_id)s 不存在", clock_id=clock_id),
     )
     return _one(session, clock_id, settings)
 
@@ -204,7 +204,7 @@ def stop_clock(
     principal.reach(
         Action.clock_manage,
         orgs.get(session=session, org_id=clock.org_id),
-        NotFound("clock %(clock_id)s does not exist", clock_id=clock_id),
+        NotFound("时限 %(clock_id)s 不存在", clock_id=clock_id),
     )
     now = utcnow()
     service.stop_clock(
@@ -235,7 +235,7 @@ def cancel_clock(
     principal.reach(
         Action.clock_manage,
         orgs.get(session=session, org_id=clock.org_id),
-        NotFound("clock %(clock_id)s does not exist", clock_id=clock_id),
+        NotFound("时限 %(clock_id)s 不存在", clock_id=clock_id),
     )
     service.cancel_clock(
         session=session,

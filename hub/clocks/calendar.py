@@ -94,7 +94,7 @@ def delete_override(
 ) -> tuple[CalendarOverride, int]:
     override = session.exec(select(CalendarOverride).where(CalendarOverride.day == day)).first()
     if override is None:
-        raise NotFound("no calendar override for %(day)s", day=day.isoformat())
+        raise NotFound("%(day)s 没有节假日调整记录", day=day.isoformat())
     session.delete(override)
     session.flush()
     audit(

@@ -27,7 +27,7 @@ def parse_month(month: str) -> tuple[int, int]:
         date(year, number, 1)
     except ValueError:
         raise Invalid(
-            "month must look like 2026-10, got %(month)r", field="month", month=month
+            "月份格式应为 2026-10，而不是 %(month)r", field="month", month=month
         ) from None
     return year, number
 

@@ -168,20 +168,20 @@ def add_obligation_record(
     rule = policy.recurring.get(kind)
     if rule is None:
         raise Invalid(
-            "unknown obligation %(kind)r; the policy %(policy)s defines: %(kinds)s",
+            "未知的义务类型 %(kind)r；规则 %(policy)s 定义的有：%(kinds)s",
             field="kind",
             kind=kind,
             policy=policy.name,
             kinds=", ".join(sorted(policy.recurring)) or "none",
         )
     if held_on > today:
-        raise Invalid("held_on is in the future", field="held_on")
+        raise Invalid("举行日期（held_on）不能晚于今天", field="held_on")
     parent = session.get(Org, org.parent_id) if org.parent_id else None
     window = rules.period_containing(rule.period, held_on)
     has_spokesperson = _in_office(spokesperson_terms(session=session).get(org.id, []), window)  # type: ignore[arg-type]
     if not obligation_applies(rule, org, parent, has_spokesperson=has_spokesperson):
         raise Invalid(
-            "%(org)s has no %(kind)s obligation under the policy",
+            "按规则，%(org)s没有%(kind)s义务",
             field="kind",
             org=org.name,
             kind=kind,

@@ -40,7 +40,7 @@ from hub.clocks.models import (
 )
 from hub.clocks.rules import ClockStatus
 from hub.config import Settings, get_settings
-from hub.errors import Conflict, Invalid, NotFound
+from hub.errors import Conflict, Invalid, NotFound, Reason
 from hub.orgs.models import Org
 from hub.policies import Policy, load_policy
 from hub.users.who import SYSTEM_WHO, Who
@@ -50,12 +50,12 @@ log = logging.getLogger(__name__)
 POST_CLOCK_KINDS = {"emergency": "emergency", "hot_topic": "hot_topic"}
 """Post urgency -> the clock kind its release stops (routine posts start none)."""
 
-STATUS_ZH: dict[ClockStatus, str] = {
-    ClockStatus.running: "进行中",
-    ClockStatus.met: "按时完成",
-    ClockStatus.met_late: "逾期完成",
-    ClockStatus.overdue: "已逾期",
-    ClockStatus.cancelled: "已撤销",
+STATUS_ZH: dict[ClockStatus, str] = {  # a Reason each: translated inside an error message
+    ClockStatus.running: Reason("进行中"),
+    ClockStatus.met: Reason("按时完成"),
+    ClockStatus.met_late: Reason("逾期完成"),
+    ClockStatus.overdue: Reason("已逾期"),
+    ClockStatus.cancelled: Reason("已撤销"),
 }
 
 
@@ -80,9 +80,7 @@ def kind_title(policy: Policy, kind: str) -> str:
 def require_aware(name: str, moment: datetime) -> datetime:
     """``moment`` in UTC; a time without an offset is refused (it would be a guess)."""
     if moment.tzinfo is None or moment.utcoffset() is None:
-        raise Invalid(
-            "%(name)s needs a UTC offset, e.g. 2026-09-30T10:00:00+08:00", field=name, name=name
-        )
+        raise Invalid("%(name)s须带时区，例如 2026-09-30T10:00:00+08:00", field=name, name=name)
     return moment.astimezone(UTC)
 
 
@@ -113,7 +111,7 @@ def create_clock(
     tz = tz or get_settings().tz
     if kind not in policy.clocks:
         raise Invalid(
-            "unknown clock kind %(kind)r; the policy %(policy)s defines: %(kinds)s",
+            "未知的时限类型 %(kind)r；规则 %(policy)s 定义的有：%(kinds)s",
             field="kind",
             kind=kind,
             policy=policy.name,
@@ -121,7 +119,7 @@ def create_clock(
         )
     subject = subject.strip()
     if not subject:
-        raise Invalid("the clock needs a subject (what it is about)", field="subject")
+        raise Invalid("请填写时限事由（关于什么事）", field="subject")
     start = require_aware("started_at", started_at)
     deadline = rules.due_at(
         policy.clock(kind), start, tz=tz, calendar=load_calendar(session=session)
@@ -193,7 +191,7 @@ def link_post(*, session: Session, clock: Clock, post_id: int) -> None:
 def get_clock(*, session: Session, clock_id: int) -> Clock:
     clock = session.get(Clock, clock_id)
     if clock is None:
-        raise NotFound("clock %(clock_id)s does not exist", clock_id=clock_id)
+        raise NotFound("时限 %(clock_id)s 不存在", clock_id=clock_id)
     return clock
 
 
@@ -312,16 +310,16 @@ def stop_clock(
     """The response was published at ``stopped_at``: the clock is met, or met late."""
     stopped = require_aware("stopped_at", stopped_at)
     if stopped < clock.started_at:
-        raise Invalid("stopped_at is before the clock started", field="stopped_at")
+        raise Invalid("停止时间（stopped_at）早于时限开始时间", field="stopped_at")
     if stopped > now + timedelta(minutes=5):
-        raise Invalid("stopped_at is in the future", field="stopped_at")
+        raise Invalid("停止时间（stopped_at）不能晚于现在", field="stopped_at")
     status = rules.clock_status(clock.due_at, stopped, False, now)
     state = ClockState(status.value)
     if not _finish(session=session, clock=clock, state=state, values={"stopped_at": stopped}):
         raise Conflict(
-            "clock %(clock_id)s is already %(value)s",
+            "时限 %(clock_id)s 已结束（%(value)s）",
             clock_id=clock.id,
-            value=status_of(clock, now).value,
+            value=STATUS_ZH[status_of(clock, now)],
         )
     audit(
         session,
@@ -346,13 +344,13 @@ def cancel_clock(
     """Withdraw a clock opened by mistake (the reason is kept and shown)."""
     reason = reason.strip()
     if not reason:
-        raise Invalid("say why the clock is cancelled", field="reason")
+        raise Invalid("请填写取消时限的原因", field="reason")
     values = {"cancelled_at": now, "cancelled_reason": reason[:2000]}
     if not _finish(session=session, clock=clock, state=ClockState.cancelled, values=values):
         raise Conflict(
-            "clock %(clock_id)s is already %(value)s",
+            "时限 %(clock_id)s 已结束（%(value)s）",
             clock_id=clock.id,
-            value=status_of(clock, now).value,
+            value=STATUS_ZH[status_of(clock, now)],
         )
     audit(
         session,
@@ -390,7 +388,7 @@ def start_for_post(
         return None
     org = session.get(Org, org_id)
     if org is None:
-        raise NotFound("organisation %(org_id)s does not exist", org_id=org_id)
+        raise NotFound("机构 %(org_id)s 不存在", org_id=org_id)
     return create_clock(
         session=session,
         kind=kind,

@@ -131,7 +131,7 @@ class AttemptPublic(BaseModel):
 def attempts(delivery_id: Id, who: WhoDep, session: SessionDep) -> list[AttemptPublic]:
     delivery = session.get(Delivery, delivery_id)
     if delivery is None:
-        raise NotFound("delivery %(delivery_id)s does not exist", delivery_id=delivery_id)
+        raise NotFound("投递 %(delivery_id)s 不存在", delivery_id=delivery_id)
     service.get(session=session, post_id=delivery.post_id, who=who)
     rows = session.exec(
         select(Attempt).where(Attempt.delivery_id == delivery_id).order_by(col(Attempt.id))

@@ -115,16 +115,36 @@ MANUAL: dict[str, frozenset[DeliveryStatus]] = {
 
 
 def manual_refusal(action: str, status: DeliveryStatus) -> str | None:
-    allowed = MANUAL[action]
-    if status in allowed:
+    if status in MANUAL[action]:
         return None
-    names = ", ".join(sorted(s.value for s in allowed))
+    state = STATUS_WORDS[status]
+    if action == "retry":
+        return Reason(
+            "投递状态为「%(status)s」，不能重试：只有失败、已暂停、已取消或结果未确认的投递可以重试",
+            status=state,
+        )
+    if action == "cancel":
+        return Reason(
+            "投递状态为「%(status)s」，不能取消：只有待发送、已暂停或失败的投递可以取消",
+            status=state,
+        )
     return Reason(
-        "a delivery that is %(status)s cannot be %(action)s; only %(names)s",
-        status=status.value,
-        action=action.replace("_", " "),
-        names=names,
+        "投递状态为「%(status)s」，不能标记为已发布：只有等待平台结果、结果未确认、失败或已暂停的投递可以标记",
+        status=state,
     )
+
+
+STATUS_WORDS = {  # the labels of hub.records.rules.DELIVERY_STATUS, as a Reason each
+    DeliveryStatus.queued: Reason("待发送"),
+    DeliveryStatus.sending: Reason("发送中"),
+    DeliveryStatus.pending: Reason("等待平台结果"),
+    DeliveryStatus.published: Reason("已发布"),
+    DeliveryStatus.unconfirmed: Reason("结果未确认"),
+    DeliveryStatus.failed: Reason("失败"),
+    DeliveryStatus.parked: Reason("已暂停"),
+    DeliveryStatus.cancelled: Reason("已取消"),
+    DeliveryStatus.withdrawn: Reason("已撤回"),
+}
 
 
 # -- who a send is made for (Weibo's rip) -----------------------------------------------------------

@@ -28,7 +28,7 @@ def _require_matrix_admin(session: Session, principal: Principal) -> Org:
         select(Org).where(col(Org.parent_id).is_(None)).order_by(col(Org.id))
     ).first()
     if root is None:
-        raise NotFound("no organisations yet: import the divisions first")
+        raise NotFound("还没有机构：请先导入行政区划")
     principal.require(Action.account_manage, root)
     return root
 

@@ -113,7 +113,7 @@ def create_partner(
     url = data.url.strip()
     check_url(url, settings=settings)
     if session.exec(select(Partner).where(Partner.name == name)).first() is not None:
-        raise Conflict("a partner named %(name)r already exists", field="name", name=name)
+        raise Conflict("已有名为 %(name)r 的合作方", field="name", name=name)
     newest = session.exec(select(func.max(col(HallEntry.id)))).one()
     partner = Partner(
         name=name,
@@ -161,7 +161,7 @@ def delete_partner(*, session: Session, partner_id: int) -> Partner:
     """Stop sending to a partner (kept, inactive, so its delivery history stays)."""
     partner = session.get(Partner, partner_id)
     if partner is None or not partner.active:
-        raise NotFound("partner %(partner_id)s does not exist", partner_id=partner_id)
+        raise NotFound("合作方 %(partner_id)s 不存在", partner_id=partner_id)
     partner.active = False
     session.add(partner)
     session.execute(

@@ -57,7 +57,7 @@ def _case(session: Session, principal: Principal, case_id: int, action: Action) 
     principal.reach(  # 404 outside the reach, 403 without the right, then the case's state
         action,
         orgs.get(session=session, org_id=case.org_id),
-        NotFound("case %(case_id)s does not exist", case_id=case_id),
+        NotFound("留言 %(case_id)s 不存在", case_id=case_id),
     )
     return case
 
@@ -125,16 +125,16 @@ def create_case(
     if body.account_id is not None:
         account = session.get(Account, body.account_id)
         if account is None:
-            raise NotFound("account %(account_id)s does not exist", account_id=body.account_id)
+            raise NotFound("账号 %(account_id)s 不存在", account_id=body.account_id)
         org = orgs.get(session=session, org_id=account.org_id)
     elif body.org_code:
         org = orgs.get_by_code(session=session, code=body.org_code)
     else:
-        raise Invalid("give account_id or org_code", field="org_code")
+        raise Invalid("请提供账号（account_id）或机构代码（org_code）", field="org_code")
     principal.require(Action.case_handle, org)
     received = body.received_at or utcnow()
     if received.tzinfo is None:
-        raise Invalid("received_at needs a UTC offset", field="received_at")
+        raise Invalid("收到时间（received_at）须带时区", field="received_at")
     incoming = ingestion.Incoming(
         channel=Channel.manual,
         remote_id=f"manual-{utcnow().timestamp():.6f}-{principal.user.id}",
@@ -311,7 +311,7 @@ def approve(
     made = session.get(Reply, reply_id)
     if made is None or made.case_id != case.id:
         raise NotFound(
-            "reply %(reply_id)s of case %(case_id)s does not exist",
+            "留言 %(case_id)s 没有答复 %(reply_id)s",
             reply_id=reply_id,
             case_id=case_id,
         )
@@ -363,7 +363,7 @@ def create_routing_rule(
     org = orgs.get_by_code(session=session, code=body.org_code)
     principal.require(Action.org_manage, org)
     if body.account_id is not None and session.get(Account, body.account_id) is None:
-        raise NotFound("account %(account_id)s does not exist", account_id=body.account_id)
+        raise NotFound("账号 %(account_id)s 不存在", account_id=body.account_id)
     rule = RoutingRule(
         account_id=body.account_id,
         keywords=",".join(rules.split_keywords(body.keywords)),
@@ -381,11 +381,11 @@ def update_routing_rule(
 ) -> RoutingRulePublic:
     rule = session.get(RoutingRule, rule_id)
     if rule is None:
-        raise NotFound("routing rule %(rule_id)s does not exist", rule_id=rule_id)
+        raise NotFound("分办规则 %(rule_id)s 不存在", rule_id=rule_id)
     principal.reach(
         Action.org_manage,
         orgs.get(session=session, org_id=rule.org_id),
-        NotFound("routing rule %(rule_id)s does not exist", rule_id=rule_id),
+        NotFound("分办规则 %(rule_id)s 不存在", rule_id=rule_id),
     )
     if body.org_code is not None:
         org = orgs.get_by_code(session=session, code=body.org_code)

@@ -187,7 +187,7 @@ def _deliver(session: Session, case: Case, text: str, settings: Settings, who: W
         return ""  # answered outside the platforms (recorded only)
     account = session.get(Account, case.account_id)
     if account is None:
-        raise NotFound("account %(account_id)s does not exist", account_id=case.account_id)
+        raise NotFound("账号 %(account_id)s 不存在", account_id=case.account_id)
     # Weibo's rip: the replier's IP (or the unit's egress IP when theirs is not public)
     rip = rip_for(who.client_ip, settings.weibo_fallback_rip)
     target = connector_account(account, settings, rip=rip)
@@ -216,7 +216,7 @@ def _deliver(session: Session, case: Case, text: str, settings: Settings, who: W
         connector.send_custom_message(target, case.author_id, text)
         return ""
     raise Invalid(
-        "channel %(channel)s cannot be answered through %(platform)s",
+        "%(channel)s渠道的留言不能通过%(platform)s答复",
         channel=case.channel.value,
         platform=account.platform,
     )

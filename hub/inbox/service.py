@@ -92,7 +92,7 @@ def message_channel(platform: str) -> Channel | None:
 def get_case(*, session: Session, case_id: int) -> Case:
     case = session.get(Case, case_id)
     if case is None:
-        raise NotFound("case %(case_id)s does not exist", case_id=case_id)
+        raise NotFound("留言 %(case_id)s 不存在", case_id=case_id)
     return case
 
 

@@ -38,12 +38,27 @@ MOVES: dict[str, tuple[frozenset[LiveStatus], LiveStatus]] = {
     "end": (frozenset({LiveStatus.scheduled, LiveStatus.live}), LiveStatus.ended),
     "archive": (frozenset({LiveStatus.ended}), LiveStatus.archived),
 }
+MOVE_WORDS = {  # a Reason each: translated inside the message
+    "start": Reason("开播"),
+    "end": Reason("结束"),
+    "archive": Reason("归档"),
+}
+STATUS_WORDS = {  # as the pages say it (hub.live.views.status_labels), a Reason each
+    LiveStatus.scheduled: Reason("未开始"),
+    LiveStatus.live: Reason("直播中"),
+    LiveStatus.ended: Reason("已结束"),
+    LiveStatus.archived: Reason("已归档"),
+}
 
 
 def next_status(move: str, status: LiveStatus) -> LiveStatus:
     allowed, target = MOVES[move]
     if status not in allowed:
-        raise Conflict("a %(status)s live session cannot %(move)s", status=status.value, move=move)
+        raise Conflict(
+            "微直播当前状态为「%(status)s」，不能%(move)s",
+            status=STATUS_WORDS[status],
+            move=MOVE_WORDS[move],
+        )
     return target
 
 

@@ -97,14 +97,14 @@ def _audit(session: Session, who: Who, action: str, live: LiveSession, summary: 
 def get(*, session: Session, live_id: int) -> LiveSession:
     live = session.get(LiveSession, live_id)
     if live is None:
-        raise NotFound("live session %(live_id)s not found", live_id=live_id)
+        raise NotFound("微直播 %(live_id)s 不存在", live_id=live_id)
     return live
 
 
 def get_by_slug(*, session: Session, slug: str) -> LiveSession:
     live = session.exec(select(LiveSession).where(LiveSession.slug == slug)).first()
     if live is None:
-        raise NotFound("live session %(slug)r not found", slug=slug)
+        raise NotFound("微直播 %(slug)r 不存在", slug=slug)
     return live
 
 
@@ -112,7 +112,7 @@ def require_visible(session: Session, who: Who, live: LiveSession) -> Org:
     """404 unless the session's org is within the caller's reach (its existence must not leak)."""
     org = orgs.get(session=session, org_id=live.org_id)
     if not sees(who.actor, org.path):
-        raise NotFound("live session %(live_id)s not found", live_id=live.id)
+        raise NotFound("微直播 %(live_id)s 不存在", live_id=live.id)
     return org
 
 
@@ -122,7 +122,7 @@ def require_run(session: Session, who: Who, live: LiveSession) -> Org:
     org = require_visible(session, who, live)
     if not may(who.actor, Action.live_run, org.path):
         raise Forbidden(
-            "your role (%(role)s) may not %(live_run)s for %(org)s",
+            "您的角色（%(role)s）在%(org)s没有 %(live_run)s 权限",
             role=who.user.role.value,
             live_run=Action.live_run.value,
             org=org.name,
@@ -517,9 +517,7 @@ def _entry(session: Session, live: LiveSession, seq: int) -> LiveEntry:
         select(LiveEntry).where(LiveEntry.session_id == live.id, LiveEntry.seq == seq)
     ).first()
     if entry is None:
-        raise NotFound(
-            "entry %(seq)s of live session %(live_id)s not found", seq=seq, live_id=live.id
-        )
+        raise NotFound("微直播 %(live_id)s 没有第%(seq)s条", seq=seq, live_id=live.id)
     return entry
 
 
@@ -530,14 +528,14 @@ def _check_images(paths: Sequence[str]) -> list[str]:
     for path in paths:
         target = (media / path).resolve()
         if not target.is_relative_to(media) or not target.is_file():
-            raise Invalid("image %(path)r has not been uploaded", field="images", path=path)
+            raise Invalid("图片 %(path)r 尚未上传", field="images", path=path)
     return list(paths)
 
 
 def _require_writable(live: LiveSession) -> None:
     if not rules.accepts_entries(live.status):
         raise Conflict(
-            "the live session is %(status)s; entries can no longer change", status=live.status.value
+            "微直播当前状态为「%(status)s」，条目不能再修改", status=rules.STATUS_WORDS[live.status]
         )
 
 
@@ -572,7 +570,7 @@ def add_entry(
         key_by=who.id if data.key_event else None,
     )
     if not entry.text:
-        raise Invalid("text must not be blank", field="text")
+        raise Invalid("内容不能为空", field="text")
     session.add(entry)
     session.flush()
     author = who.user.display_name or who.user.username
@@ -600,11 +598,11 @@ def approve_entry(
 ) -> tuple[LiveEntry, list[Message]]:
     require_visible(session, who, live)
     if not is_chief(session, who, live):
-        raise Forbidden("only the session's chief editor (its creator or a reviewer) may approve")
+        raise Forbidden("只有本场直播的总编（创建人或审核人）可以审核通过")
     _require_writable(live)
     entry = _entry(session, live, seq)
     if entry.approved:
-        raise Conflict("entry %(seq)s is already approved", seq=seq)
+        raise Conflict("第%(seq)s条已经审核通过", seq=seq)
     entry.approved = True
     entry.client_ip = valid_ip(who.client_ip) or entry.client_ip  # the approver releases it
     session.add(entry)
@@ -638,14 +636,14 @@ def update_entry(
     _require_writable(live)
     entry = _entry(session, live, seq)
     if entry.deleted:
-        raise Conflict("entry %(seq)s was deleted", seq=seq)
+        raise Conflict("第%(seq)s条已删除，不能再修改", seq=seq)
     kind = EventType.pin
     text_changed = data.text is not None and data.text.strip() != entry.text
     if data.text is not None and text_changed:
         proofread_entry(session, org, data.text.strip())
     if text_changed or (data.key_event is not None and data.key_event != entry.key_event):
         if text_changed and entry.approved and not data.correction_note.strip():
-            raise Invalid("say what was corrected (correction_note)", field="correction_note")
+            raise Invalid("请说明更正了什么（更正说明）", field="correction_note")
         _revise(session, who, entry, now)
         if data.text is not None:
             entry.text = data.text.strip()
@@ -684,7 +682,7 @@ def delete_entry(
     _require_writable(live)
     entry = _entry(session, live, seq)
     if entry.deleted:
-        raise Conflict("entry %(seq)s is already deleted", seq=seq)
+        raise Conflict("第%(seq)s条已经删除", seq=seq)
     _revise(session, who, entry, now)
     entry.deleted = True
     entry.edited_at = now

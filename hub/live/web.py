@@ -118,7 +118,7 @@ def _readable(session: Session, principal: Principal, live: LiveSession) -> None
 
     org = orgs.get(session=session, org_id=live.org_id)
     if not (principal.allows(Action.live_run, org) or principal.allows(Action.post_read, org)):
-        raise NotFound("live session %(live_id)s not found", live_id=live.id)
+        raise NotFound("微直播 %(live_id)s 不存在", live_id=live.id)
 
 
 @api.post("", status_code=201, response_model=LiveSessionPublic)
@@ -347,7 +347,7 @@ def _public_live(session: Session, slug: str) -> LiveSession:
     """The session by slug for the public: 404 until it has started (prepared text is internal)."""
     live = service.get_by_slug(session=session, slug=slug)
     if not rules.is_public(live.status):
-        raise NotFound("live session %(slug)r not found", slug=slug)
+        raise NotFound("微直播 %(slug)r 不存在", slug=slug)
     return live
 
 
@@ -587,13 +587,11 @@ def _stream_start(slug: str, request: Request | None, console: bool) -> tuple[in
     with Session(get_engine()) as session:
         live = service.get_by_slug(session=session, slug=slug)
         if not console and not rules.is_public(live.status):
-            raise NotFound(
-                "live session %(slug)r not found", slug=slug
-            )  # the page polls until the start
+            raise NotFound("微直播 %(slug)r 不存在", slug=slug)  # the page polls until the start
         if console:
             user = page_user(request, session) if request is not None else None
             if user is None:
-                raise Forbidden("log in to open the console stream")
+                raise Forbidden("请先登录，再打开直播控制台")
             who = Who(user, actor_of(session=session, user=user))
             service.require_run(session, who, live)
         assert live.id is not None
@@ -695,5 +693,5 @@ def _load_last_status(live_id: int) -> dict[str, Any]:
     with Session(get_engine()) as session:
         live = session.get(LiveSession, live_id)
         if live is None:
-            raise NotFound("live session %(live_id)s not found", live_id=live_id)
+            raise NotFound("微直播 %(live_id)s 不存在", live_id=live_id)
         return {"status": live.status.value, "poll_interval": live.poll_interval_seconds}

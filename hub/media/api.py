@@ -46,9 +46,7 @@ async def upload(
     alt: Annotated[str, Form(max_length=rules.ALT_MAX)] = "",
 ) -> Response:
     if not _may_use(principal):
-        raise Forbidden(
-            "your role (%(role)s) may not upload images", role=principal.user.role.value
-        )
+        raise Forbidden("您的角色（%(role)s）不能上传图片", role=principal.user.role.value)
     data = await file.read(rules.MAX_BYTES + 1)
     verdict = rules.judge(data, max_pixels=settings.media_max_pixels)
     if not verdict.ok:
@@ -125,7 +123,7 @@ def update_media(
     media_id: int, data: MediaUpdate, principal: PrincipalDep, session: SessionDep
 ) -> MediaPublic:
     item = session.get(MediaItem, media_id)
-    missing = NotFound("image %(media_id)s does not exist", media_id=media_id)
+    missing = NotFound("图片 %(media_id)s 不存在", media_id=media_id)
     if item is None:
         raise missing
     org = orgs.get(session=session, org_id=item.org_id)
@@ -161,7 +159,7 @@ def serve_media(path: str, settings: SettingsDep) -> Response:
         or not target.is_file()
         or extension not in rules.CONTENT_TYPES
     ):
-        raise NotFound("no such image")
+        raise NotFound("图片不存在")
     return FileResponse(
         target,
         media_type=rules.CONTENT_TYPES[extension],

@@ -61,9 +61,7 @@ def set_default_cover(
     code: str, data: DefaultCover, principal: PrincipalDep, session: SessionDep
 ) -> OrgPublic:
     org = service.get_by_code(session=session, code=code)
-    principal.reach(
-        Action.org_manage, org, NotFound("organisation %(code)s does not exist", code=code)
-    )
+    principal.reach(Action.org_manage, org, NotFound("机构 %(code)s 不存在", code=code))
     path = ""
     if data.media_id is not None:
         item = session.get(MediaItem, data.media_id)

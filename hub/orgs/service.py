@@ -49,7 +49,7 @@ def decode_csv(data: bytes) -> str:
             return data.decode(encoding)
         except UnicodeDecodeError:
             continue
-    raise Invalid("the CSV file is neither UTF-8 nor GB18030 (GBK) text; save it as UTF-8")
+    raise Invalid("CSV 文件既不是 UTF-8 也不是 GB18030（GBK）编码，请另存为 UTF-8")
 
 
 def parse_flag(value: str | None, *, column: str, line_no: int) -> bool:
@@ -60,7 +60,7 @@ def parse_flag(value: str | None, *, column: str, line_no: int) -> bool:
     if word in FALSE_WORDS:
         return False
     raise Invalid(
-        "line %(line_no)s: %(column)s must be yes/no, true/false, 1/0 or 是/否, not %(value)r",
+        "第%(line_no)s行：%(column)s 须为 yes/no、true/false、1/0 或 是/否，而不是 %(value)r",
         line_no=line_no,
         column=column,
         value=value.strip(),  # type: ignore[union-attr]
@@ -73,7 +73,7 @@ def parse_csv(text: str) -> list[OrgRow]:
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
-        raise Invalid("CSV is missing the column(s): %(columns)s", columns=", ".join(missing))
+        raise Invalid("CSV 缺少以下列：%(columns)s", columns=", ".join(missing))
     rows: list[OrgRow] = []
     seen: set[str] = set()
     for line_no, raw in enumerate(reader, start=2):
@@ -81,18 +81,16 @@ def parse_csv(text: str) -> list[OrgRow]:
         name = (raw.get("name") or "").strip()
         level_text = (raw.get("level") or "").strip()
         if not code or not name:
-            raise Invalid("line %(line_no)s: code and name are required", line_no=line_no)
+            raise Invalid("第%(line_no)s行：代码和名称不能为空", line_no=line_no)
         if code in seen:
-            raise Invalid(
-                "line %(line_no)s: code %(code)s appears twice", line_no=line_no, code=code
-            )
+            raise Invalid("第%(line_no)s行：代码 %(code)s 重复出现", line_no=line_no, code=code)
         seen.add(code)
         try:
             level = OrgLevel(level_text)
         except ValueError:
             allowed = ", ".join(level.value for level in OrgLevel)
             raise Invalid(
-                "line %(line_no)s: unknown level %(level_text)r (use one of %(allowed)s)",
+                "第%(line_no)s行：未知的级别 %(level_text)r（可用：%(allowed)s）",
                 line_no=line_no,
                 level_text=level_text,
                 allowed=allowed,
@@ -100,7 +98,7 @@ def parse_csv(text: str) -> list[OrgRow]:
         comments = (raw.get("wechat_comments") or "").strip().lower() or None
         if comments is not None and comments not in WECHAT_COMMENTS:
             raise Invalid(
-                "line %(line_no)s: wechat_comments must be one of %(choices)s",
+                "第%(line_no)s行：wechat_comments 须为 %(choices)s 之一",
                 line_no=line_no,
                 choices=", ".join(WECHAT_COMMENTS),
             )
@@ -131,7 +129,7 @@ def import_rows(*, session: Session, rows: Iterable[OrgRow], today: date) -> Imp
     for row in rows:
         if row.parent_code and row.parent_code not in by_code and row.parent_code not in existing:
             raise Invalid(
-                "org %(code)s: parent %(parent_code)s is neither in the file nor known",
+                "机构 %(code)s：上级机构 %(parent_code)s 既不在文件中，也不在系统中",
                 code=row.code,
                 parent_code=row.parent_code,
             )
@@ -143,7 +141,7 @@ def import_rows(*, session: Session, rows: Iterable[OrgRow], today: date) -> Imp
         if code in done:
             return done[code]
         if code in trail:
-            raise Invalid("org %(code)s: its parents form a cycle", code=code)
+            raise Invalid("机构 %(code)s：上级关系形成了循环", code=code)
         row = by_code.get(code)
         if row is None:
             return existing[code]
@@ -213,7 +211,7 @@ def _rename(*, session: Session, org: Org, new_name: str, today: date) -> None:
 
 def rename(*, session: Session, org: Org, new_name: str, today: date) -> None:
     if not new_name.strip():
-        raise Invalid("the new name must not be empty")
+        raise Invalid("新名称不能为空")
     _rename(session=session, org=org, new_name=new_name.strip(), today=today)
     org.updated_at = utcnow()
     session.add(org)
@@ -238,14 +236,14 @@ def _repath_descendants(*, session: Session) -> None:
 def get_by_code(*, session: Session, code: str) -> Org:
     org = session.exec(select(Org).where(Org.code == code)).first()
     if org is None:
-        raise NotFound("no organisation has the code %(code)r", field="org_code", code=code)
+        raise NotFound("没有代码为 %(code)r 的机构", field="org_code", code=code)
     return org
 
 
 def get(*, session: Session, org_id: int) -> Org:
     org = session.get(Org, org_id)
     if org is None:
-        raise NotFound("organisation %(org_id)s does not exist", org_id=org_id)
+        raise NotFound("机构 %(org_id)s 不存在", org_id=org_id)
     return org
 
 

@@ -23,9 +23,7 @@ router = APIRouter(prefix="/api/v1/orgs", tags=["review chains"])
 )
 def get_chain(code: str, principal: PrincipalDep, session: SessionDep) -> ReviewChainPublic:
     org = orgs.get_by_code(session=session, code=code)
-    principal.reach(
-        Action.post_read, org, NotFound("organisation %(code)s does not exist", code=code)
-    )
+    principal.reach(Action.post_read, org, NotFound("机构 %(code)s 不存在", code=code))
     return chains.to_public(session, org, chains.chain_of(session, org.id))  # type: ignore[arg-type]
 
 
@@ -42,9 +40,7 @@ def put_chain(
     session: SessionDep,
 ) -> ReviewChainPublic:
     org = orgs.get_by_code(session=session, code=code)
-    principal.reach(
-        Action.org_manage, org, NotFound("organisation %(code)s does not exist", code=code)
-    )
+    principal.reach(Action.org_manage, org, NotFound("机构 %(code)s 不存在", code=code))
     chain = chains.save(session=session, org=org, data=data, by=principal.user, now=utcnow())
     audit(
         session,
@@ -67,9 +63,7 @@ def put_chain(
 )
 def delete_chain(code: str, principal: PrincipalDep, who: WhoDep, session: SessionDep) -> Response:
     org = orgs.get_by_code(session=session, code=code)
-    principal.reach(
-        Action.org_manage, org, NotFound("organisation %(code)s does not exist", code=code)
-    )
+    principal.reach(Action.org_manage, org, NotFound("机构 %(code)s 不存在", code=code))
     if chains.remove(session=session, org=org):
         audit(
             session,

@@ -111,7 +111,7 @@ def _manual(delivery_id: int, action: str, remote_url: str = "") -> None:
         with session_scope() as session:
             admin = session.exec(select(User).where(User.role == Role.admin)).first()
             if admin is None:
-                raise HubError("create an admin user first (govhub users create --role admin)")
+                raise HubError("请先创建管理员用户（govhub users create --role admin）")
             who = Who(admin, actor_of(session=session, user=admin), "cli")
             _, enqueue = delivery_action(
                 session=session,

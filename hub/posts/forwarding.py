@@ -42,19 +42,19 @@ def offer(
 ) -> list[ForwardOffer]:
     origin = orgs.get(session=session, org_id=post.org_id)
     if not may(who.actor, Action.post_write, origin.path):
-        raise Forbidden("only editors of the post's org may offer it for forwarding")
+        raise Forbidden("只有稿件所属机构的编辑可以推荐转发")
     if post.status not in FORWARDABLE or post.approved_version is None:
-        raise Conflict("only an approved post can be offered for forwarding")
+        raise Conflict("只有审核通过的稿件可以推荐转发")
     if due_at is not None and due_at.tzinfo is None:
-        raise Invalid("due_at needs a time zone, e.g. 2026-12-01T18:00:00+08:00", field="due_at")
+        raise Invalid("截止时间（due_at）须带时区，例如 2026-12-01T18:00:00+08:00", field="due_at")
     if not org_codes:
-        raise Invalid("name at least one org to offer the post to", field="org_codes")
+        raise Invalid("请至少选择一个推荐转发的机构", field="org_codes")
     offers = []
     for code in dict.fromkeys(org_codes):
         target = orgs.resolve_code(session=session, code=code)
         if target.id == origin.id or not target.path.startswith(origin.path):
             raise Invalid(
-                "%(target)s is not below %(origin)s",
+                "%(target)s不是%(origin)s的下级机构",
                 field="org_codes",
                 target=target.name,
                 origin=origin.name,
@@ -83,14 +83,14 @@ def offer(
 def _offer_for(session: Session, who: Who, offer_id: int) -> tuple[ForwardOffer, Org, Post]:
     row = session.get(ForwardOffer, offer_id)
     if row is None:
-        raise NotFound("forwarding offer %(offer_id)s does not exist", offer_id=offer_id)
+        raise NotFound("转发推荐 %(offer_id)s 不存在", offer_id=offer_id)
     org = orgs.get(session=session, org_id=row.org_id)
     if not sees(who.actor, org.path):  # permission before state; outside the reach: 404
-        raise NotFound("forwarding offer %(offer_id)s does not exist", offer_id=offer_id)
+        raise NotFound("转发推荐 %(offer_id)s 不存在", offer_id=offer_id)
     if not may(who.actor, Action.post_write, org.path):
-        raise Forbidden("only editors of %(org)s may answer this offer", org=org.name)
+        raise Forbidden("只有%(org)s的编辑可以处理这条转发推荐", org=org.name)
     if row.status is not ForwardStatus.offered:
-        raise Conflict("this offer was already %(status)s", status=row.status.value)
+        raise Conflict("这条转发推荐已经处理过（%(status)s）", status=row.status.value)
     post = session.get(Post, row.post_id)
     assert post is not None
     return row, org, post
@@ -102,24 +102,18 @@ def accept(
     """Accept: the org's chosen accounts get the approved version. Returns ids to enqueue."""
     row, org, post = _offer_for(session, who, offer_id)
     if post.status not in FORWARDABLE or post.approved_version is None:
-        raise Conflict("the post is no longer approved (withdrawn or edited)")
+        raise Conflict("稿件已不是审核通过状态（已撤回或已修改）")
     if not account_ids:
-        raise Invalid("choose at least one account to forward to", field="account_ids")
+        raise Invalid("请至少选择一个转发账号", field="account_ids")
     for account_id in account_ids:
         account = session.get(Account, account_id)
         if account is None:
-            raise Invalid(
-                "account %(account_id)s does not exist", field="account_ids", account_id=account_id
-            )
+            raise Invalid("账号 %(account_id)s 不存在", field="account_ids", account_id=account_id)
         owner = orgs.get(session=session, org_id=account.org_id)
         if not owner.path.startswith(org.path):
-            raise Forbidden(
-                "account %(account)s does not belong to %(org)s", account=account.name, org=org.name
-            )
+            raise Forbidden("账号「%(account)s」不属于%(org)s", account=account.name, org=org.name)
         if account.status is AccountStatus.closed:
-            raise Invalid(
-                "account %(account)s is closed", field="account_ids", account=account.name
-            )
+            raise Invalid("账号「%(account)s」已停用", field="account_ids", account=account.name)
     future = post.scheduled_at is not None and post.scheduled_at > now
     deliveries = engine.create_deliveries(
         session=session,

@@ -68,18 +68,33 @@ TRANSITIONS: dict[tuple[Move, PostStatus], PostStatus] = {
     (Move.correct, PostStatus.partly_failed): PostStatus.in_review,
 }
 
-MOVE_WORDS = {
-    Move.submit: "submit for review",
-    Move.cosign: "co-sign",
-    Move.approve: "approve",
-    Move.reject: "reject",
-    Move.schedule: "schedule",
-    Move.release: "publish",
-    Move.settle: "settle",
-    Move.miss: "mark missed",
-    Move.edit: "edit",
-    Move.withdraw: "withdraw",
-    Move.correct: "correct",
+MOVE_WORDS = {  # a Reason each: translated inside the message
+    Move.submit: Reason("送审"),
+    Move.cosign: Reason("会签"),
+    Move.approve: Reason("批准"),
+    Move.reject: Reason("退回"),
+    Move.schedule: Reason("安排定时发布"),
+    Move.release: Reason("发布"),
+    Move.settle: Reason("结束发布"),
+    Move.miss: Reason("标记为错过发布时间"),
+    Move.edit: Reason("修改"),
+    Move.withdraw: Reason("撤回"),
+    Move.correct: Reason("更正"),
+}
+
+STATE_WORDS = {  # the labels of hub.records.rules.POST_STATUS, as a Reason each
+    PostStatus.draft: Reason("草稿"),
+    PostStatus.in_review: Reason("待审核"),
+    PostStatus.cosigning: Reason("会签中"),
+    PostStatus.approved: Reason("已批准"),
+    PostStatus.scheduled: Reason("已定时"),
+    PostStatus.publishing: Reason("发布中"),
+    PostStatus.published: Reason("已发布"),
+    PostStatus.partly_failed: Reason("部分失败"),
+    PostStatus.failed: Reason("失败"),
+    PostStatus.rejected: Reason("已驳回"),
+    PostStatus.missed: Reason("错过发布时间"),
+    PostStatus.withdrawn: Reason("已撤回"),
 }
 
 
@@ -91,11 +106,10 @@ def next_status(move: Move, current: PostStatus) -> PostStatus:
     try:
         return TRANSITIONS[(move, current)]
     except KeyError:
-        state = current.value.replace("_", " ")
         raise TransitionError(
-            "cannot %(move)s a post that is %(state)s",
+            "稿件状态为「%(state)s」，不能%(move)s",
             move=MOVE_WORDS[move],
-            state=state,
+            state=STATE_WORDS[current],
         ) from None
 
 
@@ -122,18 +136,16 @@ def approval_refusal(
     if reviewer.user_id == author_id:
         return Reason("您是该稿件的作者，须由另一名审核人批准（四眼原则）")
     if not reviewer.is_reviewer:
-        return Reason("only reviewers approve posts")
+        return Reason("只有审核员可以批准稿件")
     if urgency is Urgency.emergency:
         parent_path = post_org_path.rstrip("/").rsplit("/", 1)[0] + "/"
         if not (post_org_path.startswith(reviewer.org_path) or reviewer.org_path == parent_path):
-            return Reason(
-                "emergency posts are approved by a reviewer of the author's org or its parent"
-            )
+            return Reason("突发事件稿件须由作者所在机构或其上级机构的审核员批准")
         return None
     if not post_org_path.startswith(reviewer.org_path):
-        return Reason("this post belongs to an org outside your scope")
+        return Reason("该稿件所属机构不在您的范围内")
     if cosign_pending:
-        return Reason("waiting for co-signature from: %(orgs)s", orgs=", ".join(cosign_pending))
+        return Reason("等待以下机构会签：%(orgs)s", orgs=", ".join(cosign_pending))
     return None
 
 

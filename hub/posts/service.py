@@ -62,7 +62,7 @@ def _pk(row: Post | Org) -> int:
 def _require(who: Who, action: Action, org: Org) -> None:
     if not may(who.actor, action, org.path):
         raise Forbidden(
-            "your role (%(role)s) may not %(action)s for %(org)s",
+            "您的角色（%(role)s）在%(org)s没有 %(action)s 权限",
             role=who.user.role.value,
             action=action.value,
             org=org.name,
@@ -78,7 +78,7 @@ def get(*, session: Session, post_id: int, who: Who, action: Action = Action.pos
     Workflow actions check their own right next, and only then the post's state."""
     post = session.get(Post, post_id)
     if post is None or not visible(session, who, post):
-        raise NotFound("post %(post_id)s does not exist", post_id=post_id)
+        raise NotFound("稿件 %(post_id)s 不存在", post_id=post_id)
     org = orgs.get(session=session, org_id=post.org_id)
     if action is not Action.post_read or not _is_cosigner(session, who, post):
         _require(who, action, org)
@@ -108,14 +108,14 @@ def _check_accounts(session: Session, who: Who, account_ids: list[int]) -> list[
         account = session.get(Account, account_id)
         if account is None:
             raise Invalid(
-                "account %(account_id)s does not exist",
+                "账号 %(account_id)s 不存在",
                 field="target_account_ids",
                 account_id=account_id,
             )
         org = orgs.get(session=session, org_id=account.org_id)
         if not may(who.actor, Action.post_write, org.path):
             raise Forbidden(
-                "account %(account_id)s (%(org)s · %(account)s) is outside your scope",
+                "账号 %(account_id)s（%(org)s · %(account)s）不在您的范围内",
                 account_id=account_id,
                 org=org.name,
                 account=account.name,
@@ -151,11 +151,9 @@ def _validate_groups(session: Session, groups: list[TargetGroup]) -> list[dict[s
     out = []
     for group in groups:
         if group.platform and group.platform not in Platform.all():
-            raise Invalid(
-                "unknown platform %(platform)r in a target group", platform=group.platform
-            )
+            raise Invalid("目标分组中有未知平台 %(platform)r", platform=group.platform)
         if group.level and group.level not in {lv.value for lv in OrgLevel}:
-            raise Invalid("unknown level %(level)r in a target group", level=group.level)
+            raise Invalid("目标分组中有未知级别 %(level)r", level=group.level)
         for code in (group.under, group.org):
             if code:
                 orgs.resolve_code(session=session, code=code)
@@ -205,7 +203,7 @@ def _images(paths: list[str]) -> list[dict[str, str]]:
     for path in paths:
         target = (media / path).resolve()
         if not target.is_relative_to(media) or not target.is_file():
-            raise Invalid("image %(path)r has not been uploaded", field="images", path=path)
+            raise Invalid("图片 %(path)r 尚未上传", field="images", path=path)
         images.append({"path": path})
     return images
 
@@ -310,7 +308,7 @@ def _open_clock(session: Session, who: Who, clock_id: int) -> Clock:
     clock = session.get(Clock, clock_id)
     org = session.get(Org, clock.org_id) if clock is not None else None
     if clock is None or org is None or not sees(who.actor, org.path):
-        raise NotFound("clock %(clock_id)s does not exist", clock_id=clock_id)
+        raise NotFound("时限 %(clock_id)s 不存在", clock_id=clock_id)
     if not may(who.actor, Action.post_write, org.path):
         raise Forbidden(
             "时限 %(clock_id)s 属于%(org)s，您不能为它发稿", clock_id=clock_id, org=org.name
@@ -339,11 +337,9 @@ def _check_schedule(when: datetime | None, now: datetime) -> None:
     if when is None:
         return
     if when.tzinfo is None:
-        raise Invalid(
-            "scheduled_at needs a time zone, e.g. 2026-12-01T09:00:00+08:00", field="scheduled_at"
-        )
+        raise Invalid("定时发布时间须带时区，例如 2026-12-01T09:00:00+08:00", field="scheduled_at")
     if when < now - timedelta(minutes=1):
-        raise Invalid("scheduled_at is in the past", field="scheduled_at")
+        raise Invalid("定时发布时间已经过去", field="scheduled_at")
 
 
 def _add_version(
@@ -612,9 +608,9 @@ def cosign(*, session: Session, who: Who, post: Post, now: datetime, comment: st
         if may(who.actor, Action.post_cosign, orgs.get(session=session, org_id=org_id).path)
     ]
     if not mine:
-        raise Forbidden("you are not a reviewer of any org that must co-sign this post")
+        raise Forbidden("您不是该稿件任何会签机构的审核员")
     if post.status is not PostStatus.cosigning:
-        raise Conflict("post %(post_id)s is not waiting for co-signature", post_id=post.id)
+        raise Conflict("稿件 %(post_id)s 不在等待会签状态", post_id=post.id)
     for org_id in mine:
         session.add(
             Approval(
@@ -775,7 +771,7 @@ def _release(
     """The final approval: record it and create the deliveries (now, or at the schedule)."""
     accounts = [a for a in target_accounts(session, post) if a.status is not AccountStatus.closed]
     if not accounts:
-        raise Invalid("the post has no target accounts left")
+        raise Invalid("稿件已没有目标账号")
     _record_approval(session, who, post, org, comment, now, level=level)
     post.approved_version = post.current_version
     post.review_level = None
@@ -836,7 +832,7 @@ def _org_hall_account(session: Session, org_id: int) -> int | None:
 def reject(*, session: Session, who: Who, post: Post, reason: str, now: datetime) -> Post:
     org = orgs.get(session=session, org_id=post.org_id)
     if not (may(who.actor, Action.post_review, org.path) or _is_cosigner(session, who, post)):
-        raise Forbidden("only a reviewer of this post's org or a co-signing org may reject it")
+        raise Forbidden("只有稿件所属机构或会签机构的审核员可以退回稿件")
     post.status = rules.next_status(rules.Move.reject, post.status)
     session.add(
         Approval(
@@ -985,7 +981,7 @@ def delivery_action(
 
     delivery = session.get(Delivery, delivery_id)
     if delivery is None:
-        raise NotFound("delivery %(delivery_id)s does not exist", delivery_id=delivery_id)
+        raise NotFound("投递 %(delivery_id)s 不存在", delivery_id=delivery_id)
     post = get(session=session, post_id=delivery.post_id, who=who, action=Action.delivery_manage)
     refusal = manual_refusal(action, delivery.status)
     if refusal:
@@ -1004,7 +1000,7 @@ def delivery_action(
         account = session.get(Account, delivery.account_id)
         if account is not None and account.status is not AccountStatus.active:
             raise Conflict(
-                "account %(account)s is %(status)s; fix it first",
+                "账号「%(account)s」状态为 %(status)s，请先处理",
                 account=account.name,
                 status=account.status.value,
             )
@@ -1019,7 +1015,7 @@ def delivery_action(
         delivery.status = DeliveryStatus.cancelled
     elif action == "mark_published":
         if not remote_url.startswith(("http://", "https://")):
-            raise Invalid("remote_url must be the post's address on the platform (http…)")
+            raise Invalid("链接（remote_url）应为稿件在平台上的网址（http…）")
         delivery.status = DeliveryStatus.published
         delivery.remote_url = remote_url
         delivery.published_at = now

@@ -53,9 +53,9 @@ def org_in_reach(session: Session, principal: Principal, code: str) -> Org:
     """The org by code: 404 when it is missing or outside the caller's reach, 403 without the
     right to read it."""
     org = session.exec(select(Org).where(Org.code == code[:40])).first()
-    missing = NotFound("organisation %(code)r does not exist", code=code)
+    missing = NotFound("机构 %(code)r 不存在", code=code)
     if org is None:
-        raise NotFound("organisation %(code)r does not exist", field="code", code=code)
+        raise NotFound("机构 %(code)r 不存在", field="code", code=code)
     principal.reach(Action.org_read, org, missing)
     return org
 

@@ -129,7 +129,7 @@ def _managed_user(principal: PrincipalDep, session: SessionDep, user_id: int) ->
     """The user ``user_id`` if the caller may manage users on that user's org: 403 without the
     right at all, 404 for a user outside the caller's reach (as for one that does not exist)."""
     principal.require(Action.user_manage)
-    missing = NotFound("user %(user_id)s does not exist", user_id=user_id)
+    missing = NotFound("用户 %(user_id)s 不存在", user_id=user_id)
     user = session.get(User, user_id)
     if user is None:
         raise missing

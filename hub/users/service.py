@@ -41,10 +41,10 @@ def create(
 ) -> User:
     username = username.strip()
     if not username:
-        raise Invalid("the username must not be empty", field="username")
+        raise Invalid("用户名不能为空", field="username")
     check_password(password, username)
     if session.exec(select(User).where(User.username == username)).first():
-        raise Conflict("the username %(username)r is taken", field="username", username=username)
+        raise Conflict("用户名 %(username)r 已被占用", field="username", username=username)
     org = orgs.get_by_code(session=session, code=org_code)
     user = User(
         username=username,
@@ -76,7 +76,7 @@ def government_of(*, session: Session, org: Org) -> Org:
 def actor_of(*, session: Session, user: User) -> Actor:
     org = session.get(Org, user.org_id)
     if org is None:
-        raise NotFound("the user's organisation no longer exists")
+        raise NotFound("该用户所属机构已不存在")
     government = government_of(session=session, org=org)
     return Actor(
         user_id=user.id,  # type: ignore[arg-type]
@@ -94,7 +94,7 @@ def check_assign(*, session: Session, actor: Actor, role: Role, org: Org) -> Non
     government = government_of(session=session, org=org)
     if not may_assign(actor, role, org.path, government.path):
         raise Forbidden(
-            "you may not give the role %(role)s at %(org)s: only inside your own subtree, and never a reach wider than yours",
+            "您不能在%(org)s授予%(role)s角色：只能在您自己的管理范围内授予，且范围不能大于您自己的",
             role=role.value,
             org=org.name,
         )
@@ -153,9 +153,7 @@ def authenticate(
             wait = int((failure.first_at + window - now).total_seconds()) + 1
             _audit_login(session, username, user, "auth.login_locked", client_ip, "throttled")
             session.commit()
-            raise TooManyAttempts(
-                "too many failed logins; try again in %(wait)s seconds", wait=wait
-            )
+            raise TooManyAttempts("登录失败次数过多，请%(wait)s秒后再试", wait=wait)
     ok = verify_password(user.password_hash if user else DUMMY_HASH, password)
     if user is None or not ok or not user.is_active:
         for key, failure in failures.items():
@@ -165,7 +163,7 @@ def authenticate(
         why = "unknown user" if user is None else ("inactive" if ok else "wrong password")
         _audit_login(session, username, user, "auth.login_failed", client_ip, why)
         session.commit()
-        raise Invalid("wrong username or password")
+        raise Invalid("用户名或密码错误")
     user_failure = failures[next(iter(limits))]
     if user_failure is not None:
         session.delete(user_failure)
@@ -243,7 +241,7 @@ def open_sessions(*, session: Session, user_id: int) -> int:
 def get(*, session: Session, user_id: int) -> User:
     user = session.get(User, user_id)
     if user is None:
-        raise NotFound("user %(user_id)s does not exist", user_id=user_id)
+        raise NotFound("用户 %(user_id)s 不存在", user_id=user_id)
     return user
 
 

@@ -186,7 +186,7 @@ def create_user(
             raise HubError("用户名和姓名不能超过80个字符")
         org = orgs.get_by_code(session=session, code=org_code.strip())
         if access(page.actor, Action.user_manage, org.path) is not Access.allowed:
-            raise NotFound("no organisation has the code %(code)r", code=org_code.strip())
+            raise NotFound("没有代码为 %(code)r 的机构", code=org_code.strip())
         users.check_assign(session=session, actor=page.actor, role=Role(role), org=org)
         user = users.create(
             session=session,

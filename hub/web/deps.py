@@ -37,12 +37,17 @@ class Principal:
     def require(self, action: Action, org: Org | None = None) -> None:
         """Raise 403 unless the rule allows ``action`` on ``org`` (the one rule: users.rules.may)."""
         if not may(self.actor, action, org.path if org is not None else None):
-            where = f" for {org.name}" if org is not None else ""
+            if org is None:
+                raise Forbidden(
+                    "您的角色（%(role)s）没有 %(action)s 权限",
+                    role=self.user.role.value,
+                    action=action.value,
+                )
             raise Forbidden(
-                "your role (%(role)s) may not %(action)s%(where)s",
+                "您的角色（%(role)s）在%(org)s没有 %(action)s 权限",
                 role=self.user.role.value,
                 action=action.value,
-                where=where,
+                org=org.name,
             )
 
     def allows(self, action: Action, org: Org | None = None) -> bool:
@@ -120,12 +125,12 @@ def _user_from_request(request: Request, session: Session, settings: Settings) -
         )
         user = session.get(User, parsed[0]) if parsed else None
         if user is None or parsed is None or user.token_version != parsed[1] or not user.is_active:
-            raise NotAuthenticated("the access token is invalid or expired; log in again")
+            raise NotAuthenticated("访问令牌无效或已过期，请重新登录")
         return user, False
     user = web_session_user(request, session, settings)
     if user is not None:
         return user, True
-    raise NotAuthenticated("log in first (POST /api/v1/auth/token)")
+    raise NotAuthenticated("请先登录（POST /api/v1/auth/token）")
 
 
 def current_principal(request: Request, session: SessionDep, settings: SettingsDep) -> Principal:
@@ -135,7 +140,7 @@ def current_principal(request: Request, session: SessionDep, settings: SettingsD
     if via_cookie and request.method in UNSAFE_METHODS:
         sent = request.headers.get("x-csrf-token")
         if not same_token(sent, request.session.get("csrf")):
-            raise Forbidden("missing or wrong CSRF token; reload the page and try again")
+            raise Forbidden("缺少 CSRF 令牌或令牌不正确，请刷新页面后重试")
     return Principal(user=user, actor=actor_of(session=session, user=user), via_cookie=via_cookie)
 
 

@@ -28,7 +28,7 @@ router = APIRouter(include_in_schema=False)
 
 def check_csrf(request: Request, sent: str | None) -> None:
     if not same_token(sent, request.session.get("csrf")):
-        raise HubError("missing or wrong CSRF token; reload the page and try again")
+        raise HubError("缺少 CSRF 令牌或令牌不正确，请刷新页面后重试")
 
 
 def safe_next(target: str | None) -> str:

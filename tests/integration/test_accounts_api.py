@@ -124,7 +124,7 @@ def test_county_editor_sees_only_its_county(
         ({**wechat_account(), "platform": "douyin"}, 422, "platform"),
         ({"org_code": "522601", "platform": "wechat"}, 422, "name is required"),
         ({**wechat_account(), "credentials": {"app_id": "wx"}}, 422, "app_secret"),
-        ({**wechat_account(), "credentials": None}, 422, "needs credentials"),
+        ({**wechat_account(), "credentials": None}, 422, "须填写凭据"),
         ({**wechat_account(), "opened_on": "yesterday"}, 422, "opened_on"),
         ({**wechat_account(), "colour": "red"}, 422, "colour is not a known field"),
     ],

@@ -30,12 +30,12 @@ def test_wrong_password_then_throttled(client: TestClient) -> None:
             "/api/v1/auth/token", data={"username": "kaili-editor", "password": "nope"}
         )
         assert wrong.status_code == 422
-        assert wrong.json()["detail"] == "wrong username or password"
+        assert wrong.json()["detail"] == "用户名或密码错误"
     blocked = client.post(
         "/api/v1/auth/token", data={"username": "kaili-editor", "password": "kaili-editor-password"}
     )
     assert blocked.status_code == 429
-    assert "try again in" in blocked.json()["detail"]
+    assert "秒后再试" in blocked.json()["detail"]
     # another user from the same address is not locked out
     other = client.post(
         "/api/v1/auth/token",

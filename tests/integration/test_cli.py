@@ -24,7 +24,7 @@ def test_operator_sets_up_a_matrix_from_the_command_line(
     bad = tmp_path / "bad.csv"
     bad.write_text("code,name,level,parent_code\n1,X,city,\n", encoding="utf-8")
     refused = runner.invoke(app, ["orgs", "import", str(bad)])
-    assert refused.exit_code == 1 and "unknown level 'city'" in refused.output
+    assert refused.exit_code == 1 and "未知的级别 'city'" in refused.output
 
     created = runner.invoke(
         app,
@@ -137,7 +137,7 @@ def test_an_unknown_yes_no_value_is_refused_not_read_as_no(
     path.write_text(DIVISIONS.replace("是,否\n", "maybe,否\n"), encoding="utf-8")
     result = CliRunner().invoke(app, ["orgs", "import", str(path)])
     assert result.exit_code == 1
-    assert "line 3: livelihood must be yes/no" in result.output and "'maybe'" in result.output
+    assert "第3行：livelihood 须为 yes/no" in result.output and "'maybe'" in result.output
     listed = CliRunner().invoke(app, ["orgs", "list"])
     assert "522600" not in listed.output  # nothing of the file was imported
 

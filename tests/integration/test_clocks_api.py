@@ -66,9 +66,9 @@ def test_bad_input_is_a_clear_422(client: TestClient, auth: Auth) -> None:
         "started_at": "2026-11-20T08:00:00+08:00",
     }
     cases = {
-        "kind": ("earthquake", "unknown clock kind 'earthquake'"),
+        "kind": ("earthquake", "未知的时限类型 'earthquake'"),
         "org_code": ("999999", "999999"),
-        "started_at": ("2026-11-20T08:00:00", "needs a UTC offset"),
+        "started_at": ("2026-11-20T08:00:00", "须带时区"),
     }
     for field, (value, message) in cases.items():
         response = client.post(
@@ -93,7 +93,12 @@ def test_stop_and_cancel(client: TestClient, auth: Auth) -> None:
     stopped = client.post(f"/api/v1/clocks/{on_time['id']}/stop", headers=editor)
     assert stopped.status_code == 200 and stopped.json()["status"] == "met"
     again = client.post(f"/api/v1/clocks/{on_time['id']}/stop", headers=editor)
-    assert again.status_code == 409 and "already met" in again.json()["detail"]
+    assert again.status_code == 409
+    assert again.json()["detail"] == f"时限 {on_time['id']} 已结束（按时完成）"
+    client.cookies.set("govhub_lang", "en")  # the language switch: the same refusal in English
+    english = client.post(f"/api/v1/clocks/{on_time['id']}/stop", headers=editor)
+    client.cookies.delete("govhub_lang")
+    assert english.json()["detail"] == f"Clock {on_time['id']} has already ended (Met on time)"
 
     late = open_clock(client, editor, "emergency", "522601", "2026-11-20T22:30:00+08:00")
     answered = client.post(
@@ -367,7 +372,7 @@ def test_recurring_obligations_are_met_by_records(
         },
         headers=auth["kaili-editor"],
     )
-    assert wrong.status_code == 422 and "no press_conference obligation" in wrong.json()["detail"]
+    assert wrong.status_code == 422 and "没有press_conference义务" in wrong.json()["detail"]
     unknown = client.post(
         "/api/v1/obligation-records",
         json={"kind": "banquet", "org_code": "522601", "held_on": "2026-11-03", "title": "x"},

@@ -316,7 +316,7 @@ def test_only_supervisors_and_admins_audit_and_bad_input_is_explained(
         "/api/v1/audits/matrix", params={"as_of": "2014-13-45"}, headers=auth["supervisor"]
     )
     assert bad_date.status_code == 422
-    assert "as_of must be a date like 2014-06-30" in bad_date.json()["detail"]
+    assert "检查基准日（as_of）应为 2014-06-30 这样的日期" in bad_date.json()["detail"]
     bad_policy = client.get(
         "/api/v1/audits/matrix", params={"policy": "hunan-2015"}, headers=auth["supervisor"]
     )
@@ -469,7 +469,7 @@ def test_audit_page_shows_chart_grid_trend_and_drill_down(
     assert "2026-02-10 12:00" in drill.text  # its latest post, in Beijing time
 
     bad = client.get("/audit", params={"as_of": "yesterday"})
-    assert bad.status_code == 422 and "as_of must be a date" in bad.text
+    assert bad.status_code == 422 and "检查基准日（as_of）应为" in bad.text
 
 
 def test_audit_pages_speak_english_when_chosen(
@@ -518,4 +518,4 @@ def test_cli_writes_the_audit_in_each_format(guizhou: dict[str, str], tmp_path: 
     assert (tmp_path / "a.csv").read_bytes().startswith(b"\xef\xbb\xbf")
 
     bad = runner.invoke(cli, ["audit", "--as-of", "30/06/2014", "-o", str(tmp_path / "b.csv")])
-    assert bad.exit_code == 1 and "as_of must be a date" in bad.output
+    assert bad.exit_code == 1 and "检查基准日（as_of）应为" in bad.output

@@ -49,12 +49,12 @@ def test_import_rejects_unknown_levels_and_missing_parents(hub_env: dict[str, st
 
     from hub.errors import Invalid
 
-    with pytest.raises(Invalid, match="line 2: unknown level 'city'"):
+    with pytest.raises(Invalid, match="第2行：未知的级别 'city'"):
         parse_csv("code,name,level,parent_code\n1,X,city,\n")
-    with pytest.raises(Invalid, match="missing the column"):
+    with pytest.raises(Invalid, match="CSV 缺少以下列"):
         parse_csv("code,name\n1,X\n")
     with Session(engine_for(hub_env["GOVHUB_DATABASE_URL"])) as session:
-        with pytest.raises(Invalid, match="parent 999999"):
+        with pytest.raises(Invalid, match="上级机构 999999"):
             import_rows(
                 session=session,
                 rows=parse_csv("code,name,level,parent_code\n1,X,county,999999\n"),

@@ -36,7 +36,7 @@ def test_operator_sees_and_steers_deliveries_from_the_command_line(
     refused = runner.invoke(
         app, ["deliveries", "mark-published", str(delivery), "https://weibo.com/1/abc"]
     )
-    assert refused.exit_code == 1 and "cannot be mark published" in refused.output
+    assert refused.exit_code == 1 and "不能标记为已发布" in refused.output
     assert runner.invoke(app, ["deliveries", "retry", str(delivery)]).exit_code == 0
     again = json.loads(runner.invoke(app, ["posts", "show", str(post)]).output)
     assert again["deliveries"][0]["status"] == "queued"

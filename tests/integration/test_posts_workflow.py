@@ -101,7 +101,7 @@ def test_editing_after_approval_withdraws_the_approval(
     assert live == []
     again = client.post(f"/api/v1/posts/{post['id']}/approve", headers=auth["kaili-reviewer"])
     assert again.status_code == 409
-    assert "cannot approve a post that is draft" in again.json()["detail"]
+    assert "稿件状态为「草稿」，不能批准" in again.json()["detail"]
 
 
 def test_targets_outside_the_authors_scope_are_refused(
@@ -116,7 +116,7 @@ def test_targets_outside_the_authors_scope_are_refused(
         headers=auth["kaili-editor"],
     )
     assert refused.status_code == 403
-    assert "outside your scope" in refused.json()["detail"]
+    assert "不在您的范围内" in refused.json()["detail"]
     unknown = client.post(
         "/api/v1/posts",
         json={"title": "t", "body": "b", "target_account_ids": [99999]},
@@ -246,7 +246,7 @@ def test_submit_refuses_blocking_problems(
         json={"title": "t", "body": "b", "scheduled_at": "2026-12-01T09:00:00"},
         headers=auth["kaili-editor"],
     )
-    assert bad_time.status_code == 422 and "time zone" in bad_time.json()["detail"]
+    assert bad_time.status_code == 422 and "须带时区" in bad_time.json()["detail"]
 
 
 def test_matrix_forwarding_offer_accept_decline_and_deadline(

@@ -20,7 +20,17 @@ from connectors.errors import (
 from hub.accounts.models import AccountStatus
 from hub.config import Settings
 from hub.delivery.models import DeliveryStatus
-from hub.delivery.rules import decide, recheck_delay, rip_for, valid_ip
+from hub.delivery.rules import (
+    STATUS_WORDS,
+    decide,
+    manual_refusal,
+    recheck_delay,
+    rip_for,
+    valid_ip,
+)
+from hub.errors import Invalid
+from hub.records.rules import DELIVERY_STATUS
+from hub.web import i18n
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 
@@ -116,3 +126,18 @@ def test_the_fallback_rip_must_be_an_ip_address() -> None:
     assert Settings(weibo_fallback_rip=" 203.0.113.10 ").weibo_fallback_rip == "203.0.113.10"
     with pytest.raises(ValidationError, match="GOVHUB_WEIBO_FALLBACK_RIP"):
         Settings(weibo_fallback_rip="egress.example.gov.cn")
+
+
+def test_a_refused_manual_action_says_the_state_and_what_would_be_allowed() -> None:
+    refusal = manual_refusal("mark_published", DeliveryStatus.cancelled)
+    assert refusal == (
+        "投递状态为「已取消」，不能标记为已发布："
+        "只有等待平台结果、结果未确认、失败或已暂停的投递可以标记"
+    )
+    english = Invalid(refusal).translate(i18n.translations("en").gettext)
+    assert english == (
+        "Cannot mark a delivery in the state “Cancelled” as published: "
+        "only a pending, unconfirmed, failed or parked delivery can be"
+    )
+    assert manual_refusal("cancel", DeliveryStatus.queued) is None
+    assert {s.value: str(w) for s, w in STATUS_WORDS.items()} == DELIVERY_STATUS

@@ -10,6 +10,7 @@ from connectors.weibo_rules import weibo_length
 from hub.errors import Conflict
 from hub.live import rules
 from hub.live.models import LiveStatus
+from hub.web import i18n
 
 T0 = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
 HALL = "http://hall.test/hall/posts/123"
@@ -119,6 +120,9 @@ def test_last_event_id_parsing(value: str | None, expected: int) -> None:
 def test_status_moves() -> None:
     assert rules.next_status("start", LiveStatus.scheduled) is LiveStatus.live
     assert rules.next_status("end", LiveStatus.live) is LiveStatus.ended
-    with pytest.raises(Conflict):
+    with pytest.raises(Conflict) as refused:
         rules.next_status("start", LiveStatus.ended)
+    assert refused.value.message == "微直播当前状态为「已结束」，不能开播"
+    english = refused.value.translate(i18n.translations("en").gettext)
+    assert english == "A live session in the state “Ended” cannot start"
     assert not rules.accepts_entries(LiveStatus.ended)

@@ -9,6 +9,7 @@ import pytest
 
 from hub.posts.models import PostStatus, Urgency
 from hub.posts.rules import (
+    STATE_WORDS,
     Move,
     Reviewer,
     TransitionError,
@@ -19,6 +20,8 @@ from hub.posts.rules import (
     settled_status,
     status_after_submit,
 )
+from hub.records.rules import POST_STATUS
+from hub.web import i18n
 
 # Written out state by state, from the product's description (README, "The path of a post"), not
 # copied from hub/posts/rules.py: every state lists every move it allows and where it goes.
@@ -80,15 +83,20 @@ def test_every_move_from_every_state(state: PostStatus, move: Move) -> None:
     with pytest.raises(TransitionError) as refused:
         next_status(move, state)
     assert refused.value.status_code == 409
-    assert state.value.replace("_", " ") in refused.value.message
-    assert refused.value.message.startswith("cannot ")
+    assert refused.value.message.startswith(f"稿件状态为「{STATE_WORDS[state]}」，不能")
 
 
 def test_a_refusal_says_the_move_and_the_state_in_words() -> None:
-    with pytest.raises(TransitionError, match="cannot edit a post that is partly failed"):
+    with pytest.raises(TransitionError, match=r"^稿件状态为「部分失败」，不能修改$"):
         next_status(Move.edit, PostStatus.partly_failed)
-    with pytest.raises(TransitionError, match="cannot publish a post that is in review"):
+    with pytest.raises(TransitionError, match=r"^稿件状态为「待审核」，不能发布$") as refused:
         next_status(Move.release, PostStatus.in_review)
+    english = refused.value.translate(i18n.translations("en").gettext)
+    assert english == "Cannot publish a post in the state “In review”"
+
+
+def test_the_state_words_are_the_labels_the_records_show() -> None:
+    assert {s.value: str(w) for s, w in STATE_WORDS.items()} == POST_STATUS
 
 
 def test_nothing_goes_out_before_approval() -> None:
@@ -171,18 +179,18 @@ def test_the_four_eyes_refusal_comes_before_the_role_refusal() -> None:
 
 
 def test_only_reviewers_approve() -> None:
-    assert refusal(is_reviewer=False) == "only reviewers approve posts"
-    assert refusal(is_reviewer=False, urgency=Urgency.emergency) == "only reviewers approve posts"
+    assert refusal(is_reviewer=False) == "只有审核员可以批准稿件"
+    assert refusal(is_reviewer=False, urgency=Urgency.emergency) == "只有审核员可以批准稿件"
 
 
 def test_a_reviewer_outside_the_post_org_is_refused() -> None:
     for outside in (SIBLING_COUNTY, OTHER_PREFECTURE):
-        assert refusal(org_path=outside) == "this post belongs to an org outside your scope"
+        assert refusal(org_path=outside) == "该稿件所属机构不在您的范围内"
 
 
 def test_a_routine_post_waits_for_every_co_signer() -> None:
     message = refusal(cosign_pending=["522602", "522603"])
-    assert message == "waiting for co-signature from: 522602, 522603"
+    assert message == "等待以下机构会签：522602, 522603"
 
 
 @pytest.mark.parametrize("urgency", [Urgency.routine, Urgency.hot_topic])
@@ -200,7 +208,7 @@ def test_an_emergency_is_approved_by_the_org_or_its_parent() -> None:
 
 
 def test_an_emergency_is_refused_to_a_reviewer_of_another_branch() -> None:
-    expected = "emergency posts are approved by a reviewer of the author's org or its parent"
+    expected = "突发事件稿件须由作者所在机构或其上级机构的审核员批准"
     assert refusal(urgency=Urgency.emergency, org_path=SIBLING_COUNTY) == expected
     assert refusal(urgency=Urgency.emergency, org_path=OTHER_PREFECTURE) == expected
 
