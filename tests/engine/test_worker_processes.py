@@ -39,6 +39,12 @@ def workers(pid: int) -> set[int]:
     return out
 
 
+def _count(found: set[int], n: int) -> set[int] | None:
+    """``found`` when it holds ``n`` processes: one look at /proc per check (looking twice raced
+    with the killed worker disappearing between the looks)."""
+    return found if len(found) == n else None
+
+
 def name_of(pid: int) -> str:
     """The Celery node name the supervisor gave the worker (its GOVHUB_WORKER_NAME)."""
     for item in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
@@ -53,15 +59,11 @@ def test_two_worker_processes_are_each_started_again_when_they_die(
     supervisor = processes("worker", "--processes", "2", "--concurrency", "2")
     assert supervisor.proc is not None
     pid = supervisor.proc.pid
-    first = wait_for(lambda: len(workers(pid)) == 2 and workers(pid), 60, "two worker processes")
+    first = wait_for(lambda: _count(workers(pid), 2), 60, "two worker processes")
     victim = min(first)
     victim_name = name_of(victim)
     os.kill(victim, signal.SIGKILL)
-    again = wait_for(
-        lambda: len(workers(pid)) == 2 and victim not in workers(pid) and workers(pid),
-        60,
-        "the killed worker replaced",
-    )
+    again = wait_for(lambda: _count(workers(pid) - {victim}, 2), 60, "the killed worker replaced")
     assert max(first) in again, "the other worker keeps running"
     log = (tmp_path / "worker-0.log").read_text()
     assert "worker 1 exited with -9" in log or "worker 2 exited with -9" in log
@@ -103,15 +105,11 @@ def test_a_worker_that_exits_cleanly_on_its_own_is_started_again(
     supervisor = processes("worker", "--concurrency", "2")
     assert supervisor.proc is not None
     pid = supervisor.proc.pid
-    (first,) = wait_for(lambda: len(workers(pid)) == 1 and workers(pid), 60, "one worker process")
+    (first,) = wait_for(lambda: _count(workers(pid), 1), 60, "one worker process")
     log_file = tmp_path / "worker-0.log"
     wait_for(lambda: "ready." in log_file.read_text(), 60, "the worker up")
     os.kill(first, signal.SIGTERM)
-    (second,) = wait_for(
-        lambda: len(workers(pid)) == 1 and first not in workers(pid) and workers(pid),
-        60,
-        "the worker started again",
-    )
+    (second,) = wait_for(lambda: _count(workers(pid) - {first}, 1), 60, "the worker started again")
     assert "worker exited with 0; starting it again" in log_file.read_text()
     assert supervisor.proc.poll() is None, "the supervisor keeps running"
     wait_for(lambda: log_file.read_text().count("ready.") >= 2, 60, "the new worker up")
