@@ -35,6 +35,20 @@ def server(hub_env: dict[str, str], tmp_path: Path) -> Iterator[Server]:
         server.stop()
 
 
+def open_console(browser: Any, server: Server, slug: str, username: str, *, lang: str = "") -> Any:
+    """Log in as ``username`` in a fresh browser context, landing on the session's console
+    (through ``/lang/{lang}`` first when a language is given)."""
+    console = browser.new_context().new_page()
+    target = f"/live/{slug}/console"
+    if lang:
+        target = f"/lang/{lang}%3Fnext%3D{target}"
+    console.goto(f"{server.base}/login?next={target}")
+    console.fill("#username", username)
+    console.fill("#password", f"{username}-password")
+    console.click("button[type=submit]")
+    return console
+
+
 def test_console_posts_with_ctrl_enter_and_the_public_page_follows(
     server: Server, browser: Any, hub_env: dict[str, str]
 ) -> None:
@@ -44,11 +58,7 @@ def test_console_posts_with_ctrl_enter_and_the_public_page_follows(
     ).json()
     httpx.post(f"{server.base}/api/v1/live-sessions/{live['id']}/start", headers=headers)
 
-    console = browser.new_context().new_page()
-    console.goto(f"{server.base}/login?next=/live/{live['slug']}/console")
-    console.fill("#username", "kaili-editor")
-    console.fill("#password", "kaili-editor-password")
-    console.click("button[type=submit]")
+    console = open_console(browser, server, live["slug"], "kaili-editor")
     console.wait_for_selector("#composer")
     playwright_api.expect(console.locator("#conn")).to_have_text("已连接")
 
@@ -128,11 +138,7 @@ def test_an_approver_releases_a_key_event_with_one_click(
         headers=headers,
     )
 
-    console = browser.new_context().new_page()
-    console.goto(f"{server.base}/login?next=/live/{live['slug']}/console")
-    console.fill("#username", "kaili-reviewer")
-    console.fill("#password", "kaili-reviewer-password")
-    console.click("button[type=submit]")
+    console = open_console(browser, server, live["slug"], "kaili-reviewer")
     waiting = console.locator("#key-pending")
     playwright_api.expect(waiting).to_be_visible()
     playwright_api.expect(waiting).to_contain_text("全市启动防汛四级应急响应。")
@@ -161,11 +167,7 @@ def test_the_console_sends_a_picture_picked_from_the_media_library(
     live = httpx.post(api, json={"title": "凯里市新闻发布会"}, headers=headers).json()
     httpx.post(f"{api}/{live['id']}/start", headers=headers)
 
-    console = browser.new_context().new_page()
-    console.goto(f"{server.base}/login?next=/live/{live['slug']}/console")
-    console.fill("#username", "kaili-editor")
-    console.fill("#password", "kaili-editor-password")
-    console.click("button[type=submit]")
+    console = open_console(browser, server, live["slug"], "kaili-editor")
     console.wait_for_selector("#composer")
     playwright_api.expect(console.locator("#conn")).to_have_text("已连接")  # scripts ran
     console.click("#library summary")
@@ -198,11 +200,7 @@ def test_the_console_speaks_english_when_english_is_chosen(
         f"{server.base}/api/v1/live-sessions", json={"title": "凯里市政府常务会议"}, headers=headers
     ).json()
     httpx.post(f"{server.base}/api/v1/live-sessions/{live['id']}/start", headers=headers)
-    console = browser.new_context().new_page()
-    console.goto(f"{server.base}/login?next=/lang/en%3Fnext%3D/live/{live['slug']}/console")
-    console.fill("#username", "kaili-editor")
-    console.fill("#password", "kaili-editor-password")
-    console.click("button[type=submit]")
+    console = open_console(browser, server, live["slug"], "kaili-editor", lang="en")
     console.wait_for_selector("#composer")
     assert console.locator("html").get_attribute("lang") == "en"
     playwright_api.expect(console.locator("#conn")).to_have_text("Connected")
