@@ -20,7 +20,9 @@ work shows in them even where the wall-clock benchmark is drowned by neighbours:
 - **CPU ms**: this thread's CPU time (``time.thread_time``: the sandboxes' threads left out),
   median of ``GOVHUB_COST_ROUNDS`` posts (default 3).
 
-``GOVHUB_COST_PROFILE=file`` also writes a cProfile of the last round (``python -m pstats``)
+``GOVHUB_COST_COLD=1`` starts every round as ``bench/fanout.py``'s new accounts do: no WeChat access
+token anywhere and no picture uploaded to any account yet, so each WeChat copy fetches its token
+and uploads its cover and body image (six calls instead of three). ``GOVHUB_COST_PROFILE=file`` also writes a cProfile of the last round (``python -m pstats``)
 and prints its top functions. ``GOVHUB_BENCH_SCRATCH_DB`` names the scratch database (default
 ``govhub_bench_fanout_cost``). The broker's own round trips (fetching and acknowledging each
 task message) are the worker's, not the task's, and are not counted here.
@@ -61,6 +63,25 @@ from tests.images import press_photo  # noqa: E402
 ROUNDS = int(os.environ.get("GOVHUB_COST_ROUNDS", "3"))
 PROFILE = os.environ.get("GOVHUB_COST_PROFILE", "")
 TRACE = int(os.environ.get("GOVHUB_COST_TRACE", "0"))  # list the statements of the first tasks
+COLD = os.environ.get("GOVHUB_COST_COLD", "") == "1"
+
+
+def forget_tokens_and_uploads(redis_url: str) -> None:
+    """As if every account were new: no token cached (here or in the shared store), no upload."""
+    from connectors import wechat
+    from hub.delivery import channels
+
+    store = channels.token_store()
+    with store._guard:
+        store._local.clear()
+    with wechat._UPLOADS._lock:
+        wechat._UPLOADS._items.clear()
+    if redis_url:
+        import redis
+
+        client = redis.Redis.from_url(redis_url)
+        for key in client.scan_iter("*token*"):
+            client.delete(key)
 
 
 class Counts:
@@ -217,6 +238,8 @@ def main() -> None:
                 )
                 before = (COUNTS.statements, COUNTS.commits, COUNTS.rollbacks, COUNTS.redis)
                 kinds_before = dict(COUNTS.kinds)
+                if COLD:
+                    forget_tokens_and_uploads(redis_url)
                 last = i == ROUNDS - 1
                 profiler = cProfile.Profile(time.thread_time) if PROFILE and last else None
                 if profiler:

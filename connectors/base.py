@@ -326,6 +326,17 @@ class PreparesImages(Protocol):
 
 
 @runtime_checkable
+class KeepsTokens(Protocol):
+    """The platform's calls need an access token the connector fetches with the account's
+    credentials and caches (WeChat's ``stable_token``, two hours). The hub keeps it fetched ahead
+    of use (beat's ``accounts.keep_tokens``), so a fan-out's copies find it cached instead of
+    each fetching it on the way to the platform. Returns True when a token was fetched now,
+    False when the cached one is still good; raises the connector's errors (a wrong secret)."""
+
+    def keep_token(self, account: Account) -> bool: ...
+
+
+@runtime_checkable
 class Binds(Protocol):
     """Accounts are bound by OAuth: the owner consents on the platform, the hub trades the code.
 
@@ -503,6 +514,7 @@ CAPABILITIES: dict[str, type[Any]] = {
     "delivery_options": DeliveryOptions,
     "callbacks": Callbacks,
     "metrics": Metrics,
+    "keeps_tokens": KeepsTokens,
 }
 """Every optional capability by name (docs and the contract suite)."""
 

@@ -1248,6 +1248,18 @@ class WechatConnector:
         except TokenStoreError as exc:
             raise Transient(f"令牌缓存不可用：{exc}", platform=PLATFORM) from None
 
+    def keep_token(self, account: Account) -> bool:
+        """Fetch the account's token now unless the store holds one still good to use (the
+        store keeps it until its expiry minus the refresh margin): the ``KeepsTokens``
+        capability, called by beat so that publications do not fetch it."""
+        try:
+            if self._tokens.get(self._token_key(account)) is not None:
+                return False
+        except TokenStoreError as exc:
+            raise Transient(f"令牌缓存不可用：{exc}", platform=PLATFORM) from None
+        self._access_token(account)
+        return True
+
     def _refresh_token(self, account: Account, stale: str) -> str:
         """Replace a token the platform refused, unless another process already did."""
         key = self._token_key(account)

@@ -29,6 +29,8 @@ BEAT_SCHEDULE: dict[str, tuple[str, timedelta]] = {
     "live.fanout": ("live.fanout", timedelta(seconds=3)),
     # misconfigured accounts are re-tested on their own back-off; this only looks who is due
     "accounts.recheck": ("accounts.recheck", timedelta(minutes=1)),
+    # access tokens fetched ahead of expiry (WeChat's stable_token): copies find them cached
+    "accounts.keep-tokens": ("accounts.keep_tokens", timedelta(minutes=5)),
     # readers' counts: each account on its own pace (GOVHUB_REACH_INTERVAL_MINUTES) and back-off
     "reach.pull": ("reach.pull", timedelta(minutes=10)),
     # authorisations ending within 7 days: told once per expiry date (hub/notify)

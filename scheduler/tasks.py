@@ -86,3 +86,15 @@ def recheck_accounts() -> str:
         resumed, lines = recheck_due(session=session, settings=get_settings(), now=utcnow())
     service.enqueue(resumed)
     return "; ".join(lines) or "nothing to re-test"
+
+
+@shared_task(name="accounts.keep_tokens")
+def keep_tokens() -> str:
+    """Fetch the access tokens that are missing or near their end, ahead of any publication."""
+    from hub.accounts.tokens import keep_tokens as keep
+    from hub.config import get_settings
+    from hub.db import session_scope
+    from hub.sqltypes import utcnow
+
+    with session_scope() as session:
+        return keep(session=session, settings=get_settings(), now=utcnow()).summary()

@@ -97,3 +97,20 @@ def accounts_list(org: str | None = None, platform: str | None = None) -> None:
                 f"{account.id}\t{owner.code}\t{account.platform.value}\t{account.status.value}\t"
                 f"{account.name}"
             )
+
+
+@accounts_app.command("keep-tokens")
+def accounts_keep_tokens() -> None:
+    """Fetch now the access tokens (WeChat) that are missing or near their end, as beat does every
+    five minutes: run it after importing accounts, before a big fan-out."""
+    from hub.accounts.tokens import keep_tokens
+    from hub.db import session_scope
+    from hub.sqltypes import utcnow
+
+    with session_scope() as session:
+        result = keep_tokens(session=session, settings=get_settings(), now=utcnow())
+    for account_id, reason in result.failed.items():
+        typer.echo(f"account {account_id}: {reason}", err=True)
+    typer.echo(result.summary())
+    if result.failed:
+        raise typer.Exit(1)

@@ -261,6 +261,20 @@ def _check_reconciles(harness: Harness) -> None:
     )
 
 
+def _check_keeps_tokens(harness: Harness) -> None:
+    """A new account's token is fetched once; while it is good, keeping it costs nothing; the
+    account then publishes on it."""
+    from connectors.base import KeepsTokens
+
+    connector = harness.connector
+    assert isinstance(connector, KeepsTokens)
+    account = harness.new_account()
+    assert connector.keep_token(account) is True
+    assert connector.keep_token(account) is False
+    rendition = connector.render(harness.content())
+    assert settle(harness, account, connector.publish(account, rendition, idempotency_key="kt-1"))
+
+
 def _check_binds(harness: Harness) -> None:
     from urllib.parse import parse_qs, urlsplit
 
@@ -406,4 +420,5 @@ CAPABILITY_CHECKS: dict[str, Callable[[Harness], None]] = {
     "comments": _check_comments,
     "direct_messages": _check_direct_messages,
     "metrics": _check_metrics,
+    "keeps_tokens": _check_keeps_tokens,
 }

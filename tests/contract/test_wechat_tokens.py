@@ -232,3 +232,34 @@ def test_a_wrong_secret_on_stable_token_is_a_configuration_error(wechat: WechatH
         wechat.wechat.recent(wechat.account(app_secret="wrong-secret"))
     assert "wrong-secret" not in str(caught.value)
     assert wechat.calls() == {"/cgi-bin/stable_token": 1}
+
+
+def test_a_kept_token_spares_the_publication_its_token_call(wechat: WechatHarness) -> None:
+    """Beat keeps the token (``keep_token``); the copy that follows goes straight to its uploads
+    and draft, and keeping it again while it is good calls nothing."""
+    connector, account = wechat.wechat, wechat.account()
+    assert connector.keep_token(account) is True
+    assert wechat.calls().get("/cgi-bin/stable_token") == 1
+    assert connector.keep_token(account) is False
+    wechat.publish_and_wait()
+    calls = wechat.calls()
+    assert calls.get("/cgi-bin/stable_token") == 1
+    assert calls.get("/cgi-bin/freepublish/submit") == 1
+
+
+def test_a_token_near_its_end_is_kept_ahead_of_it(tmp_path: Path) -> None:
+    """The store drops a token at its expiry minus the refresh margin; the next keep fetches
+    again then, before any publication would have to."""
+    sandbox = WechatSandbox(token_ttl=4.0, token_overlap=0.0)  # kept for half its life: 2 s
+    server = serve(sandbox)
+    try:
+        with httpx.Client(timeout=5.0) as client:
+            h = WechatHarness(sandbox, server.base_url, client, tmp_path)
+            connector, account = h.wechat, h.account()
+            assert connector.keep_token(account) is True
+            assert connector.keep_token(account) is False
+            wait_for(lambda: connector.keep_token(account) or None, timeout=10)
+            assert h.calls()["/cgi-bin/stable_token"] == 2
+    finally:
+        sandbox.close()
+        server.stop()

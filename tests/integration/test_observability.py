@@ -393,7 +393,7 @@ def test_development_logs_are_readable_text(client: TestClient, log_lines: io.St
     client.get("/healthz", headers={"X-Request-ID": "dev-1"})
     (line,) = [x for x in log_lines.getvalue().splitlines() if "govhub.access" in x]
     assert re.match(
-        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d INFO govhub.access: GET /healthz 200  request_id=dev-1 ",
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} INFO govhub.access: GET /healthz 200  request_id=dev-1 ",
         line,
     ), line
     assert "route=/healthz" in line and "duration_ms=" in line
