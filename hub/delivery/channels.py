@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from http.cookiejar import CookieJar
 from collections.abc import Iterable
 from datetime import datetime
 from functools import lru_cache
@@ -24,6 +25,19 @@ if TYPE_CHECKING:
     from hub.posts.models import PostVersion
 
 
+class NoCookies(CookieJar):
+    """The shared client keeps no cookies. It carries every account's calls, of every org: a
+    cookie a platform set in its answer to one account's call (a load balancer's, a session's)
+    would otherwise ride along on the next account's. Platform APIs authenticate by token, never
+    by cookie. (httpx's maintainers' recipe: encode/httpx#1359.)"""
+
+    def extract_cookies(self, response: Any, request: Any) -> None:
+        return None
+
+    def set_cookie(self, cookie: Any) -> None:
+        return None
+
+
 # Built once per process under a lock: a fan-out's first wave asks from every worker thread at
 # once, and an unlocked cache let each thread build its own (a TLS context each: the CA bundle
 # parsed sixteen times over, a third of the tasks' time in a freshly started worker).
@@ -42,6 +56,7 @@ def http_client() -> httpx.Client:
                     timeout=httpx.Timeout(30.0, connect=5.0),
                     limits=httpx.Limits(max_connections=100, max_keepalive_connections=50),
                     follow_redirects=False,
+                    cookies=NoCookies(),
                 )
             client = _client
     return client
