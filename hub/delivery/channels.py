@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import threading
-from http.cookiejar import CookieJar
 from collections.abc import Iterable
 from datetime import datetime
 from functools import lru_cache
+from http.cookiejar import CookieJar
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
