@@ -314,6 +314,14 @@ class ProcessCachedStore:
                 self._local[key] = (cached, now + self._max_age)
         return cached
 
+    def get_shared(self, key: str) -> CachedToken | None:
+        """What every process sees: the shared store, this process's copy refreshed from it (a
+        keeper must not take its own copy for proof that the shared store holds the token: a
+        restarted Redis has none, while the copy lives on for up to ``max_age_seconds``)."""
+        with self._guard:
+            self._local.pop(key, None)
+        return self.get(key)
+
     def put(self, key: str, token: str, expires_at: datetime) -> None:
         self._inner.put(key, token, expires_at)
         with self._guard:
@@ -445,3 +453,8 @@ class SqlTokenStore:
         finally:
             with suppress(SQLAlchemyError):  # else the lease lapses after lease_seconds
                 self._release(lock_key, owner)
+
+
+def shared_get(store: TokenStore, key: str) -> CachedToken | None:
+    """``store.get(key)``, past any per-process layer: the token every process would find."""
+    return store.get_shared(key) if isinstance(store, ProcessCachedStore) else store.get(key)

@@ -93,7 +93,7 @@ from connectors.errors import (
     Unconfirmed,
 )
 from connectors.markup import markdown_to_html, markdown_to_text, template_environment
-from connectors.tokens import TokenStore, TokenStoreError
+from connectors.tokens import TokenStore, TokenStoreError, shared_get
 from connectors.variants import MemoryVariants, VariantStore, digest_of
 
 log = logging.getLogger(__name__)
@@ -1253,7 +1253,7 @@ class WechatConnector:
         store keeps it until its expiry minus the refresh margin): the ``KeepsTokens``
         capability, called by beat so that publications do not fetch it."""
         try:
-            if self._tokens.get(self._token_key(account)) is not None:
+            if shared_get(self._tokens, self._token_key(account)) is not None:
                 return False
         except TokenStoreError as exc:
             raise Transient(f"令牌缓存不可用：{exc}", platform=PLATFORM) from None

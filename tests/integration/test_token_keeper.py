@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 from sqlmodel import Session
 from typer.testing import CliRunner
 
@@ -56,6 +57,12 @@ def test_a_kept_token_spares_the_copy_its_token_call(
     assert wechat.calls("wxkeep01")["/cgi-bin/stable_token"] == 1
     assert _keep(url)[:2] == ([], [account_id])  # still good: no call
     assert wechat.calls("wxkeep01")["/cgi-bin/stable_token"] == 1
+    # the shared store loses it (a restarted Redis keeps nothing): this process's own copy
+    # is no proof the workers have it, so the keeper fetches again
+    with engine_for(url).begin() as conn:
+        conn.execute(text("DELETE FROM platform_tokens"))
+    assert _keep(url)[:2] == ([account_id], [])
+    assert wechat.calls("wxkeep01")["/cgi-bin/stable_token"] == 2
 
     delivery_id = _approved_post(reviewer_at, url, account_id)
     outcome = _run(delivery_id)
@@ -65,7 +72,7 @@ def test_a_kept_token_spares_the_copy_its_token_call(
         with Session(engine_for(url)) as session:
             outcome = engine.poll(session=session, delivery_id=delivery_id)
     assert outcome == "published"
-    assert wechat.calls("wxkeep01")["/cgi-bin/stable_token"] == 1  # the copy fetched none
+    assert wechat.calls("wxkeep01")["/cgi-bin/stable_token"] == 2  # the copy fetched none
     assert weibo_id != account_id
 
 
