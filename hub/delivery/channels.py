@@ -63,12 +63,16 @@ def http_client() -> httpx.Client:
 
 
 @lru_cache(maxsize=4)
-def _token_store(redis_url: str | None, database_url: str, credentials_key: str) -> Any:
+def _token_store(
+    redis_url: str | None, database_url: str, credentials_key: str, lock_seconds: float
+) -> Any:
     from connectors.tokens import RedisTokenStore, SealedStore, SqlTokenStore
     from hub.security import seal_text, unseal_text
 
     shared: Any = (
-        RedisTokenStore(redis_url) if redis_url else SqlTokenStore(engine_for(database_url))
+        RedisTokenStore(redis_url, lease_seconds=lock_seconds)
+        if redis_url
+        else SqlTokenStore(engine_for(database_url), lease_seconds=lock_seconds)
     )
     sealed = SealedStore(
         shared,
@@ -96,7 +100,17 @@ def token_store(settings: Settings | None = None) -> Any:
     """The platform token store every process shares: Redis when configured, else the database;
     tokens encrypted there with ``GOVHUB_CREDENTIALS_KEY`` and cached briefly in this process."""
     settings = settings or get_settings()
-    return _token_store(settings.redis_url, settings.database_url, settings.credentials_key)
+    # The refresh lock's lease is the time after which a silent worker counts as dead: a worker
+    # killed while fetching a token (its lock never released) holds up that account's copies no
+    # longer than it holds up the copies it was sending (the sweeper's takeover). A fetch slower
+    # than that lets a second process fetch too, which is harmless: stable_token hands both the
+    # same token.
+    return _token_store(
+        settings.redis_url,
+        settings.database_url,
+        settings.credentials_key,
+        float(settings.worker_dead_seconds),
+    )
 
 
 @lru_cache(maxsize=4)
