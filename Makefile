@@ -40,8 +40,10 @@ browser:
 smoke: install
 	$(BIN)/python tests/smoke/run.py
 
+# pytest in one process, or (GOVHUB_TEST_DATABASE_URL set, as .ci/run does) its PostgreSQL half
+# and the rest side by side: tests/halves.py
 test: lint browser smoke
-	$(BIN)/pytest
+	$(BIN)/python tests/halves.py
 
 # the domain errors (hub/errors.py and its subclasses) take their message literal like N_()
 ERROR_KEYWORDS = -k Reason -k HubError -k Invalid -k NotFound -k Forbidden -k Conflict -k TooManyAttempts -k NotAuthenticated -k TransitionError
