@@ -170,9 +170,12 @@ def configure(
     logging.getLogger(OUTCOMES).setLevel(
         min(numeric, logging.INFO) if numeric <= logging.WARNING else numeric
     )
-    # one INFO line per outgoing call (with its URL) is noise; debug shows them
+    # one INFO line per outgoing call (with its URL) is noise, and so are Celery's two lines per
+    # task ("received", "succeeded in"): beat's sweeper and scheduler run every second, four
+    # lines a second on every worker, and a fan-out's copies already have their outcome line;
+    # a task that fails is still logged (Celery logs it as an error); debug shows them all
     quiet = numeric if numeric <= logging.DEBUG else max(numeric, logging.WARNING)
-    for name in ("httpx", "httpcore"):
+    for name in ("httpx", "httpcore", "celery.app.trace", "celery.worker.strategy"):
         logging.getLogger(name).setLevel(quiet)
     return handler
 

@@ -89,6 +89,26 @@ def test_outcomes_stay_visible_at_warning_and_go_at_error(stream: io.StringIO) -
     assert "delivery 2" not in stream.getvalue()
 
 
+def test_celerys_per_task_lines_show_at_debug_and_failures_always(stream: io.StringIO) -> None:
+    """A worker at info writes one line per copy (the outcome), not Celery's "received" and
+    "succeeded" for every task (beat's every-second sweeps included); a failed task still shows."""
+    trace, strategy = (
+        logging.getLogger("celery.app.trace"),
+        logging.getLogger("celery.worker.strategy"),
+    )
+    logs.configure("info", production=False, stream=stream)
+    strategy.info("Task delivery.sweep[1] received")
+    trace.info("Task delivery.sweep[1] succeeded in 0.01s: 0")
+    trace.error("Task delivery.publish[2] raised unexpected: RuntimeError('boom')")
+    logs.outcome(logging.INFO, "delivery 3: published", delivery_id=3)
+    text = stream.getvalue()
+    assert "received" not in text and "succeeded" not in text
+    assert "raised unexpected" in text and "delivery 3: published" in text
+    logs.configure("debug", production=False, stream=stream)
+    trace.info("Task delivery.sweep[4] succeeded in 0.01s: 0")
+    assert "delivery.sweep[4] succeeded" in stream.getvalue()
+
+
 def test_error_classes_are_the_connector_error_tree_in_snake_case() -> None:
     from datetime import UTC, datetime
 
