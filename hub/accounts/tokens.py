@@ -17,7 +17,6 @@ network) are only logged: the publication fetches the token itself as it always 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -60,14 +59,8 @@ def keeping_platforms(settings: Settings) -> list[Platform]:
     ]
 
 
-def keep_tokens(
-    *,
-    session: Session,
-    settings: Settings,
-    now: datetime,
-    account_ids: Iterable[int] | None = None,
-) -> KeptTokens:
-    """One pass over the active accounts (or ``account_ids``) of the keeping platforms."""
+def keep_tokens(*, session: Session, settings: Settings, now: datetime) -> KeptTokens:
+    """One pass over the active accounts of the keeping platforms."""
     from hub.accounts.health import flag_blocked
     from hub.delivery import channels
 
@@ -78,8 +71,6 @@ def keep_tokens(
     query = select(Account).where(
         Account.status == AccountStatus.active, col(Account.platform).in_(names)
     )
-    if account_ids is not None:
-        query = query.where(col(Account.id).in_(list(account_ids)))
     accounts = list(session.exec(query.order_by(col(Account.id))).all())
 
     def keep(account: Account) -> tuple[int, bool | Exception]:
