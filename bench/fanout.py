@@ -28,7 +28,10 @@ from __future__ import annotations
 
 import gc
 import os
+import shutil
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -205,6 +208,12 @@ def cpu_by_role() -> dict[str, float]:
         totals[role] = totals.get(role, 0.0) + times.user + times.system
         if role == "worker":  # how much of it the kernel's (switching threads, sockets)
             totals["worker sys"] = totals.get("worker sys", 0.0) + times.system
+            # Celery's consumer: the main thread takes each task message from the broker,
+            # hands it to a pool thread and acknowledges it when done (tasks run elsewhere)
+            main = [t for t in proc.threads() if t.id == proc.pid]
+            if main:
+                consumer = main[0].user_time + main[0].system_time
+                totals["worker consumer"] = totals.get("worker consumer", 0.0) + consumer
     return totals
 
 
@@ -225,6 +234,43 @@ def settled(url: str, post_ids: list[int]) -> bool:
             select(func.count(), open_copies).where(col(Delivery.post_id).in_(post_ids))
         ).one()
     return bool(total) and not still_open
+
+
+def start_spy(worker: Process, work: Path) -> subprocess.Popen[bytes] | None:
+    """``GOVHUB_BENCH_SPY=DIR``: sample the worker's processes with py-spy (``pip install
+    py-spy``) during the measured fan-out, all threads, and write DIR/<variant>.txt (py-spy's raw
+    folded stacks: one line per stack with its sample count, for ``flamegraph.pl`` or grep)."""
+    folder = os.environ.get("GOVHUB_BENCH_SPY")
+    if not folder or worker.proc is None:
+        return None
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    out = Path(folder) / f"{work.name}.txt"
+    spy = subprocess.Popen(
+        [
+            shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy",
+            "record",
+            "--subprocesses",
+            "--gil",
+            "-r",
+            "200",
+            "-f",
+            "raw",
+            "-o",
+            str(out),
+            "-p",
+            str(worker.proc.pid),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(1.0)  # py-spy attaches to every process before the post is approved
+    return spy
+
+
+def stop_spy(spy: subprocess.Popen[bytes] | None) -> None:
+    if spy is not None:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(30)
 
 
 def run(
@@ -294,6 +340,7 @@ def run(
         wechat_by_endpoint = dict(wechat.calls())
 
         cpu_before = cpu_by_role()
+        spy = start_spy(procs[0], work)
         picture = None if variants == "small" else PHOTO
         post_id, started = approve(matrix, accounts, work / "media", image=picture)
         # the timeline's origin: when the approval's API call began (not the post's creation
@@ -303,6 +350,7 @@ def run(
         while not settled(database_url, [post_id]) and time.monotonic() < deadline:
             time.sleep(0.05)
         wall = time.perf_counter() - started
+        stop_spy(spy)
         cpu = {k: v - cpu_before.get(k, 0.0) for k, v in cpu_by_role().items()}
         print(
             f"  CPU seconds during the fan-out ({wall:.1f} s wall, 2 cores): "
@@ -463,6 +511,12 @@ def timeline(trail: list[tuple[datetime, str]], started_at: datetime) -> str:
 
 
 def main() -> None:
+    from machine import report
+
+    print(
+        report(os.environ.get("GOVHUB_BENCH_PG", ""), os.environ.get("GOVHUB_BENCH_REDIS", "")),
+        flush=True,
+    )
     work = Path(tempfile.mkdtemp(prefix="bench-fanout-"))
     only = os.environ.get("GOVHUB_BENCH_ONLY", "")
     results: dict[str, dict[str, float]] = {}

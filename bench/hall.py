@@ -310,6 +310,9 @@ def report(label: str, totals: dict[str, Result]) -> list[str]:
 
 
 def main() -> int:
+    from machine import report
+
+    print(report(), flush=True)
     try:
         import uvloop
 

@@ -415,6 +415,9 @@ async def run(
 
 
 def main() -> int:
+    from machine import report
+
+    print(report(redis_url=REDIS_URL), flush=True)
     hard = raise_fd_limit()
     specs = os.environ.get("GOVHUB_BENCH_LIVE_N", "10,1000,5000").split(",")
     for spec in specs:
