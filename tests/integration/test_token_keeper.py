@@ -5,8 +5,6 @@ a token platform are left alone."""
 
 from __future__ import annotations
 
-import time
-
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlmodel import Session
@@ -19,13 +17,12 @@ from hub.accounts.tokens import keep_tokens
 from hub.cli import app as cli
 from hub.config import get_settings
 from hub.db import engine_for
-from hub.delivery import service as engine
 from hub.sqltypes import utcnow
 from tests.factories import token_for
 from tests.integration.test_account_healing import (
     _account,
     _approved_post,
-    _run,
+    _run_to_the_end,
     platforms,
     reviewer_at,
 )
@@ -72,13 +69,7 @@ def test_a_kept_token_spares_the_copy_its_token_call(
     assert wechat.calls("wxkeep01")["/cgi-bin/stable_token"] == 2
 
     delivery_id = _approved_post(reviewer_at, url, account_id)
-    outcome = _run(delivery_id)
-    deadline = time.monotonic() + 20
-    while outcome == "pending":
-        assert time.monotonic() < deadline, "the publication never finished"
-        with Session(engine_for(url)) as session:
-            outcome = engine.poll(session=session, delivery_id=delivery_id)
-    assert outcome == "published"
+    assert _run_to_the_end(delivery_id) == "published"
     assert wechat.calls("wxkeep01")["/cgi-bin/stable_token"] == 2  # the copy fetched none
     assert weibo_id != account_id
 
