@@ -14,7 +14,10 @@ injected latency. The counts do not depend on the machine's load, so a change to
 work shows in them even where the wall-clock benchmark is drowned by neighbours:
 
 - **statements**: every SQL statement the worker's engine executes (pool pings included),
-- **commits / rollbacks**: transaction ends (each one more round trip),
+- **commits / rollbacks**: the session's transaction ends (SQLAlchemy's count: on PostgreSQL one
+  sent nothing when its statements ran in autocommit, ``service._each_on_its_own``),
+- **db round trips** (PostgreSQL): every statement plus every BEGIN, COMMIT and ROLLBACK that
+  psycopg sent, each a round trip of its own (a wake-up of the worker and of PostgreSQL),
 - **redis**: commands sent to Redis (a pipeline counts once): pacing, enqueueing the first poll,
   the hall cache's announcement,
 - **CPU ms**: this thread's CPU time (``time.thread_time``: the sandboxes' threads left out),
@@ -38,6 +41,7 @@ import statistics
 import sys
 import tempfile
 import time
+from math import nan
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +94,7 @@ class Counts:
         self.commits = 0
         self.rollbacks = 0
         self.redis = 0
+        self.tx_sent = 0  # BEGIN, COMMIT, ROLLBACK that psycopg sent (PostgreSQL)
         self.kinds: dict[str, int] = {}
         self.trace = False
 
@@ -156,6 +161,22 @@ def instrument(url: str) -> None:
         return bool(ping(dbapi_connection))
 
     dialect.do_ping = counted_ping  # type: ignore[method-assign]
+
+    # psycopg sends BEGIN before a transaction's first statement, and COMMIT or ROLLBACK, as
+    # round trips of their own (an empty transaction sends neither; autocommit neither)
+    if engine.dialect.name == "postgresql":
+        from psycopg._connection_base import BaseConnection
+
+        command = BaseConnection._exec_command
+
+        def counted_command(self: Any, sql: Any, *args: Any, **kwargs: Any) -> Any:
+            if bytes(sql).split(b" ", 1)[0] in (b"BEGIN", b"COMMIT", b"ROLLBACK"):
+                COUNTS.tx_sent += 1
+                if COUNTS.trace:
+                    print("      SENT", bytes(sql).decode())
+            return command(self, sql, *args, **kwargs)
+
+        BaseConnection._exec_command = counted_command  # type: ignore[method-assign]
 
 
 def run_tasks(url: str, post_id: int, trace: int = 0) -> tuple[float, int]:
@@ -236,7 +257,13 @@ def main() -> None:
                 post_id, _ = fanout.approve(
                     matrix, accounts, work / "media", client, image=fanout.PHOTO, title=f"第{i}条"
                 )
-                before = (COUNTS.statements, COUNTS.commits, COUNTS.rollbacks, COUNTS.redis)
+                before = (
+                    COUNTS.statements,
+                    COUNTS.commits,
+                    COUNTS.rollbacks,
+                    COUNTS.redis,
+                    COUNTS.tx_sent,
+                )
                 kinds_before = dict(COUNTS.kinds)
                 if COLD:
                     forget_tokens_and_uploads(redis_url)
@@ -252,7 +279,13 @@ def main() -> None:
                     profiler.dump_stats(PROFILE)
                 statuses = matrix.statuses(post_id)
                 assert statuses == {"published": copies}, statuses
-                after = (COUNTS.statements, COUNTS.commits, COUNTS.rollbacks, COUNTS.redis)
+                after = (
+                    COUNTS.statements,
+                    COUNTS.commits,
+                    COUNTS.rollbacks,
+                    COUNTS.redis,
+                    COUNTS.tx_sent,
+                )
                 n = float(copies)
                 rounds.append(
                     {
@@ -260,6 +293,10 @@ def main() -> None:
                         "commits": (after[1] - before[1]) / n,
                         "rollbacks": (after[2] - before[2]) / n,
                         "redis": (after[3] - before[3]) / n,
+                        # every statement and every BEGIN/COMMIT/ROLLBACK sent: a wait each
+                        "db round trips": (
+                            (after[0] - before[0] + after[4] - before[4]) / n if pg else nan
+                        ),
                         "cpu_ms": cpu * 1000 / n,
                     }
                 )
@@ -269,10 +306,10 @@ def main() -> None:
                     if v - kinds_before.get(k, 0)
                 }
         print(f"per copy ({copies} copies of one post, {ROUNDS} posts, publish + poll tasks):")
-        for key in ("statements", "commits", "rollbacks", "redis", "cpu_ms"):
+        for key in ("statements", "commits", "rollbacks", "db round trips", "redis", "cpu_ms"):
             values = [r[key] for r in rounds]
             print(
-                f"  {key:<11} {statistics.median(values):7.2f}  "
+                f"  {key:<14} {statistics.median(values):7.2f}  "
                 f"(rounds: {', '.join(f'{v:.2f}' for v in values)})"
             )
         print("  statements of the last post, per copy:")

@@ -14,7 +14,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -242,6 +243,40 @@ _POST_STATUSES = (
 
 def _conn(session: Session) -> Connection:
     return session.connection()
+
+
+@contextmanager
+def _each_on_its_own(session: Session) -> Iterator[None]:
+    """Every statement in the block commits by itself (PostgreSQL autocommit).
+
+    psycopg opens each transaction with a BEGIN round trip before its first statement and ends
+    it with a COMMIT round trip, so a claim or a fence (one conditional UPDATE, committed at
+    once) took three round trips, and a look at the post's copies (one SELECT) three. On a
+    fan-out that is about a third of a copy's round trips, each a wake-up of the worker and of
+    PostgreSQL. Only for statements that need no transaction around them: a claim and a fence
+    are atomic by themselves (each re-checks its conditions in its WHERE clause); the reads are
+    READ COMMITTED either way (each statement sees what was committed before it). Outcomes are
+    still recorded in one transaction each, after the block.
+
+    No change on SQLite (its BEGIN and COMMIT are library calls, not round trips), nor in a
+    session that has a transaction in progress (the block joins it as before).
+    """
+    if session.in_transaction() or session.get_bind().dialect.name != "postgresql":
+        yield
+        return
+    connection = session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    try:
+        yield
+    except BaseException:
+        session.rollback()
+        raise
+    else:
+        session.commit()  # ends the session's transaction: nothing is left to send
+    finally:
+        # A session bound to a connection (the worker's) keeps it: back to transactions. One
+        # bound to the engine has returned it to the pool, which reset it already.
+        if not connection.closed and not connection.invalidated:
+            connection.execution_options(isolation_level=connection.default_isolation_level)
 
 
 def _attempt(
@@ -568,16 +603,19 @@ class Fence:
         if ref:
             values["pending_ref"] = params["s_ref"] = ref
             values["submitted_at"] = now
-        held = _conn(self.session).execute(_FENCE_REF if ref else _FENCE, params)
-        if _rowcount(held) != 1:
-            post_status = (
-                _conn(self.session).execute(_POST_STATUS, {"p_id": delivery.post_id}).scalar()
-            )
-            self.session.rollback()
-            if post_status == PostStatus.withdrawn:
-                raise PostWithdrawn(f"delivery {delivery.id}: the post was withdrawn; nothing sent")
-            raise ClaimLost(f"delivery {delivery.id}: lease lost before sending; nothing sent")
-        self.session.commit()
+        with _each_on_its_own(self.session):
+            held = _conn(self.session).execute(_FENCE_REF if ref else _FENCE, params)
+            if _rowcount(held) != 1:
+                post_status = (
+                    _conn(self.session).execute(_POST_STATUS, {"p_id": delivery.post_id}).scalar()
+                )
+                self.session.rollback()
+                if post_status == PostStatus.withdrawn:
+                    raise PostWithdrawn(
+                        f"delivery {delivery.id}: the post was withdrawn; nothing sent"
+                    )
+                raise ClaimLost(f"delivery {delivery.id}: lease lost before sending; nothing sent")
+            self.session.commit()
         for name, value in values.items():
             set_committed_value(delivery, name, value)
 
@@ -741,10 +779,14 @@ def publish(
 ) -> str:
     """Run one delivery as far as it can go now; returns what happened (for logs and tests)."""
     now = now or utcnow()
-    claim = _claim(session, delivery_id, now)
-    if claim is None:
-        return "skipped"
-    job = _load(session, delivery_id)
+    with _each_on_its_own(session):  # the claim, and what the copy is made of
+        claim = _claim(session, delivery_id, now)
+        if claim is None:
+            return "skipped"
+        job = _load(session, delivery_id)
+        if job.account.status is AccountStatus.active:
+            account = channels.connector_account(job.account, rip=_rip(session, job))
+            rendition = with_delivery_options(rendition_for(session, job), job)
     if job.account.status is not AccountStatus.active:
         reason = job.account.attention or f"账号状态为 {job.account.status.value}，需要处理"
         # an unknown outcome stays unknown: when it resumes it looks before it sends
@@ -757,8 +799,6 @@ def publish(
             pending_ref=look,
         )
     connector = channels.connector_for(job.account.platform.value)
-    account = channels.connector_account(job.account, rip=_rip(session, job))
-    rendition = with_delivery_options(rendition_for(session, job), job)
 
     if claim == "reconcile":
         found = _reconcile(session, job, account, rendition, now)
@@ -1084,11 +1124,14 @@ def _settle_after_commit(session: Session, post_id: int, now: datetime) -> None:
     post's row lock and settles it, so a 200-account fan-out does not queue 200 transactions on
     one row lock. A crash between the commit and the look is healed by the sweeper's backstop.
     """
-    statuses = {str(s) for s in _conn(session).execute(_POST_STATUSES, {"p_id": post_id}).scalars()}
-    if statuses & IN_FLIGHT:
+    with _each_on_its_own(session):
+        statuses = {
+            str(s) for s in _conn(session).execute(_POST_STATUSES, {"p_id": post_id}).scalars()
+        }
         # end the read (a commit: a rollback would expire the loaded job, and reading the
         # delivery's status afterwards cost a query and a transaction more per copy)
         session.commit()
+    if statuses & IN_FLIGHT:
         return
     _lock_post(session, post_id)
     settle_post(session, post_id, now)
@@ -1238,11 +1281,12 @@ def _reconcile_submit(
 def poll(*, session: Session, delivery_id: int, now: datetime | None = None) -> str:
     now = now or utcnow()
     params = _claim_params(delivery_id, now)
-    if _rowcount(_conn(session).execute(_CLAIM_POLL, params)) != 1:
-        session.rollback()
-        return "skipped"
-    session.commit()
-    job = _load(session, delivery_id)
+    with _each_on_its_own(session):
+        if _rowcount(_conn(session).execute(_CLAIM_POLL, params)) != 1:
+            session.rollback()
+            return "skipped"
+        session.commit()
+        job = _load(session, delivery_id)
     connector = channels.connector_for(job.account.platform.value)
     try:
         outcome = connector.poll(channels.connector_account(job.account), job.delivery.pending_ref)
