@@ -20,12 +20,12 @@ from typing import Any, TypeVar
 
 import pytest
 from PIL import Image as PILImage
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from connectors.sandbox.server import RunningServer, serve
 from connectors.sandbox.wechat import WechatSandbox
 from connectors.sandbox.weibo import WeiboSandbox, WeiboSandboxConfig
-from hub.accounts.models import AccountCreate, Platform
+from hub.accounts.models import Account, AccountCreate, Platform
 from hub.accounts.service import create as create_account
 from hub.config import get_settings
 from hub.db import engine_for
@@ -35,6 +35,20 @@ from hub.users.models import Role
 from tests.factories import load_guizhou, make_user
 
 T = TypeVar("T")
+
+
+def wechat_accounts(matrix: Matrix, accounts: list[int]) -> set[int]:
+    """Which of ``accounts`` are WeChat accounts."""
+    with Session(engine_for(matrix.database_url)) as session:
+        return {
+            account_id
+            for account_id in session.exec(
+                select(Account.id).where(
+                    col(Account.id).in_(accounts), Account.platform == Platform("wechat")
+                )
+            ).all()
+            if account_id is not None
+        }
 
 
 def wait_for(condition: Callable[[], T], timeout: float = 60.0, what: str = "condition") -> T:

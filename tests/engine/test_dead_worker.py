@@ -21,13 +21,12 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, col, select
 
-from hub.accounts.models import Account, Platform
 from hub.config import Settings, get_settings
 from hub.db import engine_for
 from hub.delivery.models import Attempt, Delivery, DeliveryStatus
 from hub.sqltypes import utcnow
 from hub.system import Worker
-from tests.engine.conftest import Matrix, Process, counties, wait_for
+from tests.engine.conftest import Matrix, Process, counties, wait_for, wechat_accounts
 from tests.engine.test_fanout import assert_one_copy_each, publish_post
 
 pytestmark = pytest.mark.integration
@@ -72,14 +71,7 @@ def test_a_killed_workers_copies_are_taken_over_before_their_lease_expires(
     matrix.platforms.weibo.set_latency("share", 2000)  # Weibo copies stay in flight a while
     processes("beat")
     first = processes("worker", "--concurrency", "8")
-    with Session(engine_for(matrix.database_url)) as session:
-        wechat = set(
-            session.exec(
-                select(Account.id).where(
-                    col(Account.id).in_(accounts), Account.platform == Platform("wechat")
-                )
-            ).all()
-        )
+    wechat = wechat_accounts(matrix, accounts)
     post_id, title = publish_post(matrix, accounts, Path(hub_env["GOVHUB_MEDIA_DIR"]))
 
     def weibo_copies_on_the_wire() -> bool:
