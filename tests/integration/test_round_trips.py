@@ -51,6 +51,13 @@ def transaction_commands() -> Iterator[list[str]]:
     BaseConnection._exec_command = original  # type: ignore[method-assign]
 
 
+def _weibo_copy(weibo: WeiboSandbox, reviewer_at: TestClient, url: str) -> tuple[int, str]:
+    """An approved post's one copy, queued for a Weibo account; its delivery id and the uid."""
+    token, uid = weibo.mint_token()
+    account_id = _account(url, Platform("weibo"), {"access_token": token, "uid": uid})
+    return _approved_post(reviewer_at, url, account_id), uid
+
+
 def test_a_copy_is_one_transaction_and_its_task_connection_stays_transactional(
     platforms: tuple[WeiboSandbox, WechatSandbox],
     reviewer_at: TestClient,
@@ -60,9 +67,7 @@ def test_a_copy_is_one_transaction_and_its_task_connection_stays_transactional(
     weibo, _ = platforms
     url = guizhou["GOVHUB_DATABASE_URL"]
     postgres = make_url(url).get_backend_name() == "postgresql"
-    token, uid = weibo.mint_token()
-    account_id = _account(url, Platform("weibo"), {"access_token": token, "uid": uid})
-    delivery_id = _approved_post(reviewer_at, url, account_id)
+    delivery_id, uid = _weibo_copy(weibo, reviewer_at, url)
     transaction_commands.clear()
 
     with session_scope() as session:  # what a worker thread does with one delivery.publish
@@ -100,9 +105,7 @@ def test_a_lost_claim_sends_nothing_and_leaves_no_transaction_open(
 ) -> None:
     weibo, _ = platforms
     url = guizhou["GOVHUB_DATABASE_URL"]
-    token, uid = weibo.mint_token()
-    account_id = _account(url, Platform("weibo"), {"access_token": token, "uid": uid})
-    delivery_id = _approved_post(reviewer_at, url, account_id)
+    delivery_id, _ = _weibo_copy(weibo, reviewer_at, url)
     with Session(engine_for(url)) as session:  # another worker holds it, lease running
         delivery = session.get(Delivery, delivery_id)
         assert delivery is not None
