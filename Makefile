@@ -27,6 +27,8 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy $(CODE)
+	@# the benchmarks are the load targets' evidence: a script that cannot run fails here
+	$(BIN)/mypy bench
 
 # the browser tests drive Debian's Chromium (never a downloaded one); install it when missing
 browser:

@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, insert, select, text
 from sqlalchemy.engine import make_url
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -60,9 +60,9 @@ def seed(url: str) -> None:
     rng = random.Random(7)
     with engine.begin() as conn:
         counties = conn.execute(
-            select(Org.id, Org.code, Org.path).where(Org.level == "county")  # type: ignore[arg-type]
+            select(col(Org.id), col(Org.code), col(Org.path)).where(col(Org.level) == "county")
         ).all()
-        existing = conn.execute(select(Org.id)).all()  # type: ignore[call-overload]
+        existing = conn.execute(select(col(Org.id))).all()
         extra = ACCOUNTS // 2 - len(existing)
         departments = []
         for index in range(extra):
@@ -120,8 +120,10 @@ def seed(url: str) -> None:
         ]
         conn.execute(insert(Spokesperson), people)
         account_ids = [
-            row[0] for row in conn.execute(select(Account.id).order_by(Account.id)).all()
-        ]  # type: ignore[call-overload]
+            account_id
+            for (account_id,) in conn.execute(select(col(Account.id)).order_by(col(Account.id)))
+            if account_id is not None
+        ]
     load_activity(url, account_ids, rng)
 
 
@@ -144,7 +146,7 @@ def load_activity(url: str, account_ids: list[int], rng: random.Random) -> None:
         raw = engine.raw_connection()
         try:
             cursor = raw.cursor()
-            with cursor.copy(  # type: ignore[attr-defined]
+            with cursor.copy(
                 "COPY account_activity (account_id, remote_id, posted_at, url, excerpt) FROM STDIN"
             ) as copy:
                 for row in rows:

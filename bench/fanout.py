@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -182,7 +183,7 @@ def cpu_by_role() -> dict[str, float]:
     and both platform sandboxes), PostgreSQL, Redis. Worker and beat: only this run's (started
     by this process; other hub workers on the machine are left out); PostgreSQL and Redis are
     the whole servers, shared with anything else running."""
-    import psutil
+    import psutil  # type: ignore[import-untyped]
 
     ours = {child.pid for child in psutil.Process().children(recursive=True)}
     totals: dict[str, float] = {}
@@ -452,11 +453,11 @@ def run(
                     .where(Delivery.post_id == pid)
                     .order_by(Attempt.at)  # type: ignore[arg-type]
                 ).all()
-                trail = ", ".join(
+                path = ", ".join(
                     f"{action}:{outcome}@{(at - due[pid]).total_seconds():+.2f}s"
                     for at, action, outcome in steps
                 )
-                print(f"  latest: post {pid} late by {late_by[pid]:.2f} s: {trail}", flush=True)
+                print(f"  latest: post {pid} late by {late_by[pid]:.2f} s: {path}", flush=True)
         lateness = sorted(late_by.values())
     except _SkipScheduled:
         lateness = []
@@ -495,7 +496,7 @@ class _SkipScheduled(Exception):
     """GOVHUB_BENCH_SCHEDULED=0: the scheduled posts' part is left out."""
 
 
-def timeline(trail: list[tuple[datetime, str]], started_at: datetime) -> str:
+def timeline(trail: Sequence[tuple[datetime, str]], started_at: datetime) -> str:
     """When the fan-out's recorded outcomes happened, by action (first, median, last)."""
     by_action: dict[str, list[float]] = {}
     for at, action in trail:

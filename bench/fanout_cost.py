@@ -176,7 +176,7 @@ def instrument(url: str) -> None:
                     print("      SENT", bytes(sql).decode())
             return command(self, sql, *args, **kwargs)
 
-        BaseConnection._exec_command = counted_command  # type: ignore[method-assign]
+        BaseConnection._exec_command = counted_command  # type: ignore[method-assign,assignment]
 
 
 def run_tasks(url: str, post_id: int, trace: int = 0) -> tuple[float, int]:
@@ -186,7 +186,11 @@ def run_tasks(url: str, post_id: int, trace: int = 0) -> tuple[float, int]:
     from hub.delivery.pacing import get_pacer
 
     with Session(engine_for(url)) as session:
-        ids = sorted(session.exec(select(Delivery.id).where(Delivery.post_id == post_id)).all())
+        ids = sorted(
+            i
+            for i in session.exec(select(Delivery.id).where(Delivery.post_id == post_id))
+            if i is not None
+        )
     cpu = 0.0
     pending: list[int] = []
     for i, delivery_id in enumerate(ids):

@@ -310,9 +310,9 @@ def report(label: str, totals: dict[str, Result]) -> list[str]:
 
 
 def main() -> int:
-    from machine import report
+    from machine import report as machine
 
-    print(report(), flush=True)
+    print(machine(), flush=True)
     try:
         import uvloop
 

@@ -175,7 +175,7 @@ class Matrix:
             lines = []
             for d in stuck[:10]:
                 attempts = session.exec(
-                    select(Attempt).where(Attempt.delivery_id == d.id).order_by(Attempt.id)
+                    select(Attempt).where(Attempt.delivery_id == d.id).order_by(col(Attempt.id))
                 ).all()
                 lines.append(
                     f"{d.id} {d.status.value} next={d.next_attempt_at} lease={d.lease_until} "

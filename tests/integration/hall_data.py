@@ -77,8 +77,9 @@ def publish(
             assert post.id is not None
             post_id = post.id
         else:
-            post = session.get(Post, post_id)
-            assert post is not None
+            found = session.get(Post, post_id)
+            assert found is not None
+            post = found
             post.current_version = post.approved_version = version
             session.add(post)
         session.add(
