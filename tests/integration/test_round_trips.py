@@ -2,9 +2,10 @@
 
 On PostgreSQL a claim, a fence and the look at the post's copies are single statements in
 autocommit (``service._each_on_its_own``): psycopg would otherwise wrap each in a BEGIN and a
-COMMIT round trip of their own. Only the outcome is a transaction, because its status and its
-attempt row must land together; and the task's connection is back in transaction mode after
-every autocommit block, or the next outcome would be written in two commits."""
+COMMIT round trip of their own. So is the outcome: its status and its attempt row must land
+together, and do, as one statement (``service._PUBLISHED_AT_ONCE``). The task's connection is
+back in transaction mode after every autocommit block, or a later multi-statement write (the
+post's settling) would be committed piecemeal."""
 
 from __future__ import annotations
 
@@ -91,10 +92,11 @@ def test_a_copy_is_one_transaction_and_its_task_connection_stays_transactional(
         ).all()
     assert [tuple(a) for a in actions] == [("publish", "published")]
     if postgres:
-        # claim, load, fence and the settle look: no BEGIN of their own; the outcome (its status,
-        # its attempt row, the post's clocks) one transaction. The post then settles (its last
-        # copy is out): a second transaction, taking the post's row lock.
-        assert sent == ["BEGIN", "COMMIT", "BEGIN", "COMMIT"]
+        # claim, load, fence, the outcome and the settle look: no BEGIN of their own (the
+        # outcome's status, its attempt row and the post's status under a share lock are one
+        # statement). Only the post's settling (its last copy is out) is a transaction: it takes
+        # the post's row lock, then writes the post.
+        assert sent == ["BEGIN", "COMMIT"]
 
 
 def test_a_lost_claim_sends_nothing_and_leaves_no_transaction_open(
