@@ -32,6 +32,27 @@ __all__ = ["platforms", "reviewer_at"]  # fixtures
 
 
 @pytest.fixture
+def statements() -> Iterator[list[str]]:
+    """The statements the hub's engine executes from the test's thread: their first line's
+    first words ("WITH claimed", "UPDATE deliveries", …)."""
+    from sqlalchemy import event
+
+    from hub.db import get_engine
+
+    seen: list[str] = []
+    ours = threading.get_ident()
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if threading.get_ident() == ours:
+            seen.append(" ".join(statement.split()[:2]))
+
+    target = get_engine()
+    event.listen(target, "before_cursor_execute", record)
+    yield seen
+    event.remove(target, "before_cursor_execute", record)
+
+
+@pytest.fixture
 def transaction_commands() -> Iterator[list[str]]:
     """BEGIN / COMMIT / ROLLBACK that psycopg sends (each a round trip), in order, from the
     test's thread (the hall stamp and the heartbeat write from threads of their own)."""
@@ -64,12 +85,14 @@ def test_a_copy_is_one_transaction_and_its_task_connection_stays_transactional(
     reviewer_at: TestClient,
     guizhou: dict[str, str],
     transaction_commands: list[str],
+    statements: list[str],
 ) -> None:
     weibo, _ = platforms
     url = guizhou["GOVHUB_DATABASE_URL"]
     postgres = make_url(url).get_backend_name() == "postgresql"
     delivery_id, uid = _weibo_copy(weibo, reviewer_at, url)
     transaction_commands.clear()
+    statements.clear()
 
     with session_scope() as session:  # what a worker thread does with one delivery.publish
         outcome = engine.publish(session=session, delivery_id=delivery_id, pacer=get_pacer())
@@ -97,6 +120,12 @@ def test_a_copy_is_one_transaction_and_its_task_connection_stays_transactional(
         # statement). Only the post's settling (its last copy is out) is a transaction: it takes
         # the post's row lock, then writes the post.
         assert sent == ["BEGIN", "COMMIT"]
+        # the claim loads what the copy is made of, the outcome carries its attempt row and the
+        # post's status: one statement each
+        copy = [s for s in statements if s != "SELECT 1"]  # the pool's ping is not the copy's
+        assert copy[0] == "WITH claimed" and copy.count("WITH changed") == 1
+        settle = copy.index("SELECT DISTINCT")  # the look; the post settles after it
+        assert not any(s.startswith("INSERT INTO") for s in copy[:settle]), copy
 
 
 def test_a_lost_claim_sends_nothing_and_leaves_no_transaction_open(
