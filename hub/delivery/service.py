@@ -24,7 +24,7 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Connection, CursorResult
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.sql.expression import CTE, Select, Update
+from sqlalchemy.sql.expression import CTE, ColumnElement, ScalarSelect, Select, Update
 from sqlmodel import Session, col, select
 
 from connectors.base import Account as ConnectorAccount
@@ -661,6 +661,7 @@ class Job:
     post: Post
     content_hash: str  # of the delivery's version: the rendition cache's key
     default_cover: str = ""  # the post's org's (media path): part of that key too
+    approver_ip: str = ""  # who approved the version, from where (Weibo's rip), "" unknown
     started: float = dataclasses.field(default_factory=time.perf_counter)  # for the outcome line
 
 
@@ -698,8 +699,31 @@ def _rowcount(result: object) -> int:
     return int(result.rowcount) if isinstance(result, CursorResult) else 0
 
 
+def _approver_ip(post_id: ColumnElement[int], version: ColumnElement[int]) -> ScalarSelect[str]:
+    """The IP of whoever approved this version last (Weibo's rip: the person it goes out for),
+    as a column of the job's load rather than a statement of its own."""
+    return (
+        sa_select(col(Approval.client_ip))
+        .where(
+            col(Approval.post_id) == post_id,
+            col(Approval.version) == version,
+            col(Approval.kind) == ApprovalKind.approve,
+        )
+        .order_by(col(Approval.id).desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
 _LOAD = (
-    sa_select(Delivery, Account, Post, col(PostVersion.content_hash), col(Org.default_cover))
+    sa_select(
+        Delivery,
+        Account,
+        Post,
+        col(PostVersion.content_hash),
+        col(Org.default_cover),
+        _approver_ip(_DT.c.post_id, _DT.c.version),
+    )
     .join(Account, col(Account.id) == col(Delivery.account_id))
     .join(Post, col(Post.id) == col(Delivery.post_id))
     .join(Org, col(Org.id) == col(Post.org_id))
@@ -727,18 +751,25 @@ _VERSION_AND_ORG = (
 def _load(session: Session, delivery_id: int) -> Job:
     """The delivery, its account and post, in one round trip (content only when not cached)."""
     row = session.execute(_LOAD, {"d_id": delivery_id}).one()
-    delivery, account, post, content_hash, default_cover = row
-    return Job(delivery, account, post, content_hash, default_cover or "")
+    delivery, account, post, content_hash, default_cover, approver_ip = row
+    return Job(delivery, account, post, content_hash, default_cover or "", approver_ip or "")
 
 
-def _claim_loading(claim: Update) -> Select[Delivery, Account, Post, str, str]:
+def _claim_loading(claim: Update) -> Select[Delivery, Account, Post, str, str, str]:
     """PostgreSQL: ``claim`` and ``_LOAD`` as one statement. The claim's ``UPDATE … RETURNING``
     is a CTE and the load reads the row it returned (the delivery as the claim left it), so a
     claim that took nothing loads nothing; one round trip instead of two."""
     claimed = claim.returning(*_DT.c).cte("claimed")
     delivery = aliased(Delivery, claimed)
     return (
-        sa_select(delivery, Account, Post, col(PostVersion.content_hash), col(Org.default_cover))
+        sa_select(
+            delivery,
+            Account,
+            Post,
+            col(PostVersion.content_hash),
+            col(Org.default_cover),
+            _approver_ip(claimed.c.post_id, claimed.c.version),
+        )
         .select_from(claimed)
         .join(Account, col(Account.id) == claimed.c.account_id)
         .join(Post, col(Post.id) == claimed.c.post_id)
@@ -760,7 +791,7 @@ _CLAIM_POLL_LOADING = _claim_loading(_CLAIM_POLL)
 
 def _claimed_job(
     session: Session,
-    statement: Select[Delivery, Account, Post, str, str],
+    statement: Select[Delivery, Account, Post, str, str, str],
     params: Mapping[str, object],
 ) -> Job | None:
     """Run a claim that loads (``_claim_loading``): the job, or None when the claim took
@@ -768,8 +799,8 @@ def _claimed_job(
     row = session.execute(statement, params).one_or_none()
     if row is None:
         return None
-    delivery, account, post, content_hash, default_cover = row
-    return Job(delivery, account, post, content_hash, default_cover or "")
+    delivery, account, post, content_hash, default_cover, approver_ip = row
+    return Job(delivery, account, post, content_hash, default_cover or "", approver_ip or "")
 
 
 def _one_statement_claims(session: Session) -> bool:
@@ -815,30 +846,13 @@ def _render(session: Session, job: Job, version: PostVersion, org: Org) -> Rendi
     return channels.connector_for(job.account.platform.value).render(content)
 
 
-_APPROVER_IP = (
-    sa_select(col(Approval.client_ip))
-    .where(
-        col(Approval.post_id) == bindparam("p_id"),
-        col(Approval.version) == bindparam("v"),
-        col(Approval.kind) == ApprovalKind.approve,
-    )
-    .order_by(col(Approval.id).desc())
-    .limit(1)
-)
-
-
 def _rip(session: Session, job: Job) -> str:
     """The rip for this copy (platforms that act for a person: Weibo): the approver's IP (the
     person on whose behalf it goes out, even when beat sends it at the scheduled time), or the
     configured fallback."""
     if not job.account.platform.info.acts_for_person:
         return ""
-    approver_ip = (
-        _conn(session)
-        .execute(_APPROVER_IP, {"p_id": job.post.id, "v": job.delivery.version})
-        .scalar()
-    )
-    return rip_for(str(approver_ip or ""), get_settings().weibo_fallback_rip)
+    return rip_for(job.approver_ip, get_settings().weibo_fallback_rip)
 
 
 def with_delivery_options(rendition: Rendition, job: Job) -> Rendition:
