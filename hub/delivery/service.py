@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import String, Table, and_, bindparam, func, insert, literal, null, or_, update
 from sqlalchemy import select as sa_select
-from sqlalchemy.engine import Connection, CursorResult
+from sqlalchemy.engine import Connection, CursorResult, Row
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql.expression import CTE, ColumnElement, ScalarSelect, Select, Update
@@ -662,6 +662,7 @@ class Job:
     content_hash: str  # of the delivery's version: the rendition cache's key
     default_cover: str = ""  # the post's org's (media path): part of that key too
     approver_ip: str = ""  # who approved the version, from where (Weibo's rip), "" unknown
+    clock_running: bool = False  # a compliance clock runs for the post (when it was loaded)
     started: float = dataclasses.field(default_factory=time.perf_counter)  # for the outcome line
 
 
@@ -723,6 +724,7 @@ _LOAD = (
         col(PostVersion.content_hash),
         col(Org.default_cover),
         _approver_ip(_DT.c.post_id, _DT.c.version),
+        running_clock_exists(_DT.c.post_id),
     )
     .join(Account, col(Account.id) == col(Delivery.account_id))
     .join(Post, col(Post.id) == col(Delivery.post_id))
@@ -748,14 +750,26 @@ _VERSION_AND_ORG = (
 )
 
 
+def _job(row: Row[Delivery, Account, Post, str, str, str, bool]) -> Job:
+    delivery, account, post, content_hash, default_cover, approver_ip, clock_running = row
+    return Job(
+        delivery,
+        account,
+        post,
+        content_hash,
+        default_cover or "",
+        approver_ip or "",
+        bool(clock_running),
+    )
+
+
 def _load(session: Session, delivery_id: int) -> Job:
     """The delivery, its account and post, in one round trip (content only when not cached)."""
     row = session.execute(_LOAD, {"d_id": delivery_id}).one()
-    delivery, account, post, content_hash, default_cover, approver_ip = row
-    return Job(delivery, account, post, content_hash, default_cover or "", approver_ip or "")
+    return _job(row)
 
 
-def _claim_loading(claim: Update) -> Select[Delivery, Account, Post, str, str, str]:
+def _claim_loading(claim: Update) -> Select[Delivery, Account, Post, str, str, str, bool]:
     """PostgreSQL: ``claim`` and ``_LOAD`` as one statement. The claim's ``UPDATE … RETURNING``
     is a CTE and the load reads the row it returned (the delivery as the claim left it), so a
     claim that took nothing loads nothing; one round trip instead of two."""
@@ -769,6 +783,7 @@ def _claim_loading(claim: Update) -> Select[Delivery, Account, Post, str, str, s
             col(PostVersion.content_hash),
             col(Org.default_cover),
             _approver_ip(claimed.c.post_id, claimed.c.version),
+            running_clock_exists(claimed.c.post_id),
         )
         .select_from(claimed)
         .join(Account, col(Account.id) == claimed.c.account_id)
@@ -791,7 +806,7 @@ _CLAIM_POLL_LOADING = _claim_loading(_CLAIM_POLL)
 
 def _claimed_job(
     session: Session,
-    statement: Select[Delivery, Account, Post, str, str, str],
+    statement: Select[Delivery, Account, Post, str, str, str, bool],
     params: Mapping[str, object],
 ) -> Job | None:
     """Run a claim that loads (``_claim_loading``): the job, or None when the claim took
@@ -799,11 +814,12 @@ def _claimed_job(
     row = session.execute(statement, params).one_or_none()
     if row is None:
         return None
-    delivery, account, post, content_hash, default_cover, approver_ip = row
-    return Job(delivery, account, post, content_hash, default_cover or "", approver_ip or "")
+    return _job(row)
 
 
-def _one_statement_claims(session: Session) -> bool:
+def _statements_alone(session: Session) -> bool:
+    """Whether claims and outcomes may run as single statements in autocommit: PostgreSQL, and
+    no transaction of the caller's in progress (see ``_each_on_its_own``)."""
     return not session.in_transaction() and session.get_bind().dialect.name == "postgresql"
 
 
@@ -873,7 +889,7 @@ def publish(
 ) -> str:
     """Run one delivery as far as it can go now; returns what happened (for logs and tests)."""
     now = now or utcnow()
-    at_once = _one_statement_claims(session)
+    at_once = _statements_alone(session)
     with _each_on_its_own(session):  # the claim, and what the copy is made of
         claimed = (
             _claimed_job(session, _CLAIM_SEND_LOADING, _claim_params(delivery_id, now))
@@ -988,9 +1004,13 @@ def _record_outcome(
     delivery_id = _id(delivery)
     # PostgreSQL, no transaction open: the outcome, its attempt (and for a landed copy the post's
     # status under a share lock) in one statement, committed by itself (_PUBLISHED_AT_ONCE).
-    # What little may follow (a running clock answered, an account's failures reset) is its own
-    # transaction after it; on SQLite everything is one transaction as before.
-    at_once = not session.in_transaction() and session.get_bind().dialect.name == "postgresql"
+    # A copy landing for a post whose compliance clock ran when it was loaded keeps the one
+    # transaction, so the clock is answered with it or not at all; an account's failure count
+    # reset (or a clock started since the load) follows in a transaction of its own. On SQLite
+    # everything is one transaction as before.
+    at_once = _statements_alone(session) and not (
+        isinstance(outcome, Published) and job.clock_running
+    )
     post_status: object = None
     clock_running = False
     if isinstance(outcome, Published):
@@ -1413,7 +1433,7 @@ def _reconcile_submit(
 def poll(*, session: Session, delivery_id: int, now: datetime | None = None) -> str:
     now = now or utcnow()
     params = _claim_params(delivery_id, now)
-    at_once = _one_statement_claims(session)
+    at_once = _statements_alone(session)
     with _each_on_its_own(session):
         if at_once:
             claimed = _claimed_job(session, _CLAIM_POLL_LOADING, params)
