@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from types import ModuleType
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -109,8 +110,11 @@ def _operation(harness: Harness, case: ErrorCase) -> Callable[[], object]:
         assert isinstance(connector, Metrics)
         now = datetime.now(UTC)
         copy = CopyRef("4899999999999999", now, meta={"msg_data_id": "2247000001"})
+        # the platforms count by Beijing day: from 16:00 UTC on, today's UTC date is yesterday
+        # there, and a copy sent "now" would not be asked about at all
+        today = now.astimezone(ZoneInfo("Asia/Shanghai")).date()
         harness.inject(case, account)
-        return lambda: connector.fetch_metrics(account, [copy], now.date())
+        return lambda: connector.fetch_metrics(account, [copy], today)
     harness.inject(case, account)
     return lambda: connector.poll(account, "no-such-entry")
 
