@@ -22,9 +22,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import String, Table, and_, bindparam, func, insert, literal, null, or_, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Connection, CursorResult, Row
-from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.sql.expression import CTE, ColumnElement, ScalarSelect, Select, Update
+from sqlalchemy.sql.expression import CTE, ColumnElement, ScalarSelect, Update
 from sqlmodel import Session, col, select
 
 from connectors.base import Account as ConnectorAccount
@@ -677,11 +676,10 @@ def _claim_params(delivery_id: int, now: datetime) -> dict[str, object]:
     }
 
 
-def _claim(session: Session, delivery_id: int, now: datetime, *, send: bool = True) -> str | None:
-    """Take the delivery for this worker. Returns 'send', 'reconcile' or None (not ours).
-    ``send=False``: the send claim was tried already (``_CLAIM_SEND_LOADING``)."""
+def _claim(session: Session, delivery_id: int, now: datetime) -> str | None:
+    """Take the delivery for this worker. Returns 'send', 'reconcile' or None (not ours)."""
     params = _claim_params(delivery_id, now)
-    if send and _rowcount(_conn(session).execute(_CLAIM_SEND, params)) == 1:
+    if _rowcount(_conn(session).execute(_CLAIM_SEND, params)) == 1:
         session.commit()
         return "send"
     if _rowcount(_conn(session).execute(_CLAIM_STALE, params)) == 1:
@@ -769,54 +767,6 @@ def _load(session: Session, delivery_id: int) -> Job:
     return _job(row)
 
 
-def _claim_loading(claim: Update) -> Select[Delivery, Account, Post, str, str, str, bool]:
-    """PostgreSQL: ``claim`` and ``_LOAD`` as one statement. The claim's ``UPDATE … RETURNING``
-    is a CTE and the load reads the row it returned (the delivery as the claim left it), so a
-    claim that took nothing loads nothing; one round trip instead of two."""
-    claimed = claim.returning(*_DT.c).cte("claimed")
-    delivery = aliased(Delivery, claimed)
-    return (
-        sa_select(
-            delivery,
-            Account,
-            Post,
-            col(PostVersion.content_hash),
-            col(Org.default_cover),
-            _approver_ip(claimed.c.post_id, claimed.c.version),
-            running_clock_exists(claimed.c.post_id),
-        )
-        .select_from(claimed)
-        .join(Account, col(Account.id) == claimed.c.account_id)
-        .join(Post, col(Post.id) == claimed.c.post_id)
-        .join(Org, col(Org.id) == col(Post.org_id))
-        .join(
-            PostVersion,
-            and_(
-                col(PostVersion.post_id) == claimed.c.post_id,
-                col(PostVersion.version) == claimed.c.version,
-            ),
-        )
-        .execution_options(populate_existing=True)
-    )
-
-
-_CLAIM_SEND_LOADING = _claim_loading(_CLAIM_SEND)
-_CLAIM_POLL_LOADING = _claim_loading(_CLAIM_POLL)
-
-
-def _claimed_job(
-    session: Session,
-    statement: Select[Delivery, Account, Post, str, str, str, bool],
-    params: Mapping[str, object],
-) -> Job | None:
-    """Run a claim that loads (``_claim_loading``): the job, or None when the claim took
-    nothing. Only inside ``_each_on_its_own`` on PostgreSQL (the claim commits by itself)."""
-    row = session.execute(statement, params).one_or_none()
-    if row is None:
-        return None
-    return _job(row)
-
-
 def _statements_alone(session: Session) -> bool:
     """Whether claims and outcomes may run as single statements in autocommit: PostgreSQL, and
     no transaction of the caller's in progress (see ``_each_on_its_own``)."""
@@ -889,21 +839,11 @@ def publish(
 ) -> str:
     """Run one delivery as far as it can go now; returns what happened (for logs and tests)."""
     now = now or utcnow()
-    at_once = _statements_alone(session)
     with _each_on_its_own(session):  # the claim, and what the copy is made of
-        claimed = (
-            _claimed_job(session, _CLAIM_SEND_LOADING, _claim_params(delivery_id, now))
-            if at_once
-            else None
-        )
-        if claimed is not None:
-            claim: str | None = "send"
-            job = claimed
-        else:
-            claim = _claim(session, delivery_id, now, send=not at_once)
-            if claim is None:
-                return "skipped"
-            job = _load(session, delivery_id)
+        claim = _claim(session, delivery_id, now)
+        if claim is None:
+            return "skipped"
+        job = _load(session, delivery_id)
         if job.account.status is AccountStatus.active:
             account = channels.connector_account(job.account, rip=_rip(session, job))
             rendition = with_delivery_options(rendition_for(session, job), job)
@@ -1433,19 +1373,12 @@ def _reconcile_submit(
 def poll(*, session: Session, delivery_id: int, now: datetime | None = None) -> str:
     now = now or utcnow()
     params = _claim_params(delivery_id, now)
-    at_once = _statements_alone(session)
     with _each_on_its_own(session):
-        if at_once:
-            claimed = _claimed_job(session, _CLAIM_POLL_LOADING, params)
-            if claimed is None:
-                return "skipped"
-            job = claimed
-        else:
-            if _rowcount(_conn(session).execute(_CLAIM_POLL, params)) != 1:
-                session.rollback()
-                return "skipped"
-            session.commit()
-            job = _load(session, delivery_id)
+        if _rowcount(_conn(session).execute(_CLAIM_POLL, params)) != 1:
+            session.rollback()
+            return "skipped"
+        session.commit()
+        job = _load(session, delivery_id)
     connector = channels.connector_for(job.account.platform.value)
     try:
         outcome = connector.poll(channels.connector_account(job.account), job.delivery.pending_ref)

@@ -120,10 +120,9 @@ def test_a_copy_is_one_transaction_and_its_task_connection_stays_transactional(
         # statement). Only the post's settling (its last copy is out) is a transaction: it takes
         # the post's row lock, then writes the post.
         assert sent == ["BEGIN", "COMMIT"]
-        # the claim loads what the copy is made of, the outcome carries its attempt row and the
-        # post's status: one statement each
+        # the outcome carries its attempt row and the post's status: one statement
         copy = [s for s in statements if s != "SELECT 1"]  # the pool's ping is not the copy's
-        assert copy[0] == "WITH claimed" and copy.count("WITH changed") == 1
+        assert copy[0] == "UPDATE deliveries" and copy.count("WITH changed") == 1
         settle = copy.index("SELECT DISTINCT")  # the look; the post settles after it
         assert not any(s.startswith("INSERT INTO") for s in copy[:settle]), copy
 
