@@ -36,9 +36,13 @@ def browser() -> Iterator[Any]:
             pytrace=False,
         )
     try:
-        from playwright.sync_api import sync_playwright
+        from playwright.sync_api import expect, sync_playwright
     except ImportError:
         pytest.fail("playwright is missing: pip install -e '.[dev]'", pytrace=False)
+    # CI runs its two halves side by side on two cores, each with its servers and a Chromium: an
+    # answer the page waits for took over Playwright's default 5 s twice (stop 23). A budget, not
+    # a sleep: an expectation that holds returns at once.
+    expect.set_options(timeout=15_000)
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         yield chromium
