@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import String, Table, and_, bindparam, func, insert, literal, null, or_, update
 from sqlalchemy import select as sa_select
-from sqlalchemy.engine import Connection, CursorResult, Row
+from sqlalchemy.engine import Connection, CursorResult
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql.expression import CTE, ColumnElement, ScalarSelect, Update
 from sqlmodel import Session, col, select
@@ -294,7 +294,7 @@ def _each_on_its_own(session: Session) -> Iterator[None]:
     No change on SQLite (its BEGIN and COMMIT are library calls, not round trips), nor in a
     session that has a transaction in progress (the block joins it as before).
     """
-    if session.in_transaction() or session.get_bind().dialect.name != "postgresql":
+    if not _statements_alone(session):
         yield
         return
     connection = session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
@@ -748,7 +748,9 @@ _VERSION_AND_ORG = (
 )
 
 
-def _job(row: Row[Delivery, Account, Post, str, str, str, bool]) -> Job:
+def _load(session: Session, delivery_id: int) -> Job:
+    """The delivery, its account and post, in one round trip (content only when not cached)."""
+    row = session.execute(_LOAD, {"d_id": delivery_id}).one()
     delivery, account, post, content_hash, default_cover, approver_ip, clock_running = row
     return Job(
         delivery,
@@ -759,12 +761,6 @@ def _job(row: Row[Delivery, Account, Post, str, str, str, bool]) -> Job:
         approver_ip or "",
         bool(clock_running),
     )
-
-
-def _load(session: Session, delivery_id: int) -> Job:
-    """The delivery, its account and post, in one round trip (content only when not cached)."""
-    row = session.execute(_LOAD, {"d_id": delivery_id}).one()
-    return _job(row)
 
 
 def _statements_alone(session: Session) -> bool:
