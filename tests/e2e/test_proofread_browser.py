@@ -101,17 +101,15 @@ def test_live_console_refuses_a_block_hit_and_shows_a_warning(
     console.screenshot(path=str(screenshots() / "live-console-proofread.png"), full_page=True)
 
 
-def test_review_page_asks_a_reason_for_each_warning_and_records_it(
-    server: Server, browser: Any, hub_env: dict[str, str]
-) -> None:
-    url = hub_env["GOVHUB_DATABASE_URL"]
+def submitted_post(server: Server, url: str) -> dict[str, Any]:
+    """A post to Kaili's release hall with one proofreading warning, submitted for review."""
     editor = token_for("kaili-editor", url)
     hall = httpx.post(
         f"{server.base}/api/v1/accounts",
         json={"org_code": "522601", "platform": "hall", "name": "凯里发布厅"},
         headers=token_for("admin", url),
     ).json()["id"]
-    post = httpx.post(
+    post: dict[str, Any] = httpx.post(
         f"{server.base}/api/v1/posts",
         json={
             "title": "春耕进展",
@@ -121,6 +119,41 @@ def test_review_page_asks_a_reason_for_each_warning_and_records_it(
         headers=editor,
     ).json()
     httpx.post(f"{server.base}/api/v1/posts/{post['id']}/submit", headers=editor)
+    return post
+
+
+@one_database
+def test_review_buttons_wait_for_their_script(
+    server: Server, browser: Any, hub_env: dict[str, str]
+) -> None:
+    """On a slow line the page shows before review.js has run, and a click on 批准 then did
+    nothing at all. The buttons stay disabled until the script has wired them."""
+    post = submitted_post(server, hub_env["GOVHUB_DATABASE_URL"])
+    context = browser.new_context(locale="zh-CN")
+    held: list[Any] = []
+    context.route("**/static/js/review.js", lambda route: held.append(route))
+    page = context.new_page()
+    page.goto(f"{server.base}/login?next=/review/{post['id']}")
+    page.fill("#username", "kaili-reviewer")
+    page.fill("#password", "kaili-reviewer-password")
+    page.click("button[type=submit]", no_wait_after=True)
+    approve, reject = page.locator("[data-act=approve]"), page.locator("[data-act=reject]")
+    playwright_api.expect(approve).to_be_visible()
+    playwright_api.expect(reject).to_be_visible()
+    assert held, "review.js was not requested"
+    playwright_api.expect(approve).to_be_disabled()
+    playwright_api.expect(reject).to_be_disabled()
+    held[0].continue_()
+    playwright_api.expect(approve).to_be_enabled()
+    playwright_api.expect(reject).to_be_enabled()
+    context.close()
+
+
+def test_review_page_asks_a_reason_for_each_warning_and_records_it(
+    server: Server, browser: Any, hub_env: dict[str, str]
+) -> None:
+    url = hub_env["GOVHUB_DATABASE_URL"]
+    post = submitted_post(server, url)
 
     page = log_in(browser, server, f"/review/{post['id']}", "kaili-reviewer")
     playwright_api.expect(page.locator("#review-body mark.proof-warn")).to_have_text("全省第一")
