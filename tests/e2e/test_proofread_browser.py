@@ -123,29 +123,62 @@ def submitted_post(server: Server, url: str) -> dict[str, Any]:
 
 
 @one_database
-def test_review_buttons_wait_for_their_script(
-    server: Server, browser: Any, hub_env: dict[str, str]
+@pytest.mark.parametrize("page_name", ["review", "compose", "accounts", "live console"])
+def test_action_buttons_wait_for_their_script(
+    server: Server, browser: Any, hub_env: dict[str, str], page_name: str
 ) -> None:
-    """On a slow line the page shows before review.js has run, and a click on 批准 then did
-    nothing at all. The buttons stay disabled until the script has wired them."""
-    post = submitted_post(server, hub_env["GOVHUB_DATABASE_URL"])
+    """On a slow line a page shows before its script has run. A click on 批准 then did nothing
+    at all, and 提交审核 (or Enter in the title) sent the draft's form nowhere, reloading the page
+    with the draft in the address. Those controls stay disabled until the script has wired them."""
+    url = hub_env["GOVHUB_DATABASE_URL"]
+    if page_name == "review":
+        user, path, script = (
+            "kaili-reviewer",
+            f"/review/{submitted_post(server, url)['id']}",
+            "review.js",
+        )
+        controls = ["[data-act=approve]", "[data-act=reject]"]
+    elif page_name == "compose":
+        user, path, script, controls = (
+            "kaili-editor",
+            "/compose",
+            "compose.js",
+            ["#submit", "#save"],
+        )
+    elif page_name == "accounts":
+        user, path, script = "admin", "/accounts", "accounts.js"
+        controls = ["form[data-new-account] button[type=submit]"]
+    else:
+        headers = token_for("kaili-editor", url)
+        live = httpx.post(
+            f"{server.base}/api/v1/live-sessions", json={"title": "春耕现场会"}, headers=headers
+        ).json()
+        httpx.post(f"{server.base}/api/v1/live-sessions/{live['id']}/start", headers=headers)
+        user, path, script = "kaili-editor", f"/live/{live['slug']}/console", "live-console.js"
+        controls = ["#publish", "[data-action=end]"]
     context = browser.new_context(locale="zh-CN")
     held: list[Any] = []
-    context.route("**/static/js/review.js", lambda route: held.append(route))
+    context.route(f"**/static/js/{script}", lambda route: held.append(route))
     page = context.new_page()
-    page.goto(f"{server.base}/login?next=/review/{post['id']}")
-    page.fill("#username", "kaili-reviewer")
-    page.fill("#password", "kaili-reviewer-password")
+    page.goto(f"{server.base}/login?next={path}")
+    page.fill("#username", user)
+    page.fill("#password", f"{user}-password")
     page.click("button[type=submit]", no_wait_after=True)
-    approve, reject = page.locator("[data-act=approve]"), page.locator("[data-act=reject]")
-    playwright_api.expect(approve).to_be_visible()
-    playwright_api.expect(reject).to_be_visible()
-    assert held, "review.js was not requested"
-    playwright_api.expect(approve).to_be_disabled()
-    playwright_api.expect(reject).to_be_disabled()
+    if page_name == "accounts":
+        page.click("#h-new-account")  # the form is folded away; opening it needs no script
+    for control in controls:
+        playwright_api.expect(page.locator(control)).to_be_visible()
+    assert held, f"{script} was not requested"
+    for control in controls:
+        playwright_api.expect(page.locator(control)).to_be_disabled()
+    if page_name == "compose":
+        page.fill("#title", "未保存的标题")
+        page.press("#title", "Enter")  # implicit submission: nothing, while the script is held
+        assert page.url == f"{server.base}{path}"
+        playwright_api.expect(page.locator("#title")).to_have_value("未保存的标题")
     held[0].continue_()
-    playwright_api.expect(approve).to_be_enabled()
-    playwright_api.expect(reject).to_be_enabled()
+    for control in controls:
+        playwright_api.expect(page.locator(control)).to_be_enabled()
     context.close()
 
 

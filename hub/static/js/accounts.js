@@ -93,4 +93,5 @@
       }
     });
   });
+  hub.wired(document);
 })();

@@ -32,6 +32,16 @@
     return el ? JSON.parse(el.textContent || "null") : null;
   };
 
+  /* Controls a page renders disabled (data-needs-script) because only its script gives them
+     meaning: clicked before the script ran, they did nothing, or sent a form nowhere. The
+     script enables those inside root once it has wired them. */
+  hub.wired = function (root) {
+    root.querySelectorAll("[data-needs-script]").forEach(function (el) {
+      el.disabled = false;
+      el.removeAttribute("data-needs-script");
+    });
+  };
+
   /* fetch() the JSON API; throws an Error carrying the API's words (detail) on failure. */
   hub.api = async function (method, url, body) {
     var headers = { Accept: "application/json" };

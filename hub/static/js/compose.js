@@ -417,6 +417,7 @@
       hub.say(message, e.message, "error");
     }
   });
+  hub.wired(form);
 
   fill();
   showEventAt();

@@ -142,8 +142,8 @@
       call("POST", api + "/" + action).then(function () { window.location.reload(); })
         .catch(function (err) { say(err.message); });
     });
-    b.disabled = false;  // rendered disabled: a click before this script ran would do nothing
   });
+  hub.wired(document);
 
   // another console started or ended the session: reload for the right buttons and, after the
   // end, the link to the summary post

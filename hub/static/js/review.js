@@ -31,8 +31,7 @@
         document.querySelectorAll("[data-act]").forEach(function (b) { b.disabled = false; });
       }
     });
-    // rendered disabled: a click before this script ran would have done nothing, silently
-    button.disabled = false;
   });
+  hub.wired(document);
   hub.loadPreviews(cfg.postId, cfg.publicBase).catch(function () {});
 })();
