@@ -143,7 +143,7 @@ def test_action_buttons_wait_for_their_script(
             "kaili-editor",
             "/compose",
             "compose.js",
-            ["#submit", "#save"],
+            ["#submit", "#save", "[data-md=bold]"],
         )
     elif page_name == "accounts":
         user, path, script = "admin", "/accounts", "accounts.js"

@@ -143,7 +143,6 @@
         .catch(function (err) { say(err.message); });
     });
   });
-  hub.wired(document);
 
   // another console started or ended the session: reload for the right buttons and, after the
   // end, the link to the summary post
@@ -252,4 +251,5 @@
     tools(a, { seq: seq, text: t ? t.textContent : "", key_event: key, pinned: pin,
       deleted: a.classList.contains("deleted") });
   });
+  hub.wired(document);
 })();
