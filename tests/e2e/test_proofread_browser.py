@@ -190,6 +190,12 @@ def test_review_page_asks_a_reason_for_each_warning_and_records_it(
 
     page = log_in(browser, server, f"/review/{post['id']}", "kaili-reviewer")
     playwright_api.expect(page.locator("#review-body mark.proof-warn")).to_have_text("全省第一")
+    # the post goes to the release hall only: the reviewer sees the hall page it will make,
+    # and no empty Weibo or WeChat preview
+    playwright_api.expect(page.locator("section[data-channel=hall]")).to_be_visible()
+    playwright_api.expect(page.frame_locator("#hall-frame").locator("h1")).to_have_text("春耕进展")
+    playwright_api.expect(page.locator("section[data-channel=weibo]")).to_be_hidden()
+    playwright_api.expect(page.locator("section[data-channel=wechat]")).to_be_hidden()
     page.click("[data-act=approve]")
     playwright_api.expect(page.locator("#review-message")).to_contain_text("说明理由")
     page.fill("[data-ack-text='全省第一']", "农业农村厅通报的排名")

@@ -47,6 +47,10 @@
   hub.showPreviews = function (list, publicBase) {
     var byPlatform = {};
     list.forEach(function (p) { byPlatform[p.platform] = p; });
+    // pages that show a channel only when the post goes to it (review) mark it data-channel
+    document.querySelectorAll("[data-channel]").forEach(function (section) {
+      section.hidden = !byPlatform[section.dataset.channel];
+    });
     var weiboText = document.getElementById("weibo-text");
     var counter = document.getElementById("weibo-counter");
     if (weiboText) {
